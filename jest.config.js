@@ -1,0 +1,11 @@
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  // Strip types only: the whole project is type-checked once by `tsc --noEmit` in `npm test`,
+  // instead of once per test file (the generated Seldon bindings are 1.1 MB).
+  transform: { '^.+\\.ts$': '<rootDir>/test/support/esbuild-transform.js' },
+  snapshotResolver: '<rootDir>/test/support/snapshot-resolver.js',
+  testTimeout: 60000,
+};

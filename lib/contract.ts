@@ -1,0 +1,128 @@
+/**
+ * The contract shared by every construct and by the R code in `r/`.
+ *
+ * Ports, paths, environment variable names and labels are defined here once. The R programs
+ * read the same values from `r/contract.json`, which `scripts/gen-contract.js` writes from this
+ * module; a test fails if the two ever differ.
+ */
+
+/** Port of the Seldon executor sidecar (REST, `/prometheus` metrics, `/ready`, `/live`). */
+export const SELDON_EXECUTOR_HTTP_PORT = 8000 as const;
+/** Port of the Seldon executor sidecar (gRPC). */
+export const SELDON_EXECUTOR_GRPC_PORT = 5001 as const;
+/** Ports the Seldon executor binds in every predictor pod; no model container may declare them. */
+export const SELDON_EXECUTOR_PORTS = [SELDON_EXECUTOR_HTTP_PORT, SELDON_EXECUTOR_GRPC_PORT] as const;
+/** A port owned by the Seldon executor. */
+export type SeldonExecutorPort = (typeof SELDON_EXECUTOR_PORTS)[number];
+
+/** REST port of the R model server (what Seldon assigns to the first model container). */
+export const R_MODEL_HTTP_PORT = 9000 as const;
+/**
+ * Name of the model container's REST port. The Seldon operator routes the executor to the
+ * containerPort with this name, whatever its number.
+ */
+export const R_MODEL_PORT_NAME = 'http' as const;
+
+/**
+ * Compile-time check of a model port: resolves to the port itself, or to an explanatory string
+ * type when the port is one of the executor's, so `httpPort: 8000` fails to compile with the fix
+ * in the message. Computed `number`s pass and are checked at synth time.
+ */
+export type ModelHttpPort<P extends number> = P extends SeldonExecutorPort
+  ? `port ${P} is owned by the Seldon executor sidecar: use ${typeof R_MODEL_HTTP_PORT}`
+  : P;
+
+/** MinIO S3 API port. */
+export const MINIO_API_PORT = 9000 as const;
+/** MinIO web console port. */
+export const MINIO_CONSOLE_PORT = 9001 as const;
+/** MLflow tracking server port. */
+export const MLFLOW_PORT = 5000 as const;
+
+/** HTTP paths served by the components. */
+export const PATHS = {
+  /** What the Seldon executor calls on the model container. */
+  modelPredict: '/predict',
+  /** Seldon's external prediction path (executor on 8000; also served by the R server directly). */
+  predictions: '/api/v1.0/predictions',
+  /** R server liveness: the process answers. */
+  healthPing: '/health/ping',
+  /** R server readiness: 200 only once the model is loaded. */
+  healthStatus: '/health/status',
+  /** R server model metadata. */
+  metadata: '/metadata',
+  /** MLflow server health. */
+  mlflowHealth: '/health',
+  /** MinIO liveness. */
+  minioLive: '/minio/health/live',
+  /** MinIO readiness. */
+  minioReady: '/minio/health/ready',
+} as const;
+
+/** Environment variable names the containers receive (TypeScript sets them, R reads them). */
+export const ENV = {
+  /** MLflow tracking server URI, e.g. `http://mlflow.ns.svc.cluster.local:5000`. */
+  trackingUri: 'MLFLOW_TRACKING_URI',
+  /** MLflow experiment the training run is logged under. */
+  experimentName: 'MLFLOW_EXPERIMENT_NAME',
+  /** Registered model name the training job registers a version under. */
+  registeredModelName: 'MLFLOW_REGISTERED_MODEL_NAME',
+  /** Alias the training job moves to the new version when it passes the quality gate. */
+  modelAlias: 'MLFLOW_MODEL_ALIAS',
+  /** Holdout metric that gates the alias (e.g. `accuracy`). */
+  qualityMetric: 'QUALITY_METRIC',
+  /** Minimum value of the quality metric for the alias to move. */
+  qualityThreshold: 'QUALITY_THRESHOLD',
+  /** How long the R programs wait for MLflow before giving up, in seconds. */
+  mlflowWaitSeconds: 'MLFLOW_WAIT_SECONDS',
+  /** Model the server loads: `models:/name@alias`, `models:/name/version`, `runs:/id/path`, `file://dir`. */
+  modelUri: 'MODEL_URI',
+  /** Local directory the training job writes the model bundle to (local mode, hand-offs). */
+  modelDir: 'MODEL_DIR',
+  /** Port the R model server binds (injected by the Seldon operator). */
+  httpPort: 'PREDICTIVE_UNIT_HTTP_SERVICE_PORT',
+  /** Largest request body the R server accepts, in bytes. */
+  maxBodyBytes: 'MAX_REQUEST_BYTES',
+  /** Scratch directory for R (the root filesystem is read-only). */
+  tmpDir: 'TMPDIR',
+} as const;
+
+/** Environment variable names understood by the MLflow server and its S3 client. */
+export const MLFLOW_SERVER_ENV = {
+  /** S3 endpoint of the artifact store (path-style). */
+  s3Endpoint: 'MLFLOW_S3_ENDPOINT_URL',
+  /** S3 access key id. */
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  /** S3 secret access key. */
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  /** Backend store URI when it comes from a Secret. */
+  backendStoreUri: 'MLFLOW_BACKEND_STORE_URI',
+} as const;
+
+/** Keys of the credentials Secrets the constructs read (the README tells users to create them). */
+export const SECRET_KEYS = {
+  /** MinIO root user name. */
+  minioRootUser: 'root-user',
+  /** MinIO root password. */
+  minioRootPassword: 'root-password',
+  /** S3 access key id for a least-privilege artifact-store user. */
+  s3AccessKeyId: 'access-key-id',
+  /** S3 secret access key for a least-privilege artifact-store user. */
+  s3SecretAccessKey: 'secret-access-key',
+  /** Database URI of MLflow's backend store. */
+  backendStoreUri: 'backend-store-uri',
+} as const;
+
+/** Recommended Kubernetes label keys. */
+export const LABELS = {
+  name: 'app.kubernetes.io/name',
+  instance: 'app.kubernetes.io/instance',
+  component: 'app.kubernetes.io/component',
+  partOf: 'app.kubernetes.io/part-of',
+  managedBy: 'app.kubernetes.io/managed-by',
+  version: 'app.kubernetes.io/version',
+} as const;
+
+/** Value of `app.kubernetes.io/part-of` and `managed-by` on everything this library creates. */
+export const PART_OF = 'rmlops' as const;
+export const MANAGED_BY = 'rmlops-cdk8s' as const;
