@@ -1,0 +1,200 @@
+# The Seldon Core v1 message codec: strict parsing of a prediction request into a data frame
+# that matches the model's input prototype, and encoding of predictions.
+# Anything that does not fit is a `bad_request` naming what was wrong and what is expected.
+
+# JSON nesting deeper than this is rejected before parsing: a valid request is at most
+# {"data":{"ndarray":[[...]]}} (depth 3), and a deep bracket bomb must not reach the parser.
+max_json_depth <- 16L
+
+example_request <- function(prototype) {
+  sprintf('{"data":{"names":[%s],"ndarray":[[%s]]}}',
+          paste0('"', prototype$feature_names, '"', collapse = ","),
+          paste(rep("<number>", length(prototype$feature_names)), collapse = ","))
+}
+
+# Counts brackets and braces, ignoring that some may sit inside strings: that can only
+# overestimate depth, so a real request is never let through too deep.
+json_depth_exceeds <- function(body, limit) {
+  if (length(body) == 0L) return(FALSE)
+  step <- (body == as.raw(0x5b) | body == as.raw(0x7b)) - (body == as.raw(0x5d) | body == as.raw(0x7d))
+  max(cumsum(step)) > limit
+}
+
+parse_json_body <- function(body, prototype) {
+  if (length(body) == 0L) {
+    stop(bad_request(paste("empty body: expected a JSON Seldon message such as", example_request(prototype))))
+  }
+  if (json_depth_exceeds(body, max_json_depth)) {
+    stop(bad_request(sprintf("JSON nested deeper than %d levels: expected data.ndarray as rows x features", max_json_depth)))
+  }
+  if (any(body == as.raw(0L))) stop(bad_request("body contains NUL bytes: expected UTF-8 JSON"))
+  text <- rawToChar(body)
+  Encoding(text) <- "UTF-8"
+  if (!validUTF8(text)) stop(bad_request("body is not valid UTF-8: expected UTF-8 JSON"))
+  tryCatch(
+    jsonlite::parse_json(text, simplifyVector = FALSE),
+    error = function(e) {
+      stop(bad_request(sprintf("malformed JSON (%s): expected a Seldon message such as %s",
+                               first_line(conditionMessage(e)), example_request(prototype))))
+    }
+  )
+}
+
+first_line <- function(x) {
+  x <- strsplit(trimws(x), "\n", fixed = TRUE)[[1]]
+  if (length(x) == 0L) "" else trimws(x[[1]])
+}
+
+is_json_object <- function(x) is.list(x) && !is.null(names(x))
+is_json_array <- function(x) is.list(x) && is.null(names(x))
+
+json_type <- function(x) {
+  if (is.null(x)) return("null")
+  if (is_json_object(x)) return("object")
+  if (is.list(x)) return("array")
+  if (is.logical(x)) return("boolean")
+  if (is.character(x)) return("string")
+  if (is.numeric(x)) return("number")
+  typeof(x)
+}
+
+# Parses a raw request body into a data frame with the prototype's columns in its order.
+decode_request <- function(body, prototype) {
+  msg <- parse_json_body(body, prototype)
+  if (!is_json_object(msg)) {
+    stop(bad_request(sprintf("the message is a JSON %s: expected an object such as %s",
+                             json_type(msg), example_request(prototype))))
+  }
+  for (field in c("jsonData", "strData", "binData")) {
+    if (!is.null(msg[[field]])) {
+      stop(bad_request(sprintf("'%s' is not supported by this model: send data.ndarray or data.tensor", field)))
+    }
+  }
+  data <- msg[["data"]]
+  if (is.null(data)) {
+    stop(bad_request(paste("missing 'data': expected", example_request(prototype))))
+  }
+  if (!is_json_object(data)) {
+    stop(bad_request(sprintf("'data' is a JSON %s: expected an object with 'ndarray' or 'tensor'", json_type(data))))
+  }
+  has_nd <- !is.null(data[["ndarray"]])
+  has_tensor <- !is.null(data[["tensor"]])
+  if (has_nd && has_tensor) stop(bad_request("'data' has both 'ndarray' and 'tensor': send exactly one"))
+  if (!has_nd && !has_tensor) {
+    stop(bad_request("'data' has neither 'ndarray' nor 'tensor' (tftensor is not supported): send one of them"))
+  }
+  p <- length(prototype$feature_names)
+  values <- if (has_nd) decode_ndarray(data[["ndarray"]], p) else decode_tensor(data[["tensor"]], p)
+  order <- resolve_names(data[["names"]], prototype$feature_names)
+  frame_from_matrix(values[, order, drop = FALSE], prototype$feature_names)
+}
+
+# Checks every cell is a finite JSON number and returns the flat numeric vector.
+check_cells <- function(cells, where) {
+  types <- vapply(cells, json_type, "")
+  bad <- which(types != "number")
+  if (length(bad) > 0L) {
+    i <- bad[[1L]]
+    extra <- if (types[[i]] == "array") ": data must be exactly 2-D (rows x features)" else ""
+    stop(bad_request(sprintf("%s is a JSON %s%s: every cell must be a finite number",
+                             where(i), types[[i]], extra)))
+  }
+  values <- as.numeric(unlist(cells, use.names = FALSE))
+  nonfinite <- which(!is.finite(values))
+  if (length(nonfinite) > 0L) {
+    stop(bad_request(sprintf("%s is not finite: every cell must be a finite number", where(nonfinite[[1L]]))))
+  }
+  values
+}
+
+decode_ndarray <- function(rows, p) {
+  if (!is_json_array(rows)) {
+    stop(bad_request(sprintf("'data.ndarray' is a JSON %s: expected an array of rows, each an array of %d numbers",
+                             json_type(rows), p)))
+  }
+  n <- length(rows)
+  if (n == 0L) stop(bad_request(sprintf("'data.ndarray' is empty: expected at least one row of %d numbers", p)))
+  not_rows <- which(!vapply(rows, is_json_array, NA))
+  if (length(not_rows) > 0L) {
+    i <- not_rows[[1L]]
+    stop(bad_request(sprintf("row %d of 'data.ndarray' is a JSON %s: expected rows x features, e.g. [[%s]]",
+                             i, json_type(rows[[i]]), paste(rep("<number>", p), collapse = ","))))
+  }
+  widths <- lengths(rows)
+  wrong <- which(widths != p)
+  if (length(wrong) > 0L) {
+    i <- wrong[[1L]]
+    kind <- if (length(unique(widths)) > 1L) "ragged 'data.ndarray': " else ""
+    stop(bad_request(sprintf("%srow %d has %d values: the model expects %d features per row",
+                             kind, i, widths[[i]], p)))
+  }
+  cells <- unlist(rows, recursive = FALSE, use.names = FALSE)
+  where <- function(k) sprintf("'data.ndarray' row %d column %d", (k - 1L) %/% p + 1L, (k - 1L) %% p + 1L)
+  matrix(check_cells(cells, where), nrow = n, ncol = p, byrow = TRUE)
+}
+
+decode_tensor <- function(tensor, p) {
+  if (!is_json_object(tensor)) {
+    stop(bad_request(sprintf("'data.tensor' is a JSON %s: expected {\"shape\":[rows,%d],\"values\":[...]}",
+                             json_type(tensor), p)))
+  }
+  shape <- tensor[["shape"]]
+  values <- tensor[["values"]]
+  if (is.null(shape) || is.null(values)) {
+    stop(bad_request("'data.tensor' needs both 'shape' and 'values'"))
+  }
+  if (!is_json_array(shape) || !length(shape) %in% c(1L, 2L) ||
+      !all(vapply(shape, function(s) is.numeric(s) && length(s) == 1L && is.finite(s) && s >= 1 && s == round(s), NA))) {
+    stop(bad_request(sprintf("'data.tensor.shape' must be [rows, %d] (or [%d] for one row) with positive integers", p, p)))
+  }
+  shape <- as.integer(unlist(shape))
+  if (length(shape) == 1L) shape <- c(1L, shape)
+  if (shape[[2L]] != p) {
+    stop(bad_request(sprintf("'data.tensor.shape' has %d features: the model expects %d", shape[[2L]], p)))
+  }
+  if (!is_json_array(values)) {
+    stop(bad_request(sprintf("'data.tensor.values' is a JSON %s: expected a flat array of numbers", json_type(values))))
+  }
+  if (length(values) != prod(shape)) {
+    stop(bad_request(sprintf("'data.tensor.shape' %s needs %d values but 'values' has %d",
+                             paste0("[", paste(shape, collapse = ","), "]"), prod(shape), length(values))))
+  }
+  nums <- check_cells(values, function(k) sprintf("'data.tensor.values' element %d", k))
+  matrix(nums, nrow = shape[[1L]], ncol = p, byrow = TRUE)
+}
+
+# Column order of the incoming values relative to the prototype; names may come in any order.
+resolve_names <- function(names, features) {
+  p <- length(features)
+  if (is.null(names)) return(seq_len(p))
+  if (!is_json_array(names) || !all(vapply(names, function(x) is.character(x) && length(x) == 1L, NA))) {
+    stop(bad_request(sprintf("'data.names' must be an array of strings from: %s", paste(features, collapse = ", "))))
+  }
+  names <- unlist(names)
+  if (length(names) != p) {
+    stop(bad_request(sprintf("'data.names' has %d names but each row has %d values: the model expects %d features (%s)",
+                             length(names), p, p, paste(features, collapse = ", "))))
+  }
+  dup <- unique(names[duplicated(names)])
+  if (length(dup) > 0L) stop(bad_request(sprintf("duplicate name(s) in 'data.names': %s", paste(dup, collapse = ", "))))
+  unknown <- setdiff(names, features)
+  if (length(unknown) > 0L) {
+    stop(bad_request(sprintf("unknown name(s) in 'data.names': %s; expected: %s",
+                             paste(unknown, collapse = ", "), paste(features, collapse = ", "))))
+  }
+  match(features, names)
+}
+
+frame_from_matrix <- function(m, features) {
+  df <- as.data.frame(m, stringsAsFactors = FALSE)
+  names(df) <- features
+  df
+}
+
+encode_predictions <- function(predictions, output_name, meta) {
+  if (is.factor(predictions)) predictions <- as.character(predictions)
+  as.character(jsonlite::toJSON(
+    list(data = list(names = I(output_name), ndarray = I(unname(predictions))), meta = meta),
+    auto_unbox = TRUE, digits = NA, null = "null", na = "null"
+  ))
+}

@@ -1,0 +1,42 @@
+# Training entrypoint: `Rscript train.R`.
+# With the tracking URI set: logs to MLflow over REST, uploads the bundle through the artifact
+# proxy, registers a version and moves the alias if the quality gate passes.
+# Without it: writes the bundle to the model directory and touches no network.
+main <- function() {
+  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+  here <- dirname(normalizePath(sub("^--file=", "", file_arg[[1L]])))
+  load_rmlops(file.path(here, "R"), envir = environment(main))
+  contract <- read_contract(file.path(here, "contract.json"))
+  trained <- train_iris()
+  log_line(list(level = "info", msg = "trained", metrics = trained$metrics[c("accuracy", "f1_macro", "kappa", "oob_error")]))
+
+  tracking <- contract_env(contract, "trackingUri")
+  if (is.na(tracking)) {
+    dir <- contract_env(contract, "modelDir", "./model")
+    write_bundle(dir, trained$model, trained$prototype, bundle_metadata(trained))
+    log_line(list(level = "info", msg = "bundle written (local mode)", dir = normalizePath(dir)))
+    return(invisible())
+  }
+  config <- list(
+    experiment = contract_env(contract, "experimentName", "rmlops"),
+    model_name = contract_env(contract, "registeredModelName", "iris-rf"),
+    alias = contract_env(contract, "modelAlias", "champion"),
+    metric = contract_env(contract, "qualityMetric", "accuracy"),
+    threshold = contract_env_number(contract, "qualityThreshold", 0.9)
+  )
+  client <- mlflow_client(tracking, wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300))
+  result <- train_with_mlflow(client, config, trained, tempdir(), contract$paths$mlflowHealth)
+  log_line(c(list(level = "info", msg = "training run finished"), result))
+}
+
+local({
+  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+  sys.source(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "R", "load_all.R"),
+             envir = globalenv())
+})
+status <- tryCatch({ main(); 0L }, error = function(e) {
+  cat(as.character(jsonlite::toJSON(list(level = "error", msg = conditionMessage(e)), auto_unbox = TRUE)),
+      "\n", sep = "", file = stderr())
+  1L
+})
+quit(status = status, save = "no")
