@@ -19,7 +19,7 @@ make_prototype <- function(features, target, output_name = "prediction") {
       type = if (is.factor(target)) "string" else "double",
       levels = if (is.factor(target)) levels(target) else NULL
     ),
-    example = as.list(features[1L, , drop = TRUE])
+    example = lapply(as.list(features[1L, , drop = FALSE]), unname)
   )
 }
 
