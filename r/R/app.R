@@ -30,7 +30,7 @@ set_loaded_model <- function(state, bundle, info) {
 
 handle_predict <- function(state, body) {
   bundle <- state$bundle
-  if (is.null(bundle)) stop(not_ready("the model is not loaded yet: retry when /health/status answers 200"))
+  if (is.null(bundle)) stop(not_ready("the model is not loaded yet: retry when the readiness probe answers 200"))
   newdata <- decode_request(body, bundle$prototype)
   predictions <- predict_bundle(bundle, newdata)
   list(status = 200L, body = encode_predictions(predictions, bundle$prototype$output$name, state$meta),
