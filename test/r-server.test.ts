@@ -1,0 +1,242 @@
+// Integration: train in local mode, start the real `Rscript r/serve.R`, exercise it over HTTP
+// with a keep-alive client (as the Seldon executor holds connections).
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as os from 'os';
+import * as path from 'path';
+import { describeR, freePort, R_DIR, rawExchange, request, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
+
+const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
+const ENV = contract.env as Record<string, string>;
+const P = contract.paths as Record<string, string>;
+const FEATURES = ['Sepal.Length', 'Sepal.Width', 'Petal.Length', 'Petal.Width'];
+const MAX_BODY = 65536;
+
+// Known iris rows (Fisher's data) with their true species.
+const IRIS: Array<[number[], string]> = [
+  [[5.1, 3.5, 1.4, 0.2], 'setosa'],
+  [[7.0, 3.2, 4.7, 1.4], 'versicolor'],
+  [[6.3, 3.3, 6.0, 2.5], 'virginica'],
+  [[4.9, 3.0, 1.4, 0.2], 'setosa'],
+  [[6.4, 3.2, 4.5, 1.5], 'versicolor'],
+  [[5.8, 2.7, 5.1, 1.9], 'virginica'],
+];
+
+describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () => {
+  let tmp: string;
+  let port: number;
+  let server: RProcess | undefined;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = (p: string, body: string | Buffer, headers?: http.OutgoingHttpHeaders) => request(port, 'POST', p, body, agent, headers);
+  const get = (p: string) => request(port, 'GET', p, undefined, agent);
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-serve-'));
+    const trained = path.join(tmp, 'trained');
+    const train = spawnSync(RSCRIPT ?? 'Rscript', [path.join(R_DIR, 'train.R')], {
+      env: { PATH: process.env.PATH ?? '', HOME: tmp, [ENV.modelDir]: trained }, encoding: 'utf8', timeout: 60000,
+    });
+    if (train.status !== 0) throw new Error(`train.R failed: ${train.stdout}\n${train.stderr}`);
+    port = await freePort();
+    // The bundle directory does not exist yet: the server must be alive but not ready.
+    server = startR('serve.R', {
+      [ENV.modelUri]: `file://${path.join(tmp, 'model')}`,
+      [ENV.httpPort]: String(port),
+      [ENV.maxBodyBytes]: String(MAX_BODY),
+      [ENV.mlflowWaitSeconds]: '120',
+      TMPDIR: tmp,
+    });
+    await waitFor(async () => (await get(P.healthPing)).status === 200, 20000, 'serve.R to listen');
+  }, 60000);
+
+  afterAll(async () => {
+    agent.destroy();
+    await server?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('health: alive but not ready until the bundle appears, then ready', async () => {
+    expect((await get(P.healthPing)).status).toBe(200);
+    const notReady = await get(P.healthStatus);
+    expect(notReady.status).toBe(503);
+    expect(notReady.json().status.status).toBe('FAILURE');
+    const early = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[0][0]] } }));
+    expect(early.status).toBe(503);
+    expect((await get(P.metadata)).status).toBe(503);
+    fs.renameSync(path.join(tmp, 'trained'), path.join(tmp, 'model'));
+    await waitFor(async () => (await get(P.healthStatus)).status === 200, 30000, 'model to load');
+    expect((await get(P.healthPing)).status).toBe(200);
+  }, 40000);
+
+  test('predicts known iris rows on both prediction paths, reusing one connection', async () => {
+    const body = JSON.stringify({ data: { names: FEATURES, ndarray: IRIS.map(([x]) => x) } });
+    for (const p of [P.modelPredict, P.predictions]) {
+      const res = await post(p, body);
+      expect(res.status).toBe(200);
+      expect(res.json().data).toEqual({ names: ['prediction'], ndarray: IRIS.map(([, y]) => y) });
+      expect(res.json().meta.tags.model_version).toBeDefined();
+      expect(res.reusedSocket).toBe(true);
+    }
+  });
+
+  test('a one-row answer is an array, never a bare string', async () => {
+    const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[1][0]] } }));
+    expect(res.json().data.ndarray).toEqual(['versicolor']);
+  });
+
+  test('names in another order are mapped to the features', async () => {
+    const order = [3, 1, 0, 2];
+    const res = await post(P.modelPredict, JSON.stringify({
+      data: { names: order.map((i) => FEATURES[i]), ndarray: IRIS.map(([x]) => order.map((i) => x[i])) },
+    }));
+    expect(res.json().data.ndarray).toEqual(IRIS.map(([, y]) => y));
+  });
+
+  test('tensor input', async () => {
+    const res = await post(P.modelPredict, JSON.stringify({
+      data: { tensor: { shape: [IRIS.length, 4], values: IRIS.flatMap(([x]) => x) } },
+    }));
+    expect(res.status).toBe(200);
+    expect(res.json().data.ndarray).toEqual(IRIS.map(([, y]) => y));
+  });
+
+  test('a 1000-row batch answers 1000 predictions in order', async () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => IRIS[i % IRIS.length]);
+    const t0 = process.hrtime.bigint();
+    const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: rows.map(([x]) => x) } }));
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    // eslint-disable-next-line no-console
+    console.log(`1000-row batch round trip: ${ms.toFixed(1)} ms (informational, not asserted)`);
+    expect(res.status).toBe(200);
+    expect(res.json().data.ndarray).toEqual(rows.map(([, y]) => y));
+  });
+
+  test('metadata describes the model inputs and outputs from the prototype', async () => {
+    const md = (await get(P.metadata)).json();
+    expect(md.inputs[0].schema.names).toEqual(FEATURES);
+    expect(md.outputs[0].schema.names).toEqual(['prediction']);
+    expect(md.outputs[0].schema.levels).toEqual(['setosa', 'versicolor', 'virginica']);
+    expect(md.custom.metrics.accuracy).toBeGreaterThan(0.8);
+  });
+
+  const row = IRIS[0][0];
+  const badBodies: Array<[string, string, RegExp]> = [
+    ['empty body', '', /empty body/],
+    ['malformed JSON', '{"data":', /malformed JSON/],
+    ['not JSON at all', 'hello', /malformed JSON/],
+    ['a JSON array as the message', '[1,2,3,4]', /expected an object/],
+    ['a JSON number as the message', '42', /expected an object/],
+    ['missing data', '{"meta":{}}', /missing 'data'/],
+    ['data of the wrong type', '{"data":"x"}', /'data' is a JSON string/],
+    ['data without ndarray or tensor', '{"data":{"names":["a"]}}', /neither 'ndarray' nor 'tensor'/],
+    ['empty ndarray', '{"data":{"ndarray":[]}}', /is empty/],
+    ['flat ndarray (not rows)', JSON.stringify({ data: { ndarray: row } }), /row 1 .*JSON number/],
+    ['ragged ndarray', JSON.stringify({ data: { ndarray: [row, [1, 2, 3]] } }), /ragged/],
+    ['too deeply nested ndarray', JSON.stringify({ data: { ndarray: [[row]] } }), /row 1 has 1 values|exactly 2-D/],
+    ['3-D cell', JSON.stringify({ data: { ndarray: [[[1], 2, 3, 4]] } }), /exactly 2-D/],
+    ['wrong feature count', JSON.stringify({ data: { ndarray: [[1, 2, 3]] } }), /expects 4 features/],
+    ['string cell', JSON.stringify({ data: { ndarray: [[1, '2', 3, 4]] } }), /JSON string/],
+    ['boolean cell', JSON.stringify({ data: { ndarray: [[1, true, 3, 4]] } }), /JSON boolean/],
+    ['null cell', JSON.stringify({ data: { ndarray: [[1, null, 3, 4]] } }), /JSON null/],
+    ['non-finite cell (1e999)', '{"data":{"ndarray":[[1,1e999,3,4]]}}', /not finite/],
+    ['NaN literal', '{"data":{"ndarray":[[1,NaN,3,4]]}}', /malformed JSON/],
+    ['unknown name', JSON.stringify({ data: { names: ['a', 'b', 'c', 'd'], ndarray: [row] } }), /unknown name/],
+    ['duplicate names', JSON.stringify({ data: { names: [FEATURES[0], FEATURES[0], FEATURES[1], FEATURES[2]], ndarray: [row] } }), /duplicate/],
+    ['names/values length mismatch', JSON.stringify({ data: { names: FEATURES.slice(0, 3), ndarray: [row] } }), /3 names/],
+    ['names not strings', JSON.stringify({ data: { names: [1, 2, 3, 4], ndarray: [row] } }), /array of strings/],
+    ['tensor shape not matching values', JSON.stringify({ data: { tensor: { shape: [2, 4], values: row } } }), /needs 8 values/],
+    ['tensor shape with wrong feature count', JSON.stringify({ data: { tensor: { shape: [1, 3], values: [1, 2, 3] } } }), /expects 4/],
+    ['tensor without shape', JSON.stringify({ data: { tensor: { values: row } } }), /both 'shape' and 'values'/],
+    ['tensor with non-numeric value', JSON.stringify({ data: { tensor: { shape: [1, 4], values: [1, 2, 'x', 4] } } }), /JSON string/],
+    ['both ndarray and tensor', JSON.stringify({ data: { ndarray: [row], tensor: { shape: [1, 4], values: row } } }), /both/],
+    ['strData', JSON.stringify({ strData: 'hello' }), /strData/],
+    ['bracket bomb', '['.repeat(5000) + ']'.repeat(5000), /nested deeper/],
+    ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) as unknown as string, /UTF-8/],
+  ];
+
+  test.each(badBodies)('bad input (%s) gets a 400 Seldon FAILURE status, never a prediction', async (_name, body, info) => {
+    const res = await post(P.modelPredict, body);
+    expect(res.status).toBe(400);
+    const s = res.json().status;
+    expect(s).toEqual({ code: 400, info: expect.stringMatching(info), reason: 'MICROSERVICE_BAD_DATA', status: 'FAILURE' });
+    expect(res.json().data).toBeUndefined();
+  });
+
+  test('an oversized body gets 413 before the body is read', async () => {
+    const big = JSON.stringify({ data: { ndarray: Array.from({ length: 5000 }, () => row) } });
+    expect(Buffer.byteLength(big)).toBeGreaterThan(MAX_BODY);
+    const res = await request(port, 'POST', P.modelPredict, big);
+    expect(res.status).toBe(413);
+    expect(res.json().status).toMatchObject({ code: 413, status: 'FAILURE' });
+  });
+
+  test('wrong method and unknown path are 405 and 404 in the Seldon status shape', async () => {
+    const m = await get(P.modelPredict);
+    expect(m.status).toBe(405);
+    expect(m.json().status.code).toBe(405);
+    const nf = await get('/nope');
+    expect(nf.status).toBe(404);
+    expect(nf.json().status.status).toBe('FAILURE');
+  });
+
+  test.each([
+    ['chunked body', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, /^HTTP\/1\.1 501 /],
+    ['POST without Content-Length', 'POST /predict HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 411 /],
+    ['garbage request line', 'HELLO THERE\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['invalid Content-Length', 'POST /predict HTTP/1.1\r\nContent-Length: -5\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['oversized header', `GET /health/ping HTTP/1.1\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+    ['binary junk', Buffer.from([0, 1, 2, 255, 13, 10, 13, 10]), /^HTTP\/1\.1 400 /],
+  ])('protocol error (%s) is answered with a 4xx/501 and the connection closed', async (_name, bytes, expected) => {
+    const reply = await rawExchange(port, bytes);
+    expect(reply).toMatch(expected);
+    expect(reply).toMatch(/"status":"FAILURE"/);
+  });
+
+  test('the server survives a client that disconnects mid-request and keeps serving', async () => {
+    await rawExchange(port, 'POST /predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"data":', 200);
+    const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[2][0]] } }));
+    expect(res.json().data.ndarray).toEqual(['virginica']);
+  });
+
+  test('pipelined requests on one connection are answered in order', async () => {
+    const one = (x: number[]) => {
+      const b = JSON.stringify({ data: { ndarray: [x] } });
+      return `POST /predict HTTP/1.1\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+    };
+    const reply = await rawExchange(port, one(IRIS[0][0]) + one(IRIS[2][0]) + 'GET /health/ping HTTP/1.1\r\nConnection: close\r\n\r\n');
+    const answers = reply.match(/"ndarray":\["[a-z]+"\]/g);
+    expect(answers).toEqual(['"ndarray":["setosa"]', '"ndarray":["virginica"]']);
+    expect(reply).toMatch(/pong$/);
+  });
+
+  test('several keep-alive connections are served concurrently', async () => {
+    const agents = [0, 1, 2].map(() => new http.Agent({ keepAlive: true, maxSockets: 1 }));
+    try {
+      const results = await Promise.all(agents.flatMap((a, i) => [0, 1, 2].map(() =>
+        request(port, 'POST', P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[i][0]] } }), a))));
+      expect(results.map((r) => r.json().data.ndarray[0])).toEqual(
+        [0, 1, 2].flatMap((i) => [IRIS[i][1], IRIS[i][1], IRIS[i][1]]));
+    } finally {
+      agents.forEach((a) => a.destroy());
+    }
+  });
+
+  test('one JSON log line per request, without bodies', () => {
+    const lines = (server as RProcess).output().split('\n').filter((l) => l.includes('"path"'));
+    expect(lines.length).toBeGreaterThan(30);
+    const entry = JSON.parse(lines.find((l) => l.includes('"status":200') && l.includes('"POST"')) as string);
+    expect(Object.keys(entry).sort()).toEqual(['duration_ms', 'method', 'path', 'rows', 'status', 'ts']);
+    expect((server as RProcess).output()).not.toContain('Sepal');
+  });
+});
+
+describeR('R model server refuses the Seldon executor ports', () => {
+  test.each(contract.executorPorts as number[])('port %d', (p) => {
+    const run = spawnSync(RSCRIPT ?? 'Rscript', [path.join(R_DIR, 'serve.R')], {
+      env: { PATH: process.env.PATH ?? '', [ENV.httpPort]: String(p), [ENV.modelUri]: '/nonexistent' }, encoding: 'utf8', timeout: 30000,
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(new RegExp(`refusing to bind port ${p}: the Seldon executor`));
+  });
+});
