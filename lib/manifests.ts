@@ -1,0 +1,66 @@
+/**
+ * Writes an app's objects as one YAML file per object, named so that `kubectl apply -f <dir>`
+ * (which applies files in lexical order) creates them in a working order: namespaces first,
+ * then configuration, storage, services and policies, then workloads in the order the app
+ * declares them (the store before the jobs that need it), custom resources last.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { App, Chart, Yaml } from 'cdk8s';
+
+// Rank of each kind; kinds not listed are workloads and keep the app's declaration order.
+const KIND_RANK: Record<string, number> = {
+  Namespace: 0,
+  ServiceAccount: 1,
+  ConfigMap: 2,
+  Secret: 2,
+  PersistentVolumeClaim: 3,
+  Service: 4,
+  NetworkPolicy: 5,
+};
+const WORKLOAD_RANK = 6;
+const CUSTOM_RESOURCE_RANK = 7;
+
+/** One object with the file name it gets. */
+export interface Manifest {
+  /** File name, e.g. `0000-namespace-rmlops-iris.yaml`. */
+  readonly file: string;
+  /** The Kubernetes object. */
+  readonly object: any;
+}
+
+function rank(obj: any): number {
+  if (obj.kind in KIND_RANK) return KIND_RANK[obj.kind];
+  // Group `machinelearning.seldon.io` and friends: custom resources need their workloads' dependencies up.
+  return String(obj.apiVersion).includes('.') && !String(obj.apiVersion).startsWith('batch/')
+    && !String(obj.apiVersion).startsWith('apps/') && !String(obj.apiVersion).startsWith('networking.k8s.io/')
+    ? CUSTOM_RESOURCE_RANK
+    : WORKLOAD_RANK;
+}
+
+/**
+ * Synthesizes every chart of `app` (running all validations) and returns the objects in apply
+ * order with their file names. Throws the validation errors if any.
+ */
+export function orderedManifests(app: App): Manifest[] {
+  const charts = app.node.findAll().filter((c): c is Chart => Chart.isChart(c));
+  const objects: any[] = charts.flatMap((chart) => chart.toJson());
+  const sorted = objects
+    .map((object, index) => ({ object, index }))
+    .sort((a, b) => rank(a.object) - rank(b.object) || a.index - b.index)
+    .map((e) => e.object);
+  const width = Math.max(4, String(sorted.length).length);
+  return sorted.map((object, i) => ({
+    file: `${String(i).padStart(width, '0')}-${String(object.kind).toLowerCase()}-${object.metadata?.name ?? 'unnamed'}.yaml`,
+    object,
+  }));
+}
+
+/** Writes the manifests of `app` into `outdir` (which must exist and be empty). */
+export function writeManifests(app: App, outdir: string): Manifest[] {
+  const manifests = orderedManifests(app);
+  for (const m of manifests) {
+    fs.writeFileSync(path.join(outdir, m.file), Yaml.stringify(m.object));
+  }
+  return manifests;
+}

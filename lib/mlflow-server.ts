@@ -1,0 +1,245 @@
+/**
+ * The MLflow tracking server, registry and artifact proxy. It is the only pod that holds S3
+ * credentials: clients talk to it over HTTP (`mlflow-artifacts:/` URIs) and need neither boto3
+ * nor credentials.
+ */
+import { Lazy } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { IArtifactStore } from './artifact-store';
+import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
+import {
+  ComputeResources, NetworkClient, ingressFrom, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, k8sResources,
+  namespaceOf, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
+  tmpVolume, withDefaults,
+} from './pod-defaults';
+import { Problem, checkDnsLabel, checkPinnedImage, checkQuantity, validateAtSynth } from './validate';
+
+/**
+ * MLflow version the default image runs. >= 3.5 for the Host-header check (`--allowed-hosts`)
+ * and the FastAPI server; every construct and the R client are written against it.
+ */
+export const MLFLOW_VERSION = '3.6.0';
+/**
+ * Default MLflow server image: the official `-full` variant (docker/Dockerfile.full in
+ * mlflow/mlflow installs `mlflow[extras,db,...]`), which has boto3 and the database drivers that
+ * the plain `ghcr.io/mlflow/mlflow:vX.Y.Z` image lacks. To use a slimmer image, build
+ * `FROM ghcr.io/mlflow/mlflow:v3.6.0` + `pip install boto3` and pass it as `image`.
+ */
+export const DEFAULT_MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}-full`;
+
+const DB_PATH = '/mlflow';
+// The image runs as root by default; MLflow only needs HOME and the database directory writable.
+const MLFLOW_UID = 1000;
+
+/** What a client of the tracking server needs: its URI, and a way through its NetworkPolicy. */
+export interface ITrackingServer {
+  /** In-cluster tracking URI, e.g. `http://mlflow.ns.svc.cluster.local:5000`. */
+  readonly trackingUri: string;
+  /** Lets the given pods reach the server through its NetworkPolicy. */
+  allowClient(client: NetworkClient): void;
+}
+
+/** Reference to an existing Secret holding a database URI for MLflow's backend store. */
+export interface BackendStoreSecret {
+  /** Secret name. */
+  readonly name: string;
+  /** Key of the URI in the Secret. @default SECRET_KEYS.backendStoreUri ("backend-store-uri") */
+  readonly key?: string;
+}
+
+/** Props of `MlflowServer`. */
+export interface MlflowServerProps {
+  /** Where artifacts go: a `MinioStore`, an `ExternalS3Bucket`, or any `IArtifactStore`. */
+  readonly artifactStore: IArtifactStore;
+  /** Name of the Deployment, Service and NetworkPolicy (PVC: `<name>-db`). @default the construct id */
+  readonly name?: string;
+  /** MLflow server image, pinned, with boto3 (and the DB driver if `backendStoreSecret` is set). @default DEFAULT_MLFLOW_IMAGE */
+  readonly image?: string;
+  /** Database URI from a Secret (production). @default - SQLite on a PVC of its own (one replica) */
+  readonly backendStoreSecret?: BackendStoreSecret;
+  /** Size of the SQLite PVC (unused with `backendStoreSecret`). @default "5Gi" */
+  readonly storageSize?: string;
+  /** Storage class of the SQLite PVC. @default - the cluster's default storage class */
+  readonly storageClassName?: string;
+  /** Extra Host header values to accept (e.g. an Ingress host). @default [] */
+  readonly allowedHosts?: string[];
+  /** Cluster DNS domain used in the Service DNS names. @default "cluster.local" */
+  readonly clusterDomain?: string;
+  /** Resources of the MLflow container. @default 250m CPU, 1Gi request, 2Gi limit */
+  readonly resources?: ComputeResources;
+}
+
+/**
+ * `mlflow server --serve-artifacts --artifacts-destination s3://<bucket>`, deliberately without
+ * `--default-artifact-root` (an `s3://` root would bypass the proxy and hand S3 to every client).
+ *
+ * NetworkPolicy: only pods registered through `allowClient` (training Jobs, model pods) reach
+ * port 5000. `kubectl port-forward svc/<name> 5000` still works for humans: the kubelet connects
+ * to the pod from the node, which most CNIs do not subject to NetworkPolicy; `localhost` is in
+ * the Host allow-list for that path.
+ */
+export class MlflowServer extends Construct implements ITrackingServer {
+  /** Name of the Deployment and the Service. */
+  public readonly name: string;
+  public readonly trackingUri: string;
+  /** The Host header values the server accepts. */
+  public readonly allowedHosts: string[];
+  /** The MLflow Deployment. */
+  public readonly deployment: k8s.KubeDeployment;
+  /** Name of the SQLite PVC, when there is one. */
+  public readonly claimName?: string;
+
+  private readonly clients: NetworkClient[] = [];
+
+  constructor(scope: Construct, id: string, props: MlflowServerProps) {
+    super(scope, id);
+    const name = resolveName(id, props.name);
+    this.name = name;
+    const image = props.image ?? DEFAULT_MLFLOW_IMAGE;
+    const store = props.artifactStore;
+    const storageSize = props.storageSize ?? '5Gi';
+    const clusterDomain = props.clusterDomain ?? 'cluster.local';
+    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
+    const backend = props.backendStoreSecret;
+
+    const ns = namespaceOf(this);
+    // Every form a client may put in the Host header, with and without the port.
+    const hostNames = ns
+      ? [name, `${name}.${ns}`, `${name}.${ns}.svc`, `${name}.${ns}.svc.${clusterDomain}`]
+      : [name];
+    this.allowedHosts = [
+      ...hostNames.flatMap((h) => [h, `${h}:${MLFLOW_PORT}`]),
+      // kubectl port-forward, whatever local port the user picks.
+      'localhost', 'localhost:*', '127.0.0.1', '127.0.0.1:*',
+      ...(props.allowedHosts ?? []),
+    ];
+    this.trackingUri = `http://${hostNames[hostNames.length - 1]}:${MLFLOW_PORT}`;
+
+    validateAtSynth(this, () => {
+      const out: Problem[] = [
+        ...checkObjectName(name, { service: true, suffixes: ['-db'] }),
+        ...checkPinnedImage('image', image),
+        ...checkResources('resources', resources),
+      ];
+      if (backend) {
+        out.push(...checkDnsLabel('backendStoreSecret.name', backend.name, 253));
+      } else {
+        out.push(...checkQuantity('storageSize', storageSize));
+      }
+      (props.allowedHosts ?? []).forEach((h, i) => {
+        if (!/^[A-Za-z0-9*.:[\]-]+$/.test(h)) {
+          out.push({ prop: `allowedHosts[${i}]`, value: h, problem: 'is not a host name or pattern', fix: 'use a host such as "mlflow.example.com" or "*.example.com"' });
+        }
+      });
+      return out;
+    });
+
+    const spec = { name: 'mlflow', instance: name, component: 'tracking-server' };
+    const labels = recommendedLabels({ ...spec, version: MLFLOW_VERSION });
+    const selector = selectorLabels(spec);
+    store.allowClient({ podLabels: selector });
+
+    const env: k8s.EnvVar[] = [
+      { name: MLFLOW_SERVER_ENV.s3Endpoint, value: store.s3EndpointUrl },
+      { name: MLFLOW_SERVER_ENV.accessKeyId, valueFrom: { secretKeyRef: { name: store.credentialsSecret.name, key: store.credentialsSecret.accessKeyIdKey } } },
+      { name: MLFLOW_SERVER_ENV.secretAccessKey, valueFrom: { secretKeyRef: { name: store.credentialsSecret.name, key: store.credentialsSecret.secretAccessKeyKey } } },
+      { name: 'AWS_DEFAULT_REGION', value: store.region },
+      { name: 'HOME', value: TMP_PATH },
+    ];
+    const volumes: k8s.Volume[] = [tmpVolume()];
+    const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
+    let backendUri: string;
+    if (backend) {
+      env.push({ name: MLFLOW_SERVER_ENV.backendStoreUri, valueFrom: { secretKeyRef: { name: backend.name, key: backend.key ?? SECRET_KEYS.backendStoreUri } } });
+      // Expanded by the kubelet, so the URI (with its password) never appears in the manifest.
+      backendUri = `$(${MLFLOW_SERVER_ENV.backendStoreUri})`;
+    } else {
+      this.claimName = `${name}-db`;
+      new k8s.KubePersistentVolumeClaim(this, 'Db', {
+        metadata: { name: this.claimName, labels: recommendedLabels(spec) },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: props.storageClassName,
+          resources: { requests: { storage: k8s.Quantity.fromString(storageSize) } },
+        },
+      });
+      volumes.push({ name: 'db', persistentVolumeClaim: { claimName: this.claimName } });
+      mounts.push({ name: 'db', mountPath: DB_PATH });
+      // Four slashes: an absolute path. A file on the PVC, never `:memory:`.
+      backendUri = `sqlite:///${DB_PATH}/mlflow.db`;
+    }
+
+    new k8s.KubeService(this, 'Service', {
+      metadata: { name, labels: recommendedLabels(spec) },
+      spec: {
+        type: 'ClusterIP',
+        selector,
+        ports: [{ name: 'http', port: MLFLOW_PORT, targetPort: k8s.IntOrString.fromString('http') }],
+      },
+    });
+
+    const probe = (periodSeconds: number, failureThreshold: number): k8s.Probe => ({
+      httpGet: { path: PATHS.mlflowHealth, port: k8s.IntOrString.fromString('http') },
+      periodSeconds,
+      timeoutSeconds: 5,
+      failureThreshold,
+    });
+
+    this.deployment = new k8s.KubeDeployment(this, 'Resource', {
+      metadata: { name, labels },
+      spec: {
+        // SQLite allows one writer; with a ReadWriteOnce PVC the old pod must stop first.
+        replicas: 1,
+        strategy: { type: backend ? 'RollingUpdate' : 'Recreate' },
+        selector: { matchLabels: selector },
+        template: {
+          metadata: { labels },
+          spec: {
+            automountServiceAccountToken: false,
+            securityContext: podSecurityContext(MLFLOW_UID, MLFLOW_UID),
+            containers: [{
+              name: 'mlflow',
+              image,
+              command: ['mlflow'],
+              args: [
+                'server',
+                '--host', '0.0.0.0',
+                '--port', String(MLFLOW_PORT),
+                '--backend-store-uri', backendUri,
+                '--serve-artifacts',
+                '--artifacts-destination', `s3://${store.bucket}`,
+                '--allowed-hosts', this.allowedHosts.join(','),
+              ],
+              env,
+              ports: [{ name: 'http', containerPort: MLFLOW_PORT }],
+              // Database migrations run before the server listens.
+              startupProbe: probe(5, 60),
+              livenessProbe: probe(20, 3),
+              readinessProbe: probe(10, 3),
+              resources: k8sResources(resources),
+              securityContext: restrictedSecurityContext(MLFLOW_UID),
+              volumeMounts: mounts,
+            }],
+            volumes,
+          },
+        },
+      },
+    });
+
+    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name, labels: recommendedLabels(spec) },
+      spec: {
+        podSelector: { matchLabels: selector },
+        policyTypes: ['Ingress'],
+        // An empty `from` would admit every source, so no clients means no ingress rule at all (deny).
+        ingress: Lazy.any({ produce: () => ingressFrom(this.clients, MLFLOW_PORT) }),
+      },
+    });
+  }
+
+  /** Lets the given pods reach the tracking server through the NetworkPolicy. */
+  public allowClient(client: NetworkClient): void {
+    this.clients.push(client);
+  }
+}

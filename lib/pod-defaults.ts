@@ -1,0 +1,185 @@
+/**
+ * Defaults every pod of this library shares: recommended labels, the restricted security
+ * context, resource requirements and in-cluster DNS names. Kept in one place so the constructs
+ * cannot drift apart.
+ */
+import { Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { LABELS, MANAGED_BY, PART_OF } from './contract';
+import { Problem, checkDnsLabel, checkNameWithSuffix, checkQuantity, checkServiceName } from './validate';
+
+/** CPU and memory of one container. Memory is always limited; CPU is only if you ask. */
+export interface ComputeResources {
+  /** CPU request. @default depends on the construct */
+  readonly cpuRequest?: string;
+  /** Memory request. @default depends on the construct */
+  readonly memoryRequest?: string;
+  /** Memory limit (the container is OOM-killed above it). @default depends on the construct */
+  readonly memoryLimit?: string;
+  /** CPU limit. @default - none: throttling adds latency, and the request already reserves CPU */
+  readonly cpuLimit?: string;
+}
+
+/** Merges user resources over construct defaults. */
+export function withDefaults(given: ComputeResources | undefined, defaults: Required<Omit<ComputeResources, 'cpuLimit'>>): ComputeResources {
+  return { ...defaults, ...(given ?? {}) };
+}
+
+/** Checks every quantity of a resources prop. */
+export function checkResources(prop: string, r: ComputeResources): Problem[] {
+  const out: Problem[] = [];
+  for (const key of ['cpuRequest', 'memoryRequest', 'memoryLimit', 'cpuLimit'] as const) {
+    const v = r[key];
+    if (v !== undefined) out.push(...checkQuantity(`${prop}.${key}`, v));
+  }
+  return out;
+}
+
+/** Plain requests/limits maps (string quantities), shared by the k8s and Seldon renderings. */
+export function resourceMaps(r: ComputeResources): { requests: Record<string, string>; limits: Record<string, string> } {
+  const requests: Record<string, string> = {};
+  const limits: Record<string, string> = {};
+  if (r.cpuRequest) requests.cpu = r.cpuRequest;
+  if (r.memoryRequest) requests.memory = r.memoryRequest;
+  if (r.cpuLimit) limits.cpu = r.cpuLimit;
+  if (r.memoryLimit) limits.memory = r.memoryLimit;
+  return { requests, limits };
+}
+
+/** Resources as the low-level k8s binding wants them. */
+export function k8sResources(r: ComputeResources): k8s.ResourceRequirements {
+  const { requests, limits } = resourceMaps(r);
+  const q = (m: Record<string, string>) =>
+    Object.fromEntries(Object.entries(m).map(([k, v]) => [k, k8s.Quantity.fromString(v)]));
+  return { requests: q(requests), limits: q(limits) };
+}
+
+/**
+ * Container security context of the "restricted" Pod Security Standard, plus a read-only root
+ * filesystem. A plain object so it fits both the k8s and the Seldon bindings.
+ */
+export function restrictedSecurityContext(runAsUser: number) {
+  return {
+    runAsNonRoot: true,
+    runAsUser,
+    runAsGroup: runAsUser,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+/** Pod security context; `fsGroup` makes mounted volumes writable by the non-root user. */
+export function podSecurityContext(runAsUser: number, fsGroup?: number) {
+  return {
+    runAsNonRoot: true,
+    runAsUser,
+    runAsGroup: runAsUser,
+    ...(fsGroup !== undefined ? { fsGroup, fsGroupChangePolicy: 'OnRootMismatch' } : {}),
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+/** Name and mount of the writable scratch directory every container gets (root fs is read-only). */
+export const TMP_VOLUME = 'tmp';
+export const TMP_PATH = '/tmp';
+
+/** The `emptyDir` scratch volume (memory-backed would count against the memory limit). */
+export function tmpVolume(sizeLimit = '256Mi'): k8s.Volume {
+  return { name: TMP_VOLUME, emptyDir: { sizeLimit: k8s.Quantity.fromString(sizeLimit) } };
+}
+
+/** What identifies one component instance. */
+export interface LabelSpec {
+  /** `app.kubernetes.io/name`: the application (e.g. `minio`). */
+  readonly name: string;
+  /** `app.kubernetes.io/instance`: the object name. */
+  readonly instance: string;
+  /** `app.kubernetes.io/component`: its role in the pipeline. */
+  readonly component: string;
+  /** `app.kubernetes.io/version`. */
+  readonly version?: string;
+}
+
+/** The labels that select the pods of one instance (stable: never include the version). */
+export function selectorLabels(spec: LabelSpec): Record<string, string> {
+  return { [LABELS.name]: spec.name, [LABELS.instance]: spec.instance };
+}
+
+/** All recommended labels. */
+export function recommendedLabels(spec: LabelSpec): Record<string, string> {
+  return {
+    ...selectorLabels(spec),
+    [LABELS.component]: spec.component,
+    [LABELS.partOf]: PART_OF,
+    [LABELS.managedBy]: MANAGED_BY,
+    ...(spec.version ? { [LABELS.version]: spec.version } : {}),
+  };
+}
+
+/** Object metadata with an explicit name (no cdk8s hash suffix: snapshots and DNS names stay stable). */
+export function metadata(name: string, labels: Record<string, string>): k8s.ObjectMeta {
+  return { name, labels };
+}
+
+/** The namespace of the chart `scope` lives in, if the chart sets one. */
+export function namespaceOf(scope: Construct): string | undefined {
+  return Chart.of(scope).namespace;
+}
+
+/**
+ * In-cluster DNS name of a Service: fully qualified when the chart has a namespace, otherwise
+ * the short name (which resolves from pods in the same namespace).
+ */
+export function serviceHost(scope: Construct, service: string, clusterDomain = 'cluster.local'): string {
+  const ns = namespaceOf(scope);
+  return ns ? `${service}.${ns}.svc.${clusterDomain}` : service;
+}
+
+/** The object name rule: the `name` prop, else the construct id. */
+export function resolveName(id: string, name: string | undefined): string {
+  return name ?? id;
+}
+
+/**
+ * Checks the base name of a construct: a DNS-1123 label (DNS-1035 when it also names a Service),
+ * short enough for every derived `<name><suffix>`. Reports the first problem only.
+ */
+export function checkObjectName(name: string, opts: { service?: boolean; suffixes?: string[] } = {}): Problem[] {
+  const base = opts.service ? checkServiceName('name', name) : checkDnsLabel('name', name);
+  if (base.length > 0) {
+    return base.map((p) => ({ ...p, fix: `${p.fix} (set the \`name\` prop, or use such a construct id)` }));
+  }
+  for (const suffix of opts.suffixes ?? []) {
+    const derived = checkNameWithSuffix('name', name, suffix);
+    if (derived.length > 0) return derived;
+  }
+  return [];
+}
+
+/** Tag of an image reference for `app.kubernetes.io/version`, when it is a valid label value. */
+export function imageVersionLabel(image: string): string | undefined {
+  if (image.includes('@')) return undefined;
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  const colon = last.indexOf(':');
+  if (colon < 0) return undefined;
+  const tag = last.slice(colon + 1);
+  return tag.length <= 63 && /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(tag) ? tag : undefined;
+}
+
+/** A pod that may need to reach a server through its NetworkPolicy. */
+export interface NetworkClient {
+  /** Labels of the client pods. */
+  readonly podLabels: Record<string, string>;
+}
+
+/** NetworkPolicy ingress rules admitting exactly `clients` on `port` (none when there are no clients). */
+export function ingressFrom(clients: NetworkClient[], port: number): k8s.NetworkPolicyIngressRule[] {
+  if (clients.length === 0) return [];
+  return [{
+    from: clients.map((c) => ({ podSelector: { matchLabels: c.podLabels } })),
+    ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }],
+  }];
+}

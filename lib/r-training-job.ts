@@ -1,0 +1,198 @@
+/**
+ * A Kubernetes Job that runs the R training program: it logs a run to MLflow, registers a model
+ * version and moves an alias to it when the quality gate passes. It talks to MLflow over HTTP
+ * only (artifacts through the server's proxy), so it gets no S3 credentials.
+ */
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { ENV } from './contract';
+import { ITrackingServer } from './mlflow-server';
+import {
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
+  podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
+  withDefaults,
+} from './pod-defaults';
+import {
+  Problem, checkDnsLabel, checkEnvName, checkFiniteNumber, checkInteger, checkModelAlias, checkMountPath,
+  checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
+} from './validate';
+
+/** Default R training image (built from `r/` by the project; its entrypoint runs the training program). */
+export const DEFAULT_R_TRAINING_IMAGE = 'ghcr.io/rmlops/r-train:0.1.0';
+/** Numeric uid the R images run as (runAsNonRoot needs a number to verify). */
+export const R_IMAGE_UID = 10001;
+
+/** A registered model version, addressed through an alias. */
+export interface ModelRef {
+  /** Registered model name. */
+  readonly name: string;
+  /** Alias the training job moves. */
+  readonly alias: string;
+  /** `models:/<name>@<alias>`, what the model server loads. */
+  readonly uri: string;
+}
+
+/** A shared PVC mounted into the Job for hand-offs between pipeline steps. */
+export interface PipelineVolume {
+  /** Name of an existing PersistentVolumeClaim. */
+  readonly claimName: string;
+  /** Where to mount it. @default "/pipeline" */
+  readonly mountPath?: string;
+}
+
+/** Props of `RTrainingJob`. */
+export interface RTrainingJobProps {
+  /** The MLflow server to log to (its in-cluster tracking URI is passed on; its NetworkPolicy is opened). */
+  readonly tracking: ITrackingServer;
+  /** Name of the Job. @default the construct id */
+  readonly name?: string;
+  /** R training image, pinned. @default DEFAULT_R_TRAINING_IMAGE */
+  readonly image?: string;
+  /** Container command. @default - the image's entrypoint */
+  readonly command?: string[];
+  /** Container arguments. @default - none */
+  readonly args?: string[];
+  /** Registered model name to create a version under. @default the Job name */
+  readonly registeredModelName?: string;
+  /** MLflow experiment to log the run under. @default the registered model name */
+  readonly experimentName?: string;
+  /** Alias moved to the new version when it passes the quality gate. @default "champion" */
+  readonly modelAlias?: string;
+  /** Holdout metric that gates the alias. @default "accuracy" */
+  readonly qualityMetric?: string;
+  /** Minimum value of the metric for the alias to move. @default 0.9 */
+  readonly qualityThreshold?: number;
+  /** How long the R program waits for MLflow to answer before failing, in seconds. @default 300 */
+  readonly mlflowWaitSeconds?: number;
+  /** Retries of a failed pod. @default 2 */
+  readonly backoffLimit?: number;
+  /** Upper bound on the whole Job, retries included, in seconds. @default 3600 */
+  readonly activeDeadlineSeconds?: number;
+  /** Seconds a finished Job is kept (for `kubectl logs`) before it is deleted. @default 86400 */
+  readonly ttlSecondsAfterFinished?: number;
+  /** Shared PVC for hand-offs; `MODEL_DIR` then points into it. @default - none */
+  readonly pipelineVolume?: PipelineVolume;
+  /** Extra plain environment variables (no secrets: use a Secret-backed mechanism for those). @default {} */
+  readonly env?: Record<string, string>;
+  /** Resources of the training container. @default 500m CPU, 1Gi request, 2Gi limit */
+  readonly resources?: ComputeResources;
+  /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
+  readonly runAsUser?: number;
+}
+
+/** The R training Job. */
+export class RTrainingJob extends Construct {
+  /** Name of the Job. */
+  public readonly name: string;
+  /** The model this Job produces: `models:/<name>@<alias>`. */
+  public readonly model: ModelRef;
+  /** Labels selecting the Job's pods. */
+  public readonly podSelector: Record<string, string>;
+  /** The Job. */
+  public readonly job: k8s.KubeJob;
+
+  constructor(scope: Construct, id: string, props: RTrainingJobProps) {
+    super(scope, id);
+    const name = resolveName(id, props.name);
+    this.name = name;
+    const image = props.image ?? DEFAULT_R_TRAINING_IMAGE;
+    const modelName = props.registeredModelName ?? name;
+    const experiment = props.experimentName ?? modelName;
+    const alias = props.modelAlias ?? 'champion';
+    const metric = props.qualityMetric ?? 'accuracy';
+    const threshold = props.qualityThreshold ?? 0.9;
+    const waitSeconds = props.mlflowWaitSeconds ?? 300;
+    const backoffLimit = props.backoffLimit ?? 2;
+    const deadline = props.activeDeadlineSeconds ?? 3600;
+    const ttl = props.ttlSecondsAfterFinished ?? 86400;
+    const uid = props.runAsUser ?? R_IMAGE_UID;
+    const extraEnv = props.env ?? {};
+    const resources = withDefaults(props.resources, { cpuRequest: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
+    const mountPath = props.pipelineVolume?.mountPath ?? '/pipeline';
+    this.model = { name: modelName, alias, uri: `models:/${modelName}@${alias}` };
+
+    const reserved = new Set<string>(Object.values(ENV));
+    validateAtSynth(this, () => {
+      const out: Problem[] = [
+        ...checkObjectName(name),
+        ...checkPinnedImage('image', image),
+        ...checkRegisteredModelName('registeredModelName', modelName),
+        ...checkNonEmpty('experimentName', experiment, 'iris'),
+        ...checkModelAlias('modelAlias', alias),
+        ...checkNonEmpty('qualityMetric', metric, 'accuracy'),
+        ...checkFiniteNumber('qualityThreshold', threshold),
+        ...checkInteger('mlflowWaitSeconds', waitSeconds, 0),
+        ...checkInteger('backoffLimit', backoffLimit, 0),
+        ...checkInteger('activeDeadlineSeconds', deadline, 1),
+        ...checkInteger('ttlSecondsAfterFinished', ttl, 0),
+        ...checkInteger('runAsUser', uid, 1),
+        ...checkResources('resources', resources),
+      ];
+      if (props.pipelineVolume) {
+        out.push(...checkDnsLabel('pipelineVolume.claimName', props.pipelineVolume.claimName, 253));
+        out.push(...checkMountPath('pipelineVolume.mountPath', mountPath));
+      }
+      for (const key of Object.keys(extraEnv)) {
+        out.push(...checkEnvName(`env.${key}`, key));
+        if (reserved.has(key)) {
+          out.push({ prop: `env.${key}`, value: extraEnv[key], problem: 'overrides a variable of the contract that the construct sets', fix: 'use the matching prop instead' });
+        }
+      }
+      return out;
+    });
+
+    const spec = { name: 'r-training', instance: name, component: 'training' };
+    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
+    this.podSelector = selectorLabels(spec);
+    props.tracking.allowClient({ podLabels: this.podSelector });
+
+    const env: k8s.EnvVar[] = [
+      { name: ENV.trackingUri, value: props.tracking.trackingUri },
+      { name: ENV.experimentName, value: experiment },
+      { name: ENV.registeredModelName, value: modelName },
+      { name: ENV.modelAlias, value: alias },
+      { name: ENV.qualityMetric, value: metric },
+      { name: ENV.qualityThreshold, value: String(threshold) },
+      { name: ENV.mlflowWaitSeconds, value: String(waitSeconds) },
+      { name: ENV.tmpDir, value: TMP_PATH },
+      { name: 'HOME', value: TMP_PATH },
+    ];
+    const volumes: k8s.Volume[] = [tmpVolume('1Gi')];
+    const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
+    if (props.pipelineVolume) {
+      volumes.push({ name: 'pipeline', persistentVolumeClaim: { claimName: props.pipelineVolume.claimName } });
+      mounts.push({ name: 'pipeline', mountPath });
+      env.push({ name: ENV.modelDir, value: `${mountPath}/${name}` });
+    }
+    for (const key of Object.keys(extraEnv).sort()) env.push({ name: key, value: extraEnv[key] });
+
+    this.job = new k8s.KubeJob(this, 'Resource', {
+      metadata: { name, labels },
+      spec: {
+        backoffLimit,
+        activeDeadlineSeconds: deadline,
+        ttlSecondsAfterFinished: ttl,
+        template: {
+          metadata: { labels },
+          spec: {
+            // Never: each retry is a fresh pod whose logs stay readable.
+            restartPolicy: 'Never',
+            automountServiceAccountToken: false,
+            securityContext: podSecurityContext(uid, props.pipelineVolume ? uid : undefined),
+            containers: [{
+              name: 'train',
+              image,
+              command: props.command,
+              args: props.args,
+              env,
+              resources: k8sResources(resources),
+              securityContext: restrictedSecurityContext(uid),
+              volumeMounts: mounts,
+            }],
+            volumes,
+          },
+        },
+      },
+    });
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Shared prop validators. Every construct runs its checks through `validateAtSynth`, so a bad
+ * value is reported at synth time as `[<construct path>] <prop> = <value>: <problem>. Fix: <fix>`
+ * (cdk8s adds the bracketed path) instead of becoming YAML that the cluster rejects.
+ *
+ * A check returns a list of problems (empty when the value is fine), so checks compose with
+ * plain array spreading and none of them throws.
+ */
+import { Construct } from 'constructs';
+import { SELDON_EXECUTOR_PORTS } from './contract';
+
+/** One invalid prop value, with what is wrong and how to fix it. */
+export interface Problem {
+  /** The prop, as the user wrote it (e.g. `httpPort`, `extraContainers[0].ports[1].name`). */
+  readonly prop: string;
+  /** The offending value. */
+  readonly value: unknown;
+  /** What is wrong with it. */
+  readonly problem: string;
+  /** What to do instead. */
+  readonly fix: string;
+}
+
+/** Formats a problem as one line of a synth error. */
+export function formatProblem(p: Problem): string {
+  return `${p.prop} = ${JSON.stringify(p.value)}: ${p.problem}. Fix: ${p.fix}`;
+}
+
+/**
+ * Registers `check` as a deferred validation of `scope`: it runs when the chart is synthesized,
+ * after every prop and every later mutation are known.
+ */
+export function validateAtSynth(scope: Construct, check: () => Problem[]): void {
+  scope.node.addValidation({ validate: () => check().map(formatProblem) });
+}
+
+function problem(prop: string, value: unknown, what: string, fix: string): Problem[] {
+  return [{ prop, value, problem: what, fix }];
+}
+
+const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Suggests a valid DNS label for a bad name (lower case, `-` for anything else). */
+export function suggestDnsLabel(value: string, maxLength = 63): string {
+  const cleaned = value
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^[^a-z]+/, '')
+    .slice(0, maxLength)
+    .replace(/-+$/, '');
+  return cleaned.length > 0 ? cleaned : 'my-name';
+}
+
+/** A DNS-1123 label (most object names): lower-case alphanumerics and `-`, at most 63 chars. */
+export function checkDnsLabel(prop: string, value: string, maxLength = 63): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength || !DNS_1123_LABEL.test(value)) {
+    return problem(prop, value,
+      `is not a DNS-1123 label of at most ${maxLength} characters (lower-case letters, digits and '-', starting and ending alphanumeric)`,
+      `use a name such as "${suggestDnsLabel(String(value), maxLength)}"`);
+  }
+  return [];
+}
+
+/** A Service name: DNS-1035 label (must start with a letter), at most 63 chars. */
+export function checkServiceName(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 63 || !DNS_1035_LABEL.test(value)) {
+    return problem(prop, value,
+      'is not a valid Service name (DNS-1035: at most 63 characters, lower-case letters, digits and \'-\', starting with a letter)',
+      `use a name such as "${suggestDnsLabel(String(value), 63)}"`);
+  }
+  return [];
+}
+
+/** A name that must also fit as a prefix: `value + suffix` must stay a valid label. */
+export function checkNameWithSuffix(prop: string, value: string, suffix: string, serviceName = false): Problem[] {
+  const full = `${value}${suffix}`;
+  if (full.length > 63) {
+    return problem(prop, value,
+      `makes the derived name "${full}" ${full.length} characters long (the limit is 63)`,
+      `shorten it to at most ${63 - suffix.length} characters`);
+  }
+  return serviceName ? checkServiceName(prop, value) : checkDnsLabel(prop, value);
+}
+
+/**
+ * An S3 bucket name, by the AWS general-purpose bucket rules (also what MinIO enforces):
+ * 3-63 chars, lower case, letters/digits/`.`/`-`, alphanumeric at both ends, no `..`,
+ * not an IP address, no `xn--`/`sthree-` prefix, no `-s3alias`/`--ol-s3` suffix.
+ */
+export function checkBucketName(prop: string, value: string): Problem[] {
+  const fix = `use a name such as "${suggestDnsLabel(String(value).replace(/\./g, '-'), 63).padEnd(3, '0')}"`;
+  const bad = (why: string) => problem(prop, value, `is not a valid S3 bucket name: ${why}`, fix);
+  if (typeof value !== 'string') return bad('not a string');
+  if (value.length < 3 || value.length > 63) return bad(`${value.length} characters (3 to 63 allowed)`);
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(value)) {
+    return bad('only lower-case letters, digits, \'.\' and \'-\' are allowed, starting and ending with a letter or digit');
+  }
+  if (value.includes('..')) return bad('it contains ".."');
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) return bad('it looks like an IP address');
+  if (value.startsWith('xn--') || value.startsWith('sthree-')) return bad('the prefixes "xn--" and "sthree-" are reserved');
+  if (value.endsWith('-s3alias') || value.endsWith('--ol-s3')) return bad('the suffixes "-s3alias" and "--ol-s3" are reserved');
+  return [];
+}
+
+/** A TCP port number (1-65535, integer). */
+export function checkPort(prop: string, value: number): Problem[] {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 65535) {
+    return problem(prop, value, 'is not a port number (an integer from 1 to 65535)', 'use an integer port such as 9000');
+  }
+  return [];
+}
+
+/** A port in a Seldon predictor pod: a valid port that is not one the executor sidecar binds. */
+export function checkPredictorPort(prop: string, value: number): Problem[] {
+  const basic = checkPort(prop, value);
+  if (basic.length > 0) return basic;
+  if ((SELDON_EXECUTOR_PORTS as readonly number[]).includes(value)) {
+    return problem(prop, value,
+      `is owned by the Seldon executor sidecar (it binds ${SELDON_EXECUTOR_PORTS.join(' and ')} in every predictor pod; both would fail with "address already in use")`,
+      'use another port, e.g. 9000 for the model or 9001+ for extra containers');
+  }
+  return [];
+}
+
+/** A port name: IANA_SVC_NAME (at most 15 chars, lower-case alphanumerics and `-`, a letter, no `--`). */
+export function checkPortName(prop: string, value: string): Problem[] {
+  const ok = typeof value === 'string' && value.length >= 1 && value.length <= 15
+    && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(value) && /[a-z]/.test(value) && !value.includes('--');
+  if (!ok) {
+    return problem(prop, value,
+      'is not a valid port name (IANA_SVC_NAME: at most 15 characters, lower-case letters, digits and single \'-\', at least one letter)',
+      `use a name such as "${suggestDnsLabel(String(value), 15).replace(/--+/g, '-') || 'metrics'}"`);
+  }
+  return [];
+}
+
+/** A replica count: a non-negative integer. */
+export function checkReplicas(prop: string, value: number): Problem[] {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    return problem(prop, value, 'is not a valid replica count (a non-negative integer)', 'use an integer such as 1');
+  }
+  return [];
+}
+
+/** A count or duration that must be a non-negative (or positive) integer. */
+export function checkInteger(prop: string, value: number, min: number): Problem[] {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
+    return problem(prop, value, `is not an integer >= ${min}`, `use an integer of at least ${min}`);
+  }
+  return [];
+}
+
+/** A finite number (e.g. a quality threshold). */
+export function checkFiniteNumber(prop: string, value: number): Problem[] {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    return problem(prop, value, 'is not a finite number', 'use a number such as 0.9');
+  }
+  return [];
+}
+
+// k8s.io/apimachinery resource.Quantity, as in the OpenAPI schema.
+const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+
+/** A Kubernetes quantity (`512Mi`, `0.5`, `100m`); `positive` also rejects zero and negatives. */
+export function checkQuantity(prop: string, value: string, positive = true): Problem[] {
+  if (typeof value !== 'string' || !QUANTITY.test(value)) {
+    return problem(prop, value, 'is not a Kubernetes quantity', 'use a quantity such as "512Mi", "1Gi", "250m" or "2"');
+  }
+  if (positive && (value.startsWith('-') || parseFloat(value.replace(/^\+/, '')) <= 0)) {
+    return problem(prop, value, 'must be a positive quantity', 'use a positive quantity such as "1Gi"');
+  }
+  return [];
+}
+
+/** An image reference pinned to a tag other than `latest`, or to a digest. */
+export function checkPinnedImage(prop: string, value: string): Problem[] {
+  const fix = 'pin an exact version tag (e.g. "registry/image:1.2.3") or a digest ("registry/image@sha256:<64 hex>")';
+  if (typeof value !== 'string' || value.length === 0 || /\s/.test(value)) {
+    return problem(prop, value, 'is not an image reference', fix);
+  }
+  const at = value.indexOf('@');
+  if (at >= 0) {
+    return /^sha256:[a-f0-9]{64}$/.test(value.slice(at + 1))
+      ? []
+      : problem(prop, value, 'has a malformed digest', fix);
+  }
+  const lastSegment = value.slice(value.lastIndexOf('/') + 1);
+  const colon = lastSegment.indexOf(':');
+  if (colon < 0) return problem(prop, value, 'has no tag, so it means ":latest" and is not reproducible', fix);
+  const tag = lastSegment.slice(colon + 1);
+  if (tag === 'latest') return problem(prop, value, 'uses the moving tag "latest"', fix);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) return problem(prop, value, `has an invalid tag "${tag}"`, fix);
+  return [];
+}
+
+/**
+ * An MLflow registered model name. MLflow needs a non-empty name; we also reject what breaks the
+ * `models:/<name>@<alias>` URI the serving side loads: `/`, `@`, `:`, `%`, `?`, `#`, and
+ * surrounding whitespace (at most 256 chars).
+ */
+export function checkRegisteredModelName(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 256 || /[/@:%?#]/.test(value) || value.trim() !== value) {
+    return problem(prop, value,
+      'is not a usable MLflow registered model name (1-256 characters, none of / @ : % ? #, no surrounding spaces)',
+      `use a name such as "${String(value).trim().replace(/[/@:%?#\s]+/g, '-') || 'iris-classifier'}"`);
+  }
+  return [];
+}
+
+/**
+ * An MLflow model alias. MLflow rejects `latest` (reserved) and version-like aliases (`v1`, `V12`),
+ * and accepts letters, digits, `_` and `-` (at most 255 chars).
+ */
+export function checkModelAlias(prop: string, value: string): Problem[] {
+  const fix = 'use an alias such as "champion" or "production"';
+  if (typeof value !== 'string' || value.length === 0 || value.length > 255 || !/^[A-Za-z0-9_-]+$/.test(value)) {
+    return problem(prop, value, 'is not a valid MLflow alias (1-255 letters, digits, \'_\' or \'-\')', fix);
+  }
+  if (value.toLowerCase() === 'latest') return problem(prop, value, 'is reserved by MLflow', fix);
+  if (/^v\d+$/i.test(value)) return problem(prop, value, 'looks like a model version, which MLflow rejects as an alias', fix);
+  return [];
+}
+
+/** A non-empty string without control characters (experiment names, metric names). */
+export function checkNonEmpty(prop: string, value: string, example: string): Problem[] {
+  if (typeof value !== 'string' || value.trim().length === 0 || /[\u0000-\u001f]/.test(value)) {
+    return problem(prop, value, 'must be a non-empty string without control characters', `use a value such as "${example}"`);
+  }
+  return [];
+}
+
+/** A model URI the R server can load. */
+export function checkModelUri(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || !/^(models:\/[^/\s]+(@[^/\s]+|\/\d+)|runs:\/[^/\s]+\/\S+|file:\/\/\S+)$/.test(value)) {
+    return problem(prop, value, 'is not a model URI the R server can load',
+      'use "models:/<name>@<alias>", "models:/<name>/<version>", "runs:/<run-id>/<path>" or "file:///<dir>" (or pass a training job\'s `model`)');
+  }
+  return [];
+}
+
+/** An absolute http(s) URL (S3 endpoints). */
+export function checkHttpUrl(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value)) {
+    return problem(prop, value, 'is not an http(s) URL', 'use a URL such as "https://s3.eu-west-1.amazonaws.com"');
+  }
+  return [];
+}
+
+/** An environment variable name (C identifier, as the R and Python sides read them). */
+export function checkEnvName(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value)) {
+    return problem(prop, value, 'is not a valid environment variable name', 'use letters, digits and \'_\', e.g. "MY_SETTING"');
+  }
+  return [];
+}
+
+/** An absolute path for a volume mount. */
+export function checkMountPath(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || !value.startsWith('/') || value.includes('..') || value.includes(':')) {
+    return problem(prop, value, 'is not an absolute mount path', 'use an absolute path such as "/pipeline"');
+  }
+  return [];
+}
