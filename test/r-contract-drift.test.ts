@@ -1,0 +1,80 @@
+// The R programs and the constructs must agree on env var names, ports and paths. The
+// constructs use lib/contract.ts; the R code reads r/contract.json (generated from it) at runtime.
+// This fails if the JSON is stale, or if the R code reads a name not in the contract or
+// hard-codes a name, path or key instead of going through the contract.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as path from 'path';
+import { REPO, R_DIR } from './support/r-env';
+
+const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
+
+function rSources(): Array<{ file: string; code: string }> {
+  const files = [
+    ...fs.readdirSync(R_DIR).filter((f) => f.endsWith('.R')).map((f) => path.join(R_DIR, f)),
+    ...fs.readdirSync(path.join(R_DIR, 'R')).filter((f) => f.endsWith('.R')).map((f) => path.join(R_DIR, 'R', f)),
+  ];
+  // Comments are dropped so the checks look at code only.
+  return files.map((file) => ({
+    file: path.relative(REPO, file),
+    code: fs.readFileSync(file, 'utf8').split('\n').map((l) => l.replace(/^\s*#.*$/, '')).join('\n'),
+  }));
+}
+
+const all = (re: RegExp, s: string) => [...s.matchAll(re)].map((m) => m[1]);
+
+describe('contract drift between lib/contract.ts, r/contract.json and the R code', () => {
+  test('r/contract.json is up to date with lib/contract.ts (gen-contract --check)', () => {
+    const run = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'gen-contract.js'), '--check'], { cwd: REPO, encoding: 'utf8' });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  test('the R sources are found (the scan below is not vacuous)', () => {
+    const names = rSources().map((s) => s.file);
+    expect(names).toEqual(expect.arrayContaining(['r/serve.R', 'r/train.R', 'r/R/contract.R', 'r/R/http_server.R']));
+  });
+
+  test('every environment variable the R code reads by name is in the contract', () => {
+    const allowed = new Set(Object.values(contract.env as Record<string, string>));
+    for (const { file, code } of rSources()) {
+      for (const name of all(/Sys\.getenv\(\s*["']([^"']+)["']/g, code)) {
+        expect(`${file}: ${name}`).toBe(allowed.has(name) ? `${file}: ${name}` : `${file}: ${name} is not in lib/contract.ts ENV`);
+      }
+    }
+  });
+
+  test('R reads env vars only through contract keys that exist', () => {
+    const keys = new Set(Object.keys(contract.env));
+    const used = new Set<string>();
+    for (const { file, code } of rSources()) {
+      for (const key of all(/contract_env(?:_number|_name)?\(\s*contract\s*,\s*"([^"]+)"/g, code)) {
+        used.add(key);
+        expect(`${file}: ${key}`).toBe(keys.has(key) ? `${file}: ${key}` : `${file}: ${key} is not a key of ENV`);
+      }
+      // Any other Sys.getenv must take its name from the contract, not a literal.
+      const dynamic = all(/Sys\.getenv\(\s*([^,)]+)/g, code).filter((a) => !/^["']/.test(a));
+      for (const arg of dynamic) expect(`${file}: Sys.getenv(${arg})`).toBe(`${file}: Sys.getenv(name)`);
+    }
+    expect([...used]).toEqual(expect.arrayContaining(['trackingUri', 'modelUri', 'httpPort', 'modelDir', 'maxBodyBytes',
+      'experimentName', 'registeredModelName', 'modelAlias', 'qualityMetric', 'qualityThreshold', 'mlflowWaitSeconds']));
+  });
+
+  test('the R code hard-codes no env var name and no served path (they come from contract.json)', () => {
+    const names = Object.values(contract.env as Record<string, string>).filter((n) => n !== 'TMPDIR');
+    const paths = Object.values(contract.paths as Record<string, string>);
+    for (const { file, code } of rSources()) {
+      for (const lit of [...names, ...paths]) {
+        expect(`${file}: ${code.includes(`"${lit}"`) || code.includes(`'${lit}'`) ? lit : 'none'}`).toBe(`${file}: none`);
+      }
+      for (const key of all(/contract\$paths\$(\w+)/g, code)) expect(Object.keys(contract.paths)).toContain(key);
+    }
+  });
+
+  test('the server takes its default and forbidden ports from the contract', () => {
+    const serve = rSources().find((s) => s.file === 'r/serve.R')!.code;
+    expect(serve).toMatch(/contract\$modelHttpPort/);
+    expect(serve).toMatch(/contract\$executorPorts/);
+    for (const p of [...contract.executorPorts, contract.modelHttpPort]) expect(serve).not.toMatch(new RegExp(`\\b${p}\\b`));
+  });
+});

@@ -1,0 +1,76 @@
+// Static checks of the R images (no Docker engine here): pinned base, the shared package list,
+// no Python, non-root numeric user, TMPDIR for a read-only root, entrypoints that exist.
+import * as fs from 'fs';
+import * as path from 'path';
+import { R_DIR } from './support/r-env';
+
+const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
+const packages = fs.readFileSync(path.join(R_DIR, 'packages.txt'), 'utf8').split('\n')
+  .map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+
+function instructions(file: string): Array<[string, string]> {
+  const text = fs.readFileSync(path.join(R_DIR, file), 'utf8').replace(/\\\n/g, ' ');
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => { const i = l.indexOf(' '); return [l.slice(0, i).toUpperCase(), l.slice(i + 1).trim()]; });
+}
+
+describe('r/packages.txt', () => {
+  test('lists only Debian R packages, one per line', () => {
+    expect(packages.length).toBeGreaterThan(3);
+    for (const p of packages) expect(p).toMatch(/^(r-base-core|r-cran-[a-z0-9.]+)$/);
+  });
+
+  test('contains every package the R code calls with pkg::', () => {
+    const dirs = [R_DIR, path.join(R_DIR, 'R')];
+    const code = dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.R')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'))).join('\n');
+    const base = new Set(['base', 'stats', 'utils', 'methods', 'datasets', 'tools', 'grDevices', 'graphics']);
+    const used = new Set([...code.matchAll(/\b([A-Za-z][A-Za-z0-9.]*)::/g)].map((m) => m[1]).filter((p) => !base.has(p)));
+    expect([...used]).toEqual(expect.arrayContaining(['jsonlite', 'httr', 'randomForest']));
+    for (const p of used) expect(packages).toContain(`r-cran-${p.toLowerCase()}`);
+  });
+});
+
+describe.each([
+  ['Dockerfile.train', 'train.R'],
+  ['Dockerfile.serve', 'serve.R'],
+])('r/%s', (file, entry) => {
+  const ins = instructions(file);
+  const all = (k: string) => ins.filter(([i]) => i === k).map(([, v]) => v);
+
+  test('base image is Debian bookworm (R 4.2.2, as CI) pinned to an exact date tag or digest', () => {
+    const from = all('FROM');
+    expect(from).toHaveLength(1);
+    expect(from[0]).toMatch(/^debian:bookworm-\d{8}(-slim)?(@sha256:[0-9a-f]{64})?$/);
+  });
+
+  test('installs exactly the shared package list, without recommends, and no Python', () => {
+    const run = all('RUN').join(' ');
+    expect(all('COPY')).toContain('packages.txt /opt/rmlops/packages.txt');
+    expect(run).toMatch(/apt-get install -y --no-install-recommends \$\(grep -v '\^#' \/opt\/rmlops\/packages\.txt\)/);
+    expect(run.replace(/! command -v \S+/g, '')).not.toMatch(/python|pip/i);
+    expect(run).toMatch(/! command -v python3/);
+  });
+
+  test('runs as a non-root numeric user with TMPDIR on the writable /tmp volume', () => {
+    const user = all('USER');
+    expect(user).toHaveLength(1);
+    expect(user[0]).toMatch(/^[1-9]\d*(:[1-9]\d*)?$/);
+    expect(all('ENV').join(' ')).toMatch(/TMPDIR=\/tmp\b/);
+  });
+
+  test('copies the contract and the R modules, and the entrypoint exists', () => {
+    const copies = all('COPY');
+    expect(copies).toContain('contract.json /opt/rmlops/contract.json');
+    expect(copies).toContain('R/ /opt/rmlops/R/');
+    expect(copies).toContain(`${entry} /opt/rmlops/${entry}`);
+    expect(fs.existsSync(path.join(R_DIR, entry))).toBe(true);
+    expect(all('ENTRYPOINT')).toEqual([JSON.stringify(['Rscript', `/opt/rmlops/${entry}`]).replace(/,/g, ', ')]);
+    for (const c of copies) expect(fs.existsSync(path.join(R_DIR, c.split(' ')[0]))).toBe(true);
+  });
+
+  if (entry === 'serve.R') {
+    test('exposes the contract model port', () => {
+      expect(all('EXPOSE')).toEqual([String(contract.modelHttpPort)]);
+    });
+  }
+});
