@@ -1,0 +1,151 @@
+/**
+ * The package as a user gets it: `npm pack` (which runs prepack: compile to build/), install the
+ * tarball into a fresh project next to the peer dependencies, compile a small app against the
+ * public typings only, run it, and validate what it synthesizes.
+ */
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { loadManifestDir, validateManifests } from './support/validate';
+
+const ROOT = path.resolve(__dirname, '..');
+const TIMEOUT_MS = 180_000;
+
+/** The versions this repository is developed against, so the install is served by the npm cache. */
+function installedVersion(pkg: string): string {
+  return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+}
+
+function run(cmd: string, args: string[], cwd: string): string {
+  try {
+    return execFileSync(cmd, args, {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // No colour codes in captured output; CI stays as the caller set it.
+      env: { ...process.env, NO_COLOR: '1', npm_config_update_notifier: 'false' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
+  } catch (e: any) {
+    throw new Error(`${cmd} ${args.join(' ')} (in ${cwd}) failed:\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
+const APP = `import { App, Chart } from 'cdk8s';
+import {
+  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, R_MODEL_HTTP_PORT,
+} from 'rmlops-cdk8s';
+
+const app = new App({ outdir: 'dist' });
+const chart = new Chart(app, 'pipeline', { namespace: 'mlops' });
+
+const minio = new MinioStore(chart, 'minio', {});
+const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
+const train = new RTrainingJob(chart, 'train', { tracking: mlflow });
+const iris = new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, httpPort: R_MODEL_HTTP_PORT });
+const url: string = iris.predictionsUrl;
+
+/** Never called: it only has to fail to compile. */
+export function executorPortIsRejected(): void {
+  // @ts-expect-error port 8000 belongs to the Seldon executor sidecar
+  new SeldonRModel(chart, 'clash', { model: train.model, httpPort: 8000 });
+}
+
+app.synth();
+console.log(url);
+`;
+
+describe('consumer of the published package', () => {
+  let work: string;
+
+  beforeAll(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-consumer-'));
+  });
+
+  afterAll(() => {
+    if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  test('npm pack, install, compile against the typings, synth, validate', () => {
+    const started = Date.now();
+    const times: Record<string, number> = {};
+    const lap = (name: string) => { times[name] = Date.now() - started - Object.values(times).reduce((a, b) => a + b, 0); };
+
+    // 1. Pack (prepack compiles into build/).
+    const packDir = path.join(work, 'pack');
+    fs.mkdirSync(packDir);
+    run('npm', ['pack', '--pack-destination', packDir, '--silent'], ROOT);
+    const tarballs = fs.readdirSync(packDir).filter((f) => f.endsWith('.tgz'));
+    expect(tarballs).toHaveLength(1);
+    const tarball = path.join(packDir, tarballs[0]);
+    lap('pack');
+
+    // 2. What the tarball ships: compiled code and typings, the R programs, nothing else.
+    const files = run('tar', ['-tzf', tarball], work).split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
+    expect(files).toEqual(expect.arrayContaining([
+      'package.json',
+      'build/lib/index.js',
+      'build/lib/index.d.ts',
+      'build/lib/contract.d.ts',
+      'build/imports/machinelearning.seldon.io.js',
+      'build/imports/machinelearning.seldon.io.d.ts',
+      'r/contract.json',
+    ]));
+    const unwanted = files.filter((f) =>
+      (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
+      /^(test|bench|dist|scripts|__snapshots__|node_modules)\//.test(f) ||
+      f.startsWith('r/tests/') ||
+      f.startsWith('build/test/') ||
+      f.endsWith('.tgz') ||
+      /seldondeployments\.yaml$/.test(f));
+    expect(unwanted).toEqual([]);
+
+    // 3. A fresh project depending on the tarball and the peers, installed from the npm cache.
+    const app = path.join(work, 'app');
+    fs.mkdirSync(app);
+    const peers = ['cdk8s', 'cdk8s-plus-28', 'constructs', 'typescript'];
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
+      name: 'rmlops-consumer', version: '0.0.0', private: true,
+      dependencies: {
+        'rmlops-cdk8s': `file:${tarball}`,
+        ...Object.fromEntries(peers.map((p) => [p, installedVersion(p)])),
+      },
+    }, null, 2));
+    run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
+    lap('install');
+
+    // 4. Compile with the resolution users get from `exports` (node16) and without skipLibCheck,
+    // so broken shipped typings fail here, not in a user's editor.
+    fs.writeFileSync(path.join(app, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        target: 'ES2020', module: 'node16', moduleResolution: 'node16', strict: true,
+        noUnusedLocals: true, skipLibCheck: false, types: [], outDir: 'out',
+      },
+      files: ['app.ts'],
+    }, null, 2));
+    fs.writeFileSync(path.join(app, 'app.ts'), APP);
+    run(process.execPath, [path.join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
+    lap('tsc');
+
+    // 5. The @ts-expect-error line is the rejection: without it the same call must fail to compile.
+    const withoutExpectation = APP.replace(/^\s*\/\/ @ts-expect-error.*\n/m, '');
+    expect(withoutExpectation).not.toEqual(APP);
+    fs.writeFileSync(path.join(app, 'app.ts'), withoutExpectation);
+    expect(() => run(process.execPath, [path.join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json', '--noEmit'], app))
+      .toThrow(/port 8000 is owned by the Seldon executor sidecar/);
+    fs.writeFileSync(path.join(app, 'app.ts'), APP);
+    lap('tsc-reject');
+
+    // 6. Synthesize and validate.
+    const stdout = run(process.execPath, [path.join('out', 'app.js')], app);
+    expect(stdout.trim()).toMatch(/^http:\/\/.*:8000\/api\/v1\.0\/predictions$/);
+    const outputs = loadManifestDir(path.join(app, 'dist'));
+    const objects = outputs.flatMap((f) => f.objects);
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'Service', 'Job', 'SeldonDeployment']));
+    expect(validateManifests(objects)).toEqual([]);
+    lap('synth');
+
+    console.log(`consumer test: ${Date.now() - started} ms ${JSON.stringify(times)}`);
+  }, TIMEOUT_MS);
+});
