@@ -1,0 +1,154 @@
+import { Testing } from 'cdk8s';
+import {
+  DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, ExternalS3Bucket, LABELS, MINIO_API_PORT, MINIO_CONSOLE_PORT, MinioStore,
+  MlflowServer, PATHS, SECRET_KEYS,
+} from '../lib';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart } from './constructs-support';
+
+describe('MinioStore', () => {
+  test('default snapshot', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio');
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+
+  test('variant snapshot: storage class, size, extra buckets, own Secrets', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'store', {
+      bucket: 'artifacts',
+      extraBuckets: ['datasets', 'reports'],
+      storageSize: '50Gi',
+      storageClassName: 'fast-ssd',
+      rootCredentialsSecret: 'store-root',
+      clientCredentialsSecret: 'store-mlflow',
+    });
+    expect(Testing.synth(chart)).toMatchSnapshot();
+  });
+
+  test('exposes the S3 endpoint, bucket and credentials Secret (the artifact-store interface)', () => {
+    const chart = newChart();
+    const minio = new MinioStore(chart, 'minio', { bucket: 'artifacts' });
+    expect(minio.s3EndpointUrl).toBe(`http://minio.${NS}.svc.cluster.local:${MINIO_API_PORT}`);
+    expect(minio.consoleUrl).toBe(`http://minio.${NS}.svc.cluster.local:${MINIO_CONSOLE_PORT}`);
+    expect(minio.bucket).toBe('artifacts');
+    expect(minio.credentialsSecret).toEqual({ name: 'mlflow-s3', accessKeyIdKey: SECRET_KEYS.s3AccessKeyId, secretAccessKeyKey: SECRET_KEYS.s3SecretAccessKey });
+  });
+
+  test('Deployment: pinned image, Recreate, PVC, probes, ports, Service selects the pods', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { storageSize: '20Gi', storageClassName: 'standard' });
+    const out = Testing.synth(chart);
+    const deploy = find(out, 'Deployment', 'minio');
+    const pod = deploy.spec.template;
+    const c = pod.spec.containers[0];
+    expect(c.image).toBe(DEFAULT_MINIO_IMAGE);
+    expect(deploy.spec.strategy).toEqual({ type: 'Recreate' });
+    expect(deploy.spec.replicas).toBe(1);
+    expect(c.ports).toEqual([{ name: 's3', containerPort: MINIO_API_PORT }, { name: 'console', containerPort: MINIO_CONSOLE_PORT }]);
+    expect(c.livenessProbe.httpGet).toEqual({ path: PATHS.minioLive, port: 's3' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: PATHS.minioReady, port: 's3' });
+    expect(c.args).toEqual(expect.arrayContaining(['server', '/data', '--console-address', `:${MINIO_CONSOLE_PORT}`]));
+
+    const pvc = find(out, 'PersistentVolumeClaim', 'minio-data');
+    expect(pvc.spec).toEqual({ accessModes: ['ReadWriteOnce'], storageClassName: 'standard', resources: { requests: { storage: '20Gi' } } });
+    expect(pod.spec.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'minio-data' } });
+    expectMountsResolve(c, pod.spec);
+
+    const svc = find(out, 'Service', 'minio');
+    expect(svc.spec.ports).toEqual([
+      { name: 's3', port: MINIO_API_PORT, targetPort: 's3' },
+      { name: 'console', port: MINIO_CONSOLE_PORT, targetPort: 'console' },
+    ]);
+    expect(pod.metadata.labels).toMatchObject(svc.spec.selector);
+    expect(deploy.spec.selector.matchLabels).toEqual(svc.spec.selector);
+    expect(svc.spec.selector).toEqual({ [LABELS.name]: 'minio', [LABELS.instance]: 'minio' });
+  });
+
+  test('root credentials come from the existing Secret, never as values', () => {
+    const out = Testing.synth((() => { const c = newChart(); new MinioStore(c, 'minio'); return c; })());
+    const env = envOf(find(out, 'Deployment', 'minio').spec.template.spec.containers[0]);
+    expect(env.MINIO_ROOT_USER).toEqual({ secretKeyRef: { name: 'minio-root', key: SECRET_KEYS.minioRootUser } });
+    expect(env.MINIO_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'minio-root', key: SECRET_KEYS.minioRootPassword } });
+    expect(findAll(out, 'Secret')).toEqual([]);
+  });
+
+  test('provisioning Job: mc, idempotent, waits for MinIO, retries, least-privilege policy', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { bucket: 'artifacts', extraBuckets: ['data'] });
+    const out = Testing.synth(chart);
+    const job = find(out, 'Job', 'minio-provision');
+    const c = job.spec.template.spec.containers[0];
+    expect(c.image).toBe(DEFAULT_MC_IMAGE);
+    const script = c.command[2];
+    expect(script).toContain('mc mb --ignore-existing');
+    expect(script).toMatch(/until mc alias set/);
+    expect(script).toContain('mc admin user add');
+    expect(script).toContain('mc admin policy attach');
+    expect(job.spec.backoffLimit).toBeGreaterThan(0);
+    expect(job.spec.activeDeadlineSeconds).toBe(600);
+    const env = envOf(c);
+    expect(env.BUCKETS).toBe('artifacts data');
+    expect(env.S3_ENDPOINT).toBe(`http://minio.${NS}.svc.cluster.local:9000`);
+    expect(env.CLIENT_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'mlflow-s3', key: SECRET_KEYS.s3AccessKeyId } });
+    expect(env.MC_CONFIG_DIR).toBe('/tmp/.mc');
+    expectMountsResolve(c, job.spec.template.spec);
+
+    const cm = find(out, 'ConfigMap', 'minio-client-policy');
+    const policy = JSON.parse(cm.data['policy.json']);
+    const resources = policy.Statement.flatMap((s: any) => s.Resource);
+    expect(resources).toEqual(['arn:aws:s3:::artifacts', 'arn:aws:s3:::artifacts/*']);
+    expect(policy.Statement.flatMap((s: any) => s.Action)).not.toContain('s3:*');
+  });
+
+  test('NetworkPolicy: S3 API only from MLflow and the provisioning Job', () => {
+    const chart = newChart();
+    const minio = new MinioStore(chart, 'minio');
+    new MlflowServer(chart, 'mlflow', { artifactStore: minio });
+    const out = Testing.synth(chart);
+    const np = find(out, 'NetworkPolicy', 'minio');
+    expect(np.spec.podSelector.matchLabels).toEqual(find(out, 'Service', 'minio').spec.selector);
+    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    expect(np.spec.ingress).toHaveLength(1);
+    expect(np.spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: MINIO_API_PORT }]);
+    const peers = np.spec.ingress[0].from.map((f: any) => f.podSelector.matchLabels);
+    const jobLabels = find(out, 'Job', 'minio-provision').spec.template.metadata.labels;
+    const mlflowLabels = find(out, 'Deployment', 'mlflow').spec.template.metadata.labels;
+    expect(peers).toHaveLength(2);
+    expect(jobLabels).toMatchObject(peers[0]);
+    expect(mlflowLabels).toMatchObject(peers[1]);
+  });
+
+  test('every container is restricted', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio');
+    for (const { owner, container, pod } of containers(Testing.synth(chart))) expectRestricted(owner, container, pod);
+  });
+
+  test('without a namespace, the endpoint is the short Service name', () => {
+    const chart = newChart(null);
+    const minio = new MinioStore(chart, 'minio');
+    expect(minio.s3EndpointUrl).toBe('http://minio:9000');
+  });
+});
+
+describe('ExternalS3Bucket', () => {
+  test('synthesizes nothing and feeds MLflow the same way MinIO does', () => {
+    const chart = newChart();
+    const bucket = new ExternalS3Bucket(chart, 's3', {
+      endpointUrl: 'https://s3.eu-west-1.amazonaws.com',
+      bucket: 'team-a-mlflow',
+      region: 'eu-west-1',
+      credentialsSecretName: 'aws-mlflow',
+    });
+    new MlflowServer(chart, 'mlflow', { artifactStore: bucket });
+    const out = Testing.synth(chart);
+    expect(out.map((o) => o.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'PersistentVolumeClaim', 'Service']);
+    const c = find(out, 'Deployment', 'mlflow').spec.template.spec.containers[0];
+    const env = envOf(c);
+    expect(env.MLFLOW_S3_ENDPOINT_URL).toBe('https://s3.eu-west-1.amazonaws.com');
+    expect(env.AWS_DEFAULT_REGION).toBe('eu-west-1');
+    expect(env.AWS_ACCESS_KEY_ID).toEqual({ secretKeyRef: { name: 'aws-mlflow', key: SECRET_KEYS.s3AccessKeyId } });
+    expect(c.args).toEqual(expect.arrayContaining(['--artifacts-destination', 's3://team-a-mlflow']));
+    expect(out).toMatchSnapshot();
+  });
+});
