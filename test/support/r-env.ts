@@ -56,7 +56,11 @@ export interface RProcess {
 /** Starts `Rscript r/<script>` with a clean environment plus `env`. */
 export function startR(script: string, env: Record<string, string>): RProcess {
   const base: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
-  const proc = spawn(RSCRIPT ?? 'Rscript', [path.join(R_DIR, script)], { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(RSCRIPT ?? 'Rscript', [path.join(R_DIR, script)], {
+    env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+    // Own process group: Rscript may run R as a child, and stop() must end both.
+    detached: true,
+  });
   let out = '';
   proc.stdout?.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
@@ -67,7 +71,7 @@ export function startR(script: string, env: Record<string, string>): RProcess {
     exited,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) {
-        proc.kill('SIGTERM');
+        try { process.kill(-(proc.pid as number), 'SIGTERM'); } catch { proc.kill('SIGTERM'); }
         await exited;
       }
     },
