@@ -232,7 +232,7 @@ export function checkNonEmpty(prop: string, value: string, example: string): Pro
 
 /** A model URI the R server can load. */
 export function checkModelUri(prop: string, value: string): Problem[] {
-  if (typeof value !== 'string' || !/^(models:\/[^/\s]+(@[^/\s]+|\/\d+)|runs:\/[^/\s]+\/\S+|file:\/\/\S+)$/.test(value)) {
+  if (typeof value !== 'string' || !/^(models:\/[^/@:%?#]+(@[A-Za-z0-9_-]+|\/\d+)|runs:\/[^/\s]+\/\S+|file:\/\/\/\S*)$/.test(value)) {
     return problem(prop, value, 'is not a model URI the R server can load',
       'use "models:/<name>@<alias>", "models:/<name>/<version>", "runs:/<run-id>/<path>" or "file:///<dir>" (or pass a training job\'s `model`)');
   }

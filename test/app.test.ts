@@ -1,0 +1,177 @@
+// The example app (main.ts) and the dist/ it synthesizes: order, determinism, security defaults,
+// references that resolve, no credentials, and the atomic `npm run synth`.
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Yaml } from 'cdk8s';
+import { buildApp, NAMESPACE, synth } from '../main';
+import { orderedManifests, LABELS, PART_OF } from '../lib';
+import { containers, expectMountsResolve, expectRestricted, podSpecs } from './constructs-support';
+
+const root = path.join(__dirname, '..');
+
+function readDir(dir: string): Record<string, string> {
+  return Object.fromEntries(fs.readdirSync(dir).sort().map((f) => [f, fs.readFileSync(path.join(dir, f), 'utf8')]));
+}
+
+function synthToTemp(): Record<string, string> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-synth-'));
+  try {
+    synth(dir);
+    return readDir(dir);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('the iris example app', () => {
+  const manifests = orderedManifests(buildApp());
+  const objects = manifests.map((m) => m.object);
+
+  test('snapshot of the whole app', () => {
+    expect(manifests).toMatchSnapshot();
+  });
+
+  test('objects by kind', () => {
+    const kinds: Record<string, number> = {};
+    for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
+    expect(kinds).toEqual({
+      Namespace: 1, ConfigMap: 1, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
+      Deployment: 2, Job: 2, SeldonDeployment: 1,
+    });
+  });
+
+  test('apply order: namespace first, store before its Job, MLflow before training, Seldon last', () => {
+    const files = manifests.map((m) => m.file);
+    expect(files).toEqual([...files].sort());
+    const at = (kind: string, name: string) => objects.findIndex((o) => o.kind === kind && o.metadata.name === name);
+    expect(at('Namespace', NAMESPACE)).toBe(0);
+    expect(at('PersistentVolumeClaim', 'minio-data')).toBeLessThan(at('Deployment', 'minio'));
+    expect(at('Service', 'minio')).toBeLessThan(at('Job', 'minio-provision'));
+    expect(at('Deployment', 'minio')).toBeLessThan(at('Job', 'minio-provision'));
+    expect(at('Deployment', 'mlflow')).toBeLessThan(at('Job', 'iris-train'));
+    expect(at('SeldonDeployment', 'iris')).toBe(objects.length - 1);
+  });
+
+  test('everything but the Namespace is in the namespace and carries the recommended labels', () => {
+    for (const o of objects.slice(1)) {
+      expect(o.metadata.namespace).toBe(NAMESPACE);
+      expect(o.metadata.labels[LABELS.partOf]).toBe(PART_OF);
+      for (const key of [LABELS.name, LABELS.instance, LABELS.component, LABELS.managedBy]) expect(o.metadata.labels[key]).toBeDefined();
+    }
+    expect(objects[0].metadata.namespace).toBeUndefined();
+  });
+
+  test('names are explicit DNS labels, without hash suffixes', () => {
+    for (const o of objects) {
+      expect(o.metadata.name).toMatch(/^[a-z]([-a-z0-9]*[a-z0-9])?$/);
+      expect(o.metadata.name.length).toBeLessThanOrEqual(63);
+      expect(o.metadata.name).not.toMatch(/-c8[0-9a-f]{6}$/);
+    }
+  });
+
+  test('every container: non-root, read-only root fs, no escalation, ALL dropped, seccomp, resources, pinned', () => {
+    const all = containers(objects);
+    expect(all).toHaveLength(5);
+    for (const { owner, container, pod } of all) {
+      expectRestricted(owner, container, pod);
+      expectMountsResolve(container, pod);
+    }
+  });
+
+  test('every Service selects the pods of a workload in the app', () => {
+    const pods = podSpecs(objects);
+    for (const svc of objects.filter((o) => o.kind === 'Service')) {
+      const selected = pods.filter((p) => Object.entries(svc.spec.selector).every(([k, v]) => p.labels[k] === v));
+      expect({ svc: svc.metadata.name, selected: selected.length }).toEqual({ svc: svc.metadata.name, selected: 1 });
+      const ports = selected[0].spec.containers.flatMap((c: any) => c.ports ?? []);
+      for (const p of svc.spec.ports) expect(ports.some((cp: any) => cp.name === p.targetPort)).toBe(true);
+    }
+  });
+
+  test('every NetworkPolicy selects pods and admits only pods that exist', () => {
+    const pods = podSpecs(objects);
+    const matches = (sel: Record<string, string>) => pods.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v)).length;
+    for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
+      expect(matches(np.spec.podSelector.matchLabels)).toBe(1);
+      for (const rule of np.spec.ingress) for (const peer of rule.from) expect(matches(peer.podSelector.matchLabels)).toBe(1);
+    }
+  });
+
+  test('every PVC and ConfigMap a pod uses is in the app', () => {
+    const pvcs = new Set(objects.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name));
+    const cms = new Set(objects.filter((o) => o.kind === 'ConfigMap').map((o) => o.metadata.name));
+    const used = podSpecs(objects).flatMap((p) => p.spec.volumes ?? []);
+    for (const v of used) {
+      if (v.persistentVolumeClaim) expect(pvcs.has(v.persistentVolumeClaim.claimName)).toBe(true);
+      if (v.configMap) expect(cms.has(v.configMap.name)).toBe(true);
+    }
+    expect([...pvcs].every((claim) => used.some((v) => v.persistentVolumeClaim?.claimName === claim))).toBe(true);
+  });
+
+  test('no credential values: no Secret objects, credentials only as secretKeyRef', () => {
+    expect(objects.filter((o) => o.kind === 'Secret')).toEqual([]);
+    for (const { container } of containers(objects)) {
+      for (const e of container.env ?? []) {
+        if (/PASSWORD|SECRET|ACCESS_KEY|TOKEN|USER$|BACKEND_STORE_URI/.test(e.name)) {
+          expect({ name: e.name, value: e.value, ref: e.valueFrom?.secretKeyRef !== undefined }).toEqual({ name: e.name, value: undefined, ref: true });
+        }
+      }
+    }
+  });
+});
+
+describe('dist/', () => {
+  test('synth is deterministic: twice gives byte-identical files', () => {
+    expect(synthToTemp()).toEqual(synthToTemp());
+  });
+
+  test('the committed dist/ is up to date (run `npm run synth`)', () => {
+    expect(readDir(path.join(root, 'dist'))).toEqual(synthToTemp());
+  });
+
+  test('every file holds one object that parses back', () => {
+    for (const [file, text] of Object.entries(readDir(path.join(root, 'dist')))) {
+      const docs = Yaml.load(path.join(root, 'dist', file));
+      expect({ file, docs: docs.length }).toEqual({ file, docs: 1 });
+      expect(text.endsWith('\n')).toBe(true);
+    }
+  });
+});
+
+describe('scripts/synth.js', () => {
+  // A sandbox with the real scripts and library, so the test can break main.ts safely.
+  let sandbox: string;
+  beforeAll(() => {
+    sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-synth-script-'));
+    for (const d of ['node_modules', 'lib', 'imports']) fs.symlinkSync(path.join(root, d), path.join(sandbox, d), 'dir');
+    fs.mkdirSync(path.join(sandbox, 'scripts'));
+    for (const f of ['synth.js', 'register.js']) fs.copyFileSync(path.join(root, 'scripts', f), path.join(sandbox, 'scripts', f));
+    fs.copyFileSync(path.join(root, 'main.ts'), path.join(sandbox, 'main.ts'));
+  });
+  afterAll(() => fs.rmSync(sandbox, { recursive: true, force: true }));
+
+  const run = () => spawnSync(process.execPath, ['scripts/synth.js'], { cwd: sandbox, encoding: 'utf8' });
+  const leftovers = () => fs.readdirSync(sandbox).filter((f) => f.startsWith('.dist-tmp-'));
+
+  test('writes dist/ equal to the committed one', () => {
+    const r = run();
+    expect(r.status).toBe(0);
+    expect(readDir(path.join(sandbox, 'dist'))).toEqual(readDir(path.join(root, 'dist')));
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('on a validation error: exit 1, the error with path/value/fix, the old dist/ untouched', () => {
+    const before = readDir(path.join(sandbox, 'dist'));
+    const main = fs.readFileSync(path.join(root, 'main.ts'), 'utf8').replace('replicas: 2', 'replicas: -1');
+    expect(main).toContain('replicas: -1');
+    fs.writeFileSync(path.join(sandbox, 'main.ts'), main);
+    const r = run();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('[iris/iris] replicas = -1: is not a valid replica count');
+    expect(r.stderr).toContain('Fix: use an integer such as 1');
+    expect(readDir(path.join(sandbox, 'dist'))).toEqual(before);
+    expect(leftovers()).toEqual([]);
+  });
+});
