@@ -5,8 +5,12 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import Ajv, { ErrorObject, ValidateFunction } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { createHash } from 'crypto';
+import { createRequire } from 'module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+
+// Node's own require: jest's registry would load these large modules again in every test file.
+const nativeRequire = createRequire(__filename);
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const SELDON_CRD_PATH = path.join(
@@ -57,19 +61,40 @@ interface ModelClass {
 const MODELS_DIR = path.dirname(require.resolve('kubernetes-models/package.json', { paths: [REPO_ROOT] }));
 const modelCache = new Map<string, ModelClass | undefined>();
 
+const MODELS_VERSION: string = JSON.parse(fs.readFileSync(path.join(MODELS_DIR, 'package.json'), 'utf8')).version;
+// Derived files cached across runs (node_modules/ is git-ignored), keyed by what they derive from.
+const CACHE_DIR = path.join(REPO_ROOT, 'node_modules', '.cache', 'rmlops-validate');
+// Bundling costs ~300 ms per kind.
+const BUNDLE_CACHE = path.join(CACHE_DIR, `kubernetes-models-${MODELS_VERSION}`);
+
+/** Written under a unique name then renamed, as parallel jest workers may race here. */
+function writeCache(file: string, content: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, content);
+  fs.renameSync(tmp, file);
+}
+
 /**
  * kubernetes-models 5.x is ESM-only, and jest (like Node < 20.19) loads CommonJS only. esbuild,
  * already used to strip types, bundles the one model file and its schema validators into a
  * CommonJS module that is compiled outside jest's module registry.
  */
 function loadEsmAsCjs(file: string): Record<string, unknown> {
-  // Required lazily so this module stays cheap to import.
-  const esbuild = require('esbuild') as typeof import('esbuild');
-  const NodeModule = require('module') as { new (id: string): { _compile(c: string, f: string): void; exports: any; filename: string } };
-  const code = esbuild.buildSync({
-    entryPoints: [file], bundle: true, format: 'cjs', platform: 'node', target: 'node18',
-    write: false, logLevel: 'silent',
-  }).outputFiles[0].text;
+  const cached = path.join(BUNDLE_CACHE, path.relative(MODELS_DIR, file).replace(/[\\/]/g, '__'));
+  let code: string;
+  if (fs.existsSync(cached)) {
+    code = fs.readFileSync(cached, 'utf8');
+  } else {
+    // Required lazily: a warm cache needs no bundler.
+    const esbuild = nativeRequire('esbuild') as typeof import('esbuild');
+    code = esbuild.buildSync({
+      entryPoints: [file], bundle: true, format: 'cjs', platform: 'node', target: 'node18',
+      write: false, logLevel: 'silent',
+    }).outputFiles[0].text;
+    writeCache(cached, code);
+  }
+  const NodeModule = nativeRequire('module') as new (id: string) => { _compile(c: string, f: string): void; exports: any; filename: string };
   const m = new NodeModule(file);
   m.filename = file;
   m._compile(code, file);
@@ -148,12 +173,24 @@ function toStrictSchema(node: any): any {
 
 let crdValidator: ValidateFunction | undefined;
 
-function seldonValidator(): ValidateFunction {
-  if (crdValidator) return crdValidator;
-  const crd = parseYaml(fs.readFileSync(SELDON_CRD_PATH, 'utf8'));
+/** The v1 schema made strict, cached on disk by the CRD's content hash (parsing takes ~0.5 s). */
+function strictSeldonSchema(): object {
+  const text = fs.readFileSync(SELDON_CRD_PATH, 'utf8');
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const cached = path.join(CACHE_DIR, `seldon-crd-v1-${hash}.json`);
+  if (fs.existsSync(cached)) return JSON.parse(fs.readFileSync(cached, 'utf8'));
+  const crd = nativeRequire('yaml').parse(text);
   const version = (crd?.spec?.versions ?? []).find((v: any) => v.name === 'v1');
   const schema = version?.schema?.openAPIV3Schema;
   if (!schema) throw new Error(`${SELDON_CRD_PATH}: no openAPIV3Schema for version v1`);
+  const strict = toStrictSchema(schema);
+  writeCache(cached, JSON.stringify(strict));
+  return strict;
+}
+
+function seldonValidator(): ValidateFunction {
+  if (crdValidator) return crdValidator;
+  const Ajv = nativeRequire('ajv').default as typeof import('ajv').default;
   // strict: false because the schema carries x-kubernetes-* keywords ajv does not know; they
   // need no validation of their own once the structural rules above are applied.
   const ajv = new Ajv({ allErrors: true, strict: false });
@@ -161,7 +198,7 @@ function seldonValidator(): ValidateFunction {
   ajv.addFormat('int32', { type: 'number', validate: (n: number) => Number.isInteger(n) && n >= -INT32 && n < INT32 });
   ajv.addFormat('int64', { type: 'number', validate: (n: number) => Number.isInteger(n) });
   ajv.addFormat('date-time', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/i);
-  crdValidator = ajv.compile(toStrictSchema(schema));
+  crdValidator = ajv.compile(strictSeldonSchema());
   return crdValidator;
 }
 

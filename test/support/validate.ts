@@ -13,6 +13,7 @@ import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
   labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
 } from './k8s-names';
+import { unknownFieldErrors } from './k8s-fields';
 import { builtInSchemaErrors, seldonCrdStatus, seldonSchemaErrors } from './k8s-schemas';
 
 export { seldonCrdStatus, SELDON_CRD_PATH } from './k8s-schemas';
@@ -166,6 +167,7 @@ let warnedCrdMissing = false;
 /** Schema validation of every object; an object of a kind with no schema is itself an error. */
 export function schemaErrors(objects: any[]): string[] {
   const out: string[] = [];
+  const builtIns: any[] = [];
   for (const obj of objects) {
     const report = reporter(out, obj);
     if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
@@ -200,7 +202,13 @@ export function schemaErrors(objects: any[]): string[] {
       continue;
     }
     for (const e of errors) report(e.at, e.message);
+    builtIns.push(obj);
   }
+  const unknown = unknownFieldErrors(builtIns);
+  builtIns.forEach((obj, i) => {
+    const report = reporter(out, obj);
+    for (const e of unknown[i]) report(e.at, e.message);
+  });
   return out;
 }
 
