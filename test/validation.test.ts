@@ -10,6 +10,7 @@ import {
   validateManifests,
 } from './support/validate';
 import { parseQuantity } from './support/k8s-names';
+import { buildApp } from '../main';
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -396,6 +397,21 @@ describe('what the project emits', () => {
     if (IN_CI) expect(distFiles.length).toBeGreaterThan(0);
     if (distFiles.length === 0) console.warn('dist/ is absent or empty: run `npm run synth`');
     for (const f of distFiles) expect({ file: path.relative(ROOT, f.file), empty: f.objects.length === 0 }).toEqual({ file: path.relative(ROOT, f.file), empty: false });
+  });
+
+  const key = (o: any) => `${o.apiVersion}|${o.kind}|${o.metadata?.namespace ?? ''}|${o.metadata?.name}`;
+  const built = buildApp().charts.flatMap((c) => c.toJson());
+
+  test('the app built in-process is valid', () => {
+    expect(built.map((o: any) => o.kind)).toEqual(expect.arrayContaining(['Namespace', 'Deployment', 'Service', 'Job', 'SeldonDeployment']));
+    expect(validateManifests(built)).toEqual([]);
+  });
+
+  (distFiles.length > 0 ? test : test.skip)('dist/ is what the app builds now (else run `npm run synth`)', () => {
+    const inDist = distFiles.flatMap((f) => f.objects).sort((a, b) => key(a).localeCompare(key(b)));
+    const fresh = [...built].sort((a, b) => key(a).localeCompare(key(b)));
+    expect(inDist.map(key)).toEqual(fresh.map(key));
+    expect(inDist).toEqual(fresh);
   });
 
   (distFiles.length > 0 ? test : test.skip)('every manifest in dist/ is valid', () => {
