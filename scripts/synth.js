@@ -7,13 +7,31 @@ const fs = require('fs');
 const path = require('path');
 const { transformSync } = require('esbuild');
 
-// The generated Seldon bindings are 1.1 MB: an inline source map of them costs more time than
-// everything else in synth together, and nobody debugs generated code.
+// The generated Seldon bindings are 1.1 MB: transforming them (let alone with an inline source
+// map) costs more than everything else in synth together. They are generated code nobody steps
+// through, so they are compiled without a map and cached by content hash.
+const crypto = require('crypto');
 const importsDir = path.join(__dirname, '..', 'imports') + path.sep;
+const cacheDir = path.join(__dirname, '..', 'node_modules', '.cache', 'rmlops-synth');
 const withMaps = require.extensions['.ts'];
 require.extensions['.ts'] = function compileTs(module, filename) {
   if (!filename.startsWith(importsDir)) return withMaps(module, filename);
-  const { code } = transformSync(fs.readFileSync(filename, 'utf8'), { loader: 'ts', format: 'cjs', target: 'node18' });
+  const source = fs.readFileSync(filename, 'utf8');
+  const hash = crypto.createHash('sha1').update(source).digest('hex');
+  const cached = path.join(cacheDir, `${path.basename(filename)}.${hash}.js`);
+  let code;
+  try {
+    code = fs.readFileSync(cached, 'utf8');
+  } catch {
+    code = transformSync(source, { loader: 'ts', format: 'cjs', target: 'node18' }).code;
+    try {
+      fs.mkdirSync(cacheDir, { recursive: true });
+      fs.writeFileSync(`${cached}.${process.pid}`, code);
+      fs.renameSync(`${cached}.${process.pid}`, cached);
+    } catch {
+      // A read-only node_modules only costs speed.
+    }
+  }
   module._compile(code, filename);
 };
 
