@@ -81,10 +81,25 @@ function good(): any[] {
       spec: { selector: { ...labels }, ports: [{ name: 'api', port: 9000, targetPort: 'api' }, { name: 'console', port: 9001, targetPort: 9001 }] },
     },
     {
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'store', namespace: NS },
+      spec: {
+        podSelector: { matchLabels: { ...labels } },
+        policyTypes: ['Ingress'],
+        ingress: [{
+          from: [
+            { podSelector: { matchLabels: { 'job-name': 'train' } } },
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: {} },
+          ],
+          ports: [{ port: 9000, protocol: 'TCP' }],
+        }],
+      },
+    },
+    {
       apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'train', namespace: NS },
       spec: {
         backoffLimit: 2,
         template: {
+          metadata: { labels: { 'job-name': 'train' } },
           spec: {
             restartPolicy: 'Never',
             securityContext: podSecurity(),
@@ -231,7 +246,7 @@ const bad: [string, (objs: any[]) => void, RegExp][] = [
     /metadata\.labels\["Example\.com\/x"\]: key prefix of "Example\.com\/x"/],
   ['label value too long', (o) => { find(o, 'Deployment').metadata.labels.extra = 'v'.repeat(64); },
     /^Deployment mlops\/store: metadata\.labels\["extra"\]: value .* longer than 63 characters/],
-  ['label value with a space', (o) => { find(o, 'Job').spec.template.metadata = { labels: { run: 'a b' } }; },
+  ['label value with a space', (o) => { find(o, 'Job').spec.template.metadata.labels.run = 'a b'; },
     /^Job mlops\/train: spec\.template\.metadata\.labels\["run"\]: value "a b" is not a valid label value/],
   ['selector does not match template labels', (o) => { find(o, 'Deployment').spec.selector.matchLabels['app.kubernetes.io/name'] = 'other'; },
     /^Deployment mlops\/store: spec\.selector: does not match spec\.template\.metadata\.labels/],
@@ -244,6 +259,10 @@ const bad: [string, (objs: any[]) => void, RegExp][] = [
     /^Service mlops\/store: spec\.selector: .* matches no pod template in the manifests/],
   ['Service selector matches only another namespace', (o) => { find(o, 'Service').metadata.namespace = 'other'; },
     /^Service other\/store: spec\.selector: .* matches no pod template/],
+  ['NetworkPolicy selects no pod', (o) => { find(o, 'NetworkPolicy').spec.podSelector.matchLabels['app.kubernetes.io/instance'] = 'prod'; },
+    /^NetworkPolicy mlops\/store: spec\.podSelector: .* matches no pod template/],
+  ['NetworkPolicy admits a client that does not exist', (o) => { find(o, 'NetworkPolicy').spec.ingress[0].from[0].podSelector.matchLabels['job-name'] = 'training'; },
+    /^NetworkPolicy mlops\/store: spec\.ingress\[0\]\.from\[0\]\.podSelector: \{"matchLabels":\{"job-name":"training"\}\} matches no pod template/],
   // Volumes, env, resources, restart policy
   ['volumeMount of an undeclared volume', (o) => { server(o).volumeMounts[1].name = 'scratch'; },
     /containers\[0\]\.volumeMounts\[1\]\.name: no volume named "scratch" in the pod/],

@@ -259,6 +259,7 @@ export function apiRuleErrors(objects: any[]): string[] {
     for (const t of podTemplates(obj)) podRules(t, valid, report);
     workloadRules(obj, report);
     if (obj.kind === 'Service') serviceRules(obj, templates, report);
+    if (obj.kind === 'NetworkPolicy') networkPolicyRules(obj, templates, report);
     if (isSeldon(obj)) seldonRules(obj, report);
   }
   return out;
@@ -468,6 +469,30 @@ function serviceRules(svc: any, templates: PodTemplate[], report: Report): void 
     for (const t of selected) {
       const declared = list(t.spec.containers).some((c) => list(c?.ports).some((cp) => cp?.name === p.targetPort));
       if (!declared) report(`spec.ports[${i}].targetPort`, `named port ${JSON.stringify(p.targetPort)} is not declared in the pods of ${describeObject(t.obj)} (${t.at})`);
+    }
+  }
+}
+
+/**
+ * A NetworkPolicy whose selectors match none of our pods is valid to the API server but wrong:
+ * either it protects nothing, or it admits a client that does not exist while the real one is
+ * cut off. Peers in other namespaces (namespaceSelector, ipBlock) are not ours to check.
+ */
+function networkPolicyRules(np: any, templates: PodTemplate[], report: Report): void {
+  const local = templates.filter((t) => namespaceOf(t.obj) === namespaceOf(np));
+  const matchesSome = (selector: any) => local.some((t) => selectorMatches(selector, t.labels));
+  const selector = np.spec?.podSelector;
+  if (!isEmptySelector(selector) && !matchesSome(selector)) {
+    report('spec.podSelector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
+  }
+  for (const [dir, peersKey] of [['ingress', 'from'], ['egress', 'to']] as const) {
+    for (const [i, rule] of list(np.spec?.[dir]).entries()) {
+      for (const [j, peer] of list(rule?.[peersKey]).entries()) {
+        if (peer?.podSelector === undefined || peer?.namespaceSelector !== undefined) continue;
+        if (!isEmptySelector(peer.podSelector) && !matchesSome(peer.podSelector)) {
+          report(`spec.${dir}[${i}].${peersKey}[${j}].podSelector`, `${JSON.stringify(peer.podSelector)} matches no pod template in the manifests (same namespace)`);
+        }
+      }
     }
   }
 }
