@@ -342,6 +342,16 @@ describe('validator: each rule can fail', () => {
     expect(errors).toEqual(expect.arrayContaining([expect.stringMatching(expected)]));
   });
 
+  test('a claim the manifests do not create can be declared as existing', () => {
+    const objs = good();
+    deploymentPod(objs).volumes[0].persistentVolumeClaim.claimName = 'shared';
+    const at = 'Deployment mlops/store: spec.template.spec.volumes[0].persistentVolumeClaim.claimName';
+    expect(validateManifests(objs)).toEqual([`${at}: no PersistentVolumeClaim "shared" in the manifests (same namespace) nor in options.existingClaims`]);
+    expect(validateManifests(objs, { existingClaims: ['mlops/shared'] })).toEqual([]);
+    expect(validateManifests(objs, { existingClaims: ['shared'] })).toEqual([]);
+    expect(validateManifests(objs, { existingClaims: ['other/shared'] })).toHaveLength(1);
+  });
+
   test('security errors are reported separately and not as schema errors', () => {
     const objs = good();
     server(objs).securityContext = {};

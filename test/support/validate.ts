@@ -24,11 +24,16 @@ const SELDON_KIND = 'SeldonDeployment';
 export interface ValidateOptions {
   /** Include securityErrors() (default true: the baseline applies to everything we emit). */
   readonly security?: boolean;
+  /**
+   * PersistentVolumeClaims that exist in the cluster already (`name` or `namespace/name`), for
+   * volumes that deliberately refer to a claim the manifests do not create.
+   */
+  readonly existingClaims?: readonly string[];
 }
 
 /** All errors of a set of manifests that would be applied together. Empty means valid. */
 export function validateManifests(objects: any[], options: ValidateOptions = {}): string[] {
-  const errors = [...schemaErrors(objects), ...apiRuleErrors(objects)];
+  const errors = [...schemaErrors(objects), ...apiRuleErrors(objects, options)];
   if (options.security ?? true) errors.push(...securityErrors(objects).map((e) => `security: ${e}`));
   return errors;
 }
@@ -243,7 +248,7 @@ function nameRule(obj: any): Check {
 }
 
 /** API-server validation the schemas do not express, plus cross-object references. */
-export function apiRuleErrors(objects: any[]): string[] {
+export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'existingClaims'> = {}): string[] {
   const out: string[] = [];
   const valid = objects.filter((o) => o !== null && typeof o === 'object' && !Array.isArray(o));
   const templates = valid.flatMap(podTemplates);
@@ -256,7 +261,7 @@ export function apiRuleErrors(objects: any[]): string[] {
     else seen.set(key, index);
 
     metadataRules(obj, report);
-    for (const t of podTemplates(obj)) podRules(t, valid, report);
+    for (const t of podTemplates(obj)) podRules(t, valid, options.existingClaims ?? [], report);
     workloadRules(obj, report);
     if (obj.kind === 'Service') serviceRules(obj, templates, report);
     if (obj.kind === 'NetworkPolicy') networkPolicyRules(obj, templates, report);
@@ -300,7 +305,7 @@ function portNumber(report: Report, at: string, value: unknown, min = 1): void {
   }
 }
 
-function podRules(t: PodTemplate, objects: any[], report: Report): void {
+function podRules(t: PodTemplate, objects: any[], existingClaims: readonly string[], report: Report): void {
   const spec = t.spec;
   if (list(spec.containers).length === 0) report(`${t.at}.containers`, 'a pod needs at least one container');
   labelRules(t.labels, t.at.replace(/\.spec$/, '.metadata.labels'), report);
@@ -315,9 +320,12 @@ function podRules(t: PodTemplate, objects: any[], report: Report): void {
     if (v?.persistentVolumeClaim) {
       const claim = v.persistentVolumeClaim.claimName;
       check(report, `${at}.persistentVolumeClaim.claimName`, claim, dns1123Subdomain);
-      const exists = objects.some((o) =>
-        o.kind === 'PersistentVolumeClaim' && o.metadata?.name === claim && namespaceOf(o) === namespaceOf(t.obj));
-      if (!exists) report(`${at}.persistentVolumeClaim.claimName`, `no PersistentVolumeClaim ${JSON.stringify(claim)} in the manifests (same namespace)`);
+      const ns = namespaceOf(t.obj);
+      const exists = existingClaims.includes(claim) || existingClaims.includes(`${ns}/${claim}`) || objects.some((o) =>
+        o.kind === 'PersistentVolumeClaim' && o.metadata?.name === claim && namespaceOf(o) === ns);
+      if (!exists) {
+        report(`${at}.persistentVolumeClaim.claimName`, `no PersistentVolumeClaim ${JSON.stringify(claim)} in the manifests (same namespace) nor in options.existingClaims`);
+      }
     }
     if (v?.configMap) check(report, `${at}.configMap.name`, v.configMap.name, dns1123Subdomain);
     if (v?.secret) check(report, `${at}.secret.secretName`, v.secret.secretName, dns1123Subdomain);
