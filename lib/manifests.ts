@@ -29,13 +29,16 @@ export interface Manifest {
   readonly object: any;
 }
 
+// Built-in API groups have no dot (`apps`, `batch`) or end in `.k8s.io`; anything else is a
+// custom resource (e.g. `machinelearning.seldon.io`), applied last so what it needs exists first.
+function isCustomResource(apiVersion: string): boolean {
+  const group = apiVersion.includes('/') ? apiVersion.split('/')[0] : '';
+  return group.includes('.') && !group.endsWith('.k8s.io');
+}
+
 function rank(obj: any): number {
   if (obj.kind in KIND_RANK) return KIND_RANK[obj.kind];
-  // Group `machinelearning.seldon.io` and friends: custom resources need their workloads' dependencies up.
-  return String(obj.apiVersion).includes('.') && !String(obj.apiVersion).startsWith('batch/')
-    && !String(obj.apiVersion).startsWith('apps/') && !String(obj.apiVersion).startsWith('networking.k8s.io/')
-    ? CUSTOM_RESOURCE_RANK
-    : WORKLOAD_RANK;
+  return isCustomResource(String(obj.apiVersion)) ? CUSTOM_RESOURCE_RANK : WORKLOAD_RANK;
 }
 
 /**

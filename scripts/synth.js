@@ -2,38 +2,11 @@
 // beside dist/ and swaps it in only when synthesis and every validation succeeded, so a failed
 // synth leaves the previous dist/ untouched. No type-checking here (that is `npm test`'s job).
 'use strict';
+// register.js strips types with esbuild and caches the output by content hash, so the 1.1 MB
+// generated bindings are transpiled once, not on every synth.
 require('./register');
 const fs = require('fs');
 const path = require('path');
-const { transformSync } = require('esbuild');
-
-// The generated Seldon bindings are 1.1 MB: transforming them (let alone with an inline source
-// map) costs more than everything else in synth together. They are generated code nobody steps
-// through, so they are compiled without a map and cached by content hash.
-const crypto = require('crypto');
-const importsDir = path.join(__dirname, '..', 'imports') + path.sep;
-const cacheDir = path.join(__dirname, '..', 'node_modules', '.cache', 'rmlops-synth');
-const withMaps = require.extensions['.ts'];
-require.extensions['.ts'] = function compileTs(module, filename) {
-  if (!filename.startsWith(importsDir)) return withMaps(module, filename);
-  const source = fs.readFileSync(filename, 'utf8');
-  const hash = crypto.createHash('sha1').update(source).digest('hex');
-  const cached = path.join(cacheDir, `${path.basename(filename)}.${hash}.js`);
-  let code;
-  try {
-    code = fs.readFileSync(cached, 'utf8');
-  } catch {
-    code = transformSync(source, { loader: 'ts', format: 'cjs', target: 'node18' }).code;
-    try {
-      fs.mkdirSync(cacheDir, { recursive: true });
-      fs.writeFileSync(`${cached}.${process.pid}`, code);
-      fs.renameSync(`${cached}.${process.pid}`, cached);
-    } catch {
-      // A read-only node_modules only costs speed.
-    }
-  }
-  module._compile(code, filename);
-};
 
 const root = path.join(__dirname, '..');
 const dist = path.join(root, 'dist');
