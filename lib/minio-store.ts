@@ -17,10 +17,12 @@ import {
 } from './validate';
 
 /**
- * MinIO server image. RELEASE.2025-09-07T16-13-09Z is the last release published as an image
- * (the minio/minio repository is no longer maintained), and includes the 2025 security fixes.
+ * MinIO server image. MinIO's community edition has been source-only since October 2025 and the
+ * `minio/minio` Docker Hub repository was removed in September 2026; quay.io still serves the
+ * archived release images. RELEASE.2025-09-07T16-13-09Z is the last one published as an image.
+ * Pass `image` to use your own build, or replace MinIO with `ExternalS3Bucket`.
  */
-export const DEFAULT_MINIO_IMAGE = 'docker.io/minio/minio:RELEASE.2025-09-07T16-13-09Z';
+export const DEFAULT_MINIO_IMAGE = 'quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z';
 /** MinIO client image for the provisioning Job (`mc admin policy create/attach` syntax). */
 export const DEFAULT_MC_IMAGE = 'quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z';
 /** Default name of the Secret with the MinIO root credentials (keys from SECRET_KEYS). */

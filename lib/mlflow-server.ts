@@ -16,15 +16,16 @@ import {
 import { Problem, checkDnsLabel, checkPinnedImage, checkQuantity, validateAtSynth } from './validate';
 
 /**
- * MLflow version the default image runs. >= 3.5 for the Host-header check (`--allowed-hosts`)
- * and the FastAPI server; every construct and the R client are written against it.
+ * MLflow version the default image runs: >= 3.5 for the Host-header check (`--allowed-hosts`),
+ * and >= 3.9.0 because that is the first release with a `-full` image. Every construct and the
+ * R client are written against it.
  */
-export const MLFLOW_VERSION = '3.6.0';
+export const MLFLOW_VERSION = '3.9.0';
 /**
- * Default MLflow server image: the official `-full` variant (docker/Dockerfile.full in
- * mlflow/mlflow installs `mlflow[extras,db,...]`), which has boto3 and the database drivers that
- * the plain `ghcr.io/mlflow/mlflow:vX.Y.Z` image lacks. To use a slimmer image, build
- * `FROM ghcr.io/mlflow/mlflow:v3.6.0` + `pip install boto3` and pass it as `image`.
+ * Default MLflow server image: the official `-full` variant (mlflow/mlflow docker/Dockerfile.full
+ * installs `mlflow[extras,db,...]`), which has boto3 and the database drivers that the plain
+ * `ghcr.io/mlflow/mlflow:vX.Y.Z` image lacks. For a slimmer image, build
+ * `FROM ghcr.io/mlflow/mlflow:v3.9.0` + `pip install boto3` and pass it as `image`.
  */
 export const DEFAULT_MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}-full`;
 
