@@ -3,7 +3,8 @@
 # Why not httpuv/plumber: httpuv writes the headers and the body of a response in two writes.
 # On a persistent connection (the Seldon executor holds one) the second, small segment waits
 # for the client's delayed ACK under Nagle: ~40 ms per request. Here every response is ONE
-# writeBin() of headers + body, so there is never a small segment behind unacknowledged data.
+# writeBin() of headers + body, so there is never a small segment behind unacknowledged data,
+# and accepted sockets set TCP_NODELAY.
 #
 # Supported: keep-alive and pipelining, Content-Length bodies, `Expect: 100-continue`,
 # several concurrent connections multiplexed with socketSelect(), idle and slow-request
@@ -266,7 +267,10 @@ http_serve <- function(port, handler, opts = http_server_options(), on_tick = fu
       if (state$open) process_buffer(state, handler, opts, log)
     }
     if (ready[[1L]]) {
-      con <- tryCatch(socketAccept(listener, blocking = FALSE, open = "a+b"), error = function(e) NULL)
+      # no-delay too (R's socketOptions default is NULL): a response that a full socket buffer
+      # splits into several writes must not wait on Nagle either.
+      con <- tryCatch(socketAccept(listener, blocking = FALSE, open = "a+b", options = "no-delay"),
+                      error = function(e) NULL)
       if (!is.null(con)) {
         state <- new_connection(con, now)
         if (length(conns) >= opts$max_connections) {
