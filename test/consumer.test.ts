@@ -3,7 +3,7 @@
  * tarball into a fresh project next to the peer dependencies, compile a small app against the
  * public typings only, run it, and validate what it synthesizes.
  */
-import { execFileSync } from 'child_process';
+import { execFileSync, spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -100,6 +100,12 @@ describe('consumer of the published package', () => {
       f.endsWith('.tgz') ||
       /seldondeployments\.yaml$/.test(f));
     expect(unwanted).toEqual([]);
+    // Local artifacts git ignores (a trained r/model/, .Rhistory) must not ride along either:
+    // with a `files` list, npm does not consult .gitignore.
+    const shipped = files.filter((f) => !f.startsWith('build/'));
+    const ignored = spawnSync('git', ['check-ignore', '--', ...shipped], { cwd: ROOT, encoding: 'utf8' });
+    expect(ignored.status === 0 || ignored.status === 1).toBe(true); // 1: nothing ignored
+    expect(ignored.stdout.split('\n').filter(Boolean)).toEqual([]);
 
     // 3. A fresh project depending on the tarball and the peers, installed from the npm cache.
     const app = path.join(work, 'app');
