@@ -372,6 +372,21 @@ describe('validator: SeldonDeployment against the Seldon Core 1.17.1 CRD', () =>
     else expect(typeof crd.available).toBe('boolean');
   });
 
+  test('a missing CRD fails in CI and is skipped, with a warning, elsewhere', () => {
+    const objs = good();
+    find(objs, 'SeldonDeployment').spec.predictors[0].graph.bogus = 1;
+    const missing = { available: false, reason: 'Seldon CRD not found at /nowhere' };
+    expect(schemaErrors(objs, { crd: missing, ci: true })).toEqual([
+      'SeldonDeployment mlops/iris: (root): cannot validate against the CRD: Seldon CRD not found at /nowhere',
+    ]);
+    const warn = jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      expect(schemaErrors(objs, { crd: missing, ci: false })).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
   withCrd('unknown field is an error (the API server would prune it)', () => {
     const objs = good();
     seldonPod(objs).containers[0].listenPort = 9000;
