@@ -1,5 +1,6 @@
 // Helpers for the construct tests: find objects, pod specs and containers in synthesized output.
 import { App, Chart, Testing } from 'cdk8s';
+import { ValidateOptions, validateManifests } from './support/validate';
 
 export const NS = 'team-a';
 
@@ -10,6 +11,17 @@ export function newChart(namespace: string | null = NS): Chart {
 
 export function newApp(): App {
   return Testing.app();
+}
+
+/**
+ * Synthesizes a chart and asserts that every object passes the Kubernetes schemas, the Seldon CRD,
+ * the API server's extra rules and the security baseline, so every variant a test builds is one a
+ * cluster would accept.
+ */
+export function synthValid(chart: Chart, options: ValidateOptions = {}): any[] {
+  const objects = Testing.synth(chart);
+  expect(validateManifests(objects, options)).toEqual([]);
+  return objects;
 }
 
 export function find(manifests: any[], kind: string, name?: string): any {

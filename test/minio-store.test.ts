@@ -1,15 +1,14 @@
-import { Testing } from 'cdk8s';
 import {
   DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, ExternalS3Bucket, LABELS, MINIO_API_PORT, MINIO_CONSOLE_PORT, MinioStore,
   MlflowServer, PATHS, SECRET_KEYS,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart } from './constructs-support';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
 
 describe('MinioStore', () => {
   test('default snapshot', () => {
     const chart = newChart();
     new MinioStore(chart, 'minio');
-    expect(Testing.synth(chart)).toMatchSnapshot();
+    expect(synthValid(chart)).toMatchSnapshot();
   });
 
   test('variant snapshot: storage class, size, extra buckets, own Secrets', () => {
@@ -22,7 +21,7 @@ describe('MinioStore', () => {
       rootCredentialsSecret: 'store-root',
       clientCredentialsSecret: 'store-mlflow',
     });
-    expect(Testing.synth(chart)).toMatchSnapshot();
+    expect(synthValid(chart)).toMatchSnapshot();
   });
 
   test('exposes the S3 endpoint, bucket and credentials Secret (the artifact-store interface)', () => {
@@ -37,7 +36,7 @@ describe('MinioStore', () => {
   test('Deployment: pinned image, Recreate, PVC, probes, ports, Service selects the pods', () => {
     const chart = newChart();
     new MinioStore(chart, 'minio', { storageSize: '20Gi', storageClassName: 'standard' });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const deploy = find(out, 'Deployment', 'minio');
     const pod = deploy.spec.template;
     const c = pod.spec.containers[0];
@@ -65,7 +64,7 @@ describe('MinioStore', () => {
   });
 
   test('root credentials come from the existing Secret, never as values', () => {
-    const out = Testing.synth((() => { const c = newChart(); new MinioStore(c, 'minio'); return c; })());
+    const out = synthValid((() => { const c = newChart(); new MinioStore(c, 'minio'); return c; })());
     const env = envOf(find(out, 'Deployment', 'minio').spec.template.spec.containers[0]);
     expect(env.MINIO_ROOT_USER).toEqual({ secretKeyRef: { name: 'minio-root', key: SECRET_KEYS.minioRootUser } });
     expect(env.MINIO_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'minio-root', key: SECRET_KEYS.minioRootPassword } });
@@ -75,7 +74,7 @@ describe('MinioStore', () => {
   test('provisioning Job: mc, idempotent, waits for MinIO, retries, least-privilege policy', () => {
     const chart = newChart();
     new MinioStore(chart, 'minio', { bucket: 'artifacts', extraBuckets: ['data'] });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const job = find(out, 'Job', 'minio-provision');
     const c = job.spec.template.spec.containers[0];
     expect(c.image).toBe(DEFAULT_MC_IMAGE);
@@ -104,7 +103,7 @@ describe('MinioStore', () => {
     const chart = newChart();
     const minio = new MinioStore(chart, 'minio');
     new MlflowServer(chart, 'mlflow', { artifactStore: minio });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const np = find(out, 'NetworkPolicy', 'minio');
     expect(np.spec.podSelector.matchLabels).toEqual(find(out, 'Service', 'minio').spec.selector);
     expect(np.spec.policyTypes).toEqual(['Ingress']);
@@ -121,7 +120,7 @@ describe('MinioStore', () => {
   test('every container is restricted', () => {
     const chart = newChart();
     new MinioStore(chart, 'minio');
-    for (const { owner, container, pod } of containers(Testing.synth(chart))) expectRestricted(owner, container, pod);
+    for (const { owner, container, pod } of containers(synthValid(chart))) expectRestricted(owner, container, pod);
   });
 
   test('without a namespace, the endpoint is the short Service name', () => {
@@ -141,7 +140,7 @@ describe('ExternalS3Bucket', () => {
       credentialsSecretName: 'aws-mlflow',
     });
     new MlflowServer(chart, 'mlflow', { artifactStore: bucket });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     expect(out.map((o) => o.kind).sort()).toEqual(['Deployment', 'NetworkPolicy', 'PersistentVolumeClaim', 'Service']);
     const c = find(out, 'Deployment', 'mlflow').spec.template.spec.containers[0];
     const env = envOf(c);

@@ -1,9 +1,8 @@
-import { Testing } from 'cdk8s';
 import {
   DEFAULT_MLFLOW_IMAGE, MLFLOW_PORT, MLFLOW_SERVER_ENV, MLFLOW_VERSION, MinioStore, MlflowServer, PATHS, RTrainingJob,
   SECRET_KEYS,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart } from './constructs-support';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
 
 function setup(props: Partial<ConstructorParameters<typeof MlflowServer>[2]> = {}) {
   const chart = newChart();
@@ -20,19 +19,19 @@ function arg(args: string[], flag: string): string | undefined {
 describe('MlflowServer', () => {
   test('default snapshot (MLflow objects only)', () => {
     const { chart } = setup();
-    const out = Testing.synth(chart).filter((o) => o.metadata.name.startsWith('mlflow'));
+    const out = synthValid(chart).filter((o) => o.metadata.name.startsWith('mlflow'));
     expect(out).toMatchSnapshot();
   });
 
   test('variant snapshot: database URI from a Secret, extra allowed host', () => {
     const { chart } = setup({ backendStoreSecret: { name: 'mlflow-db' }, allowedHosts: ['mlflow.example.com'] });
-    const out = Testing.synth(chart).filter((o) => o.metadata.name.startsWith('mlflow'));
+    const out = synthValid(chart).filter((o) => o.metadata.name.startsWith('mlflow'));
     expect(out).toMatchSnapshot();
   });
 
   test('serves artifacts through the proxy, never with --default-artifact-root', () => {
     const { chart } = setup();
-    const c = find(Testing.synth(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0];
+    const c = find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0];
     expect(c.image).toBe(DEFAULT_MLFLOW_IMAGE);
     expect(DEFAULT_MLFLOW_IMAGE).toContain(MLFLOW_VERSION);
     expect(c.command).toEqual(['mlflow']);
@@ -46,7 +45,7 @@ describe('MlflowServer', () => {
 
   test('S3 endpoint and credentials from the artifact store: only this pod holds them', () => {
     const { chart, minio } = setup();
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const env = envOf(find(out, 'Deployment', 'mlflow').spec.template.spec.containers[0]);
     expect(env[MLFLOW_SERVER_ENV.s3Endpoint]).toBe(minio.s3EndpointUrl);
     expect(env[MLFLOW_SERVER_ENV.accessKeyId]).toEqual({ secretKeyRef: { name: 'mlflow-s3', key: SECRET_KEYS.s3AccessKeyId } });
@@ -60,7 +59,7 @@ describe('MlflowServer', () => {
 
   test('SQLite on its own PVC by default, with Recreate', () => {
     const { chart, mlflow } = setup({ storageSize: '2Gi' });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const deploy = find(out, 'Deployment', 'mlflow');
     const c = deploy.spec.template.spec.containers[0];
     expect(arg(c.args, '--backend-store-uri')).toBe('sqlite:////mlflow/mlflow.db');
@@ -73,7 +72,7 @@ describe('MlflowServer', () => {
 
   test('database URI from a Secret: no PVC, the URI is expanded by the kubelet', () => {
     const { chart } = setup({ backendStoreSecret: { name: 'mlflow-db' } });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const c = find(out, 'Deployment', 'mlflow').spec.template.spec.containers[0];
     expect(arg(c.args, '--backend-store-uri')).toBe(`$(${MLFLOW_SERVER_ENV.backendStoreUri})`);
     expect(envOf(c)[MLFLOW_SERVER_ENV.backendStoreUri]).toEqual({ secretKeyRef: { name: 'mlflow-db', key: SECRET_KEYS.backendStoreUri } });
@@ -82,7 +81,7 @@ describe('MlflowServer', () => {
 
   test('Host allow-list has every Service DNS form and localhost for port-forward', () => {
     const { chart, mlflow } = setup();
-    const c = find(Testing.synth(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0];
+    const c = find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0];
     const hosts = arg(c.args, '--allowed-hosts')!.split(',');
     for (const h of ['mlflow', `mlflow.${NS}`, `mlflow.${NS}.svc`, `mlflow.${NS}.svc.cluster.local`]) {
       expect(hosts).toContain(h);
@@ -96,7 +95,7 @@ describe('MlflowServer', () => {
 
   test('HTTP probes on /health, Service on 5000 selecting the pods', () => {
     const { chart } = setup();
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const deploy = find(out, 'Deployment', 'mlflow');
     const c = deploy.spec.template.spec.containers[0];
     for (const p of [c.readinessProbe, c.livenessProbe, c.startupProbe]) expect(p.httpGet).toEqual({ path: PATHS.mlflowHealth, port: 'http' });
@@ -108,13 +107,13 @@ describe('MlflowServer', () => {
 
   test('NetworkPolicy: no clients means no ingress at all; clients are admitted on 5000 only', () => {
     const alone = setup();
-    const npAlone = find(Testing.synth(alone.chart), 'NetworkPolicy', 'mlflow');
+    const npAlone = find(synthValid(alone.chart), 'NetworkPolicy', 'mlflow');
     expect(npAlone.spec.policyTypes).toEqual(['Ingress']);
     expect(npAlone.spec.ingress ?? []).toEqual([]);
 
     const { chart, mlflow } = setup();
     new RTrainingJob(chart, 'train', { tracking: mlflow });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const np = find(out, 'NetworkPolicy', 'mlflow');
     expect(np.spec.ingress).toEqual([{
       from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'r-training', 'app.kubernetes.io/instance': 'train' } } }],
@@ -125,6 +124,6 @@ describe('MlflowServer', () => {
 
   test('every container is restricted', () => {
     const { chart } = setup();
-    for (const { owner, container, pod } of containers(Testing.synth(chart))) expectRestricted(owner, container, pod);
+    for (const { owner, container, pod } of containers(synthValid(chart))) expectRestricted(owner, container, pod);
   });
 });

@@ -1,9 +1,8 @@
-import { Testing } from 'cdk8s';
 import {
   DEFAULT_R_SERVING_IMAGE, ENV, MinioStore, MlflowServer, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, RTrainingJob,
   SELDON_EXECUTOR_HTTP_PORT, SeldonRModel,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, newChart } from './constructs-support';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, newChart, synthValid } from './constructs-support';
 
 function setup() {
   const chart = newChart();
@@ -20,7 +19,7 @@ describe('SeldonRModel', () => {
   test('default snapshot', () => {
     const { chart, mlflow, train } = setup();
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow });
-    expect(find(Testing.synth(chart), 'SeldonDeployment', 'iris')).toMatchSnapshot();
+    expect(find(synthValid(chart), 'SeldonDeployment', 'iris')).toMatchSnapshot();
   });
 
   test('variant snapshot: port 9001, replicas, predictor name, extra container, file:// model', () => {
@@ -33,13 +32,13 @@ describe('SeldonRModel', () => {
       maxRequestBytes: 1048576,
       extraContainers: [{ name: 'stats', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'metrics', containerPort: 9102 }] }],
     });
-    expect(find(Testing.synth(chart), 'SeldonDeployment', 'iris')).toMatchSnapshot();
+    expect(find(synthValid(chart), 'SeldonDeployment', 'iris')).toMatchSnapshot();
   });
 
   test('predictor "default", R container with port http = 9000, graph node paired by name', () => {
     const { chart, mlflow, train } = setup();
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, replicas: 2 });
-    const p = predictor(Testing.synth(chart));
+    const p = predictor(synthValid(chart));
     expect(p.name).toBe('default');
     expect(p.replicas).toBe(2);
     const c = p.componentSpecs[0].spec.containers[0];
@@ -51,7 +50,7 @@ describe('SeldonRModel', () => {
   test('env: MODEL_URI from the training job, tracking URI from MLflow; the port is left to the operator', () => {
     const { chart, mlflow, train } = setup();
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow });
-    const env = envOf(predictor(Testing.synth(chart)).componentSpecs[0].spec.containers[0]);
+    const env = envOf(predictor(synthValid(chart)).componentSpecs[0].spec.containers[0]);
     expect(env[ENV.modelUri]).toBe('models:/iris@champion');
     expect(env[ENV.trackingUri]).toBe(mlflow.trackingUri);
     expect(env[ENV.httpPort]).toBeUndefined();
@@ -60,7 +59,7 @@ describe('SeldonRModel', () => {
   test('HTTP readiness on /health/status, liveness on /health/ping, on the model port', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', { model: 'file:///m', httpPort: 9001 });
-    const c = predictor(Testing.synth(chart)).componentSpecs[0].spec.containers[0];
+    const c = predictor(synthValid(chart)).componentSpecs[0].spec.containers[0];
     expect(c.readinessProbe.httpGet).toEqual({ path: PATHS.healthStatus, port: 9001 });
     expect(c.livenessProbe.httpGet).toEqual({ path: PATHS.healthPing, port: 9001 });
     expect(c.ports[0]).toEqual({ name: 'http', containerPort: 9001, protocol: 'TCP' });
@@ -79,7 +78,7 @@ describe('SeldonRModel', () => {
   test('model pods are admitted by the MLflow NetworkPolicy through their labels', () => {
     const { chart, mlflow, train } = setup();
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const podLabels = predictor(out).componentSpecs[0].metadata.labels;
     const peers = find(out, 'NetworkPolicy', 'mlflow').spec.ingress[0].from.map((f: any) => f.podSelector.matchLabels);
     expect(peers.some((sel: any) => Object.entries(sel).every(([k, v]) => podLabels[k] === v))).toBe(true);
@@ -91,7 +90,7 @@ describe('SeldonRModel', () => {
       model: 'file:///m',
       extraContainers: [{ name: 'sidecar', image: 'docker.io/library/busybox:1.37.0', ports: [{ name: 'metrics', containerPort: 9102 }] }],
     });
-    const out = Testing.synth(chart);
+    const out = synthValid(chart);
     const all = containers(out);
     expect(all.map((c) => c.container.name)).toEqual(['model', 'sidecar']);
     for (const { owner, container, pod } of all) {

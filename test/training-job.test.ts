@@ -1,6 +1,5 @@
-import { Testing } from 'cdk8s';
 import { DEFAULT_R_TRAINING_IMAGE, ENV, MinioStore, MlflowServer, RTrainingJob } from '../lib';
-import { containers, envOf, expectMountsResolve, expectRestricted, find, newChart } from './constructs-support';
+import { containers, envOf, expectMountsResolve, expectRestricted, find, newChart, synthValid } from './constructs-support';
 
 function setup(props: Partial<ConstructorParameters<typeof RTrainingJob>[2]> = {}) {
   const chart = newChart();
@@ -12,7 +11,7 @@ function setup(props: Partial<ConstructorParameters<typeof RTrainingJob>[2]> = {
 describe('RTrainingJob', () => {
   test('default snapshot', () => {
     const { chart } = setup();
-    expect(find(Testing.synth(chart), 'Job', 'train')).toMatchSnapshot();
+    expect(find(synthValid(chart), 'Job', 'train')).toMatchSnapshot();
   });
 
   test('variant snapshot: pipeline volume, command, extra env, own gate', () => {
@@ -26,12 +25,13 @@ describe('RTrainingJob', () => {
       env: { N_TREES: '200' },
       pipelineVolume: { claimName: 'pipeline' },
     });
-    expect(find(Testing.synth(chart), 'Job', 'train')).toMatchSnapshot();
+    // The pipeline PVC is the user's, created outside this chart.
+    expect(find(synthValid(chart, { existingClaims: ['pipeline'] }), 'Job', 'train')).toMatchSnapshot();
   });
 
   test('env contract: tracking URI from the MlflowServer, model, alias, gate, wait', () => {
     const { chart, mlflow } = setup({ registeredModelName: 'iris', qualityThreshold: 0.95 });
-    const c = find(Testing.synth(chart), 'Job', 'train').spec.template.spec.containers[0];
+    const c = find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0];
     const env = envOf(c);
     expect(env).toMatchObject({
       [ENV.trackingUri]: mlflow.trackingUri,
@@ -48,13 +48,13 @@ describe('RTrainingJob', () => {
 
   test('no S3 credentials and no Secret references at all', () => {
     const { chart } = setup();
-    const c = find(Testing.synth(chart), 'Job', 'train').spec.template.spec.containers[0];
+    const c = find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0];
     expect(JSON.stringify(c)).not.toMatch(/AWS_|S3|secretKeyRef/);
   });
 
   test('Job limits: backoffLimit, activeDeadlineSeconds, ttlSecondsAfterFinished, restartPolicy Never', () => {
     const { chart } = setup({ backoffLimit: 4, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 60 });
-    const job = find(Testing.synth(chart), 'Job', 'train');
+    const job = find(synthValid(chart), 'Job', 'train');
     expect(job.spec).toMatchObject({ backoffLimit: 4, activeDeadlineSeconds: 600, ttlSecondsAfterFinished: 60 });
     expect(job.spec.template.spec.restartPolicy).toBe('Never');
   });
@@ -66,7 +66,7 @@ describe('RTrainingJob', () => {
 
   test('pipeline volume: PVC mounted, MODEL_DIR inside it, fsGroup set', () => {
     const { chart } = setup({ pipelineVolume: { claimName: 'shared', mountPath: '/handoff' } });
-    const pod = find(Testing.synth(chart), 'Job', 'train').spec.template.spec;
+    const pod = find(synthValid(chart, { existingClaims: ['shared'] }), 'Job', 'train').spec.template.spec;
     const c = pod.containers[0];
     expect(pod.volumes).toContainEqual({ name: 'pipeline', persistentVolumeClaim: { claimName: 'shared' } });
     expect(c.volumeMounts).toContainEqual({ name: 'pipeline', mountPath: '/handoff' });
@@ -77,6 +77,6 @@ describe('RTrainingJob', () => {
 
   test('every container is restricted', () => {
     const { chart } = setup();
-    for (const { owner, container, pod } of containers(Testing.synth(chart))) expectRestricted(owner, container, pod);
+    for (const { owner, container, pod } of containers(synthValid(chart))) expectRestricted(owner, container, pod);
   });
 });
