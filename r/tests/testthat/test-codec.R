@@ -43,6 +43,14 @@ test_that("every kind of bad input is a bad_request explaining what is expected"
   expect_bad('{"data":{"ndarray":[[1,"2",3]]}}', "column 2 is a JSON string")
   expect_bad('{"data":{"ndarray":[[1,true,3]]}}', "JSON boolean")
   expect_bad('{"data":{"ndarray":[[1,null,3]]}}', "JSON null")
+  # The vectorised fast path must still catch what unlist() would hide: booleans (coerced to
+  # 0/1), one-element arrays (flattened), empty arrays and objects, in any row of a batch.
+  expect_bad('{"data":{"ndarray":[[1,2,3],[4,5,false]]}}', "row 2 column 3 is a JSON boolean")
+  expect_bad('{"data":{"ndarray":[[1,2,3],[4,[5],6]]}}', "row 2 column 2 is a JSON array")
+  expect_bad('{"data":{"ndarray":[[1,[],3]]}}', "column 2 is a JSON array")
+  expect_bad('{"data":{"ndarray":[[1,{"x":1},3]]}}', "column 2 is a JSON object")
+  expect_bad('{"data":{"ndarray":[[1,2,3],{"a":1,"b":2,"c":3}]}}', "row 2 of 'data.ndarray' is a JSON object")
+  expect_bad('{"data":{"tensor":{"shape":[1,3],"values":[1,true,3]}}}', "element 2 is a JSON boolean")
   expect_bad('{"data":{"ndarray":[[1,1e999,3]]}}', "not finite")
   expect_bad('{"data":{"names":["a","b"],"ndarray":[[1,2,3]]}}', "2 names")
   expect_bad('{"data":{"names":["a","a","b"],"ndarray":[[1,2,3]]}}', "duplicate")
