@@ -16,7 +16,7 @@ example_request <- function(prototype) {
 # overestimate depth, so a real request is never let through too deep. Only the bracket
 # characters are kept before counting, which keeps this cheap on a large batch.
 json_depth_exceeds <- function(text, limit) {
-  brackets <- utf8ToInt(gsub("[^][{}]", "", text, perl = TRUE))
+  brackets <- utf8ToInt(gsub("[^][{}]+", "", text, perl = TRUE))
   if (length(brackets) == 0L) return(FALSE)
   max(cumsum((brackets == 91L | brackets == 123L) - (brackets == 93L | brackets == 125L))) > limit
 }
