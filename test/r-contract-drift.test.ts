@@ -78,3 +78,60 @@ describe('contract drift between lib/contract.ts, r/contract.json and the R code
     for (const p of [...contract.executorPorts, contract.modelHttpPort]) expect(serve).not.toMatch(new RegExp(`\\b${p}\\b`));
   });
 });
+
+// The other direction: what the constructs put into the R containers must be what R reads.
+describe('env vars the constructs set on R containers are the ones the R code reads', () => {
+  // Names R code reads through contract_env*(contract, "<key>").
+  function namesRead(): Set<string> {
+    const env = contract.env as Record<string, string>;
+    const read = new Set<string>();
+    for (const { code } of rSources()) {
+      for (const key of all(/contract_env(?:_number)?\(\s*contract\s*,\s*"([^"]+)"/g, code)) read.add(env[key]);
+    }
+    return read;
+  }
+
+  function rContainers(): Record<string, string[]> {
+    // Loaded lazily so a broken R setup does not hide this TypeScript-side check.
+    const { Testing } = require('cdk8s');
+    const lib = require('../lib');
+    const chart = Testing.chart();
+    const minio = new lib.MinioStore(chart, 'minio');
+    const mlflow = new lib.MlflowServer(chart, 'mlflow', { artifactStore: minio });
+    const train = new lib.RTrainingJob(chart, 'train', { tracking: mlflow, pipelineVolume: { claimName: 'shared' } });
+    new lib.SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, maxRequestBytes: 1024 });
+    const out: Record<string, string[]> = {};
+    for (const obj of Testing.synth(chart)) {
+      const pods = obj.kind === 'Job' && obj.metadata.name === 'train'
+        ? [obj.spec.template.spec]
+        : obj.kind === 'SeldonDeployment' ? obj.spec.predictors.flatMap((p: any) => p.componentSpecs.map((c: any) => c.spec)) : [];
+      for (const pod of pods) {
+        for (const c of pod.containers) out[`${obj.kind}/${c.name}`] = (c.env ?? []).map((e: any) => e.name);
+      }
+    }
+    return out;
+  }
+
+  // Read by R itself or the C library, not by our code.
+  const PROCESS_ENV = new Set(['HOME', 'TMPDIR']);
+
+  test('every env var set on the training and model containers is read by the R code', () => {
+    const read = namesRead();
+    const containers = rContainers();
+    expect(Object.keys(containers).sort()).toEqual(['Job/train', 'SeldonDeployment/model']);
+    for (const [owner, names] of Object.entries(containers)) {
+      const unread = names.filter((n) => !read.has(n) && !PROCESS_ENV.has(n));
+      expect(`${owner}: ${unread.join(', ') || 'none unread'}`).toBe(`${owner}: none unread`);
+    }
+  });
+
+  test('the names each R program needs are set by its construct', () => {
+    const env = contract.env as Record<string, string>;
+    const containers = rContainers();
+    expect(containers['Job/train']).toEqual(expect.arrayContaining([
+      env.trackingUri, env.experimentName, env.registeredModelName, env.modelAlias, env.qualityMetric,
+      env.qualityThreshold, env.mlflowWaitSeconds, env.modelDir,
+    ]));
+    expect(containers['SeldonDeployment/model']).toEqual(expect.arrayContaining([env.modelUri, env.trackingUri, env.maxBodyBytes]));
+  });
+});
