@@ -2,13 +2,12 @@
  * MinIO as the in-cluster artifact store: one Deployment on a ReadWriteOnce PVC, its Service,
  * a NetworkPolicy, and a Job that creates the buckets plus a least-privilege user for MLflow.
  */
-import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { DEFAULT_S3_CREDENTIALS_SECRET, IArtifactStore, S3CredentialsSecret } from './artifact-store';
 import { MINIO_API_PORT, MINIO_CONSOLE_PORT, PATHS, SECRET_KEYS } from './contract';
 import {
-  ComputeResources, NetworkClient, ingressFrom, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
+  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
   podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
   serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
@@ -279,16 +278,8 @@ export class MinioStore extends Construct implements IArtifactStore {
       },
     });
 
-    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name, labels: recommendedLabels(serverSpec) },
-      spec: {
-        podSelector: { matchLabels: serverSelector },
-        policyTypes: ['Ingress'],
-        // Only the S3 API, only from registered clients; the console stays behind port-forward.
-        // An empty `from` would admit every source, so no clients means no ingress rule at all (deny).
-        ingress: Lazy.any({ produce: () => ingressFrom(this.clients, MINIO_API_PORT) }),
-      },
-    });
+    // Only the S3 API, only from registered clients; the console stays behind port-forward.
+    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(serverSpec) }, serverSelector, this.clients, MINIO_API_PORT);
   }
 
   /** Lets the given pods reach the S3 API through the NetworkPolicy. */

@@ -3,13 +3,12 @@
  * credentials: clients talk to it over HTTP (`mlflow-artifacts:/` URIs) and need neither boto3
  * nor credentials.
  */
-import { Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { IArtifactStore } from './artifact-store';
 import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
 import {
-  ComputeResources, NetworkClient, ingressFrom, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, k8sResources,
+  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, k8sResources,
   namespaceOf, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
   tmpVolume, withDefaults,
 } from './pod-defaults';
@@ -228,15 +227,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
       },
     });
 
-    new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
-      metadata: { name, labels: recommendedLabels(spec) },
-      spec: {
-        podSelector: { matchLabels: selector },
-        policyTypes: ['Ingress'],
-        // An empty `from` would admit every source, so no clients means no ingress rule at all (deny).
-        ingress: Lazy.any({ produce: () => ingressFrom(this.clients, MLFLOW_PORT) }),
-      },
-    });
+    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT);
   }
 
   /** Lets the given pods reach the tracking server through the NetworkPolicy. */

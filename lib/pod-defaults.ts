@@ -3,7 +3,7 @@
  * context, resource requirements and in-cluster DNS names. Kept in one place so the constructs
  * cannot drift apart.
  */
-import { Chart } from 'cdk8s';
+import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, PART_OF } from './contract';
@@ -175,8 +175,25 @@ export interface NetworkClient {
   readonly podLabels: Record<string, string>;
 }
 
-/** NetworkPolicy ingress rules admitting exactly `clients` on `port` (none when there are no clients). */
-export function ingressFrom(clients: NetworkClient[], port: number): k8s.NetworkPolicyIngressRule[] {
+/**
+ * A NetworkPolicy that admits exactly `clients` to `port` of the selected pods. Clients register
+ * until synth (the list is read lazily). An empty `from` would admit every source, so no clients
+ * means no ingress rule at all: deny.
+ */
+export function clientOnlyNetworkPolicy(
+  scope: Construct, metadata: k8s.ObjectMeta, podSelector: Record<string, string>, clients: NetworkClient[], port: number,
+): k8s.KubeNetworkPolicy {
+  return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
+    metadata,
+    spec: {
+      podSelector: { matchLabels: podSelector },
+      policyTypes: ['Ingress'],
+      ingress: Lazy.any({ produce: () => ingressFrom(clients, port) }),
+    },
+  });
+}
+
+function ingressFrom(clients: NetworkClient[], port: number): k8s.NetworkPolicyIngressRule[] {
   if (clients.length === 0) return [];
   return [{
     from: clients.map((c) => ({ podSelector: { matchLabels: c.podLabels } })),
