@@ -1,6 +1,7 @@
 /**
  * Schema validation: built-in kinds against the Kubernetes OpenAPI schemas shipped in
- * `kubernetes-models` (5.x: Kubernetes v1.36.0), and the SeldonDeployment against the
+ * `kubernetes-models` 4.4.2 (Kubernetes v1.27.1: the newest schema not newer than our 1.28
+ * target, so a field a 1.28 API server does not know cannot pass), and the SeldonDeployment against the
  * openAPIV3Schema of the Seldon Core 1.17.1 CRD in ../shared/crds (never copied into the repo).
  */
 import * as fs from 'fs';
@@ -61,11 +62,8 @@ interface ModelClass {
 const MODELS_DIR = path.dirname(require.resolve('kubernetes-models/package.json', { paths: [REPO_ROOT] }));
 const modelCache = new Map<string, ModelClass | undefined>();
 
-const MODELS_VERSION: string = JSON.parse(fs.readFileSync(path.join(MODELS_DIR, 'package.json'), 'utf8')).version;
 // Derived files cached across runs (node_modules/ is git-ignored), keyed by what they derive from.
 const CACHE_DIR = path.join(REPO_ROOT, 'node_modules', '.cache', 'rmlops-validate');
-// Bundling costs ~300 ms per kind.
-const BUNDLE_CACHE = path.join(CACHE_DIR, `kubernetes-models-${MODELS_VERSION}`);
 
 /** Written under a unique name then renamed, as parallel jest workers may race here. */
 function writeCache(file: string, content: string): void {
@@ -73,32 +71,6 @@ function writeCache(file: string, content: string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   fs.writeFileSync(tmp, content);
   fs.renameSync(tmp, file);
-}
-
-/**
- * kubernetes-models 5.x is ESM-only, and jest (like Node < 20.19) loads CommonJS only. esbuild,
- * already used to strip types, bundles the one model file and its schema validators into a
- * CommonJS module that is compiled outside jest's module registry.
- */
-function loadEsmAsCjs(file: string): Record<string, unknown> {
-  const cached = path.join(BUNDLE_CACHE, path.relative(MODELS_DIR, file).replace(/[\\/]/g, '__'));
-  let code: string;
-  if (fs.existsSync(cached)) {
-    code = fs.readFileSync(cached, 'utf8');
-  } else {
-    // Required lazily: a warm cache needs no bundler.
-    const esbuild = nativeRequire('esbuild') as typeof import('esbuild');
-    code = esbuild.buildSync({
-      entryPoints: [file], bundle: true, format: 'cjs', platform: 'node', target: 'node18',
-      write: false, logLevel: 'silent',
-    }).outputFiles[0].text;
-    writeCache(cached, code);
-  }
-  const NodeModule = nativeRequire('module') as new (id: string) => { _compile(c: string, f: string): void; exports: any; filename: string };
-  const m = new NodeModule(file);
-  m.filename = file;
-  m._compile(code, file);
-  return m.exports;
 }
 
 /** The model class for apiVersion/kind, or undefined when kubernetes-models has none. */
@@ -109,7 +81,7 @@ export function modelFor(apiVersion: string, kind: string): ModelClass | undefin
   // `apps/v1` -> <models>/apps/v1/<Kind>.js; the core group `v1` -> <models>/v1/<Kind>.js.
   const file = path.join(MODELS_DIR, ...apiVersion.split('/'), `${kind}.js`);
   if (/^[A-Za-z0-9]+$/.test(kind) && !apiVersion.includes('..') && fs.existsSync(file)) {
-    const candidate = loadEsmAsCjs(file)[kind] as ModelClass | undefined;
+    const candidate = (nativeRequire(file) as Record<string, unknown>)[kind] as ModelClass | undefined;
     // Files also exist for nested types (DeploymentSpec); only top-level kinds carry apiVersion/kind.
     if (candidate && candidate.apiVersion === apiVersion && candidate.kind === kind) found = candidate;
   }

@@ -206,7 +206,7 @@ export function schemaErrors(
     }
     const errors = builtInSchemaErrors(obj);
     if (errors === undefined) {
-      report('(root)', `no schema for apiVersion ${JSON.stringify(obj.apiVersion)} kind ${JSON.stringify(obj.kind)} (unknown kind, or not in kubernetes-models / Kubernetes v1.36)`);
+      report('(root)', `no schema for apiVersion ${JSON.stringify(obj.apiVersion)} kind ${JSON.stringify(obj.kind)} (unknown kind, or not in kubernetes-models / Kubernetes v1.27)`);
       continue;
     }
     for (const e of errors) report(e.at, e.message);
