@@ -71,8 +71,10 @@ export const ENV = {
   modelAlias: 'MLFLOW_MODEL_ALIAS',
   /** Holdout metric that gates the alias (e.g. `accuracy`). */
   qualityMetric: 'QUALITY_METRIC',
-  /** Minimum value of the quality metric for the alias to move. */
+  /** Threshold of the quality metric for the alias to move. */
   qualityThreshold: 'QUALITY_THRESHOLD',
+  /** Whether the metric must be at least (`higher`) or at most (`lower`) the threshold. */
+  qualityDirection: 'QUALITY_DIRECTION',
   /** How long the R programs wait for MLflow before giving up, in seconds. */
   mlflowWaitSeconds: 'MLFLOW_WAIT_SECONDS',
   /** Model the server loads: `models:/name@alias`, `models:/name/version`, `runs:/id/path`, `file://dir`. */
