@@ -128,3 +128,27 @@ export const LABELS = {
 /** Value of `app.kubernetes.io/part-of` and `managed-by` on everything this library creates. */
 export const PART_OF = 'rmlops' as const;
 export const MANAGED_BY = 'rmlops-cdk8s' as const;
+
+/**
+ * Exit code of the R training program for a configuration or validation error (bad env, bad
+ * data, unusable settings): the same input fails the same way on every retry, so the training
+ * Job's `podFailurePolicy` fails the Job at once on this code instead of burning `backoffLimit`.
+ * Any other non-zero code (MLflow unreachable, OOM, eviction) is retried.
+ */
+export const TRAINING_CONFIG_ERROR_EXIT_CODE = 2 as const;
+
+/** Name of the executor container the Seldon operator injects into every predictor pod. */
+export const SELDON_EXECUTOR_CONTAINER_NAME = 'seldon-container-engine' as const;
+/**
+ * gRPC port the Seldon 1.17.1 operator declares (port name `grpc`) on the first graph-node
+ * container, i.e. our model container (operator/apis/.../v1/defaults.go: 9500, +1 per container).
+ */
+export const SELDON_MODEL_GRPC_PORT = 9500 as const;
+/** Metrics port the operator declares (port name `metrics`) on the first graph-node container. */
+export const SELDON_MODEL_METRICS_PORT = 6000 as const;
+/**
+ * Port names the operator gives the model container (`http`, `grpc`, `metrics`) and the executor
+ * (`http`, `metrics`, `grpc`): named-port references (Service targetPorts, PodMonitors, probes)
+ * would become ambiguous if another container in the pod used them.
+ */
+export const SELDON_RESERVED_PORT_NAMES = ['http', 'grpc', 'metrics'] as const;

@@ -36,6 +36,9 @@ const POLICY_PATH = '/policy';
 const POLICY_FILE = 'policy.json';
 // The MinIO images run as root by default; any fixed non-root uid works with fsGroup on the PVC.
 const MINIO_UID = 1000;
+// MinIO keeps objects on the PVC; /tmp only holds the (empty) certs dir. mc only writes its config.
+const MINIO_SCRATCH = '256Mi';
+const MC_SCRATCH = '64Mi';
 
 /** Props of `MinioStore`. */
 export interface MinioStoreProps {
@@ -64,7 +67,15 @@ export interface MinioStoreProps {
   readonly region?: string;
   /** Resources of the MinIO container. @default 250m CPU, 512Mi request, 1Gi limit */
   readonly resources?: ComputeResources;
-  /** Seconds the provisioning Job may take, waiting for MinIO included. @default 600 */
+  /**
+   * Seconds the provisioning Job may take, waiting for MinIO included. @default 600
+   *
+   * The Job is deleted 24 h after it finishes (`ttlSecondsAfterFinished: 86400`). The next
+   * `kubectl apply -f dist/` (or GitOps sync) after that recreates it, and it runs again: this is
+   * harmless, because every step is idempotent (existing buckets are kept, the policy and user are
+   * updated in place). Before the TTL, applying an unchanged Job is a no-op; applying a changed
+   * one fails (a Job's pod template is immutable): delete the Job first.
+   */
   readonly provisionDeadlineSeconds?: number;
 }
 
@@ -76,6 +87,10 @@ export class MinioStore extends Construct implements IArtifactStore {
   public readonly claimName: string;
   /** Name of the provisioning Job. */
   public readonly provisionJobName: string;
+  /**
+   * In-cluster S3 endpoint (path-style): `http://<name>.<ns>.svc:9000`, without the cluster
+   * domain so it resolves on any cluster (the short name when the chart has no namespace).
+   */
   public readonly s3EndpointUrl: string;
   /** URL of the web console (reach it with `kubectl port-forward`). */
   public readonly consoleUrl: string;
@@ -202,7 +217,7 @@ export class MinioStore extends Construct implements IArtifactStore {
               startupProbe: { ...probe(PATHS.minioLive, 5), failureThreshold: 60 },
               livenessProbe: probe(PATHS.minioLive, 20),
               readinessProbe: probe(PATHS.minioReady, 10),
-              resources: k8sResources(resources),
+              resources: k8sResources(resources, MINIO_SCRATCH),
               securityContext: restrictedSecurityContext(MINIO_UID),
               volumeMounts: [
                 { name: 'data', mountPath: DATA_PATH },
@@ -211,7 +226,7 @@ export class MinioStore extends Construct implements IArtifactStore {
             }],
             volumes: [
               { name: 'data', persistentVolumeClaim: { claimName: this.claimName } },
-              tmpVolume(),
+              tmpVolume(MINIO_SCRATCH),
             ],
           },
         },
@@ -262,7 +277,7 @@ export class MinioStore extends Construct implements IArtifactStore {
                 { name: 'HOME', value: TMP_PATH },
                 { name: 'MC_CONFIG_DIR', value: `${TMP_PATH}/.mc` },
               ],
-              resources: k8sResources({ cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' }),
+              resources: k8sResources({ cpuRequest: '50m', memoryRequest: '64Mi', memoryLimit: '256Mi' }, MC_SCRATCH),
               securityContext: restrictedSecurityContext(MINIO_UID),
               volumeMounts: [
                 { name: 'policy', mountPath: POLICY_PATH, readOnly: true },
@@ -271,7 +286,7 @@ export class MinioStore extends Construct implements IArtifactStore {
             }],
             volumes: [
               { name: 'policy', configMap: { name: `${name}-client-policy` } },
-              tmpVolume('64Mi'),
+              tmpVolume(MC_SCRATCH),
             ],
           },
         },
@@ -305,13 +320,15 @@ export function bucketPolicy(bucket: string): string {
 
 /**
  * Idempotent: every step may run again (the Job retries, and `kubectl apply` may recreate it).
- * Waits for MinIO instead of failing fast; `activeDeadlineSeconds` bounds the wait.
+ * Waits for MinIO instead of failing fast; `activeDeadlineSeconds` bounds the wait. Each retry
+ * prints mc's own error, so wrong root credentials or a bad endpoint show in the Job's log
+ * instead of looking like a MinIO that is still starting.
  */
 function provisionScript(): string {
   return [
     'set -eu',
-    'until mc alias set store "$S3_ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null 2>&1; do',
-    '  echo "waiting for MinIO at $S3_ENDPOINT"; sleep 3',
+    'until out=$(mc alias set store "$S3_ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" 2>&1); do',
+    '  echo "waiting for MinIO at $S3_ENDPOINT: $out"; sleep 3',
     'done',
     'for bucket in $BUCKETS; do mc mb --ignore-existing "store/$bucket"; done',
     // `policy create` replaces an existing policy of the same name, `user add` updates the secret key.

@@ -8,9 +8,9 @@ import { Construct } from 'constructs';
 import { IArtifactStore } from './artifact-store';
 import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
 import {
-  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, k8sResources,
-  namespaceOf, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
-  tmpVolume, withDefaults,
+  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources,
+  checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
+  restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { Problem, checkDnsLabel, checkPinnedImage, checkQuantity, validateAtSynth } from './validate';
 
@@ -28,13 +28,32 @@ export const MLFLOW_VERSION = '3.9.0';
  */
 export const DEFAULT_MLFLOW_IMAGE = `ghcr.io/mlflow/mlflow:v${MLFLOW_VERSION}-full`;
 
+/**
+ * The Host header values MLflow (>= 3.5) accepts when `--allowed-hosts` is not given
+ * (mlflow/server/security_utils.py, `get_default_allowed_hosts`): loopback names with any port,
+ * and the private address ranges (fnmatch patterns; `*` also matches `:<port>`). Our
+ * `--allowed-hosts` replaces that default, so we pass these on: a client that reaches the server
+ * by pod IP or ClusterIP (Prometheus, a debugging pod, a sidecar) keeps working. Passing them
+ * keeps exactly the protection MLflow has without the flag, no less and no more (the patterns
+ * would also match a host *name* such as `10.example.com`, as MLflow's own default does); the
+ * NetworkPolicy, not the Host check, is what keeps other pods out.
+ */
+export const MLFLOW_DEFAULT_ALLOWED_HOSTS: readonly string[] = [
+  'localhost', '127.0.0.1', '[::1]', '0.0.0.0',
+  // IPv6 loopback: '[' opens an fnmatch character class, so it is escaped as '[[]'.
+  'localhost:*', '127.0.0.1:*', '[[]::1]:*', '0.0.0.0:*',
+  '192.168.*', '10.*',
+  ...Array.from({ length: 16 }, (_, i) => `172.${16 + i}.*`),
+  'fc00:*', 'fd00:*',
+];
+
 const DB_PATH = '/mlflow';
 // The image runs as root by default; MLflow only needs HOME and the database directory writable.
 const MLFLOW_UID = 1000;
 
 /** What a client of the tracking server needs: its URI, and a way through its NetworkPolicy. */
 export interface ITrackingServer {
-  /** In-cluster tracking URI, e.g. `http://mlflow.ns.svc.cluster.local:5000`. */
+  /** In-cluster tracking URI, e.g. `http://mlflow.ns.svc:5000`. */
   readonly trackingUri: string;
   /** Lets the given pods reach the server through its NetworkPolicy. */
   allowClient(client: NetworkClient): void;
@@ -62,12 +81,26 @@ export interface MlflowServerProps {
   readonly storageSize?: string;
   /** Storage class of the SQLite PVC. @default - the cluster's default storage class */
   readonly storageClassName?: string;
-  /** Extra Host header values to accept (e.g. an Ingress host). @default [] */
+  /**
+   * Extra Host header values to accept (e.g. an Ingress host), as MLflow matches them: exact, or
+   * an fnmatch pattern when it contains `*`. No `[`/`]` (fnmatch character classes), whitespace or
+   * commas (the list is passed comma-joined). @default []
+   */
   readonly allowedHosts?: string[];
-  /** Cluster DNS domain used in the Service DNS names. @default "cluster.local" */
+  /**
+   * Cluster DNS domain. Used only to add the fully qualified `<name>.<ns>.svc.<clusterDomain>`
+   * form to the Host allow-list (for clients that use it); `trackingUri` itself ends in `.svc`
+   * and resolves on any cluster domain. @default "cluster.local"
+   */
   readonly clusterDomain?: string;
   /** Resources of the MLflow container. @default 250m CPU, 1Gi request, 2Gi limit */
   readonly resources?: ComputeResources;
+  /**
+   * Size of the `/tmp` emptyDir (also requested as `ephemeral-storage`). The artifact proxy
+   * buffers uploads and downloads there, so it must hold the largest artifact plus headroom;
+   * past it the kubelet evicts the pod. @default "4Gi"
+   */
+  readonly scratchSize?: string;
 }
 
 /**
@@ -82,6 +115,7 @@ export interface MlflowServerProps {
 export class MlflowServer extends Construct implements ITrackingServer {
   /** Name of the Deployment and the Service. */
   public readonly name: string;
+  /** `http://<name>.<ns>.svc:5000` (the short name without a namespace): resolves on any cluster domain. */
   public readonly trackingUri: string;
   /** The Host header values the server accepts. */
   public readonly allowedHosts: string[];
@@ -101,6 +135,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
     const storageSize = props.storageSize ?? '5Gi';
     const clusterDomain = props.clusterDomain ?? 'cluster.local';
     const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
+    const scratchSize = props.scratchSize ?? '4Gi';
     const backend = props.backendStoreSecret;
 
     const ns = namespaceOf(this);
@@ -110,33 +145,31 @@ export class MlflowServer extends Construct implements ITrackingServer {
       : [name];
     this.allowedHosts = [
       ...hostNames.flatMap((h) => [h, `${h}:${MLFLOW_PORT}`]),
-      // kubectl port-forward, whatever local port the user picks.
-      'localhost', 'localhost:*', '127.0.0.1', '127.0.0.1:*',
+      // MLflow's own default: localhost for kubectl port-forward (any local port), private IPs.
+      ...MLFLOW_DEFAULT_ALLOWED_HOSTS,
       ...(props.allowedHosts ?? []),
     ];
-    this.trackingUri = `http://${hostNames[hostNames.length - 1]}:${MLFLOW_PORT}`;
+    this.trackingUri = `http://${serviceHost(this, name)}:${MLFLOW_PORT}`;
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name, { service: true, suffixes: ['-db'] }),
         ...checkPinnedImage('image', image),
         ...checkResources('resources', resources),
+        ...checkScratchSize(scratchSize),
       ];
       if (backend) {
         out.push(...checkDnsLabel('backendStoreSecret.name', backend.name, 253));
       } else {
         out.push(...checkQuantity('storageSize', storageSize));
       }
-      (props.allowedHosts ?? []).forEach((h, i) => {
-        if (!/^[A-Za-z0-9*.:[\]-]+$/.test(h)) {
-          out.push({ prop: `allowedHosts[${i}]`, value: h, problem: 'is not a host name or pattern', fix: 'use a host such as "mlflow.example.com" or "*.example.com"' });
-        }
-      });
+      (props.allowedHosts ?? []).forEach((h, i) => out.push(...checkAllowedHost(`allowedHosts[${i}]`, h)));
       return out;
     });
 
     const spec = { name: 'mlflow', instance: name, component: 'tracking-server' };
-    const labels = recommendedLabels({ ...spec, version: MLFLOW_VERSION });
+    // The version label describes what runs: the tag of a user's image, not our default's version.
+    const labels = recommendedLabels({ ...spec, version: props.image ? imageVersionLabel(props.image) : MLFLOW_VERSION });
     const selector = selectorLabels(spec);
     store.allowClient({ podLabels: selector });
 
@@ -147,7 +180,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
       { name: 'AWS_DEFAULT_REGION', value: store.region },
       { name: 'HOME', value: TMP_PATH },
     ];
-    const volumes: k8s.Volume[] = [tmpVolume()];
+    const volumes: k8s.Volume[] = [tmpVolume(scratchSize)];
     const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
     let backendUri: string;
     if (backend) {
@@ -217,7 +250,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
               startupProbe: probe(5, 60),
               livenessProbe: probe(20, 3),
               readinessProbe: probe(10, 3),
-              resources: k8sResources(resources),
+              resources: k8sResources(resources, scratchSize),
               securityContext: restrictedSecurityContext(MLFLOW_UID),
               volumeMounts: mounts,
             }],
@@ -234,4 +267,21 @@ export class MlflowServer extends Construct implements ITrackingServer {
   public allowClient(client: NetworkClient): void {
     this.clients.push(client);
   }
+}
+
+/**
+ * One `allowedHosts` entry. The list goes to `--allowed-hosts` comma-joined, so a comma or
+ * whitespace would split or corrupt it; MLflow matches entries with `*` through fnmatch, where
+ * `[`/`]` open a character class (an IPv6 literal such as `[::1]:5000` would silently never match).
+ */
+export function checkAllowedHost(prop: string, value: string): Problem[] {
+  const fix = 'use a host such as "mlflow.example.com", "mlflow.example.com:443" or a pattern such as "*.example.com"';
+  const bad = (what: string): Problem[] => [{ prop, value, problem: what, fix }];
+  if (typeof value !== 'string' || value.length === 0) return bad('is empty');
+  if (/[\s,]/.test(value)) return bad('contains whitespace or a comma (the list is passed comma-joined to --allowed-hosts)');
+  if (/[[\]]/.test(value)) {
+    return bad('contains "[" or "]", which MLflow\'s fnmatch reads as a character class; IPv6 literals are not supported here (use a DNS name)');
+  }
+  if (!/^[A-Za-z0-9*.:-]+$/.test(value)) return bad('is not a host name or pattern (letters, digits, ".", "-", ":" and "*")');
+  return [];
 }

@@ -7,7 +7,9 @@ import { Chart, Lazy } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, PART_OF } from './contract';
-import { Problem, checkDnsLabel, checkNameWithSuffix, checkQuantity, checkServiceName } from './validate';
+import {
+  Problem, checkDnsLabel, checkNameWithSuffix, checkQuantity, checkRequestWithinLimit, checkServiceName, parseQuantity,
+} from './validate';
 
 /** CPU and memory of one container. Memory is always limited; CPU is only if you ask. */
 export interface ComputeResources {
@@ -21,35 +23,66 @@ export interface ComputeResources {
   readonly cpuLimit?: string;
 }
 
-/** Merges user resources over construct defaults. */
+/**
+ * Merges user resources over construct defaults so that a partial prop never yields a request
+ * above its limit (which the API server rejects):
+ * - a limit given without its request lowers the default request to min(default request, limit);
+ * - a request given without its limit raises the default memory limit to max(default limit, request).
+ * When both are given, they are the user's: `checkResources` reports a request above its limit.
+ * Unparsable values are kept as given; `checkResources` reports them.
+ */
 export function withDefaults(given: ComputeResources | undefined, defaults: Required<Omit<ComputeResources, 'cpuLimit'>>): ComputeResources {
-  return { ...defaults, ...(given ?? {}) };
+  const g = given ?? {};
+  const merged: { -readonly [K in keyof ComputeResources]: ComputeResources[K] } = { ...defaults, ...g };
+  const lower = (dflt: string, limit: string): string => {
+    const d = parseQuantity(dflt);
+    const l = parseQuantity(limit);
+    return d !== undefined && l !== undefined && l < d ? limit : dflt;
+  };
+  if (g.memoryRequest === undefined && g.memoryLimit !== undefined) merged.memoryRequest = lower(defaults.memoryRequest, g.memoryLimit);
+  if (g.cpuRequest === undefined && g.cpuLimit !== undefined) merged.cpuRequest = lower(defaults.cpuRequest, g.cpuLimit);
+  if (g.memoryLimit === undefined && g.memoryRequest !== undefined) {
+    const r = parseQuantity(g.memoryRequest);
+    const d = parseQuantity(defaults.memoryLimit);
+    if (r !== undefined && d !== undefined && r > d) merged.memoryLimit = g.memoryRequest;
+  }
+  return merged;
 }
 
-/** Checks every quantity of a resources prop. */
+/** Checks every quantity of a resources prop, and that no request exceeds its limit. */
 export function checkResources(prop: string, r: ComputeResources): Problem[] {
   const out: Problem[] = [];
   for (const key of ['cpuRequest', 'memoryRequest', 'memoryLimit', 'cpuLimit'] as const) {
     const v = r[key];
     if (v !== undefined) out.push(...checkQuantity(`${prop}.${key}`, v));
   }
+  if (out.length > 0) return out;
+  out.push(...checkRequestWithinLimit(prop, r.memoryRequest, r.memoryLimit, 'memoryRequest', 'memoryLimit'));
+  out.push(...checkRequestWithinLimit(prop, r.cpuRequest, r.cpuLimit, 'cpuRequest', 'cpuLimit'));
   return out;
 }
 
-/** Plain requests/limits maps (string quantities), shared by the k8s and Seldon renderings. */
-export function resourceMaps(r: ComputeResources): { requests: Record<string, string>; limits: Record<string, string> } {
+/**
+ * Plain requests/limits maps (string quantities), shared by the k8s and Seldon renderings.
+ * `scratch` (the size of the container's `/tmp` emptyDir) becomes its `ephemeral-storage`
+ * request, so the scheduler only picks a node with that much free local disk; the emptyDir's
+ * `sizeLimit` already bounds the directory, so no ephemeral-storage limit is set (it would also
+ * count the container's logs and add a second eviction trigger).
+ */
+export function resourceMaps(r: ComputeResources, scratch?: string): { requests: Record<string, string>; limits: Record<string, string> } {
   const requests: Record<string, string> = {};
   const limits: Record<string, string> = {};
   if (r.cpuRequest) requests.cpu = r.cpuRequest;
   if (r.memoryRequest) requests.memory = r.memoryRequest;
+  if (scratch) requests['ephemeral-storage'] = scratch;
   if (r.cpuLimit) limits.cpu = r.cpuLimit;
   if (r.memoryLimit) limits.memory = r.memoryLimit;
   return { requests, limits };
 }
 
-/** Resources as the low-level k8s binding wants them. */
-export function k8sResources(r: ComputeResources): k8s.ResourceRequirements {
-  const { requests, limits } = resourceMaps(r);
+/** Resources as the low-level k8s binding wants them (`scratch`: see resourceMaps). */
+export function k8sResources(r: ComputeResources, scratch?: string): k8s.ResourceRequirements {
+  const { requests, limits } = resourceMaps(r, scratch);
   const q = (m: Record<string, string>) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, k8s.Quantity.fromString(v)]));
   return { requests: q(requests), limits: q(limits) };
@@ -86,9 +119,18 @@ export function podSecurityContext(runAsUser: number, fsGroup?: number) {
 export const TMP_VOLUME = 'tmp';
 export const TMP_PATH = '/tmp';
 
-/** The `emptyDir` scratch volume (memory-backed would count against the memory limit). */
+/**
+ * The `emptyDir` scratch volume. On disk, not `medium: Memory` (that would count against the
+ * memory limit). Writing past `sizeLimit` gets the pod evicted, so size it for the largest file
+ * the program buffers there (model bundles, artifact uploads).
+ */
 export function tmpVolume(sizeLimit = '256Mi'): k8s.Volume {
   return { name: TMP_VOLUME, emptyDir: { sizeLimit: k8s.Quantity.fromString(sizeLimit) } };
+}
+
+/** Checks a `scratchSize` prop: a positive quantity. */
+export function checkScratchSize(value: string): Problem[] {
+  return checkQuantity('scratchSize', value).map((p) => ({ ...p, fix: `${p.fix} (the size of the /tmp emptyDir, e.g. "4Gi")` }));
 }
 
 /** What identifies one component instance. */
@@ -130,12 +172,14 @@ export function namespaceOf(scope: Construct): string | undefined {
 }
 
 /**
- * In-cluster DNS name of a Service: fully qualified when the chart has a namespace, otherwise
- * the short name (which resolves from pods in the same namespace).
+ * In-cluster DNS name of a Service: `<service>.<ns>.svc` when the chart has a namespace, otherwise
+ * the short name (which resolves from pods in the same namespace). Deliberately without the
+ * cluster domain: every pod's resolv.conf search path ends in `svc.<cluster-domain>`, so
+ * `<service>.<ns>.svc` resolves on any cluster, whatever its domain (`cluster.local` or not).
  */
-export function serviceHost(scope: Construct, service: string, clusterDomain = 'cluster.local'): string {
+export function serviceHost(scope: Construct, service: string): string {
   const ns = namespaceOf(scope);
-  return ns ? `${service}.${ns}.svc.${clusterDomain}` : service;
+  return ns ? `${service}.${ns}.svc` : service;
 }
 
 /** The object name rule: the `name` prop, else the construct id. */

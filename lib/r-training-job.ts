@@ -5,15 +5,15 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ENV } from './contract';
+import { ENV, TRAINING_CONFIG_ERROR_EXIT_CODE } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
-  podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel,
+  k8sResources, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
   withDefaults,
 } from './pod-defaults';
 import {
-  Problem, checkDnsLabel, checkEnvName, checkFiniteNumber, checkInteger, checkModelAlias, checkMountPath,
+  Problem, checkDnsLabel, checkEnvName, checkFiniteNumber, checkInteger, checkModelAlias, checkMountPathFree,
   checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
 
@@ -21,6 +21,8 @@ import {
 export const DEFAULT_R_TRAINING_IMAGE = 'ghcr.io/rmlops/r-train:0.1.0';
 /** Numeric uid the R images run as (runAsNonRoot needs a number to verify). */
 export const R_IMAGE_UID = 10001;
+/** Name of the training container (the podFailurePolicy rule refers to it). */
+export const TRAINING_CONTAINER_NAME = 'train';
 
 /** A registered model version, addressed through an alias. */
 export interface ModelRef {
@@ -36,7 +38,7 @@ export interface ModelRef {
 export interface PipelineVolume {
   /** Name of an existing PersistentVolumeClaim. */
   readonly claimName: string;
-  /** Where to mount it. @default "/pipeline" */
+  /** Where to mount it: absolute, and neither equal to nor nested with `/tmp` (the scratch emptyDir). @default "/pipeline" */
   readonly mountPath?: string;
 }
 
@@ -64,11 +66,28 @@ export interface RTrainingJobProps {
   readonly qualityThreshold?: number;
   /** How long the R program waits for MLflow to answer before failing, in seconds. @default 300 */
   readonly mlflowWaitSeconds?: number;
-  /** Retries of a failed pod. @default 2 */
+  /**
+   * Retries of a failed pod. A pod that exits with TRAINING_CONFIG_ERROR_EXIT_CODE (2, the R
+   * program's "configuration error") fails the Job at once through the Job's `podFailurePolicy`,
+   * without using up these retries. @default 2
+   */
   readonly backoffLimit?: number;
   /** Upper bound on the whole Job, retries included, in seconds. @default 3600 */
   readonly activeDeadlineSeconds?: number;
-  /** Seconds a finished Job is kept (for `kubectl logs`) before it is deleted. @default 86400 */
+  /**
+   * Seconds a finished Job (succeeded or failed) is kept, for `kubectl logs`, before the TTL
+   * controller deletes it with its pods. @default 86400
+   *
+   * What this means with `kubectl apply -f dist/` or a GitOps tool: within the TTL, re-applying
+   * the unchanged Job is a no-op, and applying a changed one fails (a Job's pod template is
+   * immutable: delete the Job first). After the TTL the Job no longer exists, so the next apply
+   * or sync **creates it again and training runs again**: a new MLflow run and a new model
+   * version, and the alias moves if the new model passes the quality gate. With a GitOps tool
+   * that syncs continuously (Argo CD self-heal, Flux), that is one retraining per TTL. If you
+   * want training to run only when you ask, keep the Job out of what is applied continuously
+   * (apply it on its own, e.g. `kubectl apply -f dist/*-job-<name>.yaml`), or mark it as a
+   * hook of your GitOps tool.
+   */
   readonly ttlSecondsAfterFinished?: number;
   /** Shared PVC for hand-offs; `MODEL_DIR` then points into it. @default - none */
   readonly pipelineVolume?: PipelineVolume;
@@ -76,6 +95,12 @@ export interface RTrainingJobProps {
   readonly env?: Record<string, string>;
   /** Resources of the training container. @default 500m CPU, 1Gi request, 2Gi limit */
   readonly resources?: ComputeResources;
+  /**
+   * Size of the `/tmp` emptyDir (`TMPDIR`, also requested as `ephemeral-storage`): the R program
+   * writes the model bundle there before uploading it; past it the kubelet evicts the pod.
+   * @default "1Gi"
+   */
+  readonly scratchSize?: string;
   /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
 }
@@ -109,6 +134,7 @@ export class RTrainingJob extends Construct {
     const extraEnv = props.env ?? {};
     const resources = withDefaults(props.resources, { cpuRequest: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
     const mountPath = props.pipelineVolume?.mountPath ?? '/pipeline';
+    const scratchSize = props.scratchSize ?? '1Gi';
     this.model = { name: modelName, alias, uri: `models:/${modelName}@${alias}` };
 
     const reserved = new Set<string>(Object.values(ENV));
@@ -127,10 +153,11 @@ export class RTrainingJob extends Construct {
         ...checkInteger('ttlSecondsAfterFinished', ttl, 0),
         ...checkInteger('runAsUser', uid, 1),
         ...checkResources('resources', resources),
+        ...checkScratchSize(scratchSize),
       ];
       if (props.pipelineVolume) {
         out.push(...checkDnsLabel('pipelineVolume.claimName', props.pipelineVolume.claimName, 253));
-        out.push(...checkMountPath('pipelineVolume.mountPath', mountPath));
+        out.push(...checkMountPathFree('pipelineVolume.mountPath', mountPath, [{ path: TMP_PATH, what: 'the scratch emptyDir' }]));
       }
       for (const key of Object.keys(extraEnv)) {
         out.push(...checkEnvName(`env.${key}`, key));
@@ -157,7 +184,7 @@ export class RTrainingJob extends Construct {
       { name: ENV.tmpDir, value: TMP_PATH },
       { name: 'HOME', value: TMP_PATH },
     ];
-    const volumes: k8s.Volume[] = [tmpVolume('1Gi')];
+    const volumes: k8s.Volume[] = [tmpVolume(scratchSize)];
     const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
     if (props.pipelineVolume) {
       volumes.push({ name: 'pipeline', persistentVolumeClaim: { claimName: props.pipelineVolume.claimName } });
@@ -172,6 +199,18 @@ export class RTrainingJob extends Construct {
         backoffLimit,
         activeDeadlineSeconds: deadline,
         ttlSecondsAfterFinished: ttl,
+        // A configuration error fails the same way on every retry: fail the Job at once. Beta and
+        // on by default since Kubernetes 1.26 (GA in 1.31); it requires restartPolicy Never.
+        // Deliberately no `Ignore` rule for DisruptionTarget: a pod evicted for overflowing its
+        // scratch emptyDir carries that condition too, and would then be retried until the deadline.
+        podFailurePolicy: {
+          rules: [{
+            action: 'FailJob',
+            onExitCodes: { containerName: TRAINING_CONTAINER_NAME, operator: 'In', values: [TRAINING_CONFIG_ERROR_EXIT_CODE] },
+            // Required (may be empty) in the 1.27/1.28 schemas; the API server allows one of the two non-empty.
+            onPodConditions: [],
+          }],
+        },
         template: {
           metadata: { labels },
           spec: {
@@ -180,12 +219,12 @@ export class RTrainingJob extends Construct {
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(uid, props.pipelineVolume ? uid : undefined),
             containers: [{
-              name: 'train',
+              name: TRAINING_CONTAINER_NAME,
               image,
               command: props.command,
               args: props.args,
               env,
-              resources: k8sResources(resources),
+              resources: k8sResources(resources, scratchSize),
               securityContext: restrictedSecurityContext(uid),
               volumeMounts: mounts,
             }],

@@ -15,11 +15,13 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_HTTP_PORT,
+  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, podSecurityContext,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel,
+  podSecurityContext,
   recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost,
   withDefaults,
 } from './pod-defaults';
@@ -63,12 +65,24 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   /** Resources of Seldon's executor sidecar. @default 100m CPU, 128Mi request, 512Mi limit */
   readonly executorResources?: ComputeResources;
   /**
-   * More containers in the predictor pod. None may declare 8000/5001, a port named `http`, or a
-   * port name/number already used; they get the restricted security context and small
-   * resources (50m/64Mi, 256Mi limit) unless they set their own.
+   * More containers in the predictor pod (sidecars; they are not graph nodes). Rejected at synth:
+   * the names `model` and `seldon-container-engine` (the executor the operator injects); port
+   * names `http`, `grpc` and `metrics` (the operator's names on the model and executor
+   * containers); ports 8000 and 5001 (executor), the model's `httpPort`, 9000, 9500 and 6000 (the
+   * REST, gRPC and metrics ports the operator assigns to the model container); and any port name
+   * or number used twice. 9001/9501/6001 and up are free: the operator only assigns ports to
+   * graph-node containers. Each container gets the complete restricted security context at
+   * container level (fields it sets itself win) and small resources (50m/64Mi, 256Mi limit) unless
+   * it sets its own.
    * @default []
    */
   readonly extraContainers?: SeldonPodContainer[];
+  /**
+   * Size of the `/tmp` emptyDir (`TMPDIR`, also requested as `ephemeral-storage` by the model
+   * container): the R server downloads the model bundle there; past it the kubelet evicts the pod.
+   * @default "1Gi"
+   */
+  readonly scratchSize?: string;
   /** Numeric uid the R image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
 }
@@ -76,6 +90,18 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
 /**
  * The R model behind Seldon's executor. Readiness is HTTP on `/health/status` (ready only once
  * the model is loaded, unlike the operator's default TCP probe); liveness on `/health/ping`.
+ *
+ * Security context: the Seldon 1.x operator overwrites the predictor pod's pod-level
+ * `securityContext` with its own (`runAsUser` from the Helm chart's `defaultUserID`, 8888 by
+ * default; seldon-core issues #4711, #4229, #5481). The pod-level context written here is
+ * therefore advisory, and nothing may depend on it: not runAsNonRoot, not seccomp, and not
+ * `fsGroup` (which is why none is set and the pod mounts no volume that would need it). Only
+ * container-level contexts survive, so the model container and every extra container carry the
+ * complete restricted context themselves: runAsNonRoot, runAsUser/runAsGroup,
+ * readOnlyRootFilesystem, allowPrivilegeEscalation false, capabilities drop ALL, seccomp
+ * RuntimeDefault. The executor sidecar (`seldon-container-engine`) is not in this object at all:
+ * its context comes solely from the operator (only `runAsUser`, from the chart's `executor.user`),
+ * so these pods do not meet Pod Security "restricted" whatever we write here.
  */
 export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends Construct {
   /** Name of the SeldonDeployment. */
@@ -107,6 +133,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
     const executorResources = withDefaults(props.executorResources, { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
     const extra = props.extraContainers ?? [];
+    const scratchSize = props.scratchSize ?? '1Gi';
     this.modelUri = typeof props.model === 'string' ? props.model : props.model.uri;
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
@@ -124,6 +151,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         ...checkInteger('runAsUser', uid, 1),
         ...checkResources('resources', resources),
         ...checkResources('executorResources', executorResources),
+        ...checkScratchSize(scratchSize),
       ];
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
       if (!props.tracking && /^(models|runs):/.test(this.modelUri)) {
@@ -145,7 +173,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       { name: ENV.tmpDir, value: TMP_PATH },
       { name: 'HOME', value: TMP_PATH },
     ];
-    const { requests, limits } = resourceMaps(resources);
+    const { requests, limits } = resourceMaps(resources, scratchSize);
     const modelContainer: SeldonContainer = {
       name: MODEL_CONTAINER_NAME,
       image,
@@ -174,9 +202,11 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       securityContext: restrictedSecurityContext(uid),
       volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_PATH }],
     };
+    // Field by field: a sidecar that sets only, say, runAsUser still gets every other restricted
+    // field at container level, where the operator leaves it alone (see the class comment).
     const extraWithDefaults: SeldonContainer[] = extra.map((c) => ({
       ...c,
-      securityContext: c.securityContext ?? restrictedSecurityContext(uid),
+      securityContext: { ...restrictedSecurityContext(c.securityContext?.runAsUser ?? uid), ...(c.securityContext ?? {}) },
       resources: c.resources ?? {
         requests: { cpu: ContainerRequests.fromString('50m'), memory: ContainerRequests.fromString('64Mi') },
         limits: { memory: ContainerLimits.fromString('256Mi') },
@@ -202,9 +232,11 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
             metadata: { labels },
             spec: {
               automountServiceAccountToken: false,
+              // Advisory only: the operator replaces it (see the class comment). Kept so the
+              // object reads as intended and still holds where an operator passes it through.
               securityContext: podSecurityContext(uid),
               containers: [modelContainer, ...extraWithDefaults],
-              volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString('256Mi') } }],
+              volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(scratchSize) } }],
             },
           }],
           svcOrchSpec: {
@@ -219,31 +251,60 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   }
 }
 
-/** Ports and names in the predictor pod must not collide with the executor, the model or each other. */
+/**
+ * Ports and names in the predictor pod must not collide with the executor, the model or each other.
+ *
+ * Which port numbers the operator takes (seldon-core 1.17.1, operator/apis/.../v1/defaults.go and
+ * controllers/seldondeployment_engine.go): the executor binds 8000 (`http`, `metrics`) and 5001
+ * (`grpc`). Graph-node containers get REST 9000, gRPC 9500 and metrics 6000, +1 for each
+ * container before them; our model container is the only graph node and comes first, so it gets
+ * 9500 (`grpc`) and 6000 (`metrics`), and its REST port is ours (`http` = httpPort). Extra
+ * containers are not graph nodes: the operator advances its counters past them but declares no
+ * port on them, so 9001/9501/6001 and up are free for them. 9000 stays reserved even when
+ * httpPort moves: it is the R server's default port and the operator's first REST port.
+ */
 function checkExtraContainers(extra: SeldonPodContainer[], httpPort: number): Problem[] {
   const out: Problem[] = [];
-  const containerNames = new Set<string>([MODEL_CONTAINER_NAME]);
-  const portNames = new Set<string>([R_MODEL_PORT_NAME]);
-  const portNumbers = new Set<number>([httpPort]);
+  const containerNames = new Set<string>();
+  const portNames = new Set<string>();
+  const modelPorts = new Map<number, string>([
+    [httpPort, 'the model container\'s REST port (httpPort)'],
+    [R_MODEL_HTTP_PORT, 'the model server\'s default REST port and the operator\'s first REST port'],
+    [SELDON_MODEL_GRPC_PORT, 'the gRPC port the operator assigns to the model container'],
+    [SELDON_MODEL_METRICS_PORT, 'the metrics port the operator assigns to the model container'],
+  ]);
+  const portNumbers = new Set<number>();
+  const freePort = 'pick a free port such as 9001 (9001+, 9501+ and 6001+ are free for extra containers)';
   extra.forEach((c, i) => {
     const at = `extraContainers[${i}]`;
     out.push(...checkDnsLabel(`${at}.name`, c.name));
-    if (containerNames.has(c.name)) {
+    if (c.name === MODEL_CONTAINER_NAME) {
+      out.push({ prop: `${at}.name`, value: c.name, problem: 'is the name of the model container (the graph node the executor calls)', fix: 'name the container after what it does, e.g. "stats-exporter"' });
+    } else if (c.name === SELDON_EXECUTOR_CONTAINER_NAME) {
+      out.push({ prop: `${at}.name`, value: c.name, problem: 'is the name of the executor container the Seldon operator injects into every predictor pod', fix: 'name the container after what it does, e.g. "stats-exporter"' });
+    } else if (containerNames.has(c.name)) {
       out.push({ prop: `${at}.name`, value: c.name, problem: 'is already the name of another container in the pod', fix: 'give each container a unique name' });
     }
     containerNames.add(c.name);
     if (c.image !== undefined) out.push(...checkPinnedImage(`${at}.image`, c.image));
     (c.ports ?? []).forEach((p, j) => {
       const pat = `${at}.ports[${j}]`;
-      out.push(...checkPredictorPort(`${pat}.containerPort`, p.containerPort));
-      if (portNumbers.has(p.containerPort)) {
-        out.push({ prop: `${pat}.containerPort`, value: p.containerPort, problem: 'is already used by another container in the pod', fix: 'pick a free port such as 9001' });
+      const portProblems = checkPredictorPort(`${pat}.containerPort`, p.containerPort);
+      out.push(...portProblems);
+      if (portProblems.length === 0) {
+        if (modelPorts.has(p.containerPort)) {
+          out.push({ prop: `${pat}.containerPort`, value: p.containerPort, problem: `is ${modelPorts.get(p.containerPort)}`, fix: freePort });
+        } else if (portNumbers.has(p.containerPort)) {
+          out.push({ prop: `${pat}.containerPort`, value: p.containerPort, problem: 'is already used by another container in the pod', fix: freePort });
+        }
       }
       portNumbers.add(p.containerPort);
       if (p.name !== undefined) {
         out.push(...checkPortName(`${pat}.name`, p.name));
         if (p.name === R_MODEL_PORT_NAME) {
-          out.push({ prop: `${pat}.name`, value: p.name, problem: 'would make the Seldon operator route the executor to this container', fix: 'name it after what it serves, e.g. "metrics"' });
+          out.push({ prop: `${pat}.name`, value: p.name, problem: 'would make the Seldon operator route the executor to this container', fix: 'name it after what it serves, e.g. "stats"' });
+        } else if ((SELDON_RESERVED_PORT_NAMES as readonly string[]).includes(p.name)) {
+          out.push({ prop: `${pat}.name`, value: p.name, problem: `is a port name the Seldon operator gives the model and executor containers (${SELDON_RESERVED_PORT_NAMES.join(', ')}); a second one makes named-port references ambiguous`, fix: 'name it after what it serves, e.g. "stats"' });
         } else if (portNames.has(p.name)) {
           out.push({ prop: `${pat}.name`, value: p.name, problem: 'is already the name of another port in the pod', fix: 'give each port a unique name' });
         }

@@ -262,3 +262,63 @@ export function checkMountPath(prop: string, value: string): Problem[] {
   }
   return [];
 }
+
+const QUANTITY_SUFFIX: Record<string, number> = {
+  '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
+  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
+};
+
+/**
+ * The value of a Kubernetes quantity in base units (bytes, cores): `"512Mi"` → 536870912,
+ * `"250m"` → 0.25, `"1e3"` → 1000. `undefined` when it is not a quantity (checkQuantity reports
+ * that), so callers can compare without throwing.
+ */
+export function parseQuantity(value: string): number | undefined {
+  if (typeof value !== 'string' || !QUANTITY.test(value)) return undefined;
+  const m = /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$/.exec(value)!;
+  const base = Number(m[1]);
+  const suffix = m[2];
+  if (suffix in QUANTITY_SUFFIX) return base * QUANTITY_SUFFIX[suffix];
+  return base * 10 ** Number(suffix.slice(1)); // decimal exponent, e.g. 1e3
+}
+
+/** A request must not exceed its limit (the API server rejects the pod template otherwise). */
+export function checkRequestWithinLimit(prop: string, request: string | undefined, limit: string | undefined, requestKey: string, limitKey: string): Problem[] {
+  if (request === undefined || limit === undefined) return [];
+  const r = parseQuantity(request);
+  const l = parseQuantity(limit);
+  if (r === undefined || l === undefined || r <= l) return [];
+  return problem(`${prop}.${requestKey}`, request,
+    `exceeds ${prop}.${limitKey} = ${JSON.stringify(limit)} (the API server rejects a request above its limit)`,
+    `lower ${requestKey} to at most "${limit}", or raise ${limitKey} to at least "${request}"`);
+}
+
+/** Strips trailing slashes so `/tmp/` and `/tmp` compare equal (`/` stays `/`). */
+function normalizeMountPath(p: string): string {
+  const trimmed = p.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed.replace(/\/{2,}/g, '/');
+}
+
+/**
+ * An absolute mount path that neither equals nor nests with a path the container already mounts
+ * (`taken`): the API server rejects duplicate mount paths, and a mount inside (or over) another
+ * one hides files of one volume behind the other.
+ */
+export function checkMountPathFree(prop: string, value: string, taken: readonly { path: string; what: string }[]): Problem[] {
+  const basic = checkMountPath(prop, value);
+  if (basic.length > 0) return basic;
+  const mine = normalizeMountPath(value);
+  const inside = (a: string, b: string) => a === b || b === '/' || a.startsWith(`${b}/`);
+  for (const t of taken) {
+    const other = normalizeMountPath(t.path);
+    if (mine === other) {
+      return problem(prop, value, `is already the mount path of ${t.what}`, 'use a path of its own such as "/pipeline"');
+    }
+    if (inside(mine, other) || inside(other, mine)) {
+      return problem(prop, value,
+        `overlaps ${t.what} mounted at "${t.path}" (one volume would hide part of the other)`,
+        'use a path outside it such as "/pipeline"');
+    }
+  }
+  return [];
+}

@@ -15,6 +15,7 @@ function render() {
     modelPortName: contract.R_MODEL_PORT_NAME,
     paths: contract.PATHS,
     env: contract.ENV,
+    trainingConfigErrorExitCode: contract.TRAINING_CONFIG_ERROR_EXIT_CODE,
   };
   return JSON.stringify(picked, null, 2) + '\n';
 }

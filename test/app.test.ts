@@ -174,4 +174,37 @@ describe('scripts/synth.js', () => {
     expect(readDir(path.join(sandbox, 'dist'))).toEqual(before);
     expect(leftovers()).toEqual([]);
   });
+
+  test('recovers from a run killed between its two renames: dist/ comes back from .dist-tmp-<pid>-old/', () => {
+    const good = fs.readFileSync(path.join(root, 'main.ts'), 'utf8');
+    fs.writeFileSync(path.join(sandbox, 'main.ts'), good);
+    expect(run().status).toBe(0);
+    const before = readDir(path.join(sandbox, 'dist'));
+    // What a run with a dead pid leaves behind: no dist/, its -old folder and its new output.
+    const deadPid = 999999999;
+    fs.renameSync(path.join(sandbox, 'dist'), path.join(sandbox, `.dist-tmp-${deadPid}-old`));
+    fs.mkdirSync(path.join(sandbox, `.dist-tmp-${deadPid}`));
+    fs.writeFileSync(path.join(sandbox, `.dist-tmp-${deadPid}`, 'partial.yaml'), 'kind: Partial\n');
+    // A live run's temporary folder (this jest worker's pid) must be left alone.
+    const live = path.join(sandbox, `.dist-tmp-${process.pid}`);
+    fs.mkdirSync(live);
+    // Make this synth fail, so what ends up in dist/ is only what recovery restored.
+    fs.writeFileSync(path.join(sandbox, 'main.ts'), good.replace('replicas: 2', 'replicas: -1'));
+    const r = run();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`recovered dist/ from .dist-tmp-${deadPid}-old/`);
+    expect(readDir(path.join(sandbox, 'dist'))).toEqual(before);
+    expect(leftovers()).toEqual([`.dist-tmp-${process.pid}`]);
+    fs.rmSync(live, { recursive: true, force: true });
+    fs.writeFileSync(path.join(sandbox, 'main.ts'), good);
+    expect(run().status).toBe(0);
+    expect(leftovers()).toEqual([]);
+  });
+
+  test('temporary folders are git-ignored', () => {
+    for (const dir of ['.dist-tmp-123/', '.dist-tmp-123-old/']) {
+      const ignored = spawnSync('git', ['check-ignore', '-q', dir], { cwd: root, encoding: 'utf8' });
+      expect({ dir, status: ignored.status, stderr: ignored.stderr }).toEqual({ dir, status: 0, stderr: '' });
+    }
+  });
 });

@@ -212,6 +212,105 @@ describe('bad input is reported at synth with path, value and fix', () => {
     expectSynthError(chart, 'test/iris', 'name', name, 'shorten it to at most');
   });
 
+  // ---- requests above limits (the API server rejects them)
+  test('33. a memory request above the memory limit', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { resources: { memoryRequest: '2Gi', memoryLimit: '1Gi' } });
+    expectSynthError(chart, 'test/minio', 'resources.memoryRequest', '2Gi', 'lower memoryRequest to at most "1Gi", or raise memoryLimit to at least "2Gi"');
+    expect(() => Testing.synth(chart)).toThrow(/exceeds resources\.memoryLimit = "1Gi"/);
+  });
+
+  test('34. a CPU request above the CPU limit (decimal vs millicores), on the executor', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///m', executorResources: { cpuRequest: '0.5', cpuLimit: '200m' } });
+    expectSynthError(chart, 'test/iris', 'executorResources.cpuRequest', '0.5', 'lower cpuRequest to at most "200m"');
+  });
+
+  test('35. a memory request above the limit across binary and decimal suffixes', () => {
+    const chart = newChart();
+    // 1G = 1,000,000,000 bytes > 900Mi = 943,718,400 bytes.
+    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, resources: { memoryRequest: '1G', memoryLimit: '900Mi' } });
+    expectSynthError(chart, 'test/train', 'resources.memoryRequest', '1G', 'raise memoryLimit to at least "1G"');
+  });
+
+  // ---- mount paths
+  test.each([
+    ['36. the scratch directory itself', '/tmp', 'is already the mount path of the scratch emptyDir'],
+    ['37. the scratch directory, with a trailing slash', '/tmp/', 'is already the mount path of the scratch emptyDir'],
+    ['38. inside the scratch directory', '/tmp/pipeline', 'overlaps the scratch emptyDir mounted at "/tmp"'],
+    ['39. the root, which contains the scratch directory', '/', 'overlaps the scratch emptyDir mounted at "/tmp"'],
+    ['40. a relative path', 'pipeline', 'is not an absolute mount path'],
+  ])('%s as pipelineVolume.mountPath', (_label, mountPath, why) => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, pipelineVolume: { claimName: 'shared', mountPath } });
+    expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
+    expectSynthError(chart, 'test/train', 'pipelineVolume.mountPath', mountPath, '"/pipeline"');
+  });
+
+  // ---- extra containers vs. what the Seldon operator adds
+  test.each([
+    ['41. the executor\'s name', 'seldon-container-engine', 'executor container the Seldon operator injects'],
+    ['42. the model container\'s name', 'model', 'is the name of the model container'],
+  ])('%s for an extra container', (_label, name, why) => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///m', extraContainers: [{ name, image: 'docker.io/library/busybox:1.37.0' }] });
+    expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
+    expectSynthError(chart, 'test/iris', 'extraContainers[0].name', name, 'name the container after what it does');
+  });
+
+  test.each([
+    ['43. grpc', 'grpc'],
+    ['44. metrics', 'metrics'],
+  ])('%s as an extra port name (the operator\'s names on the model and executor)', (_label, portName) => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///m',
+      extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: portName, containerPort: 9102 }] }],
+    });
+    expect(() => Testing.synth(chart)).toThrow(/a port name the Seldon operator gives the model and executor containers/);
+    expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].name', portName, 'name it after what it serves');
+  });
+
+  test.each([
+    ['45. the model\'s operator-assigned gRPC port', 9500, 9000, 'the gRPC port the operator assigns to the model container'],
+    ['46. the model\'s operator-assigned metrics port', 6000, 9000, 'the metrics port the operator assigns to the model container'],
+    ['47. 9000 while the model serves on 9001', 9000, 9001, 'the model server\'s default REST port'],
+  ])('%s on an extra container', (_label, port, httpPort, why) => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///m',
+      httpPort,
+      extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: port }] }],
+    });
+    expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
+    expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].containerPort', port, 'pick a free port such as 9001');
+  });
+
+  // ---- scratch space
+  test.each([
+    ['48. not a quantity', '4 GB', 'use a quantity such as'],
+    ['49. zero', '0', 'use a positive quantity'],
+  ])('%s as scratchSize', (_label, scratchSize, fix) => {
+    const chart = newChart();
+    new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), scratchSize });
+    new SeldonRModel(chart, 'iris', { model: 'file:///m', scratchSize });
+    new RTrainingJob(chart, 'train', { tracking: new MlflowServer(chart, 'other', { artifactStore: new MinioStore(chart, 'store') }), scratchSize });
+    for (const path of ['test/mlflow', 'test/iris', 'test/train']) expectSynthError(chart, path, 'scratchSize', scratchSize, fix);
+    expect(() => Testing.synth(chart)).toThrow(/the size of the \/tmp emptyDir/);
+  });
+
+  // ---- MLflow Host allow-list
+  test.each([
+    ['50. an fnmatch character class (IPv6 literal)', '[::1]:5000', 'contains "[" or "]"'],
+    ['51. a comma (the list is comma-joined)', 'a.example.com,b.example.com', 'contains whitespace or a comma'],
+    ['52. whitespace', 'mlflow.example.com ', 'contains whitespace or a comma'],
+  ])('%s in allowedHosts', (_label, host, why) => {
+    const chart = newChart();
+    new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), allowedHosts: ['ok.example.com', host] });
+    expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
+    expectSynthError(chart, 'test/mlflow', 'allowedHosts[1]', host, 'use a host such as "mlflow.example.com"');
+  });
+
   // ---- reporting
   test('all problems are reported at once, and nothing is synthesized', () => {
     const chart = newChart();
@@ -232,7 +331,13 @@ describe('bad input is reported at synth with path, value and fix', () => {
     const { mlflow } = pipeline(chart);
     const train = new RTrainingJob(chart, 'train', { tracking: mlflow, modelAlias: 'prod-2', registeredModelName: 'Iris Classifier' });
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, httpPort: 9001, image: `r@sha256:${'a'.repeat(64)}` });
-    new MinioStore(chart, 'other', { bucket: 'my.bucket-01', storageSize: '1.5Gi' });
+    new MinioStore(chart, 'other', { bucket: 'my.bucket-01', storageSize: '1.5Gi', resources: { memoryLimit: '256Mi' } });
+    new RTrainingJob(chart, 'nested', { tracking: mlflow, pipelineVolume: { claimName: 'shared', mountPath: '/tmpdata' }, scratchSize: '10Gi' });
+    new SeldonRModel(chart, 'side', {
+      model: 'file:///m',
+      resources: { cpuLimit: '100m', memoryRequest: '2Gi' },
+      extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: 9001 }, { name: 'stats-grpc', containerPort: 9501 }, { name: 'stats-m', containerPort: 6001 }] }],
+    });
     expect(() => Testing.synth(chart)).not.toThrow();
   });
 });

@@ -27,8 +27,9 @@ describe('MinioStore', () => {
   test('exposes the S3 endpoint, bucket and credentials Secret (the artifact-store interface)', () => {
     const chart = newChart();
     const minio = new MinioStore(chart, 'minio', { bucket: 'artifacts' });
-    expect(minio.s3EndpointUrl).toBe(`http://minio.${NS}.svc.cluster.local:${MINIO_API_PORT}`);
-    expect(minio.consoleUrl).toBe(`http://minio.${NS}.svc.cluster.local:${MINIO_CONSOLE_PORT}`);
+    // `.svc`, no cluster domain: resolves through the pod's DNS search path on any cluster.
+    expect(minio.s3EndpointUrl).toBe(`http://minio.${NS}.svc:${MINIO_API_PORT}`);
+    expect(minio.consoleUrl).toBe(`http://minio.${NS}.svc:${MINIO_CONSOLE_PORT}`);
     expect(minio.bucket).toBe('artifacts');
     expect(minio.credentialsSecret).toEqual({ name: 'mlflow-s3', accessKeyIdKey: SECRET_KEYS.s3AccessKeyId, secretAccessKeyKey: SECRET_KEYS.s3SecretAccessKey });
   });
@@ -80,14 +81,17 @@ describe('MinioStore', () => {
     expect(c.image).toBe(DEFAULT_MC_IMAGE);
     const script = c.command[2];
     expect(script).toContain('mc mb --ignore-existing');
-    expect(script).toMatch(/until mc alias set/);
+    // Each retry prints mc's own error (wrong credentials must not look like a MinIO still starting).
+    expect(script).toContain('until out=$(mc alias set store "$S3_ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" 2>&1); do');
+    expect(script).toContain('echo "waiting for MinIO at $S3_ENDPOINT: $out"');
+    expect(script).not.toContain('/dev/null');
     expect(script).toContain('mc admin user add');
     expect(script).toContain('mc admin policy attach');
     expect(job.spec.backoffLimit).toBeGreaterThan(0);
     expect(job.spec.activeDeadlineSeconds).toBe(600);
     const env = envOf(c);
     expect(env.BUCKETS).toBe('artifacts data');
-    expect(env.S3_ENDPOINT).toBe(`http://minio.${NS}.svc.cluster.local:9000`);
+    expect(env.S3_ENDPOINT).toBe(`http://minio.${NS}.svc:9000`);
     expect(env.CLIENT_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'mlflow-s3', key: SECRET_KEYS.s3AccessKeyId } });
     expect(env.MC_CONFIG_DIR).toBe('/tmp/.mc');
     expectMountsResolve(c, job.spec.template.spec);

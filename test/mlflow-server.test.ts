@@ -1,6 +1,6 @@
 import {
-  DEFAULT_MLFLOW_IMAGE, MLFLOW_PORT, MLFLOW_SERVER_ENV, MLFLOW_VERSION, MinioStore, MlflowServer, PATHS, RTrainingJob,
-  SECRET_KEYS,
+  DEFAULT_MLFLOW_IMAGE, LABELS, MLFLOW_DEFAULT_ALLOWED_HOSTS, MLFLOW_PORT, MLFLOW_SERVER_ENV, MLFLOW_VERSION, MinioStore,
+  MlflowServer, PATHS, RTrainingJob, SECRET_KEYS,
 } from '../lib';
 import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
 
@@ -14,6 +14,31 @@ function setup(props: Partial<ConstructorParameters<typeof MlflowServer>[2]> = {
 function arg(args: string[], flag: string): string | undefined {
   const i = args.indexOf(flag);
   return i >= 0 ? args[i + 1] : undefined;
+}
+
+/**
+ * MLflow's Host check: an entry with `*` is an fnmatch pattern (Python's fnmatch: `*`, `?`,
+ * `[...]` classes), anything else must equal the Host header.
+ */
+function hostAllowed(allowed: string[], host: string): boolean {
+  const fnmatch = (pattern: string): RegExp => {
+    let re = '';
+    for (let i = 0; i < pattern.length; i++) {
+      const ch = pattern[i];
+      if (ch === '*') re += '.*';
+      else if (ch === '?') re += '.';
+      else if (ch === '[') {
+        const end = pattern.indexOf(']', i + 2);
+        if (end < 0) re += '\\[';
+        else {
+          re += `[${pattern.slice(i + 1, end).replace(/\\/g, '\\\\')}]`;
+          i = end;
+        }
+      } else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
+    }
+    return new RegExp(`^${re}$`);
+  };
+  return allowed.some((a) => (a.includes('*') ? fnmatch(a).test(host) : a === host));
 }
 
 describe('MlflowServer', () => {
@@ -88,8 +113,9 @@ describe('MlflowServer', () => {
       expect(hosts).toContain(`${h}:${MLFLOW_PORT}`);
     }
     expect(hosts).toContain('localhost');
+    expect(hosts).toContain('localhost:*');
     expect(hosts).toEqual(mlflow.allowedHosts);
-    expect(mlflow.trackingUri).toBe(`http://mlflow.${NS}.svc.cluster.local:${MLFLOW_PORT}`);
+    expect(mlflow.trackingUri).toBe(`http://mlflow.${NS}.svc:${MLFLOW_PORT}`);
     expect(hosts).toContain(new URL(mlflow.trackingUri).host);
   });
 
@@ -125,5 +151,66 @@ describe('MlflowServer', () => {
   test('every container is restricted', () => {
     const { chart } = setup();
     for (const { owner, container, pod } of containers(synthValid(chart))) expectRestricted(owner, container, pod);
+  });
+
+  test('Host allow-list keeps MLflow\'s default: pod IPs and ClusterIPs in private ranges, IPv6 loopback', () => {
+    const { chart, mlflow } = setup();
+    const hosts = arg(find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0].args, '--allowed-hosts')!.split(',');
+    expect(hosts).toEqual(expect.arrayContaining([...MLFLOW_DEFAULT_ALLOWED_HOSTS]));
+    for (const ok of ['10.244.1.7:5000', '10.96.0.12', '192.168.49.2:5000', '172.16.0.1:5000', '172.31.255.1', 'localhost:8080', '127.0.0.1:5000', '[::1]:5000', `mlflow.${NS}.svc:5000`]) {
+      expect({ ok, allowed: hostAllowed(mlflow.allowedHosts, ok) }).toEqual({ ok, allowed: true });
+    }
+    for (const bad of ['172.32.0.1:5000', '8.8.8.8', 'evil.example.com', `mlflow.${NS}.svc.other.domain`]) {
+      expect({ bad, allowed: hostAllowed(mlflow.allowedHosts, bad) }).toEqual({ bad, allowed: false });
+    }
+  });
+
+  test('clusterDomain only adds the fully qualified name to the allow-list; the tracking URI ends in .svc', () => {
+    const { mlflow } = setup({ clusterDomain: 'corp.internal' });
+    expect(mlflow.allowedHosts).toContain(`mlflow.${NS}.svc.corp.internal`);
+    expect(mlflow.allowedHosts).toContain(`mlflow.${NS}.svc.corp.internal:${MLFLOW_PORT}`);
+    expect(mlflow.allowedHosts).not.toContain(`mlflow.${NS}.svc.cluster.local`);
+    expect(mlflow.trackingUri).toBe(`http://mlflow.${NS}.svc:${MLFLOW_PORT}`);
+  });
+
+  test('without a namespace, the tracking URI is the short Service name', () => {
+    const chart = newChart(null);
+    const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio') });
+    expect(mlflow.trackingUri).toBe(`http://mlflow:${MLFLOW_PORT}`);
+    expect(mlflow.allowedHosts).toEqual(expect.arrayContaining(['mlflow', `mlflow:${MLFLOW_PORT}`]));
+  });
+
+  test('app.kubernetes.io/version: MLFLOW_VERSION for the default image, the tag of a given image, none for a digest', () => {
+    const version = (image?: string) => {
+      const { chart } = setup(image ? { image } : {});
+      const d = find(synthValid(chart), 'Deployment', 'mlflow');
+      expect(d.spec.template.metadata.labels[LABELS.version]).toBe(d.metadata.labels[LABELS.version]);
+      return d.metadata.labels[LABELS.version];
+    };
+    expect(version()).toBe(MLFLOW_VERSION);
+    expect(version('registry.example.com/team/mlflow:2.22.1-boto3')).toBe('2.22.1-boto3');
+    expect(version(`registry.example.com/team/mlflow@sha256:${'b'.repeat(64)}`)).toBeUndefined();
+  });
+
+  test('scratch: /tmp emptyDir of 4Gi by default (the artifact proxy buffers there), requested as ephemeral-storage', () => {
+    for (const [props, size] of [[{}, '4Gi'], [{ scratchSize: '20Gi' }, '20Gi']] as const) {
+      const { chart } = setup(props);
+      const pod = find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: size } });
+      expect(pod.containers[0].resources.requests['ephemeral-storage']).toBe(size);
+      expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
+    }
+  });
+
+  test('resources: a limit below the default request lowers the request; a request above the default limit raises it', () => {
+    const res = (resources: object) => {
+      const { chart } = setup({ resources });
+      return find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0].resources;
+    };
+    expect(res({ memoryLimit: '512Mi' })).toMatchObject({ requests: { memory: '512Mi', cpu: '250m' }, limits: { memory: '512Mi' } });
+    expect(res({ memoryLimit: '4G' })).toMatchObject({ requests: { memory: '1Gi' }, limits: { memory: '4G' } });
+    expect(res({ memoryRequest: '3Gi' })).toMatchObject({ requests: { memory: '3Gi' }, limits: { memory: '3Gi' } });
+    expect(res({ cpuLimit: '100m' })).toMatchObject({ requests: { cpu: '100m' }, limits: { cpu: '100m' } });
+    expect(res({ cpuLimit: '2' })).toMatchObject({ requests: { cpu: '250m' }, limits: { cpu: '2' } });
   });
 });

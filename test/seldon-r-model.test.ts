@@ -30,7 +30,7 @@ describe('SeldonRModel', () => {
       replicas: 3,
       predictorName: 'main',
       maxRequestBytes: 1048576,
-      extraContainers: [{ name: 'stats', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'metrics', containerPort: 9102 }] }],
+      extraContainers: [{ name: 'stats', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: 9102 }] }],
     });
     expect(find(synthValid(chart), 'SeldonDeployment', 'iris')).toMatchSnapshot();
   });
@@ -71,7 +71,7 @@ describe('SeldonRModel', () => {
     expect(m.serviceName).toBe('iris-default');
     expect(m.servicePort).toBe(SELDON_EXECUTOR_HTTP_PORT);
     expect(m.predictionsPath).toBe('/api/v1.0/predictions');
-    expect(m.predictionsUrl).toBe(`http://iris-default.${NS}.svc.cluster.local:8000/api/v1.0/predictions`);
+    expect(m.predictionsUrl).toBe(`http://iris-default.${NS}.svc:8000/api/v1.0/predictions`);
     expect(m.modelUri).toBe(train.model.uri);
   });
 
@@ -88,7 +88,7 @@ describe('SeldonRModel', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
       model: 'file:///m',
-      extraContainers: [{ name: 'sidecar', image: 'docker.io/library/busybox:1.37.0', ports: [{ name: 'metrics', containerPort: 9102 }] }],
+      extraContainers: [{ name: 'sidecar', image: 'docker.io/library/busybox:1.37.0', ports: [{ name: 'stats', containerPort: 9102 }] }],
     });
     const out = synthValid(chart);
     const all = containers(out);
@@ -99,5 +99,71 @@ describe('SeldonRModel', () => {
     }
     const p = predictor(out);
     expect(p.svcOrchSpec.resources.limits.memory).toBeDefined();
+  });
+
+  test('every container carries the complete restricted context itself (the operator replaces the pod-level one)', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///m',
+      runAsUser: 10001,
+      extraContainers: [
+        { name: 'plain', image: 'docker.io/library/busybox:1.37.0' },
+        // A sidecar that sets only its uid and one flag keeps every other restricted field.
+        { name: 'own-uid', image: 'docker.io/library/busybox:1.37.0', securityContext: { runAsUser: 2000, readOnlyRootFilesystem: true } },
+      ],
+    });
+    const spec = predictor(synthValid(chart)).componentSpecs[0].spec;
+    const complete = (uid: number) => ({
+      runAsNonRoot: true,
+      runAsUser: uid,
+      runAsGroup: uid,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(spec.containers.map((c: any) => [c.name, c.securityContext])).toEqual([
+      ['model', complete(10001)],
+      ['plain', complete(10001)],
+      ['own-uid', complete(2000)],
+    ]);
+    // The pod-level context is advisory and carries nothing that only it could provide.
+    expect(spec.securityContext.fsGroup).toBeUndefined();
+  });
+
+  test('scratch: /tmp emptyDir of 1Gi by default, requested as ephemeral-storage by the model container', () => {
+    for (const [props, size] of [[{}, '1Gi'], [{ scratchSize: '3Gi' }, '3Gi']] as const) {
+      const chart = newChart();
+      new SeldonRModel(chart, 'iris', { model: 'file:///m', ...props });
+      const spec = predictor(synthValid(chart)).componentSpecs[0].spec;
+      expect(spec.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: size } }]);
+      expect(spec.containers[0].resources.requests['ephemeral-storage']).toBe(size);
+    }
+  });
+
+  test('resources: a limit alone never leaves the default request above it (model and executor)', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///m',
+      resources: { memoryLimit: '256Mi', cpuLimit: '100m' },
+      executorResources: { memoryLimit: '64Mi' },
+    });
+    const p = predictor(synthValid(chart));
+    expect(p.componentSpecs[0].spec.containers[0].resources).toEqual({
+      requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      limits: { cpu: '100m', memory: '256Mi' },
+    });
+    expect(p.svcOrchSpec.resources).toEqual({ requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '64Mi' } });
+  });
+
+  test('extra containers may use 9001/9501/6001: the operator assigns ports to graph-node containers only', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///m',
+      extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [
+        { name: 'stats', containerPort: 9001 }, { name: 'stats-grpc', containerPort: 9501 }, { name: 'stats-m', containerPort: 6001 },
+      ] }],
+    });
+    expect(predictor(synthValid(chart)).componentSpecs[0].spec.containers[1].ports.map((p: any) => p.containerPort)).toEqual([9001, 9501, 6001]);
   });
 });

@@ -1,4 +1,4 @@
-import { DEFAULT_R_TRAINING_IMAGE, ENV, MinioStore, MlflowServer, RTrainingJob } from '../lib';
+import { DEFAULT_R_TRAINING_IMAGE, ENV, MinioStore, MlflowServer, RTrainingJob, TRAINING_CONFIG_ERROR_EXIT_CODE } from '../lib';
 import { containers, envOf, expectMountsResolve, expectRestricted, find, newChart, synthValid } from './constructs-support';
 
 function setup(props: Partial<ConstructorParameters<typeof RTrainingJob>[2]> = {}) {
@@ -78,5 +78,46 @@ describe('RTrainingJob', () => {
   test('every container is restricted', () => {
     const { chart } = setup();
     for (const { owner, container, pod } of containers(synthValid(chart))) expectRestricted(owner, container, pod);
+  });
+
+  test('podFailurePolicy: exit code 2 (configuration error) fails the Job at once; needs restartPolicy Never', () => {
+    const { chart } = setup();
+    const job = find(synthValid(chart), 'Job', 'train');
+    const container = job.spec.template.spec.containers[0];
+    expect(TRAINING_CONFIG_ERROR_EXIT_CODE).toBe(2);
+    expect(job.spec.podFailurePolicy).toEqual({
+      rules: [{
+        action: 'FailJob',
+        onExitCodes: { containerName: container.name, operator: 'In', values: [TRAINING_CONFIG_ERROR_EXIT_CODE] },
+        onPodConditions: [],
+      }],
+    });
+    expect(job.spec.template.spec.restartPolicy).toBe('Never');
+    // The other required Job limits stay set.
+    expect(job.spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 3600, ttlSecondsAfterFinished: 86400 });
+  });
+
+  test('scratch: /tmp emptyDir of 1Gi by default, requested as ephemeral-storage; scratchSize sets both', () => {
+    for (const [props, size] of [[{}, '1Gi'], [{ scratchSize: '8Gi' }, '8Gi']] as const) {
+      const { chart } = setup(props);
+      const pod = find(synthValid(chart), 'Job', 'train').spec.template.spec;
+      expect(pod.volumes).toContainEqual({ name: 'tmp', emptyDir: { sizeLimit: size } });
+      expect(pod.containers[0].resources.requests['ephemeral-storage']).toBe(size);
+      expect(envOf(pod.containers[0])[ENV.tmpDir]).toBe('/tmp');
+    }
+  });
+
+  test('resources: memoryLimit alone below the default request lowers the request to the limit', () => {
+    const { chart } = setup({ resources: { memoryLimit: '256Mi' } });
+    const r = find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0].resources;
+    expect(r.requests.memory).toBe('256Mi');
+    expect(r.limits.memory).toBe('256Mi');
+    expect(r.requests.cpu).toBe('500m');
+  });
+
+  test('the tracking URI is <svc>.<ns>.svc (no cluster domain)', () => {
+    const { chart } = setup();
+    const env = envOf(find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0]);
+    expect(env[ENV.trackingUri]).toBe('http://mlflow.team-a.svc:5000');
   });
 });
