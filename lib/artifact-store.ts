@@ -20,7 +20,7 @@ export interface S3CredentialsSecret {
 
 /** An S3-compatible bucket MLflow stores artifacts in. */
 export interface IArtifactStore {
-  /** S3 endpoint URL (path-style access), e.g. `http://minio.ns.svc.cluster.local:9000`. */
+  /** S3 endpoint URL (path-style access), e.g. `http://minio.ns.svc:9000` (in-cluster) or `https://s3.eu-west-1.amazonaws.com`. */
   readonly s3EndpointUrl: string;
   /** Bucket for MLflow artifacts. */
   readonly bucket: string;
