@@ -61,7 +61,7 @@ export const PATHS = {
 
 /** Environment variable names the containers receive (TypeScript sets them, R reads them). */
 export const ENV = {
-  /** MLflow tracking server URI, e.g. `http://mlflow.ns.svc.cluster.local:5000`. */
+  /** MLflow tracking server URI, e.g. `http://mlflow.ns.svc:5000`. */
   trackingUri: 'MLFLOW_TRACKING_URI',
   /** MLflow experiment the training run is logged under. */
   experimentName: 'MLFLOW_EXPERIMENT_NAME',
