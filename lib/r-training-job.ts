@@ -42,6 +42,10 @@ export interface PipelineVolume {
   readonly mountPath?: string;
 }
 
+/** Direction of the quality gate: the metric must be at least (`higher`) or at most (`lower`) the threshold. */
+export type QualityDirection = 'higher' | 'lower';
+const QUALITY_DIRECTIONS: readonly string[] = ['higher', 'lower'];
+
 /** Props of `RTrainingJob`. */
 export interface RTrainingJobProps {
   /** The MLflow server to log to (its in-cluster tracking URI is passed on; its NetworkPolicy is opened). */
@@ -62,8 +66,10 @@ export interface RTrainingJobProps {
   readonly modelAlias?: string;
   /** Holdout metric that gates the alias. @default "accuracy" */
   readonly qualityMetric?: string;
-  /** Minimum value of the metric for the alias to move. @default 0.9 */
+  /** Threshold the metric must pass (see `qualityDirection`) for the alias to move. @default 0.9 */
   readonly qualityThreshold?: number;
+  /** Whether the metric must be at least (`higher`, e.g. accuracy) or at most (`lower`, e.g. oob_error) the threshold. @default "higher" */
+  readonly qualityDirection?: QualityDirection;
   /** How long the R program waits for MLflow to answer before failing, in seconds. @default 300 */
   readonly mlflowWaitSeconds?: number;
   /**
@@ -126,6 +132,7 @@ export class RTrainingJob extends Construct {
     const alias = props.modelAlias ?? 'champion';
     const metric = props.qualityMetric ?? 'accuracy';
     const threshold = props.qualityThreshold ?? 0.9;
+    const direction = props.qualityDirection ?? 'higher';
     const waitSeconds = props.mlflowWaitSeconds ?? 300;
     const backoffLimit = props.backoffLimit ?? 2;
     const deadline = props.activeDeadlineSeconds ?? 3600;
@@ -147,6 +154,10 @@ export class RTrainingJob extends Construct {
         ...checkModelAlias('modelAlias', alias),
         ...checkNonEmpty('qualityMetric', metric, 'accuracy'),
         ...checkFiniteNumber('qualityThreshold', threshold),
+        ...(QUALITY_DIRECTIONS.includes(direction) ? [] : [{
+          prop: 'qualityDirection', value: direction, problem: 'is neither "higher" nor "lower"',
+          fix: 'use "higher" when a larger metric is better (accuracy), "lower" when a smaller one is (oob_error)',
+        }]),
         ...checkInteger('mlflowWaitSeconds', waitSeconds, 0),
         ...checkInteger('backoffLimit', backoffLimit, 0),
         ...checkInteger('activeDeadlineSeconds', deadline, 1),
@@ -180,6 +191,7 @@ export class RTrainingJob extends Construct {
       { name: ENV.modelAlias, value: alias },
       { name: ENV.qualityMetric, value: metric },
       { name: ENV.qualityThreshold, value: String(threshold) },
+      { name: ENV.qualityDirection, value: direction },
       { name: ENV.mlflowWaitSeconds, value: String(waitSeconds) },
       { name: ENV.tmpDir, value: TMP_PATH },
       { name: 'HOME', value: TMP_PATH },

@@ -311,6 +311,15 @@ describe('bad input is reported at synth with path, value and fix', () => {
     expectSynthError(chart, 'test/mlflow', 'allowedHosts[1]', host, 'use a host such as "mlflow.example.com"');
   });
 
+  // ---- quality gate
+  test('53. a quality direction that is neither higher nor lower', () => {
+    const chart = newChart();
+    const { mlflow } = pipeline(chart);
+    // A plain-JS caller (or a cast) can pass any string; the type allows only the two words.
+    new RTrainingJob(chart, 'train', { tracking: mlflow, qualityDirection: 'max' as unknown as 'higher' });
+    expectSynthError(chart, 'test/train', 'qualityDirection', 'max', 'use "higher" when a larger metric is better');
+  });
+
   // ---- reporting
   test('all problems are reported at once, and nothing is synthesized', () => {
     const chart = newChart();

@@ -40,10 +40,17 @@ describe('RTrainingJob', () => {
       [ENV.modelAlias]: 'champion',
       [ENV.qualityMetric]: 'accuracy',
       [ENV.qualityThreshold]: '0.95',
+      [ENV.qualityDirection]: 'higher',
       [ENV.mlflowWaitSeconds]: '300',
       [ENV.tmpDir]: '/tmp',
     });
     expect(c.image).toBe(DEFAULT_R_TRAINING_IMAGE);
+  });
+
+  test('a lower-is-better gate is passed to the R program', () => {
+    const { chart } = setup({ qualityMetric: 'oob_error', qualityThreshold: 0.08, qualityDirection: 'lower' });
+    const env = envOf(find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0]);
+    expect(env).toMatchObject({ [ENV.qualityMetric]: 'oob_error', [ENV.qualityThreshold]: '0.08', [ENV.qualityDirection]: 'lower' });
   });
 
   test('no S3 credentials and no Secret references at all', () => {
