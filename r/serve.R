@@ -24,7 +24,8 @@ main <- function() {
   client_factory <- function() {
     tracking <- contract_env(contract, "trackingUri")
     if (is.na(tracking)) stop(sprintf("%s is needed to resolve %s", contract_env_name(contract, "trackingUri"), model_uri))
-    mlflow_client(tracking, wait_seconds = 0)
+    # A hung MLflow must not hold a loader attempt for long: it is retried instead.
+    mlflow_client(tracking, wait_seconds = 0, request_timeout = 30)
   }
   load_fn <- function() {
     info <- materialise_model(model_uri, client_factory, tempdir())

@@ -22,8 +22,11 @@ main <- function() {
     model_name = contract_env(contract, "registeredModelName", "iris-rf"),
     alias = contract_env(contract, "modelAlias", "champion"),
     metric = contract_env(contract, "qualityMetric", "accuracy"),
-    threshold = contract_env_number(contract, "qualityThreshold", 0.9)
+    threshold = contract_env_number(contract, "qualityThreshold", 0.9),
+    direction = contract_env(contract, "qualityDirection", "higher")
   )
+  # Fail fast, before waiting for MLflow: a wrong gate setting is not fixed by retrying.
+  check_quality_config(trained$metrics, config$metric, config$direction, config$threshold)
   client <- mlflow_client(tracking, wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300))
   result <- train_with_mlflow(client, config, trained, tempdir(), contract$paths$mlflowHealth)
   log_line(c(list(level = "info", msg = "training run finished"), result))

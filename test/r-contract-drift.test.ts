@@ -57,7 +57,7 @@ describe('contract drift between lib/contract.ts, r/contract.json and the R code
       for (const arg of dynamic) expect(`${file}: Sys.getenv(${arg})`).toBe(`${file}: Sys.getenv(name)`);
     }
     expect([...used]).toEqual(expect.arrayContaining(['trackingUri', 'modelUri', 'httpPort', 'modelDir', 'maxBodyBytes',
-      'experimentName', 'registeredModelName', 'modelAlias', 'qualityMetric', 'qualityThreshold', 'mlflowWaitSeconds']));
+      'experimentName', 'registeredModelName', 'modelAlias', 'qualityMetric', 'qualityThreshold', 'qualityDirection', 'mlflowWaitSeconds']));
   });
 
   test('the R code hard-codes no env var name and no served path (they come from contract.json)', () => {

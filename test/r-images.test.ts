@@ -23,7 +23,7 @@ describe('r/packages.txt', () => {
   test('contains every package the R code calls with pkg::', () => {
     const dirs = [R_DIR, path.join(R_DIR, 'R')];
     const code = dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.R')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'))).join('\n');
-    const base = new Set(['base', 'stats', 'utils', 'methods', 'datasets', 'tools', 'grDevices', 'graphics']);
+    const base = new Set(['base', 'stats', 'utils', 'methods', 'datasets', 'tools', 'grDevices', 'graphics', 'parallel']);
     const used = new Set([...code.matchAll(/\b([A-Za-z][A-Za-z0-9.]*)::/g)].map((m) => m[1]).filter((p) => !base.has(p)));
     expect([...used]).toEqual(expect.arrayContaining(['jsonlite', 'httr', 'randomForest']));
     for (const p of used) expect(packages).toContain(`r-cran-${p.toLowerCase()}`);

@@ -4,14 +4,14 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
-import { describeR, freePort, R_DIR, request, RProcess, startR, waitFor } from './support/r-env';
+import { describeR, freePort, getWithin, R_DIR, request, RProcess, silentServer, startR, waitFor } from './support/r-env';
 import { FakeMlflow } from './support/r-fake-mlflow';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const ENV = contract.env as Record<string, string>;
 const P = contract.paths as Record<string, string>;
 
-function trainEnv(port: number, tmp: string, threshold: string): Record<string, string> {
+function trainEnv(port: number, tmp: string, threshold: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     [ENV.trackingUri]: `http://127.0.0.1:${port}`,
     [ENV.experimentName]: 'iris-contract',
@@ -21,6 +21,7 @@ function trainEnv(port: number, tmp: string, threshold: string): Record<string, 
     [ENV.qualityThreshold]: threshold,
     [ENV.mlflowWaitSeconds]: '60',
     TMPDIR: tmp,
+    ...extra,
   };
 }
 
@@ -36,8 +37,8 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  async function train(port: number, threshold: string) {
-    const proc = startR('train.R', trainEnv(port, tmp, threshold));
+  async function train(port: number, threshold: string, extra: Record<string, string> = {}) {
+    const proc = startR('train.R', trainEnv(port, tmp, threshold, extra));
     procs.push(proc);
     return { code: await proc.exited, output: proc.output() };
   }
@@ -64,6 +65,8 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     expect(version.run_id).toBe(run.info.run_id);
     expect(fake.calls.filter((c) => c.endsWith('model-versions/get')).length).toBeGreaterThanOrEqual(2);
     expect(fake.aliases.get('iris-rf@champion')).toBe('1');
+    // The artifact store was checked before the run was created.
+    expect(fake.calls.indexOf('GET /api/2.0/mlflow-artifacts/artifacts')).toBeLessThan(fake.calls.indexOf('POST /api/2.0/mlflow/runs/create'));
 
     // Serving: resolve the alias, download the bundle through the artifact proxy, serve it.
     const servePort = await freePort();
@@ -76,6 +79,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     try {
       await waitFor(async () => (await request(servePort, 'GET', P.healthStatus, undefined, agent)).status === 200, 30000, 'model loaded from MLflow');
       expect(fake.calls).toContain('GET /api/2.0/mlflow/registered-models/alias');
+      expect(fake.calls).toContain('GET /api/2.0/mlflow/model-versions/get-download-uri');
       const md = (await request(servePort, 'GET', P.metadata, undefined, agent)).json();
       expect(md).toMatchObject({ name: 'iris-rf', versions: ['1'], custom: { run_id: run.info.run_id } });
       const res = await request(servePort, 'POST', P.modelPredict, JSON.stringify({ data: { ndarray: [[6.3, 3.3, 6.0, 2.5]] } }), agent);
@@ -134,5 +138,108 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     expect((await request(servePort, 'GET', P.healthStatus)).status).toBe(503);
     expect(fake.violations).toEqual([]);
     await server.stop();
+  }, 60000);
+
+  test('a lower-is-better metric moves the alias when under the threshold, not when above it', async () => {
+    const port = await freePort();
+    const fake = new FakeMlflow();
+    fakes.push(fake);
+    await fake.listen(port);
+    const lower = { [ENV.qualityMetric]: 'oob_error', [ENV.qualityDirection]: 'lower' };
+    const under = await train(port, '0.5', lower);
+    expect(under.code).toBe(0);
+    expect(under.output).toMatch(/"alias_moved":true/);
+    expect(fake.aliases.get('iris-rf@champion')).toBe('1');
+    const above = await train(port, '0', lower);
+    expect(above.code).toBe(0);
+    expect(above.output).toMatch(/"alias_moved":false/);
+    expect(fake.versions.get('iris-rf')).toHaveLength(2);
+    expect(fake.aliases.get('iris-rf@champion')).toBe('1');
+    expect(fake.violations).toEqual([]);
+  }, 60000);
+
+  test.each([
+    ['an unknown metric', { [ENV.qualityMetric]: 'acuracy' }, /quality metric 'acuracy' is not one of .*accuracy.*oob_error/],
+    ['an unknown direction', { [ENV.qualityDirection]: 'up' }, /quality direction 'up' is not one of: higher, lower/],
+  ])('%s fails fast: non-zero exit, nothing created in MLflow', async (_name, extra, message) => {
+    const port = await freePort();
+    const fake = new FakeMlflow();
+    fakes.push(fake);
+    await fake.listen(port);
+    const { code, output } = await train(port, '0.5', extra);
+    expect(code).not.toBe(0);
+    expect(output).toMatch(message);
+    expect(fake.runs.size).toBe(0);
+    expect(fake.versions.size).toBe(0);
+    expect(fake.calls.filter((c) => c.startsWith('POST'))).toEqual([]);
+  }, 60000);
+
+  test('training waits for the artifact store (bucket not provisioned yet) and creates exactly one run', async () => {
+    const port = await freePort();
+    const fake = new FakeMlflow();
+    fakes.push(fake);
+    fake.failArtifactLists = 3;
+    await fake.listen(port);
+    const { code, output } = await train(port, '0.5');
+    expect(code).toBe(0);
+    expect(output).toMatch(/waiting for the MLflow artifact store/);
+    expect(fake.failArtifactLists).toBe(0);
+    expect(fake.runs.size).toBe(1);
+    expect(fake.calls.filter((c) => c === 'POST /api/2.0/mlflow/runs/create')).toHaveLength(1);
+    expect([...fake.runs.values()][0].info.status).toBe('FINISHED');
+    expect(fake.violations).toEqual([]);
+  }, 60000);
+
+  test('serve.R loads a version whose source is an MLflow 3 logged model (models:/m-<id>) through get-download-uri', async () => {
+    const port = await freePort();
+    const fake = new FakeMlflow();
+    fakes.push(fake);
+    await fake.listen(port);
+    expect((await train(port, '0.5')).code).toBe(0);
+    const [run] = [...fake.runs.values()];
+    const prefix = `${run.info.experiment_id}/${run.info.run_id}/artifacts/model/`;
+    const files = new Map([...fake.artifacts].filter(([k]) => k.startsWith(prefix)).map(([k, b]) => [k.slice(prefix.length), b]));
+    const v = fake.addLoggedModelVersion('iris-rf', files, run.info.experiment_id);
+    expect(v.source).toMatch(/^models:\/m-/);
+    fake.aliases.set('iris-rf@python', v.version);
+    const servePort = await freePort();
+    const server = startR('serve.R', {
+      [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/iris-rf@python',
+      [ENV.httpPort]: String(servePort), TMPDIR: tmp,
+    });
+    procs.push(server);
+    try {
+      await waitFor(async () => (await request(servePort, 'GET', P.healthStatus)).status === 200, 30000, 'logged model loaded');
+      expect((await request(servePort, 'GET', P.metadata)).json()).toMatchObject({ name: 'iris-rf', versions: [v.version] });
+      expect(fake.calls).toContain('GET /api/2.0/mlflow/model-versions/get-download-uri');
+      expect(fake.violations).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  }, 60000);
+
+  test('serve.R answers liveness while MLflow accepts connections and never answers, and gives up after its wait', async () => {
+    const port = await freePort();
+    const hung = await silentServer(port);
+    const servePort = await freePort();
+    const server = startR('serve.R', {
+      [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/iris-rf@champion',
+      [ENV.httpPort]: String(servePort), [ENV.mlflowWaitSeconds]: '8', TMPDIR: tmp,
+    });
+    procs.push(server);
+    try {
+      await waitFor(async () => (await request(servePort, 'GET', P.healthPing)).status === 200, 20000, 'serve.R to listen');
+      // Kubernetes' liveness probe has a few seconds per try: every ping must answer in time.
+      for (let i = 0; i < 8; i++) {
+        expect((await getWithin(servePort, P.healthPing, 2000)).status).toBe(200);
+        expect((await getWithin(servePort, P.healthStatus, 2000)).status).toBe(503);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(await server.exited).toBe(1);
+      expect(server.output()).toMatch(/could not load the model/);
+    } finally {
+      await server.stop();
+      await hung.close();
+    }
   }, 60000);
 });

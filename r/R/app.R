@@ -62,29 +62,82 @@ make_handler <- function(state, paths) {
   }
 }
 
-# Retries loading with backoff until `deadline`; returns a function for http_serve's on_tick.
-make_loader <- function(state, load_fn, wait_seconds, on_give_up) {
+# Loads the model in a forked child (parallel::mcparallel) and installs it from on_tick, so a
+# slow or hanging MLflow, or a big download, never blocks the HTTP loop: liveness (/health/ping)
+# must keep answering while the model loads. Failed attempts are retried with backoff; after
+# `wait_seconds` without a model, `on_give_up` is called (the server then exits non-zero).
+# An attempt running longer than `attempt_timeout` is killed and counts as failed.
+make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeout = 300) {
   started <- now_seconds()
   attempt <- 0L
   next_at <- started
+  job <- NULL
+  job_started <- NA_real_
+  give_up <- function(reason) {
+    on_give_up(sprintf("could not load the model after %d attempts in %.0f s: %s", attempt, wait_seconds, reason))
+  }
   function() {
-    if (!is.null(state$bundle) || now_seconds() < next_at) return(invisible())
-    attempt <<- attempt + 1L
-    result <- tryCatch(load_fn(), error = function(e) e)
-    if (!inherits(result, "error")) {
-      set_loaded_model(state, result$bundle, result$info)
-      log_line(list(level = "info", msg = "model loaded", model = result$info$name %||% result$info$dir,
-                    version = result$info$version %||% "local", attempts = attempt))
+    if (!is.null(state$bundle)) return(invisible())
+    now <- now_seconds()
+    if (is.null(job)) {
+      if (now < next_at) return(invisible())
+      attempt <<- attempt + 1L
+      job <<- start_load_job(load_fn)
+      job_started <<- now
       return(invisible())
     }
-    if (now_seconds() - started >= wait_seconds) {
-      on_give_up(sprintf("could not load the model after %d attempts in %.0f s: %s",
-                         attempt, wait_seconds, conditionMessage(result)))
-      return(invisible())
+    result <- collect_load_job(job)
+    if (is.null(result)) {
+      overdue <- now - job_started > attempt_timeout
+      if (!overdue && now - started < wait_seconds) return(invisible())
+      kill_load_job(job)
+      job <<- NULL
+      result <- simpleError(sprintf("attempt %d still running after %.0f s: stopped it", attempt, now - job_started))
     }
+    job <<- NULL
+    if (!inherits(result, "error")) result <- tryCatch(install_loaded(state, result, attempt), error = function(e) e)
+    if (!inherits(result, "error")) return(invisible())
+    if (now_seconds() - started >= wait_seconds) return(give_up(conditionMessage(result)))
     delay <- backoff_delays(attempt, first = 0.5, cap = 10)[[attempt]]
     log_line(list(level = "warn", msg = "model not loaded yet", attempt = attempt, retry_in_s = delay,
                   error = conditionMessage(result)))
     next_at <<- now_seconds() + delay
   }
+}
+
+# The child inherits the listening and client sockets: it closes its copies first, so a
+# connection the server closes is not kept open by a loader still waiting on MLflow.
+start_load_job <- function(load_fn) {
+  parallel::mcparallel({
+    closeAllConnections()
+    load_fn()
+  }, silent = FALSE)
+}
+
+# The child's result, an error, or NULL while it is still running.
+collect_load_job <- function(job) {
+  collected <- suppressWarnings(parallel::mccollect(job, wait = FALSE))
+  if (is.null(collected)) return(NULL)
+  result <- collected[[1L]]
+  if (inherits(result, "try-error")) {
+    return(attr(result, "condition") %||% simpleError(as.character(result)))
+  }
+  if (is.null(result)) return(simpleError("the loader process ended without a result"))
+  result
+}
+
+kill_load_job <- function(job) {
+  tools::pskill(job$pid, tools::SIGKILL)
+  # Reap it so no zombie is left behind.
+  suppressWarnings(parallel::mccollect(job, wait = FALSE, timeout = 1))
+  invisible()
+}
+
+# The bundle crossed a process boundary: check it can predict here before reporting ready.
+install_loaded <- function(state, result, attempt) {
+  check_bundle(result$bundle, result$info$dir %||% "the loaded bundle")
+  set_loaded_model(state, result$bundle, result$info)
+  log_line(list(level = "info", msg = "model loaded", model = result$info$name %||% result$info$dir,
+                version = result$info$version %||% "local", attempts = attempt))
+  invisible(state)
 }

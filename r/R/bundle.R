@@ -83,16 +83,27 @@ read_bundle <- function(dir) {
     stop(sprintf("%s is not a model bundle: missing %s", dir, paste(missing, collapse = ", ")))
   }
   metadata <- jsonlite::read_json(file.path(dir, "metadata.json"), simplifyVector = TRUE)
-  # Loading the namespaces registers the S3 predict methods the model needs.
-  for (pkg in names(metadata$packages)) loadNamespace(pkg)
+  load_model_packages(metadata)
   model <- readRDS(file.path(dir, "model.rds"))
-  if (!has_predict_method(model)) {
-    stop(sprintf("the model in %s (class %s) has no predict method", dir, paste(class(model), collapse = "/")))
-  }
   prototype <- normalise_prototype(jsonlite::read_json(file.path(dir, "prototype.json"), simplifyVector = FALSE))
-  bundle <- list(model = model, prototype = prototype, metadata = metadata)
-  # A bundle that cannot predict its own example row must not be reported ready.
-  example <- as.data.frame(lapply(prototype$example, as.numeric))[prototype$feature_names]
+  check_bundle(list(model = model, prototype = prototype, metadata = metadata), dir)
+}
+
+# Loading the namespaces registers the S3 predict methods the model needs. A bundle read in
+# another process (the server's loader child) needs this again where it is served.
+load_model_packages <- function(metadata) {
+  for (pkg in names(metadata$packages)) loadNamespace(pkg)
+  invisible()
+}
+
+# A bundle that cannot predict its own example row must not be reported ready.
+check_bundle <- function(bundle, where = "the bundle") {
+  load_model_packages(bundle$metadata)
+  if (!has_predict_method(bundle$model)) {
+    stop(sprintf("the model in %s (class %s) has no predict method", where, paste(class(bundle$model), collapse = "/")))
+  }
+  proto <- bundle$prototype
+  example <- as.data.frame(lapply(proto$example, as.numeric))[proto$feature_names]
   predict_bundle(bundle, example)
   bundle
 }

@@ -66,6 +66,7 @@ decode_request <- function(body, prototype) {
     stop(bad_request(sprintf("the message is a JSON %s: expected an object such as %s",
                              json_type(msg), example_request(prototype))))
   }
+  check_unique_keys(msg, "the message")
   for (field in c("jsonData", "strData", "binData")) {
     if (!is.null(msg[[field]])) {
       stop(bad_request(sprintf("'%s' is not supported by this model: send data.ndarray or data.tensor", field)))
@@ -78,6 +79,7 @@ decode_request <- function(body, prototype) {
   if (!is_json_object(data)) {
     stop(bad_request(sprintf("'data' is a JSON %s: expected an object with 'ndarray' or 'tensor'", json_type(data))))
   }
+  check_unique_keys(data, "'data'")
   has_nd <- !is.null(data[["ndarray"]])
   has_tensor <- !is.null(data[["tensor"]])
   if (has_nd && has_tensor) stop(bad_request("'data' has both 'ndarray' and 'tensor': send exactly one"))
@@ -149,6 +151,7 @@ decode_tensor <- function(tensor, p) {
     stop(bad_request(sprintf("'data.tensor' is a JSON %s: expected {\"shape\":[rows,%d],\"values\":[...]}",
                              json_type(tensor), p)))
   }
+  check_unique_keys(tensor, "'data.tensor'")
   shape <- tensor[["shape"]]
   values <- tensor[["values"]]
   if (is.null(shape) || is.null(values)) {
@@ -158,20 +161,37 @@ decode_tensor <- function(tensor, p) {
       !all(vapply(shape, function(s) is.numeric(s) && length(s) == 1L && is.finite(s) && s >= 1 && s == round(s), NA))) {
     stop(bad_request(sprintf("'data.tensor.shape' must be [rows, %d] (or [%d] for one row) with positive integers", p, p)))
   }
-  shape <- as.integer(unlist(shape))
-  if (length(shape) == 1L) shape <- c(1L, shape)
-  if (shape[[2L]] != p) {
-    stop(bad_request(sprintf("'data.tensor.shape' has %d features: the model expects %d", shape[[2L]], p)))
-  }
   if (!is_json_array(values)) {
     stop(bad_request(sprintf("'data.tensor.values' is a JSON %s: expected a flat array of numbers", json_type(values))))
   }
-  if (length(values) != prod(shape)) {
-    stop(bad_request(sprintf("'data.tensor.shape' %s needs %d values but 'values' has %d",
-                             paste0("[", paste(shape, collapse = ","), "]"), prod(shape), length(values))))
+  # Checked as doubles before any integer conversion: a shape beyond R's integer range would
+  # otherwise become NA, and a product of large dimensions would overflow.
+  shape <- as.numeric(unlist(shape))
+  if (length(shape) == 1L) shape <- c(1, shape)
+  shape_text <- paste0("[", paste(format_count(shape), collapse = ","), "]")
+  if (shape[[2L]] != p) {
+    stop(bad_request(sprintf("'data.tensor.shape' has %s features: the model expects %d", format_count(shape[[2L]]), p)))
+  }
+  if (shape[[1L]] > .Machine$integer.max || prod(shape) != length(values)) {
+    stop(bad_request(sprintf("'data.tensor.shape' %s needs %s values but 'values' has %d",
+                             shape_text, format_count(prod(shape)), length(values))))
   }
   nums <- check_cells(values, function(k) sprintf("'data.tensor.values' element %d", k))
-  matrix(nums, nrow = shape[[1L]], ncol = p, byrow = TRUE)
+  matrix(nums, nrow = as.integer(shape[[1L]]), ncol = p, byrow = TRUE)
+}
+
+# A whole number held as a double, in digits while exact, else in scientific notation.
+format_count <- function(x) ifelse(x < 2^53, sprintf("%.0f", x), sprintf("%.3g", x))
+
+# jsonlite keeps every duplicate key and `[[` picks the first: a message such as
+# {"data":{...},"data":5} would be read differently by other parsers, so it is refused.
+check_unique_keys <- function(obj, where) {
+  dup <- unique(names(obj)[duplicated(names(obj))])
+  if (length(dup) > 0L) {
+    stop(bad_request(sprintf("duplicate key(s) %s in %s: each key may appear once",
+                             paste0("'", dup, "'", collapse = ", "), where)))
+  }
+  invisible(obj)
 }
 
 # Column order of the incoming values relative to the prototype; names may come in any order.

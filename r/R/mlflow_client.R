@@ -1,9 +1,13 @@
 # A pure-REST MLflow client (httr + jsonlite): tracking, registry and the artifact proxy.
 # No Python and no S3 credentials: artifacts go through `mlflow server --serve-artifacts`.
 
-mlflow_client <- function(tracking_uri, wait_seconds = 300, call_retries = 3L, sleep = Sys.sleep) {
-  list(base = sub("/+$", "", tracking_uri), wait_seconds = wait_seconds,
-       call_retries = call_retries, sleep = sleep)
+# `request_timeout` bounds every API call (seconds, whole exchange) and every artifact transfer
+# (seconds without progress, so a big download is not cut while it moves). `transport` does the
+# HTTP (tests replace it).
+mlflow_client <- function(tracking_uri, wait_seconds = 300, call_retries = 3L, sleep = Sys.sleep,
+                          request_timeout = 60, transport = mlflow_transport) {
+  list(base = sub("/+$", "", tracking_uri), wait_seconds = wait_seconds, call_retries = call_retries,
+       sleep = sleep, request_timeout = request_timeout, transport = transport)
 }
 
 mlflow_error <- function(message, status = NA_integer_, error_code = NA_character_) {
@@ -13,45 +17,80 @@ mlflow_error <- function(message, status = NA_integer_, error_code = NA_characte
 
 backoff_delays <- function(n, first = 0.25, cap = 5) pmin(cap, first * 2^(seq_len(n) - 1L))
 
-# Waits for GET /health with exponential backoff until the deadline, instead of failing on the
-# first refused connection (MLflow often starts after the job or the server pod).
+# One HTTP exchange with httr. `transfer` marks artifact up/downloads: they may take long, so
+# they are bounded by a stall limit instead of a total time.
+mlflow_transport <- function(method, url, body = NULL, query = NULL, raw_body = NULL, timeout = 60,
+                             transfer = FALSE) {
+  limit <- if (transfer) {
+    httr::config(connecttimeout = min(timeout, 30), low_speed_limit = 1L, low_speed_time = ceiling(timeout))
+  } else {
+    httr::timeout(timeout)
+  }
+  if (!is.null(raw_body)) {
+    httr::VERB(method, url, body = raw_body, httr::content_type("application/octet-stream"), limit)
+  } else if (!is.null(body)) {
+    json <- as.character(jsonlite::toJSON(body, auto_unbox = TRUE, digits = NA))
+    httr::VERB(method, url, body = json, httr::content_type_json(), limit)
+  } else {
+    httr::VERB(method, url, query = query, limit)
+  }
+}
+
+# Waits with exponential backoff until MLflow answers GET /health and then until its artifact
+# store answers (the bucket and its user are provisioned by a separate Job that may not have run
+# yet), within one deadline, instead of failing on the first refused connection or burning the
+# Job's retries on a failed upload.
 mlflow_wait <- function(client, health_path) {
   deadline <- now_seconds() + client$wait_seconds
+  attempts <- mlflow_wait_for(client, deadline, "MLflow", paste0(client$base, health_path))
+  attempts + mlflow_wait_for(client, deadline, "the MLflow artifact store", artifact_list_url(client))
+}
+
+mlflow_wait_for <- function(client, deadline, what, url) {
   attempt <- 0L
   repeat {
     attempt <- attempt + 1L
-    ok <- tryCatch({
-      r <- httr::GET(paste0(client$base, health_path), httr::timeout(10))
-      httr::status_code(r) == 200L
-    }, error = function(e) FALSE)
-    if (ok) return(invisible(attempt))
+    ok <- tryCatch(httr::status_code(client$transport("GET", url, timeout = 10)) == 200L, error = function(e) FALSE)
+    if (ok) return(attempt)
     if (now_seconds() >= deadline) {
-      stop(mlflow_error(sprintf("MLflow at %s not reachable after %.0f s (%d attempts)",
-                                client$base, client$wait_seconds, attempt)))
+      stop(mlflow_error(sprintf("%s at %s not reachable after %.0f s (%d attempts)",
+                                what, url, client$wait_seconds, attempt)))
     }
     delay <- min(backoff_delays(attempt)[[attempt]], max(0, deadline - now_seconds()))
-    log_line(list(level = "info", msg = "waiting for MLflow", url = client$base, attempt = attempt, retry_in_s = delay))
+    log_line(list(level = "info", msg = paste("waiting for", what), url = url, attempt = attempt, retry_in_s = delay))
     client$sleep(delay)
   }
 }
 
-# One HTTP exchange; transport errors and 5xx are retried a few times with backoff.
-mlflow_http <- function(client, method, url, body = NULL, query = NULL, raw_body = NULL) {
+# Methods whose repetition is harmless: an artifact PUT replaces the same path.
+idempotent_methods <- c("GET", "HEAD", "PUT")
+
+# curl's messages for a request that never left: nothing reached the server.
+not_sent_pattern <- paste("Failed to connect", "Couldn't connect", "Could not resolve host",
+                          "Connection refused", "Connection timed out after", sep = "|")
+
+# Whether to repeat a request after `outcome` (an error or a response). A POST is repeated only
+# if it was never sent: after a 5xx or a timeout the server may have acted on it, and repeating
+# runs/create or model-versions/create would create duplicates.
+mlflow_should_retry <- function(method, outcome) {
+  if (inherits(outcome, "error")) {
+    return(method %in% idempotent_methods || grepl(not_sent_pattern, conditionMessage(outcome)))
+  }
+  status <- httr::status_code(outcome)
+  method %in% idempotent_methods && (status >= 500L || status == 429L)
+}
+
+# One HTTP exchange, retried with backoff as mlflow_should_retry() allows.
+mlflow_http <- function(client, method, url, body = NULL, query = NULL, raw_body = NULL, transfer = FALSE) {
   attempt <- 0L
   repeat {
     attempt <- attempt + 1L
-    resp <- tryCatch({
-      if (!is.null(raw_body)) {
-        httr::VERB(method, url, body = raw_body, httr::content_type("application/octet-stream"), httr::timeout(120))
-      } else if (!is.null(body)) {
-        json <- as.character(jsonlite::toJSON(body, auto_unbox = TRUE, digits = NA))
-        httr::VERB(method, url, body = json, httr::content_type_json(), httr::timeout(60))
-      } else {
-        httr::VERB(method, url, query = query, httr::timeout(60))
-      }
-    }, error = function(e) e)
-    transient <- inherits(resp, "error") || httr::status_code(resp) >= 500L
-    if (!transient || attempt > client$call_retries) break
+    resp <- tryCatch(
+      client$transport(method, url, body = body, query = query, raw_body = raw_body,
+                       timeout = client$request_timeout, transfer = transfer),
+      error = function(e) e
+    )
+    if (attempt > client$call_retries || !mlflow_should_retry(method, resp)) break
     client$sleep(backoff_delays(attempt)[[attempt]])
   }
   if (inherits(resp, "error")) stop(mlflow_error(sprintf("%s %s failed: %s", method, url, conditionMessage(resp))))
@@ -119,6 +158,19 @@ artifact_proxy_path <- function(uri) {
   sub("/+$", "", path)
 }
 
+artifact_list_url <- function(client) paste0(client$base, "/api/2.0/mlflow-artifacts/artifacts")
+
+# Names (basenames, as the proxy answers) and kinds of the artifacts under a proxy path.
+mlflow_list_artifacts <- function(client, path) {
+  resp <- mlflow_http(client, "GET", artifact_list_url(client), query = if (nzchar(path)) list(path = path))
+  files <- parse_mlflow_response(resp, paste("artifact listing of", path))$files %||% list()
+  data.frame(
+    name = vapply(files, function(f) basename(f$path %||% ""), ""),
+    is_dir = vapply(files, function(f) isTRUE(f$is_dir), NA),
+    stringsAsFactors = FALSE
+  )
+}
+
 artifact_url <- function(client, path) {
   segments <- strsplit(path, "/", fixed = TRUE)[[1L]]
   encoded <- vapply(segments, utils::URLencode, "", reserved = TRUE, USE.NAMES = FALSE)
@@ -129,7 +181,8 @@ mlflow_upload_dir <- function(client, artifact_uri, local_dir, artifact_path) {
   root <- artifact_proxy_path(artifact_uri)
   for (f in list.files(local_dir, recursive = TRUE)) {
     bytes <- readBin(file.path(local_dir, f), "raw", file.size(file.path(local_dir, f)))
-    resp <- mlflow_http(client, "PUT", artifact_url(client, paste(root, artifact_path, f, sep = "/")), raw_body = bytes)
+    resp <- mlflow_http(client, "PUT", artifact_url(client, paste(root, artifact_path, f, sep = "/")),
+                        raw_body = bytes, transfer = TRUE)
     parse_mlflow_response(resp, paste("artifact upload of", f))
   }
   invisible(paste(artifact_uri, artifact_path, sep = "/"))
@@ -137,9 +190,17 @@ mlflow_upload_dir <- function(client, artifact_uri, local_dir, artifact_path) {
 
 mlflow_download_files <- function(client, source_uri, files, dest) {
   root <- artifact_proxy_path(source_uri)
+  # Listing first turns "not an R bundle" (e.g. a Python model) into one clear message.
+  listed <- mlflow_list_artifacts(client, root)
+  missing <- setdiff(files, listed$name[!listed$is_dir])
+  if (length(missing) > 0L) {
+    stop(mlflow_error(sprintf("%s is not an R model bundle: missing %s (it holds: %s)", source_uri,
+                              paste(missing, collapse = ", "),
+                              if (nrow(listed)) paste(listed$name, collapse = ", ") else "nothing")))
+  }
   dir.create(dest, recursive = TRUE, showWarnings = FALSE)
   for (f in files) {
-    resp <- mlflow_http(client, "GET", artifact_url(client, paste(root, f, sep = "/")))
+    resp <- mlflow_http(client, "GET", artifact_url(client, paste(root, f, sep = "/")), transfer = TRUE)
     if (httr::status_code(resp) != 200L) parse_mlflow_response(resp, paste("artifact download of", f))
     writeBin(httr::content(resp, as = "raw"), file.path(dest, f))
   }
@@ -161,6 +222,13 @@ mlflow_create_model_version <- function(client, name, source, run_id) {
 
 mlflow_get_model_version <- function(client, name, version) {
   mlflow_api(client, "GET", "model-versions/get", query = list(name = name, version = version))$model_version
+}
+
+# Where the registry says a version's files are: resolves `models:/m-<id>` sources (logged
+# models of MLflow 3 clients) and `runs:/` sources to a location the artifact proxy serves.
+mlflow_get_download_uri <- function(client, name, version) {
+  mlflow_api(client, "GET", "model-versions/get-download-uri",
+             query = list(name = name, version = as.character(version)))$artifact_uri
 }
 
 mlflow_wait_version_ready <- function(client, name, version, timeout = 300, poll = 0.5) {

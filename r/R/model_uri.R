@@ -21,27 +21,28 @@ parse_model_uri <- function(uri) {
 }
 
 # Artifact source of a registry or run URI: list(source, name, version, run_id).
+# A registry version is located through get-download-uri, not its `source`: sources written by
+# other clients may be `models:/m-<id>` (MLflow 3 logged models) or `runs:/` URIs that are not
+# artifact paths; the server resolves them.
 resolve_model_source <- function(client, parsed) {
   info <- switch(parsed$kind,
-    alias = {
-      mv <- mlflow_get_version_by_alias(client, parsed$name, parsed$alias)
-      list(source = mv$source, name = parsed$name, version = mv$version, run_id = mv$run_id)
-    },
-    version = {
-      mv <- mlflow_get_model_version(client, parsed$name, parsed$version)
-      list(source = mv$source, name = parsed$name, version = mv$version, run_id = mv$run_id)
-    },
+    alias = registry_source(client, parsed$name, mlflow_get_version_by_alias(client, parsed$name, parsed$alias)),
+    version = registry_source(client, parsed$name, mlflow_get_model_version(client, parsed$name, parsed$version)),
     run = list(source = paste0("runs:/", parsed$run_id, "/", parsed$path), name = NULL, version = NULL,
                run_id = parsed$run_id),
     stop(sprintf("model URI kind '%s' needs no MLflow", parsed$kind))
   )
-  # Registry sources written by other clients are often runs:/ URIs.
   if (length(m <- regmatches(info$source, regexec("^runs:/([^/]+)/(.+)$", info$source))[[1L]]) == 3L) {
     run <- mlflow_get_run(client, m[[2L]])
     info$source <- paste(sub("/+$", "", run$info$artifact_uri), m[[3L]], sep = "/")
     info$run_id <- info$run_id %||% m[[2L]]
   }
   info
+}
+
+registry_source <- function(client, name, mv) {
+  list(source = mlflow_get_download_uri(client, name, mv$version), name = name, version = mv$version,
+       run_id = mv$run_id)
 }
 
 # Returns list(dir, name, version, run_id) with the bundle available locally in `dir`.

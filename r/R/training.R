@@ -56,15 +56,41 @@ bundle_metadata <- function(trained, run_id = NULL) {
   )
 }
 
-# Registers the bundle and moves the alias only when the quality gate passes.
-quality_gate_passes <- function(metrics, metric, threshold) {
+quality_directions <- c("higher", "lower")
+
+quality_config_error <- function(message) {
+  structure(class = c("quality_config_error", "error", "condition"), list(message = message, call = NULL))
+}
+
+# Checks the gate's settings against the metrics training produced. Called before anything is
+# created in MLflow: a typo must not leave a FAILED run and a registered version behind on every
+# Job retry.
+check_quality_config <- function(metrics, metric, direction, threshold) {
+  if (!direction %in% quality_directions) {
+    stop(quality_config_error(sprintf(
+      "quality direction '%s' is not one of: %s (higher: metric >= threshold passes; lower: metric <= threshold passes)",
+      direction, paste(quality_directions, collapse = ", "))))
+  }
+  if (is.null(metrics[[metric]])) {
+    stop(quality_config_error(sprintf("quality metric '%s' is not one of the metrics training produces: %s",
+                                      metric, paste(names(metrics), collapse = ", "))))
+  }
+  if (!is.numeric(threshold) || length(threshold) != 1L || !is.finite(threshold)) {
+    stop(quality_config_error(sprintf("quality threshold must be a finite number, got '%s'", format(threshold))))
+  }
+  invisible(TRUE)
+}
+
+# higher: the metric must reach the threshold (accuracy); lower: stay at or under it (oob_error).
+quality_gate_passes <- function(metrics, metric, threshold, direction = "higher") {
+  check_quality_config(metrics, metric, direction, threshold)
   value <- metrics[[metric]]
-  if (is.null(value)) stop(sprintf("quality metric '%s' is not one of: %s", metric, paste(names(metrics), collapse = ", ")))
-  is.finite(value) && value >= threshold
+  is.finite(value) && if (direction == "higher") value >= threshold else value <= threshold
 }
 
 # The MLflow side of a training run. Any error marks the run FAILED and is re-raised.
 train_with_mlflow <- function(client, config, trained, scratch, health_path) {
+  check_quality_config(trained$metrics, config$metric, config$direction, config$threshold)
   mlflow_wait(client, health_path)
   experiment_id <- mlflow_get_or_create_experiment(client, config$experiment)
   run <- mlflow_create_run(client, experiment_id, run_name = "train-iris",
@@ -78,10 +104,10 @@ train_with_mlflow <- function(client, config, trained, scratch, health_path) {
     mlflow_ensure_registered_model(client, config$model_name)
     mv <- mlflow_create_model_version(client, config$model_name, source, run_id)
     mv <- mlflow_wait_version_ready(client, config$model_name, mv$version)
-    passed <- quality_gate_passes(trained$metrics, config$metric, config$threshold)
+    passed <- quality_gate_passes(trained$metrics, config$metric, config$threshold, config$direction)
     if (passed) mlflow_set_alias(client, config$model_name, config$alias, mv$version)
     log_line(list(level = if (passed) "info" else "warn", msg = "quality gate", metric = config$metric,
-                  value = trained$metrics[[config$metric]], threshold = config$threshold,
+                  value = trained$metrics[[config$metric]], direction = config$direction, threshold = config$threshold,
                   alias = config$alias, alias_moved = passed, version = mv$version))
     mlflow_update_run(client, run_id, "FINISHED")
     list(run_id = run_id, version = mv$version, alias_moved = passed)

@@ -129,3 +129,31 @@ export function rawExchange(port: number, bytes: string | Buffer, ms = 3000): Pr
     sock.write(bytes);
   });
 }
+
+/** GET on a fresh connection that fails unless the whole answer arrives within `ms`. */
+export function getWithin(port: number, urlPath: string, ms: number): Promise<HttpResult> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: urlPath, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(timer);
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, reusedSocket: false, json: () => JSON.parse(text) });
+      });
+    });
+    const timer = setTimeout(() => { req.destroy(); reject(new Error(`GET ${urlPath}: no answer within ${ms} ms`)); }, ms);
+    req.on('error', (e) => { clearTimeout(timer); reject(e); });
+    req.end();
+  });
+}
+
+/** A TCP server that accepts connections and never answers: a hung dependency. */
+export async function silentServer(port: number): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  const srv = net.createServer((s) => { sockets.add(s); s.on('close', () => sockets.delete(s)); s.on('error', () => undefined); });
+  await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', () => resolve()));
+  return {
+    close: () => new Promise<void>((resolve) => { sockets.forEach((s) => s.destroy()); srv.close(() => resolve()); }),
+  };
+}

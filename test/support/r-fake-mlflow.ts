@@ -18,6 +18,10 @@ export class FakeMlflow {
   readonly versions = new Map<string, Version[]>();
   readonly aliases = new Map<string, string>();
   failUploads = false;
+  /** Answer 500 to this many artifact listings first (an artifact store not provisioned yet). */
+  failArtifactLists = 0;
+  /** MLflow 3 logged models: `models:/m-<id>` sources and where their files are. */
+  readonly loggedModels = new Map<string, string>();
   private server?: http.Server;
   private ids = 0;
 
@@ -56,6 +60,14 @@ export class FakeMlflow {
     const method = req.method ?? '';
     this.calls.push(`${method} ${p}`);
     if (p === '/health') return method === 'GET' ? this.send(res, 200, 'OK') : this.invalid(res, `${method} /health`);
+    if (p === '/api/2.0/mlflow-artifacts/artifacts') {
+      if (method !== 'GET') return this.invalid(res, `${method} ${p}`);
+      if (this.failArtifactLists > 0) {
+        this.failArtifactLists--;
+        return this.error(res, 500, 'INTERNAL_ERROR', 'An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation');
+      }
+      return this.send(res, 200, this.listArtifacts(q('path') ?? ''));
+    }
     const art = '/api/2.0/mlflow-artifacts/artifacts/';
     if (p.startsWith(art)) {
       const key = decodeURIComponent(p.slice(art.length));
@@ -157,6 +169,13 @@ export class FakeMlflow {
         if (++v.gets >= 2) v.status = 'READY';
         return this.send(res, 200, { model_version: this.view(v) });
       }
+      case 'GET model-versions/get-download-uri': {
+        if ((m = need(['name', 'version'], query))) return this.invalid(res, m);
+        const v = this.versions.get(q('name')!)?.find((x) => x.version === q('version'));
+        if (!v) return this.error(res, 404, 'RESOURCE_DOES_NOT_EXIST', 'no version');
+        const uri = this.downloadUri(v.source);
+        return uri ? this.send(res, 200, { artifact_uri: uri }) : this.error(res, 400, 'INVALID_PARAMETER_VALUE', `cannot resolve ${v.source}`);
+      }
       case 'POST registered-models/alias': {
         if ((m = need(['name', 'alias', 'version'], body))) return this.invalid(res, m);
         if (!this.versions.get(body.name)?.some((x) => x.version === String(body.version))) return this.error(res, 404, 'RESOURCE_DOES_NOT_EXIST', 'no version');
@@ -173,6 +192,42 @@ export class FakeMlflow {
       default:
         return this.invalid(res, `endpoint not in MLflow's REST API: ${ep}`);
     }
+  }
+
+  /** Adds a version as an MLflow 3 Python client registers it: source `models:/m-<id>`. */
+  addLoggedModelVersion(name: string, files: Map<string, Buffer>, experimentId: string): Version {
+    const id = `m-${++this.ids}abc`;
+    const location = `mlflow-artifacts:/${experimentId}/models/${id}/artifacts`;
+    this.loggedModels.set(id, location);
+    for (const [f, b] of files) this.artifacts.set(`${experimentId}/models/${id}/artifacts/${f}`, b);
+    this.models.add(name);
+    const list = this.versions.get(name) ?? [];
+    const v: Version = { name, version: String(list.length + 1), source: `models:/${id}`, status: 'READY', gets: 2 };
+    list.push(v);
+    this.versions.set(name, list);
+    return v;
+  }
+
+  // As MLflow resolves a version's source for get-download-uri.
+  private downloadUri(source: string): string | undefined {
+    let m = /^models:\/(m-[^/]+)$/.exec(source);
+    if (m) return this.loggedModels.get(m[1]);
+    m = /^runs:\/([^/]+)\/(.+)$/.exec(source);
+    if (m) return this.runs.has(m[1]) ? `${this.runs.get(m[1])!.info.artifact_uri}/${m[2]}` : undefined;
+    return source;
+  }
+
+  // The proxy lists one level, with basenames (mlflow/server/handlers.py).
+  private listArtifacts(dir: string) {
+    const prefix = dir === '' ? '' : `${dir.replace(/\/+$/, '')}/`;
+    const entries = new Map<string, { is_dir: boolean; file_size?: number }>();
+    for (const [key, b] of this.artifacts) {
+      if (!key.startsWith(prefix)) continue;
+      const [head, ...rest] = key.slice(prefix.length).split('/');
+      entries.set(head, rest.length ? { is_dir: true } : { is_dir: false, file_size: b.length });
+    }
+    const files = [...entries].map(([name, e]) => ({ path: name, ...e }));
+    return files.length ? { files } : {};
   }
 
   private view(v: Version) {
