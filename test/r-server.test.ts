@@ -5,7 +5,8 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
-import { describeR, freePort, R_DIR, rawExchange, request, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
+import * as net from 'net';
+import { describeR, freePort, getWithin, R_DIR, rawExchange, request, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const ENV = contract.env as Record<string, string>;
@@ -152,6 +153,13 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     ['both ndarray and tensor', JSON.stringify({ data: { ndarray: [row], tensor: { shape: [1, 4], values: row } } }), /both/],
     ['strData', JSON.stringify({ strData: 'hello' }), /strData/],
     ['bracket bomb', '['.repeat(5000) + ']'.repeat(5000), /nested deeper/],
+    ['tensor rows beyond R integers (3e9)', '{"data":{"tensor":{"shape":[3000000000,4],"values":[1,2,3,4]}}}', /\[3000000000,4\] needs 12000000000 values but 'values' has 4/],
+    ['tensor rows of 1e308', '{"data":{"tensor":{"shape":[1e308,4],"values":[1,2,3,4]}}}', /needs .* values but 'values' has 4/],
+    ['tensor rows at the integer maximum', '{"data":{"tensor":{"shape":[2147483647,4],"values":[1,2,3,4]}}}', /\[2147483647,4\] needs 8589934588 values/],
+    ['tensor features of 3e9', '{"data":{"tensor":{"shape":[1,3000000000],"values":[1,2,3,4]}}}', /has 3000000000 features: the model expects 4/],
+    ['duplicate top-level key', `{"data":{"ndarray":[[${row}]]},"data":5}`, /duplicate key\(s\) 'data' in the message/],
+    ['duplicate key inside data', `{"data":{"ndarray":[[${row}]],"ndarray":[[1,2,3,4]]}}`, /duplicate key\(s\) 'ndarray' in 'data'/],
+    ['duplicate key inside tensor', `{"data":{"tensor":{"shape":[1,4],"values":[${row}],"values":[1,2,3,4]}}}`, /duplicate key\(s\) 'values' in 'data.tensor'/],
     ['invalid UTF-8', Buffer.from([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) as unknown as string, /UTF-8/],
   ];
 
@@ -187,6 +195,8 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     ['invalid Content-Length', 'POST /predict HTTP/1.1\r\nContent-Length: -5\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['oversized header', `GET /health/ping HTTP/1.1\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
     ['binary junk', Buffer.from([0, 1, 2, 255, 13, 10, 13, 10]), /^HTTP\/1\.1 400 /],
+    ['conflicting Content-Length headers', 'POST /predict HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
+    ['conflicting Content-Length list', 'POST /predict HTTP/1.1\r\nContent-Length: 4, 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
   ])('protocol error (%s) is answered with a 4xx/501 and the connection closed', async (_name, bytes, expected) => {
     const reply = await rawExchange(port, bytes);
     expect(reply).toMatch(expected);
@@ -198,6 +208,56 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[2][0]] } }));
     expect(res.json().data.ndarray).toEqual(['virginica']);
   });
+
+  test('repeated identical Content-Length headers are one length (RFC 9112)', async () => {
+    const b = JSON.stringify({ data: { ndarray: [IRIS[0][0]] } });
+    const n = Buffer.byteLength(b);
+    const reply = await rawExchange(port, `POST /predict HTTP/1.1\r\nContent-Length: ${n}\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n${b}`);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [^]*"ndarray":\["setosa"\]/);
+  });
+
+  test('a client that pipelines large requests and never reads does not stall other connections', async () => {
+    const rows = Array.from({ length: 1000 }, (_, i) => IRIS[i % IRIS.length][0]);
+    const b = JSON.stringify({ data: { ndarray: rows } });
+    const one = `POST /predict HTTP/1.1\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+    const hog = net.connect(port, '127.0.0.1');
+    hog.on('error', () => undefined);
+    await new Promise<void>((resolve) => hog.once('connect', () => resolve()));
+    hog.pause(); // never reads: the server's responses pile up in the socket buffers
+    try {
+      // ~16 MB of requests whose answers (~17 KB each) far exceed what the socket buffers hold.
+      for (let i = 0; i < 400; i++) hog.write(one);
+      await new Promise((r) => setTimeout(r, 1500));
+      for (let i = 0; i < 6; i++) {
+        expect((await getWithin(port, P.healthPing, 2500)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[1][0]] } }));
+      expect(res.json().data.ndarray).toEqual(['versicolor']);
+    } finally {
+      hog.destroy();
+    }
+  }, 30000);
+
+  test('idle connections up to the limit do not lock out a new client: the longest idle is evicted', async () => {
+    const idle: net.Socket[] = [];
+    try {
+      for (let i = 0; i < 70; i++) {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => undefined);
+        await new Promise<void>((resolve) => s.once('connect', () => resolve()));
+        idle.push(s);
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      const ping = await getWithin(port, P.healthPing, 2500);
+      expect(ping.status).toBe(200);
+      expect(ping.text).toBe('pong');
+      const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[2][0]] } }));
+      expect(res.json().data.ndarray).toEqual(['virginica']);
+    } finally {
+      idle.forEach((s) => s.destroy());
+    }
+  }, 30000);
 
   test('pipelined requests on one connection are answered in order', async () => {
     const one = (x: number[]) => {
