@@ -1,5 +1,6 @@
 // Static checks of the R images (no Docker engine here): pinned base, the shared package list,
 // no Python, non-root numeric user, TMPDIR for a read-only root, entrypoints that exist.
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { R_DIR } from './support/r-env';
@@ -7,6 +8,14 @@ import { R_DIR } from './support/r-env';
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const packages = fs.readFileSync(path.join(R_DIR, 'packages.txt'), 'utf8').split('\n')
   .map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+
+const PACKAGES_TXT = path.join(R_DIR, 'packages.txt');
+const TEST_ONLY = ['r-cran-testthat', 'r-cran-plumber'];
+
+// Runs a shell pipeline that reads packages.txt (as written in a Dockerfile or .ci/run).
+function packagesFrom(pipeline: string): string[] {
+  return execFileSync('bash', ['-c', pipeline], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter((l) => l !== '');
+}
 
 function instructions(file: string): Array<[string, string]> {
   const text = fs.readFileSync(path.join(R_DIR, file), 'utf8').replace(/\\\n/g, ' ');
@@ -18,6 +27,26 @@ describe('r/packages.txt', () => {
   test('lists only Debian R packages, one per line', () => {
     expect(packages.length).toBeGreaterThan(3);
     for (const p of packages) expect(p).toMatch(/^(r-base-core|r-cran-[a-z0-9.]+)$/);
+  });
+
+  test('.ci/run, with its own parsing, reads every package and nothing else', () => {
+    const ci = fs.readFileSync(path.join(R_DIR, '..', '.ci', 'run'), 'utf8');
+    const m = /mapfile -t PACKAGES < <\((.+)\)\n/.exec(ci);
+    expect(m).not.toBeNull();
+    const read = packagesFrom((m as RegExpExecArray)[1].replace(/r\/packages\.txt/g, PACKAGES_TXT));
+    expect(read).toEqual(packages);
+    for (const p of read) expect(p).toMatch(/^[a-z0-9.+-]+$/);
+  });
+
+  test('test-only packages sit below the "# ci-only" marker', () => {
+    const lines = fs.readFileSync(PACKAGES_TXT, 'utf8').split('\n');
+    const marker = lines.findIndex((l) => l.startsWith('# ci-only'));
+    expect(marker).toBeGreaterThan(0);
+    for (const p of TEST_ONLY) expect(lines.indexOf(p)).toBeGreaterThan(marker);
+    for (const p of ['r-base-core', 'r-cran-jsonlite', 'r-cran-httr', 'r-cran-randomforest']) {
+      expect(lines.indexOf(p)).toBeGreaterThanOrEqual(0);
+      expect(lines.indexOf(p)).toBeLessThan(marker);
+    }
   });
 
   test('contains every package the R code calls with pkg::', () => {
@@ -43,12 +72,31 @@ describe.each([
     expect(from[0]).toMatch(/^debian:bookworm-\d{8}(-slim)?(@sha256:[0-9a-f]{64})?$/);
   });
 
-  test('installs exactly the shared package list, without recommends, and no Python', () => {
+  test('installs the shared package list minus the test-only packages, without recommends, and no Python', () => {
     const run = all('RUN').join(' ');
     expect(all('COPY')).toContain('packages.txt /opt/rmlops/packages.txt');
-    expect(run).toMatch(/apt-get install -y --no-install-recommends \$\(grep -v '\^#' \/opt\/rmlops\/packages\.txt\)/);
+    const m = /apt-get install -y --no-install-recommends \$\(([^)]+)\)\s+&&/.exec(run);
+    expect(m).not.toBeNull();
+    const installed = packagesFrom((m as RegExpExecArray)[1].replace(/\/opt\/rmlops\/packages\.txt/g, PACKAGES_TXT));
+    expect(installed).toEqual(packages.filter((p) => !TEST_ONLY.includes(p)));
+    expect(installed).toEqual(expect.arrayContaining(['r-base-core', 'r-cran-jsonlite', 'r-cran-httr', 'r-cran-randomforest']));
     expect(run.replace(/! command -v \S+/g, '')).not.toMatch(/python|pip/i);
     expect(run).toMatch(/! command -v python3/);
+  });
+
+  test('apt reads the Debian snapshot archive of the base tag\'s date (reproducible rebuilds)', () => {
+    const date = /^debian:bookworm-(\d{8})/.exec(all('FROM')[0])![1];
+    const run = all('RUN').join(' ');
+    const sources = [...run.matchAll(/'deb (\[[^\]]*\] )?(\S+) (\S+) main'/g)];
+    expect(sources.map((s) => s[3]).sort()).toEqual(['bookworm', 'bookworm-security', 'bookworm-updates']);
+    for (const s of sources) {
+      expect(s[2]).toMatch(new RegExp(`^http://snapshot\\.debian\\.org/archive/debian(-security)?/${date}T000000Z$`));
+      expect(s[1]).toMatch(/check-valid-until=no/);
+    }
+    expect(run).toMatch(/> \/etc\/apt\/sources\.list /);
+    expect(run).toMatch(/rm -f \/etc\/apt\/sources\.list\.d\/debian\.sources/);
+    // The sources are replaced before the first update.
+    expect(run.indexOf('/etc/apt/sources.list ')).toBeLessThan(run.indexOf('apt-get -o Acquire::Retries=5 update'));
   });
 
   test('runs as a non-root numeric user with TMPDIR on the writable /tmp volume', () => {
