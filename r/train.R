@@ -37,9 +37,18 @@ local({
   sys.source(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "R", "load_all.R"),
              envir = globalenv())
 })
+# A configuration error exits with the contract's code (the Job then fails without retrying);
+# anything else exits 1 and may be retried.
+exit_code_for <- function(e) {
+  if (!inherits(e, "config_error")) return(1L)
+  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
+  contract <- jsonlite::fromJSON(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "contract.json"))
+  as.integer(contract$trainingConfigErrorExitCode)
+}
 status <- tryCatch({ main(); 0L }, error = function(e) {
-  cat(as.character(jsonlite::toJSON(list(level = "error", msg = conditionMessage(e)), auto_unbox = TRUE)),
+  cat(as.character(jsonlite::toJSON(list(level = "error", msg = conditionMessage(e),
+                                         config_error = inherits(e, "config_error")), auto_unbox = TRUE)),
       "\n", sep = "", file = stderr())
-  1L
+  exit_code_for(e)
 })
 quit(status = status, save = "no")

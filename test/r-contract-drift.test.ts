@@ -125,12 +125,28 @@ describe('env vars the constructs set on R containers are the ones the R code re
     }
   });
 
+  test('the training Job fails at once on the exit code train.R uses for configuration errors', () => {
+    const { Testing } = require('cdk8s');
+    const lib = require('../lib');
+    const chart = Testing.chart();
+    const mlflow = new lib.MlflowServer(chart, 'mlflow', { artifactStore: new lib.MinioStore(chart, 'minio') });
+    new lib.RTrainingJob(chart, 'train', { tracking: mlflow });
+    const job = Testing.synth(chart).find((o: any) => o.kind === 'Job' && o.metadata.name === 'train');
+    const rules = job.spec.podFailurePolicy.rules;
+    expect(rules).toContainEqual(expect.objectContaining({
+      action: 'FailJob',
+      onExitCodes: expect.objectContaining({ operator: 'In', values: [contract.trainingConfigErrorExitCode] }),
+    }));
+    const train = rSources().find((f) => f.file === 'r/train.R')!.code;
+    expect(train).toMatch(/contract\$trainingConfigErrorExitCode/);
+  });
+
   test('the names each R program needs are set by its construct', () => {
     const env = contract.env as Record<string, string>;
     const containers = rContainers();
     expect(containers['Job/train']).toEqual(expect.arrayContaining([
       env.trackingUri, env.experimentName, env.registeredModelName, env.modelAlias, env.qualityMetric,
-      env.qualityThreshold, env.mlflowWaitSeconds, env.modelDir,
+      env.qualityThreshold, env.qualityDirection, env.mlflowWaitSeconds, env.modelDir,
     ]));
     expect(containers['SeldonDeployment/model']).toEqual(expect.arrayContaining([env.modelUri, env.trackingUri, env.maxBodyBytes]));
   });

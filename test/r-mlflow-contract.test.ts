@@ -114,7 +114,8 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     fake.failUploads = true;
     await fake.listen(port);
     const { code, output } = await train(port, '0.5');
-    expect(code).not.toBe(0);
+    // Not a configuration error: the Job may retry it.
+    expect(code).toBe(1);
     expect(output).toMatch(/artifact upload/);
     expect(fake.violations).toEqual([]);
     expect([...fake.runs.values()][0].info.status).toBe('FAILED');
@@ -161,13 +162,16 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   test.each([
     ['an unknown metric', { [ENV.qualityMetric]: 'acuracy' }, /quality metric 'acuracy' is not one of .*accuracy.*oob_error/],
     ['an unknown direction', { [ENV.qualityDirection]: 'up' }, /quality direction 'up' is not one of: higher, lower/],
-  ])('%s fails fast: non-zero exit, nothing created in MLflow', async (_name, extra, message) => {
+    ['a threshold that is not a number', { [ENV.qualityThreshold]: 'high' }, /QUALITY_THRESHOLD must be a number, got 'high'/],
+  ])('%s fails fast: the configuration-error exit code, nothing created in MLflow', async (_name, extra, message) => {
     const port = await freePort();
     const fake = new FakeMlflow();
     fakes.push(fake);
     await fake.listen(port);
     const { code, output } = await train(port, '0.5', extra);
-    expect(code).not.toBe(0);
+    // The training Job's podFailurePolicy fails the Job at once on this code.
+    expect(code).toBe(contract.trainingConfigErrorExitCode);
+    expect(code).not.toBe(1);
     expect(output).toMatch(message);
     expect(fake.runs.size).toBe(0);
     expect(fake.versions.size).toBe(0);

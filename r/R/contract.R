@@ -28,7 +28,13 @@ contract_env_number <- function(contract, key, default) {
   if (is.na(raw)) return(default)
   value <- suppressWarnings(as.numeric(raw))
   if (is.na(value)) {
-    stop(sprintf("%s must be a number, got '%s'", contract_env_name(contract, key), raw))
+    stop(config_error(sprintf("%s must be a number, got '%s'", contract_env_name(contract, key), raw)))
   }
   value
+}
+
+# A setting that is wrong: retrying cannot fix it, so the programs exit with the contract's
+# configuration-error code and the training Job's podFailurePolicy fails at once.
+config_error <- function(message, class = character()) {
+  structure(class = c(class, "config_error", "error", "condition"), list(message = message, call = NULL))
 }

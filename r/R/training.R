@@ -59,7 +59,7 @@ bundle_metadata <- function(trained, run_id = NULL) {
 quality_directions <- c("higher", "lower")
 
 quality_config_error <- function(message) {
-  structure(class = c("quality_config_error", "error", "condition"), list(message = message, call = NULL))
+  config_error(message, class = "quality_config_error")
 }
 
 # Checks the gate's settings against the metrics training produced. Called before anything is
