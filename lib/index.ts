@@ -1,9 +1,11 @@
+// The public API: the constructs, their props and interfaces, the contract, and the manifest
+// writer. Validators and pod defaults stay internal so they can change without a major release.
 export * from './contract';
-export * from './validate';
-export * from './pod-defaults';
 export * from './artifact-store';
 export * from './minio-store';
 export * from './mlflow-server';
 export * from './r-training-job';
 export * from './seldon-r-model';
-export * from './manifests';
+export { Manifest, orderedManifests, writeManifests } from './manifests';
+export type { ComputeResources, NetworkClient } from './pod-defaults';
+export type { Problem } from './validate';

@@ -1,5 +1,6 @@
 // Quantity parsing and the resource defaults every construct shares.
-import { checkResources, parseQuantity, withDefaults } from '../lib';
+import { checkResources, withDefaults } from '../lib/pod-defaults';
+import { parseQuantity } from '../lib/validate';
 
 const DEFAULTS = { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' };
 
