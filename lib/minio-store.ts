@@ -9,7 +9,7 @@ import { MINIO_API_PORT, MINIO_CONSOLE_PORT, PATHS, SECRET_KEYS } from './contra
 import {
   ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
   podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
-  serviceHost, tmpVolume, withDefaults,
+  readWriteOnceClaim, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
 import {
   Problem, checkBucketName, checkDnsLabel, checkInteger, checkPinnedImage, checkQuantity, validateAtSynth,
@@ -159,14 +159,8 @@ export class MinioStore extends Construct implements IArtifactStore {
       name: envName, valueFrom: { secretKeyRef: { name: this.rootCredentialsSecret, key } },
     });
 
-    new k8s.KubePersistentVolumeClaim(this, 'Data', {
-      metadata: { name: this.claimName, labels: recommendedLabels(serverSpec) },
-      spec: {
-        accessModes: ['ReadWriteOnce'],
-        storageClassName: props.storageClassName,
-        resources: { requests: { storage: k8s.Quantity.fromString(storageSize) } },
-      },
-    });
+    readWriteOnceClaim(this, 'Data', { name: this.claimName, labels: recommendedLabels(serverSpec) }, storageSize,
+      props.storageClassName);
 
     new k8s.KubeService(this, 'Service', {
       metadata: { name, labels: recommendedLabels(serverSpec) },

@@ -10,7 +10,7 @@ import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
 import {
   ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources,
   checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
-  restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
+  readWriteOnceClaim, restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { Problem, checkDnsLabel, checkPinnedImage, checkQuantity, validateAtSynth } from './validate';
 
@@ -189,14 +189,8 @@ export class MlflowServer extends Construct implements ITrackingServer {
       backendUri = `$(${MLFLOW_SERVER_ENV.backendStoreUri})`;
     } else {
       this.claimName = `${name}-db`;
-      new k8s.KubePersistentVolumeClaim(this, 'Db', {
-        metadata: { name: this.claimName, labels: recommendedLabels(spec) },
-        spec: {
-          accessModes: ['ReadWriteOnce'],
-          storageClassName: props.storageClassName,
-          resources: { requests: { storage: k8s.Quantity.fromString(storageSize) } },
-        },
-      });
+      readWriteOnceClaim(this, 'Db', { name: this.claimName, labels: recommendedLabels(spec) }, storageSize,
+        props.storageClassName);
       volumes.push({ name: 'db', persistentVolumeClaim: { claimName: this.claimName } });
       mounts.push({ name: 'db', mountPath: DB_PATH });
       // Four slashes: an absolute path. A file on the PVC, never `:memory:`.

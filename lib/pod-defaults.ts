@@ -244,3 +244,20 @@ function ingressFrom(clients: NetworkClient[], port: number): k8s.NetworkPolicyI
     ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }],
   }];
 }
+
+/**
+ * A ReadWriteOnce PVC (one writer pod: the Deployments that mount one use `Recreate`).
+ * `storageClassName` undefined means the cluster's default class.
+ */
+export function readWriteOnceClaim(
+  scope: Construct, id: string, metadata: k8s.ObjectMeta, size: string, storageClassName?: string,
+): k8s.KubePersistentVolumeClaim {
+  return new k8s.KubePersistentVolumeClaim(scope, id, {
+    metadata,
+    spec: {
+      accessModes: ['ReadWriteOnce'],
+      storageClassName,
+      resources: { requests: { storage: k8s.Quantity.fromString(size) } },
+    },
+  });
+}
