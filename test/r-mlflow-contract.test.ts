@@ -43,6 +43,16 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     return { code: await proc.exited, output: proc.output() };
   }
 
+  /** A fake MLflow on a free port, listening, closed after the suite; `setup` runs before listen. */
+  async function listeningFake(setup: (fake: FakeMlflow) => void = () => undefined) {
+    const port = await freePort();
+    const fake = new FakeMlflow();
+    fakes.push(fake);
+    setup(fake);
+    await fake.listen(port);
+    return { port, fake };
+  }
+
   test('train.R waits for an unreachable MLflow, logs, uploads, registers and moves the alias; serve.R loads it by alias', async () => {
     const port = await freePort();
     const fake = new FakeMlflow();
@@ -93,10 +103,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('the alias is not moved when the holdout metric is below the threshold', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    await fake.listen(port);
+    const { port, fake } = await listeningFake();
     const { code, output } = await train(port, '1.01');
     expect(code).toBe(0);
     expect(output).toMatch(/"alias_moved":false/);
@@ -108,11 +115,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('a failed artifact upload marks the run FAILED and train.R exits non-zero', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    fake.failUploads = true;
-    await fake.listen(port);
+    const { port, fake } = await listeningFake((f) => { f.failUploads = true; });
     const { code, output } = await train(port, '0.5');
     // Not a configuration error: the Job may retry it.
     expect(code).toBe(1);
@@ -124,10 +127,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('serve.R stays alive but not ready while the alias does not exist', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    await fake.listen(port);
+    const { port, fake } = await listeningFake();
     const servePort = await freePort();
     const server = startR('serve.R', {
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/missing@champion',
@@ -142,10 +142,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('a lower-is-better metric moves the alias when under the threshold, not when above it', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    await fake.listen(port);
+    const { port, fake } = await listeningFake();
     const lower = { [ENV.qualityMetric]: 'oob_error', [ENV.qualityDirection]: 'lower' };
     const under = await train(port, '0.5', lower);
     expect(under.code).toBe(0);
@@ -164,10 +161,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
     ['an unknown direction', { [ENV.qualityDirection]: 'up' }, /quality direction 'up' is not one of: higher, lower/],
     ['a threshold that is not a number', { [ENV.qualityThreshold]: 'high' }, /QUALITY_THRESHOLD must be a number, got 'high'/],
   ])('%s fails fast: the configuration-error exit code, nothing created in MLflow', async (_name, extra, message) => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    await fake.listen(port);
+    const { port, fake } = await listeningFake();
     const { code, output } = await train(port, '0.5', extra);
     // The training Job's podFailurePolicy fails the Job at once on this code.
     expect(code).toBe(contract.trainingConfigErrorExitCode);
@@ -179,11 +173,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('training waits for the artifact store (bucket not provisioned yet) and creates exactly one run', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    fake.failArtifactLists = 3;
-    await fake.listen(port);
+    const { port, fake } = await listeningFake((f) => { f.failArtifactLists = 3; });
     const { code, output } = await train(port, '0.5');
     expect(code).toBe(0);
     expect(output).toMatch(/waiting for the MLflow artifact store/);
@@ -195,10 +185,7 @@ describeR('contract test against MLflow\'s documented REST API', () => {
   }, 60000);
 
   test('serve.R loads a version whose source is an MLflow 3 logged model (models:/m-<id>) through get-download-uri', async () => {
-    const port = await freePort();
-    const fake = new FakeMlflow();
-    fakes.push(fake);
-    await fake.listen(port);
+    const { port, fake } = await listeningFake();
     expect((await train(port, '0.5')).code).toBe(0);
     const [run] = [...fake.runs.values()];
     const prefix = `${run.info.experiment_id}/${run.info.run_id}/artifacts/model/`;
