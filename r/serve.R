@@ -1,10 +1,6 @@
 # The R model server for Seldon Core v1: `Rscript serve.R`.
 # Ports, paths and env var names come from contract.json next to this file.
-main <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  here <- dirname(normalizePath(sub("^--file=", "", file_arg[[1L]])))
-  load_rmlops(file.path(here, "R"), envir = environment(main))
-  contract <- read_contract(file.path(here, "contract.json"))
+main <- function(contract) {
 
   port <- contract_env_number(contract, "httpPort", contract$modelHttpPort)
   if (port %in% contract$executorPorts) {
@@ -48,9 +44,11 @@ fail <- function(msg) {
   quit(status = 2L, save = "no")
 }
 
-local({
+# The modules and contract.json sit next to this script, wherever the image puts it.
+here <- local({
   file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  sys.source(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "R", "load_all.R"),
-             envir = globalenv())
+  dirname(normalizePath(sub("^--file=", "", file_arg[[1L]])))
 })
-main()
+sys.source(file.path(here, "R", "load_all.R"), envir = globalenv())
+load_rmlops(file.path(here, "R"), envir = globalenv())
+main(read_contract(file.path(here, "contract.json")))

@@ -2,11 +2,7 @@
 # With the tracking URI set: logs to MLflow over REST, uploads the bundle through the artifact
 # proxy, registers a version and moves the alias if the quality gate passes.
 # Without it: writes the bundle to the model directory and touches no network.
-main <- function() {
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  here <- dirname(normalizePath(sub("^--file=", "", file_arg[[1L]])))
-  load_rmlops(file.path(here, "R"), envir = environment(main))
-  contract <- read_contract(file.path(here, "contract.json"))
+main <- function(contract) {
   trained <- train_iris()
   log_line(list(level = "info", msg = "trained", metrics = trained$metrics[c("accuracy", "f1_macro", "kappa", "oob_error")]))
 
@@ -32,23 +28,20 @@ main <- function() {
   log_line(c(list(level = "info", msg = "training run finished"), result))
 }
 
-local({
+# The modules and contract.json sit next to this script, wherever the image puts it.
+here <- local({
   file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  sys.source(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "R", "load_all.R"),
-             envir = globalenv())
+  dirname(normalizePath(sub("^--file=", "", file_arg[[1L]])))
 })
+sys.source(file.path(here, "R", "load_all.R"), envir = globalenv())
+load_rmlops(file.path(here, "R"), envir = globalenv())
+contract <- read_contract(file.path(here, "contract.json"))
 # A configuration error exits with the contract's code (the Job then fails without retrying);
 # anything else exits 1 and may be retried.
-exit_code_for <- function(e) {
-  if (!inherits(e, "config_error")) return(1L)
-  file_arg <- grep("^--file=", commandArgs(trailingOnly = FALSE), value = TRUE)
-  contract <- jsonlite::fromJSON(file.path(dirname(normalizePath(sub("^--file=", "", file_arg[[1L]]))), "contract.json"))
-  as.integer(contract$trainingConfigErrorExitCode)
-}
-status <- tryCatch({ main(); 0L }, error = function(e) {
+status <- tryCatch({ main(contract); 0L }, error = function(e) {
   cat(as.character(jsonlite::toJSON(list(level = "error", msg = conditionMessage(e),
                                          config_error = inherits(e, "config_error")), auto_unbox = TRUE)),
       "\n", sep = "", file = stderr())
-  exit_code_for(e)
+  if (inherits(e, "config_error")) as.integer(contract$trainingConfigErrorExitCode) else 1L
 })
 quit(status = status, save = "no")
