@@ -18,6 +18,8 @@ const root = path.join(__dirname, '..');
 const dist = path.join(root, 'dist');
 const tmp = path.join(root, `.dist-tmp-${process.pid}`);
 const old = path.join(root, `.dist-tmp-${process.pid}-old`);
+// How messages name dist/, relative to where the user ran the command.
+const distLabel = `${path.relative(process.cwd(), dist) || 'dist'}/`;
 
 /** True when process `pid` exists (signal 0 only checks; EPERM means it exists but is not ours). */
 function alive(pid) {
@@ -40,7 +42,7 @@ function recover() {
     const olds = stale.filter((s) => s.old).sort((a, b) => fs.statSync(b.dir).mtimeMs - fs.statSync(a.dir).mtimeMs);
     if (olds.length > 0) {
       fs.renameSync(olds[0].dir, dist);
-      console.error(`recovered ${path.relative(process.cwd(), dist) || 'dist'}/ from ${path.basename(olds[0].dir)}/ (an earlier synth was interrupted mid-swap)`);
+      console.error(`recovered ${distLabel} from ${path.basename(olds[0].dir)}/ (an earlier synth was interrupted mid-swap)`);
     }
   }
   for (const s of stale) fs.rmSync(s.dir, { recursive: true, force: true });
@@ -55,14 +57,14 @@ function main() {
     synth(tmp);
   } catch (err) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    console.error(`synth failed; ${path.relative(process.cwd(), dist) || 'dist'}/ left unchanged:\n${err && err.message ? err.message : err}`);
+    console.error(`synth failed; ${distLabel} left unchanged:\n${err && err.message ? err.message : err}`);
     process.exit(1);
   }
   // Two renames: dist/ is either the old or the new output, never a mix.
   if (fs.existsSync(dist)) fs.renameSync(dist, old);
   fs.renameSync(tmp, dist);
   fs.rmSync(old, { recursive: true, force: true });
-  console.log(`wrote ${fs.readdirSync(dist).length} manifests to ${path.relative(process.cwd(), dist) || 'dist'}/`);
+  console.log(`wrote ${fs.readdirSync(dist).length} manifests to ${distLabel}`);
 }
 
 main();
