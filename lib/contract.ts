@@ -87,7 +87,29 @@ export const ENV = {
   maxBodyBytes: 'MAX_REQUEST_BYTES',
   /** Scratch directory for R (the root filesystem is read-only). */
   tmpDir: 'TMPDIR',
+  /** Absolute path of the user's R training script, which the training entrypoint sources and runs. */
+  trainingScript: 'TRAINING_SCRIPT',
 } as const;
+
+/**
+ * Directory the training container mounts a `TrainingScript.fromFile` ConfigMap at (read-only);
+ * the script is `<dir>/<file name>`.
+ */
+export const TRAINING_SCRIPT_DIR = '/etc/rmlops/training' as const;
+
+/**
+ * Where the rmlops R images keep their entrypoints. The constructs set each container's `command`
+ * to `Rscript <entrypoint>` explicitly, so the manifests say what runs without the image's metadata.
+ */
+export const R_ENTRYPOINTS = {
+  /** Training: runs the user's script (`TRAINING_SCRIPT`), logs, registers and gates the alias. */
+  train: '/opt/rmlops/train.R',
+  /** Serving: the Seldon-protocol model server. */
+  serve: '/opt/rmlops/serve.R',
+} as const;
+
+/** The interpreter of the R entrypoints. */
+export const R_SCRIPT_COMMAND = 'Rscript' as const;
 
 /** Environment variable names understood by the MLflow server and its S3 client. */
 export const MLFLOW_SERVER_ENV = {
@@ -136,6 +158,13 @@ export const MANAGED_BY = 'rmlops-cdk8s' as const;
  * Any other non-zero code (MLflow unreachable, OOM, eviction) is retried.
  */
 export const TRAINING_CONFIG_ERROR_EXIT_CODE = 2 as const;
+
+/**
+ * Seldon Core release whose SeldonDeployment CRD the bindings in `imports/` were generated from
+ * and whose operator behaviour (ports, injected executor) the constructs are written against.
+ * `versions.json` pins the same release; test/pins.test.ts fails if they drift.
+ */
+export const SELDON_CORE_VERSION = '1.17.1' as const;
 
 /** Name of the executor container the Seldon operator injects into every predictor pod. */
 export const SELDON_EXECUTOR_CONTAINER_NAME = 'seldon-container-engine' as const;
