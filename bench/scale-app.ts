@@ -3,8 +3,9 @@
  * training job. Run as `node -r ./scripts/register.js bench/scale-app.ts <n> <outdir>`; prints
  * one JSON line with the object count and this process's peak RSS.
  */
+import * as path from 'path';
 import { App, Chart } from 'cdk8s';
-import { MinioStore, MlflowServer, RTrainingJob, SeldonRModel, writeManifests } from '../lib';
+import { MinioStore, MlflowServer, RTrainingJob, SeldonRModel, TrainingScript, writeManifests } from '../lib';
 
 export function buildScaleApp(n: number, outdir: string): App {
   const app = new App({ outdir });
@@ -15,6 +16,7 @@ export function buildScaleApp(n: number, outdir: string): App {
     const name = `model-${i}`;
     const train = new RTrainingJob(chart, `${name}-train`, {
       tracking: mlflow,
+      trainingScript: TrainingScript.fromFile(path.join(__dirname, '..', 'examples', 'iris', 'train.R')),
       registeredModelName: name,
       experimentName: name,
     });

@@ -111,6 +111,12 @@ export const R_ENTRYPOINTS = {
 /** The interpreter of the R entrypoints. */
 export const R_SCRIPT_COMMAND = 'Rscript' as const;
 
+/** Annotation keys the constructs write. */
+export const ANNOTATIONS = {
+  /** On the training pod template: sha256 of a `TrainingScript.fromFile` script. */
+  trainingScriptSha256: 'rmlops-cdk8s/training-script-sha256',
+} as const;
+
 /** Environment variable names understood by the MLflow server and its S3 client. */
 export const MLFLOW_SERVER_ENV = {
   /** S3 endpoint of the artifact store (path-style). */

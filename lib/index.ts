@@ -6,6 +6,8 @@ export * from './minio-store';
 export * from './mlflow-server';
 export * from './r-training-job';
 export * from './seldon-r-model';
+export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
+export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';
 export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';

@@ -5,13 +5,16 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { ENV, TRAINING_CONFIG_ERROR_EXIT_CODE } from './contract';
+import {
+  ANNOTATIONS, ENV, R_ENTRYPOINTS, R_SCRIPT_COMMAND, TRAINING_CONFIG_ERROR_EXIT_CODE, TRAINING_SCRIPT_DIR,
+} from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel,
   k8sResources, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
   withDefaults,
 } from './pod-defaults';
+import { TrainingScript, loadTrainingScript } from './training-script';
 import {
   Problem, checkDnsLabel, checkEnvName, checkFiniteNumber, checkInteger, checkModelAlias, checkMountPathFree,
   checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
@@ -23,6 +26,8 @@ export const DEFAULT_R_TRAINING_IMAGE = 'ghcr.io/rmlops/r-train:0.1.0';
 export const R_IMAGE_UID = 10001;
 /** Name of the training container (the podFailurePolicy rule refers to it). */
 export const TRAINING_CONTAINER_NAME = 'train';
+/** Name of the pod volume that carries a `TrainingScript.fromFile` ConfigMap. */
+export const TRAINING_SCRIPT_VOLUME = 'training-script';
 
 /** A registered model version, addressed through an alias. */
 export interface ModelRef {
@@ -50,11 +55,18 @@ const QUALITY_DIRECTIONS: readonly string[] = ['higher', 'lower'];
 export interface RTrainingJobProps {
   /** The MLflow server to log to (its in-cluster tracking URI is passed on; its NetworkPolicy is opened). */
   readonly tracking: ITrackingServer;
+  /**
+   * The R script with your `train()` function: `TrainingScript.fromFile("train.R")` (shipped in a
+   * ConfigMap `<name>-script`, mounted read-only under /etc/rmlops/training) or
+   * `TrainingScript.fromImagePath("/opt/model/train.R")` (inside your own `image`). The container
+   * gets its absolute path in `TRAINING_SCRIPT`.
+   */
+  readonly trainingScript: TrainingScript;
   /** Name of the Job. @default the construct id */
   readonly name?: string;
-  /** R training image, pinned. @default DEFAULT_R_TRAINING_IMAGE */
+  /** R training image, pinned; your own image (FROM it) for `TrainingScript.fromImagePath`. @default DEFAULT_R_TRAINING_IMAGE */
   readonly image?: string;
-  /** Container command. @default - the image's entrypoint */
+  /** Container command. @default ["Rscript", "/opt/rmlops/train.R"] (R_ENTRYPOINTS.train), which runs `trainingScript` */
   readonly command?: string[];
   /** Container arguments. @default - none */
   readonly args?: string[];
@@ -121,6 +133,10 @@ export class RTrainingJob extends Construct {
   public readonly podSelector: Record<string, string>;
   /** The Job. */
   public readonly job: k8s.KubeJob;
+  /** Absolute path of the training script in the container (the value of `TRAINING_SCRIPT`). */
+  public readonly trainingScriptPath: string;
+  /** The ConfigMap holding a `TrainingScript.fromFile` script; undefined for `fromImagePath`. */
+  public readonly scriptConfigMap?: k8s.KubeConfigMap;
 
   constructor(scope: Construct, id: string, props: RTrainingJobProps) {
     super(scope, id);
@@ -143,11 +159,18 @@ export class RTrainingJob extends Construct {
     const mountPath = props.pipelineVolume?.mountPath ?? '/pipeline';
     const scratchSize = props.scratchSize ?? '1Gi';
     this.model = { name: modelName, alias, uri: `models:/${modelName}@${alias}` };
+    const script = loadTrainingScript('trainingScript', props.trainingScript, {
+      scratchPath: TMP_PATH,
+      defaultImage: props.image === undefined || props.image === DEFAULT_R_TRAINING_IMAGE,
+    });
+    const fromFile = script.content !== undefined;
+    this.trainingScriptPath = props.trainingScript?.containerPath ?? '';
 
     const reserved = new Set<string>(Object.values(ENV));
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name),
+        ...script.problems,
         ...checkPinnedImage('image', image),
         ...checkRegisteredModelName('registeredModelName', modelName),
         ...checkNonEmpty('experimentName', experiment, 'iris'),
@@ -168,7 +191,10 @@ export class RTrainingJob extends Construct {
       ];
       if (props.pipelineVolume) {
         out.push(...checkDnsLabel('pipelineVolume.claimName', props.pipelineVolume.claimName, 253));
-        out.push(...checkMountPathFree('pipelineVolume.mountPath', mountPath, [{ path: TMP_PATH, what: 'the scratch emptyDir' }]));
+        out.push(...checkMountPathFree('pipelineVolume.mountPath', mountPath, [
+          { path: TMP_PATH, what: 'the scratch emptyDir' },
+          ...(props.trainingScript?.source === 'file' ? [{ path: TRAINING_SCRIPT_DIR, what: 'the training script ConfigMap' }] : []),
+        ]));
       }
       for (const key of Object.keys(extraEnv)) {
         out.push(...checkEnvName(`env.${key}`, key));
@@ -193,11 +219,22 @@ export class RTrainingJob extends Construct {
       { name: ENV.qualityThreshold, value: String(threshold) },
       { name: ENV.qualityDirection, value: direction },
       { name: ENV.mlflowWaitSeconds, value: String(waitSeconds) },
+      { name: ENV.trainingScript, value: this.trainingScriptPath },
       { name: ENV.tmpDir, value: TMP_PATH },
       { name: 'HOME', value: TMP_PATH },
     ];
     const volumes: k8s.Volume[] = [tmpVolume(scratchSize)];
     const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
+    if (fromFile) {
+      const configMapName = `${name}-script`;
+      this.scriptConfigMap = new k8s.KubeConfigMap(this, 'Script', {
+        metadata: { name: configMapName, labels },
+        data: { [script.key!]: script.content! },
+      });
+      // 0444: readable by the non-root uid whatever the fsGroup; nobody writes a ConfigMap volume.
+      volumes.push({ name: TRAINING_SCRIPT_VOLUME, configMap: { name: configMapName, defaultMode: 0o444 } });
+      mounts.push({ name: TRAINING_SCRIPT_VOLUME, mountPath: TRAINING_SCRIPT_DIR, readOnly: true });
+    }
     if (props.pipelineVolume) {
       volumes.push({ name: 'pipeline', persistentVolumeClaim: { claimName: props.pipelineVolume.claimName } });
       mounts.push({ name: 'pipeline', mountPath });
@@ -224,7 +261,9 @@ export class RTrainingJob extends Construct {
           }],
         },
         template: {
-          metadata: { labels },
+          // The script's hash makes a changed script a changed pod template, so it is handled like
+          // any other changed prop (see ttlSecondsAfterFinished) instead of silently not running.
+          metadata: { labels, ...(fromFile ? { annotations: { [ANNOTATIONS.trainingScriptSha256]: script.sha256! } } : {}) },
           spec: {
             // Never: each retry is a fresh pod whose logs stay readable.
             restartPolicy: 'Never',
@@ -233,7 +272,7 @@ export class RTrainingJob extends Construct {
             containers: [{
               name: TRAINING_CONTAINER_NAME,
               image,
-              command: props.command,
+              command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.train],
               args: props.args,
               env,
               resources: k8sResources(resources, scratchSize),

@@ -15,7 +15,7 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, ModelHttpPort, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, R_SCRIPT_COMMAND, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
@@ -51,6 +51,10 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly predictorName?: string;
   /** R model server image, pinned. @default DEFAULT_R_SERVING_IMAGE */
   readonly image?: string;
+  /** Command of the model container. @default ["Rscript", "/opt/rmlops/serve.R"] (R_ENTRYPOINTS.serve) */
+  readonly command?: string[];
+  /** Arguments of the model container. @default - none */
+  readonly args?: string[];
   /**
    * Port of the R server's REST endpoint (a containerPort named `http`, which Seldon routes the
    * executor to). 8000 and 5001 belong to the executor and do not compile. @default 9000
@@ -177,6 +181,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const modelContainer: SeldonContainer = {
       name: MODEL_CONTAINER_NAME,
       image,
+      command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.serve],
+      args: props.args,
       env,
       // The name `http` makes the operator route the executor here and inject
       // PREDICTIVE_UNIT_HTTP_SERVICE_PORT with this number, which the R server binds.

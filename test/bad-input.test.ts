@@ -2,7 +2,7 @@
 // before any YAML is written.
 import { Chart, Testing } from 'cdk8s';
 import { ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonRModel } from '../lib';
-import { newChart } from './constructs-support';
+import { fixtureScript, newChart } from './constructs-support';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
@@ -42,7 +42,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('4. a name longer than 63 characters', () => {
     const chart = newChart();
     const name = 'train-' + 'x'.repeat(60);
-    new RTrainingJob(chart, 'train', { name, tracking: pipeline(chart).mlflow });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), name, tracking: pipeline(chart).mlflow });
     expectSynthError(chart, 'test/train', 'name', name, 'use a name such as');
   });
 
@@ -139,7 +139,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
 
   test('21. a memory limit that is not a quantity', () => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, resources: { memoryLimit: '2 gigs' } });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, resources: { memoryLimit: '2 gigs' } });
     expectSynthError(chart, 'test/train', 'resources.memoryLimit', '2 gigs', 'use a quantity such as');
   });
 
@@ -165,19 +165,19 @@ describe('bad input is reported at synth with path, value and fix', () => {
   // ---- MLflow names and URIs
   test('25. the reserved alias "latest"', () => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, modelAlias: 'latest' });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, modelAlias: 'latest' });
     expectSynthError(chart, 'test/train', 'modelAlias', 'latest', 'use an alias such as "champion"');
   });
 
   test('26. a version-like alias', () => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, modelAlias: 'v3' });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, modelAlias: 'v3' });
     expectSynthError(chart, 'test/train', 'modelAlias', 'v3', 'use an alias such as "champion"');
   });
 
   test('27. a registered model name that breaks models:/ URIs', () => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, registeredModelName: 'team/iris' });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, registeredModelName: 'team/iris' });
     expectSynthError(chart, 'test/train', 'registeredModelName', 'team/iris', 'use a name such as "team-iris"');
   });
 
@@ -195,7 +195,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
 
   test('30. a quality threshold that is not a number', () => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, qualityThreshold: NaN });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, qualityThreshold: NaN });
     expect(() => Testing.synth(chart)).toThrow(/\[test\/train\] qualityThreshold = null: is not a finite number\. Fix: use a number such as 0\.9/);
   });
 
@@ -229,7 +229,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('35. a memory request above the limit across binary and decimal suffixes', () => {
     const chart = newChart();
     // 1G = 1,000,000,000 bytes > 900Mi = 943,718,400 bytes.
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, resources: { memoryRequest: '1G', memoryLimit: '900Mi' } });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, resources: { memoryRequest: '1G', memoryLimit: '900Mi' } });
     expectSynthError(chart, 'test/train', 'resources.memoryRequest', '1G', 'raise memoryLimit to at least "1G"');
   });
 
@@ -242,7 +242,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
     ['40. a relative path', 'pipeline', 'is not an absolute mount path'],
   ])('%s as pipelineVolume.mountPath', (_label, mountPath, why) => {
     const chart = newChart();
-    new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, pipelineVolume: { claimName: 'shared', mountPath } });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, pipelineVolume: { claimName: 'shared', mountPath } });
     expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
     expectSynthError(chart, 'test/train', 'pipelineVolume.mountPath', mountPath, '"/pipeline"');
   });
@@ -294,7 +294,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
     const chart = newChart();
     new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), scratchSize });
     new SeldonRModel(chart, 'iris', { model: 'file:///m', scratchSize });
-    new RTrainingJob(chart, 'train', { tracking: new MlflowServer(chart, 'other', { artifactStore: new MinioStore(chart, 'store') }), scratchSize });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: new MlflowServer(chart, 'other', { artifactStore: new MinioStore(chart, 'store') }), scratchSize });
     for (const path of ['test/mlflow', 'test/iris', 'test/train']) expectSynthError(chart, path, 'scratchSize', scratchSize, fix);
     expect(() => Testing.synth(chart)).toThrow(/the size of the \/tmp emptyDir/);
   });
@@ -316,7 +316,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
     const chart = newChart();
     const { mlflow } = pipeline(chart);
     // A plain-JS caller (or a cast) can pass any string; the type allows only the two words.
-    new RTrainingJob(chart, 'train', { tracking: mlflow, qualityDirection: 'max' as unknown as 'higher' });
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: mlflow, qualityDirection: 'max' as unknown as 'higher' });
     expectSynthError(chart, 'test/train', 'qualityDirection', 'max', 'use "higher" when a larger metric is better');
   });
 
@@ -338,10 +338,10 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('the valid variants synthesize', () => {
     const chart = newChart();
     const { mlflow } = pipeline(chart);
-    const train = new RTrainingJob(chart, 'train', { tracking: mlflow, modelAlias: 'prod-2', registeredModelName: 'Iris Classifier' });
+    const train = new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: mlflow, modelAlias: 'prod-2', registeredModelName: 'Iris Classifier' });
     new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, httpPort: 9001, image: `r@sha256:${'a'.repeat(64)}` });
     new MinioStore(chart, 'other', { bucket: 'my.bucket-01', storageSize: '1.5Gi', resources: { memoryLimit: '256Mi' } });
-    new RTrainingJob(chart, 'nested', { tracking: mlflow, pipelineVolume: { claimName: 'shared', mountPath: '/tmpdata' }, scratchSize: '10Gi' });
+    new RTrainingJob(chart, 'nested', { trainingScript: fixtureScript(), tracking: mlflow, pipelineVolume: { claimName: 'shared', mountPath: '/tmpdata' }, scratchSize: '10Gi' });
     new SeldonRModel(chart, 'side', {
       model: 'file:///m',
       resources: { cpuLimit: '100m', memoryRequest: '2Gi' },

@@ -1,8 +1,18 @@
 // Helpers for the construct tests: find objects, pod specs and containers in synthesized output.
+import * as path from 'path';
 import { App, Chart, Testing } from 'cdk8s';
+import { TrainingScript } from '../lib';
 import { ValidateOptions, validateManifests } from './support/validate';
 
 export const NS = 'team-a';
+
+/** A small user training script (test/fixtures/training/train.R). */
+export const FIXTURE_SCRIPT = path.join(__dirname, 'fixtures', 'training', 'train.R');
+
+/** `TrainingScript.fromFile` of the fixture script. */
+export function fixtureScript(): TrainingScript {
+  return TrainingScript.fromFile(FIXTURE_SCRIPT);
+}
 
 /** A chart with a namespace (so DNS names are fully qualified). */
 export function newChart(namespace: string | null = NS): Chart {

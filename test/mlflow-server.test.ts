@@ -2,7 +2,7 @@ import {
   DEFAULT_MLFLOW_IMAGE, LABELS, MLFLOW_DEFAULT_ALLOWED_HOSTS, MLFLOW_PORT, MLFLOW_SERVER_ENV, MLFLOW_VERSION, MinioStore,
   MlflowServer, PATHS, RTrainingJob, SECRET_KEYS,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, fixtureScript, newChart, synthValid } from './constructs-support';
 
 function setup(props: Partial<ConstructorParameters<typeof MlflowServer>[2]> = {}) {
   const chart = newChart();
@@ -138,7 +138,7 @@ describe('MlflowServer', () => {
     expect(npAlone.spec.ingress ?? []).toEqual([]);
 
     const { chart, mlflow } = setup();
-    new RTrainingJob(chart, 'train', { tracking: mlflow });
+    new RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: fixtureScript() });
     const out = synthValid(chart);
     const np = find(out, 'NetworkPolicy', 'mlflow');
     expect(np.spec.ingress).toEqual([{

@@ -1,13 +1,13 @@
 import {
-  DEFAULT_R_SERVING_IMAGE, ENV, MinioStore, MlflowServer, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, RTrainingJob,
+  DEFAULT_R_SERVING_IMAGE, ENV, MinioStore, MlflowServer, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, RTrainingJob,
   SELDON_EXECUTOR_HTTP_PORT, SeldonRModel,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, newChart, synthValid } from './constructs-support';
+import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, fixtureScript, newChart, synthValid } from './constructs-support';
 
 function setup() {
   const chart = newChart();
   const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio') });
-  const train = new RTrainingJob(chart, 'train', { tracking: mlflow, registeredModelName: 'iris' });
+  const train = new RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: fixtureScript(), registeredModelName: 'iris' });
   return { chart, mlflow, train };
 }
 
@@ -166,4 +166,18 @@ describe('SeldonRModel', () => {
     });
     expect(predictor(synthValid(chart)).componentSpecs[0].spec.containers[1].ports.map((p: any) => p.containerPort)).toEqual([9001, 9501, 6001]);
   });
+
+  test('command: Rscript /opt/rmlops/serve.R by default; the command and args props replace it', () => {
+    const byDefault = newChart();
+    new SeldonRModel(byDefault, 'iris', { model: 'file:///m' });
+    const model = (objs: any[]) => find(objs, 'SeldonDeployment', 'iris').spec.predictors[0].componentSpecs[0].spec.containers[0];
+    expect(model(synthValid(byDefault)).command).toEqual(['Rscript', R_ENTRYPOINTS.serve]);
+    expect(R_ENTRYPOINTS.serve).toBe('/opt/rmlops/serve.R');
+    expect(model(synthValid(byDefault)).args).toBeUndefined();
+    const custom = newChart();
+    new SeldonRModel(custom, 'iris', { model: 'file:///m', command: ['Rscript', '/app/serve.R'], args: ['--quiet'] });
+    expect(model(synthValid(custom)).command).toEqual(['Rscript', '/app/serve.R']);
+    expect(model(synthValid(custom)).args).toEqual(['--quiet']);
+  });
 });
+
