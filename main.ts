@@ -1,16 +1,26 @@
 /**
- * The iris example pipeline: MinIO stores artifacts, MLflow tracks runs and versions models,
- * an R Job trains and promotes `iris@champion`, and Seldon serves it.
+ * The example pipeline: MinIO stores artifacts, MLflow tracks runs and versions models, and two
+ * teams' models share them. Each is the team's own R script (examples/<model>/train.R), trained
+ * by an R Job that promotes `<model>@champion` past its quality gate, and served by Seldon:
+ * `iris`, a random-forest classifier gated on accuracy, and `mtcars`, a linear regression gated
+ * on RMSE.
  *
  * Before `kubectl apply -f dist/`, create the two Secrets the pipeline reads (see README):
  * `minio-root` (root-user, root-password) and `mlflow-s3` (access-key-id, secret-access-key).
  */
+import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
-import { MinioStore, MlflowServer, RTrainingJob, SeldonRModel, writeManifests } from './lib';
+import { MinioStore, MlflowServer, RTrainingJob, SeldonRModel, TrainingScript, writeManifests } from './lib';
 
 /** Namespace of the example. */
 export const NAMESPACE = 'rmlops-iris';
+
+/** The example training scripts, wherever synth is run from. */
+export const EXAMPLE_SCRIPTS = {
+  iris: path.join(__dirname, 'examples', 'iris', 'train.R'),
+  mtcars: path.join(__dirname, 'examples', 'mtcars', 'train.R'),
+} as const;
 
 /** Builds the example app (nothing is written). */
 export function buildApp(outdir = 'dist'): App {
@@ -25,6 +35,7 @@ export function buildApp(outdir = 'dist'): App {
   const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
   const train = new RTrainingJob(chart, 'iris-train', {
     tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
     registeredModelName: 'iris',
     experimentName: 'iris',
     modelAlias: 'champion',
@@ -32,6 +43,19 @@ export function buildApp(outdir = 'dist'): App {
     qualityThreshold: 0.9,
   });
   new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, replicas: 2 });
+
+  const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.mtcars),
+    registeredModelName: 'mtcars',
+    experimentName: 'mtcars',
+    modelAlias: 'champion',
+    qualityMetric: 'rmse',
+    // Miles per gallon: the alias moves only if the holdout error is at most 4 mpg.
+    qualityThreshold: 4,
+    qualityDirection: 'lower',
+  });
+  new SeldonRModel(chart, 'mtcars', { model: trainMtcars.model, tracking: mlflow, replicas: 1 });
   return app;
 }
 

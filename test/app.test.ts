@@ -5,9 +5,9 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
-import { buildApp, NAMESPACE, synth } from '../main';
-import { orderedManifests, LABELS, PART_OF } from '../lib';
-import { containers, expectMountsResolve, expectRestricted, podSpecs } from './constructs-support';
+import { buildApp, EXAMPLE_SCRIPTS, NAMESPACE, synth } from '../main';
+import { ENV, orderedManifests, LABELS, PART_OF } from '../lib';
+import { containers, envOf, expectMountsResolve, expectRestricted, podSpecs } from './constructs-support';
 
 const root = path.join(__dirname, '..');
 
@@ -25,7 +25,7 @@ function synthToTemp(): Record<string, string> {
   }
 }
 
-describe('the iris example app', () => {
+describe('the example app: iris and mtcars', () => {
   const manifests = orderedManifests(buildApp());
   const objects = manifests.map((m) => m.object);
 
@@ -37,12 +37,12 @@ describe('the iris example app', () => {
     const kinds: Record<string, number> = {};
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
-      Namespace: 1, ConfigMap: 1, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
-      Deployment: 2, Job: 2, SeldonDeployment: 1,
+      Namespace: 1, ConfigMap: 3, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
+      Deployment: 2, Job: 3, SeldonDeployment: 2,
     });
   });
 
-  test('apply order: namespace first, store before its Job, MLflow before training, Seldon last', () => {
+  test('apply order: namespace first, scripts before their Jobs, store before its Job, MLflow before training, Seldon last', () => {
     const files = manifests.map((m) => m.file);
     expect(files).toEqual([...files].sort());
     const at = (kind: string, name: string) => objects.findIndex((o) => o.kind === kind && o.metadata.name === name);
@@ -51,7 +51,10 @@ describe('the iris example app', () => {
     expect(at('Service', 'minio')).toBeLessThan(at('Job', 'minio-provision'));
     expect(at('Deployment', 'minio')).toBeLessThan(at('Job', 'minio-provision'));
     expect(at('Deployment', 'mlflow')).toBeLessThan(at('Job', 'iris-train'));
-    expect(at('SeldonDeployment', 'iris')).toBe(objects.length - 1);
+    expect(at('Deployment', 'mlflow')).toBeLessThan(at('Job', 'mtcars-train'));
+    expect(at('ConfigMap', 'iris-train-script')).toBeLessThan(at('Job', 'iris-train'));
+    expect(at('ConfigMap', 'mtcars-train-script')).toBeLessThan(at('Job', 'mtcars-train'));
+    expect(objects.slice(-2).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['SeldonDeployment/iris', 'SeldonDeployment/mtcars']);
   });
 
   test('everything but the Namespace is in the namespace and carries the recommended labels', () => {
@@ -73,7 +76,7 @@ describe('the iris example app', () => {
 
   test('every container: non-root, read-only root fs, no escalation, ALL dropped, seccomp, resources, pinned', () => {
     const all = containers(objects);
-    expect(all).toHaveLength(5);
+    expect(all).toHaveLength(7);
     for (const { owner, container, pod } of all) {
       expectRestricted(owner, container, pod);
       expectMountsResolve(container, pod);
@@ -108,6 +111,39 @@ describe('the iris example app', () => {
       if (v.configMap) expect(cms.has(v.configMap.name)).toBe(true);
     }
     expect([...pvcs].every((claim) => used.some((v) => v.persistentVolumeClaim?.claimName === claim))).toBe(true);
+  });
+
+  test('each model: its own script, Job, gate and SeldonDeployment; one MLflow admits all four pods', () => {
+    const get = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
+    const cases = [
+      { model: 'iris', metric: 'accuracy', threshold: '0.9', direction: 'higher', replicas: 2 },
+      { model: 'mtcars', metric: 'rmse', threshold: '4', direction: 'lower', replicas: 1 },
+    ] as const;
+    for (const c of cases) {
+      const script = fs.readFileSync(EXAMPLE_SCRIPTS[c.model], 'utf8');
+      expect(get('ConfigMap', `${c.model}-train-script`).data).toEqual({ 'train.R': script });
+      const job = get('Job', `${c.model}-train`);
+      const container = job.spec.template.spec.containers[0];
+      expect(container.command).toEqual(['Rscript', '/opt/rmlops/train.R']);
+      expect(envOf(container)).toMatchObject({
+        [ENV.registeredModelName]: c.model,
+        [ENV.experimentName]: c.model,
+        [ENV.qualityMetric]: c.metric,
+        [ENV.qualityThreshold]: c.threshold,
+        [ENV.qualityDirection]: c.direction,
+        [ENV.trainingScript]: '/etc/rmlops/training/train.R',
+      });
+      expect(job.spec.template.spec.volumes).toContainEqual({ name: 'training-script', configMap: { name: `${c.model}-train-script`, defaultMode: 0o444 } });
+      const sdep = get('SeldonDeployment', c.model);
+      expect(sdep.metadata.namespace).toBe(NAMESPACE);
+      const predictor = sdep.spec.predictors[0];
+      expect(predictor.replicas).toBe(c.replicas);
+      const model = predictor.componentSpecs[0].spec.containers[0];
+      expect(model.command).toEqual(['Rscript', '/opt/rmlops/serve.R']);
+      expect(envOf(model)[ENV.modelUri]).toBe(`models:/${c.model}@champion`);
+    }
+    const admitted = get('NetworkPolicy', 'mlflow').spec.ingress[0].from.map((p: any) => p.podSelector.matchLabels[LABELS.instance]);
+    expect(admitted.sort()).toEqual(['iris', 'iris-train', 'mtcars', 'mtcars-train']);
   });
 
   test('no credential values: no Secret objects, credentials only as secretKeyRef', () => {
@@ -145,7 +181,7 @@ describe('scripts/synth.js', () => {
   let sandbox: string;
   beforeAll(() => {
     sandbox = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-synth-script-'));
-    for (const d of ['node_modules', 'lib', 'imports']) fs.symlinkSync(path.join(root, d), path.join(sandbox, d), 'dir');
+    for (const d of ['node_modules', 'lib', 'imports', 'examples']) fs.symlinkSync(path.join(root, d), path.join(sandbox, d), 'dir');
     fs.mkdirSync(path.join(sandbox, 'scripts'));
     for (const f of ['synth.js', 'register.js']) fs.copyFileSync(path.join(root, 'scripts', f), path.join(sandbox, 'scripts', f));
     fs.copyFileSync(path.join(root, 'main.ts'), path.join(sandbox, 'main.ts'));
