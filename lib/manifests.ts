@@ -23,7 +23,7 @@ const CUSTOM_RESOURCE_RANK = 7;
 
 /** One object with the file name it gets. */
 export interface Manifest {
-  /** File name, e.g. `0000-namespace-rmlops-iris.yaml`. */
+  /** File name, e.g. `0000-namespace-team-a.yaml`. */
   readonly file: string;
   /** The Kubernetes object. */
   readonly object: any;

@@ -173,7 +173,7 @@ export class RTrainingJob extends Construct {
         ...script.problems,
         ...checkPinnedImage('image', image),
         ...checkRegisteredModelName('registeredModelName', modelName),
-        ...checkNonEmpty('experimentName', experiment, 'iris'),
+        ...checkNonEmpty('experimentName', experiment, 'churn-model'),
         ...checkModelAlias('modelAlias', alias),
         ...checkNonEmpty('qualityMetric', metric, 'accuracy'),
         ...checkFiniteNumber('qualityThreshold', threshold),

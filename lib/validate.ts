@@ -203,7 +203,7 @@ export function checkRegisteredModelName(prop: string, value: string): Problem[]
   if (typeof value !== 'string' || value.length === 0 || value.length > 256 || /[/@:%?#]/.test(value) || value.trim() !== value) {
     return problem(prop, value,
       'is not a usable MLflow registered model name (1-256 characters, none of / @ : % ? #, no surrounding spaces)',
-      `use a name such as "${String(value).trim().replace(/[/@:%?#\s]+/g, '-') || 'iris-classifier'}"`);
+      `use a name such as "${String(value).trim().replace(/[/@:%?#\s]+/g, '-') || 'churn-model'}"`);
   }
   return [];
 }
