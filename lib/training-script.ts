@@ -68,6 +68,12 @@ const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
 const FIX_PATH = 'pass the path of your R script, absolute or relative to the directory you synthesize from, e.g. TrainingScript.fromFile("train.R")';
 const FIX_IMAGE = 'build the script into your image and use TrainingScript.fromImagePath("/opt/model/train.R")';
 
+function suggestKey(name: string): string {
+  const ext = R_NAME.test(name) ? name.slice(-2) : '.R';
+  const stem = name.slice(0, R_NAME.test(name) ? -2 : undefined).replace(/[^-._a-zA-Z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return `${(stem || 'train').slice(0, 251)}${ext}`;
+}
+
 function isTrainingScript(value: unknown): value is TrainingScript {
   const v = value as TrainingScript | undefined;
   return v !== null && typeof v === 'object' && (v.source === 'file' || v.source === 'image') && typeof v.path === 'string';
@@ -141,7 +147,7 @@ function readLocalFile(prop: string, script: TrainingScript): LoadedTrainingScri
     nameProblems.push({
       prop, value: given,
       problem: `has the file name "${key}", which is not a valid ConfigMap key (at most 253 letters, digits, '-', '_' and '.')`,
-      fix: `rename the file, e.g. "${key.replace(/[^-._a-zA-Z0-9]+/g, '-').slice(0, 253)}"`,
+      fix: `rename the file, e.g. "${suggestKey(key)}"`,
     });
   }
   if (nameProblems.length > 0) return { problems: nameProblems };

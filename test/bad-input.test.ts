@@ -1,7 +1,10 @@
 // Invalid props fail at synth with one line naming the construct path, the bad value and the fix,
 // before any YAML is written.
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { Chart, Testing } from 'cdk8s';
-import { ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonRModel } from '../lib';
+import { ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonRModel, TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from '../lib';
 import { fixtureScript, newChart } from './constructs-support';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -10,6 +13,17 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 function expectSynthError(chart: Chart, path: string, prop: string, value: unknown, fix: string): void {
   const line = new RegExp(`\\[${escape(path)}\\] ${escape(prop)} = ${escape(JSON.stringify(value))}: [^\\n]*Fix: [^\\n]*${escape(fix)}`);
   expect(() => Testing.synth(chart)).toThrow(line);
+}
+
+/** The synth error has exactly this line. */
+function expectSynthLine(chart: Chart, line: string): void {
+  let message = '';
+  try {
+    Testing.synth(chart);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  expect(message.split('\n').map((l) => l.trim())).toContain(line);
 }
 
 function pipeline(chart: Chart) {
@@ -318,6 +332,143 @@ describe('bad input is reported at synth with path, value and fix', () => {
     // A plain-JS caller (or a cast) can pass any string; the type allows only the two words.
     new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: mlflow, qualityDirection: 'max' as unknown as 'higher' });
     expectSynthError(chart, 'test/train', 'qualityDirection', 'max', 'use "higher" when a larger metric is better');
+  });
+
+  // ---- the training script
+  describe('trainingScript', () => {
+    let dir: string;
+    const write = (name: string, content: string | Buffer) => {
+      const file = path.join(dir, name);
+      fs.writeFileSync(file, content);
+      return file;
+    };
+    beforeAll(() => {
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-bad-script-'));
+    });
+    afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+    function job(trainingScript: TrainingScript, more: Partial<ConstructorParameters<typeof RTrainingJob>[2]> = {}): Chart {
+      const chart = newChart();
+      new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, trainingScript, ...more });
+      return chart;
+    }
+    const FIX_PATH = 'Fix: pass the path of your R script, absolute or relative to the directory you synthesize from, e.g. TrainingScript.fromFile("train.R")';
+
+    test('54. a file that does not exist', () => {
+      const missing = path.join(dir, 'nope', 'train.R');
+      expectSynthLine(job(TrainingScript.fromFile(missing)),
+        `[test/train] trainingScript = ${JSON.stringify(missing)}: does not exist (resolved to ${JSON.stringify(missing)}). ${FIX_PATH}`);
+    });
+
+    test('55. a relative path that does not exist says what it resolved to', () => {
+      const resolved = path.resolve('no-such-dir/train.R');
+      expectSynthLine(job(TrainingScript.fromFile('no-such-dir/train.R')),
+        `[test/train] trainingScript = "no-such-dir/train.R": does not exist (resolved to ${JSON.stringify(resolved)}). ${FIX_PATH}`);
+    });
+
+    test.each([
+      ['56. an empty file', 'empty.R', ''],
+      ['57. a file of blank lines only', 'blank.R', '\n  \n\t\n'],
+    ])('%s', (_label, name, content) => {
+      const file = write(name, content);
+      expectSynthLine(job(TrainingScript.fromFile(file)),
+        `[test/train] trainingScript = ${JSON.stringify(file)}: is empty (resolved to ${JSON.stringify(file)}). Fix: write your train() function in it (see "Bring your own model" in the README)`);
+    });
+
+    test('58. a file larger than a ConfigMap holds (1 MiB + 1 byte); exactly 1 MiB is fine', () => {
+      const big = write('big.R', `# ${'x'.repeat(TRAINING_SCRIPT_MAX_BYTES - 3)}\n`.padEnd(TRAINING_SCRIPT_MAX_BYTES + 1, '#'));
+      expect(fs.statSync(big).size).toBe(1048577);
+      expectSynthLine(job(TrainingScript.fromFile(big)),
+        `[test/train] trainingScript = ${JSON.stringify(big)}: is 1048577 bytes, more than a ConfigMap holds (1048576 bytes). Fix: build the script into your image and use TrainingScript.fromImagePath("/opt/model/train.R")`);
+      const limit = write('limit.R', '#'.repeat(TRAINING_SCRIPT_MAX_BYTES));
+      expect(() => Testing.synth(job(TrainingScript.fromFile(limit)))).not.toThrow();
+    });
+
+    test.each([
+      ['59. a Python file', 'train.py'],
+      ['60. no extension', 'train'],
+      ['61. an R Markdown file', 'train.Rmd'],
+    ])('%s', (_label, name) => {
+      const file = write(name, 'train <- function() NULL\n');
+      expectSynthLine(job(TrainingScript.fromFile(file)),
+        `[test/train] trainingScript = ${JSON.stringify(file)}: is not an R script (the file name ${JSON.stringify(name)} must end in ".R" or ".r"). Fix: name the script e.g. "train.R"`);
+    });
+
+    test('62. a file name that is not a ConfigMap key', () => {
+      const file = write('my train (v2).R', 'train <- function() NULL\n');
+      expectSynthLine(job(TrainingScript.fromFile(file)),
+        `[test/train] trainingScript = ${JSON.stringify(file)}: has the file name "my train (v2).R", which is not a valid ConfigMap key (at most 253 letters, digits, '-', '_' and '.'). Fix: rename the file, e.g. "my-train-v2.R"`);
+    });
+
+    test('63. a directory', () => {
+      const sub = path.join(dir, 'scripts.R');
+      fs.mkdirSync(sub, { recursive: true });
+      expectSynthLine(job(TrainingScript.fromFile(sub)),
+        `[test/train] trainingScript = ${JSON.stringify(sub)}: is a directory (resolved to ${JSON.stringify(sub)}). ${FIX_PATH}`);
+    });
+
+    test('64. a file that is not UTF-8 (Latin-1)', () => {
+      const file = write('latin1.R', Buffer.from('# caf\xe9\ntrain <- function() NULL\n', 'latin1'));
+      expectSynthLine(job(TrainingScript.fromFile(file)),
+        `[test/train] trainingScript = ${JSON.stringify(file)}: is not UTF-8 text (a ConfigMap carries text as UTF-8). Fix: save the script as UTF-8`);
+    });
+
+    test.each([
+      ['65. a relative image path', 'model/train.R'],
+      ['66. an image path with ".."', '/opt/model/../train.R'],
+      ['67. an image path with a trailing slash', '/opt/model/'],
+    ])('%s', (_label, p) => {
+      expectSynthLine(job(TrainingScript.fromImagePath(p), { image: 'registry.example.com/team-b/r-train:1.0.0' }),
+        `[test/train] trainingScript = ${JSON.stringify(p)}: is not a normalized absolute path of a file inside the image (no "..", no "//", no whitespace). Fix: use the absolute path your image puts the script at, e.g. "/opt/model/train.R"`);
+    });
+
+    test('68. an image path that is not an R script', () => {
+      expectSynthLine(job(TrainingScript.fromImagePath('/opt/model/train.py'), { image: 'registry.example.com/team-b/r-train:1.0.0' }),
+        '[test/train] trainingScript = "/opt/model/train.py": is not an R script (the file name "train.py" must end in ".R" or ".r"). Fix: name the script e.g. "train.R"');
+    });
+
+    test('69. an image path with the default rmlops image, which holds no user script', () => {
+      expectSynthLine(job(TrainingScript.fromImagePath('/opt/model/train.R')),
+        '[test/train] trainingScript = "/opt/model/train.R": is a path inside your image, but `image` is the default rmlops training image, which holds no user script. Fix: set `image` to your image (built FROM the rmlops training image, with the script at that path), or use TrainingScript.fromFile');
+    });
+
+    test('70. an image path under /tmp, which the scratch emptyDir hides', () => {
+      expectSynthLine(job(TrainingScript.fromImagePath('/tmp/train.R'), { image: 'registry.example.com/team-b/r-train:1.0.0' }),
+        '[test/train] trainingScript = "/tmp/train.R": is inside /tmp, where the Job mounts its scratch emptyDir over the image\'s files. Fix: put the script elsewhere in your image, e.g. "/opt/model/train.R"');
+    });
+
+    test('71. the rmlops training entrypoint as the user script', () => {
+      expectSynthLine(job(TrainingScript.fromImagePath('/opt/rmlops/train.R'), { image: 'registry.example.com/team-b/r-train:1.0.0' }),
+        '[test/train] trainingScript = "/opt/rmlops/train.R": is the path of an rmlops R entrypoint, not of a user script. Fix: put your script at a path of its own, e.g. "/opt/model/train.R"');
+    });
+
+    test.each([
+      ['72. the script directory itself', '/etc/rmlops/training', 'is already the mount path of the training script ConfigMap. Fix: use a path of its own such as "/pipeline"'],
+      ['73. a directory containing it', '/etc', 'overlaps the training script ConfigMap mounted at "/etc/rmlops/training" (one volume would hide part of the other). Fix: use a path outside it such as "/pipeline"'],
+    ])('%s as pipelineVolume.mountPath (it would hide or share the script mount)', (_label, mountPath, rest) => {
+      expectSynthLine(job(fixtureScript(), { pipelineVolume: { claimName: 'shared', mountPath } }),
+        `[test/train] pipelineVolume.mountPath = ${JSON.stringify(mountPath)}: ${rest}`);
+    });
+
+    test('74. no training script (a plain-JS caller, or a cast)', () => {
+      const chart = newChart();
+      new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow } as unknown as ConstructorParameters<typeof RTrainingJob>[2]);
+      expectSynthLine(chart,
+        '[test/train] trainingScript = undefined: is not a TrainingScript (the R script with your train() function is required). Fix: pass TrainingScript.fromFile("train.R") or TrainingScript.fromImagePath("/opt/model/train.R")');
+    });
+
+    test('75. a path string instead of a TrainingScript', () => {
+      const chart = newChart();
+      new RTrainingJob(chart, 'train', { tracking: pipeline(chart).mlflow, trainingScript: 'train.R' as unknown as TrainingScript });
+      expectSynthLine(chart,
+        '[test/train] trainingScript = "train.R": is not a TrainingScript (the R script with your train() function is required). Fix: pass TrainingScript.fromFile("train.R") or TrainingScript.fromImagePath("/opt/model/train.R")');
+    });
+
+    test('the valid variants synthesize: lower-case .r, an image path with the user\'s image', () => {
+      const lower = write('fit.r', 'train <- function() NULL\n');
+      expect(() => Testing.synth(job(TrainingScript.fromFile(lower)))).not.toThrow();
+      expect(() => Testing.synth(job(TrainingScript.fromImagePath('/opt/model/train.R'), { image: 'registry.example.com/team-b/r-train:1.0.0' }))).not.toThrow();
+    });
   });
 
   // ---- reporting
