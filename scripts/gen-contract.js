@@ -1,12 +1,17 @@
-// Writes r/contract.json from lib/contract.ts so the R programs read the same ports, paths and
-// environment variable names as the constructs. `--check` exits 1 if the committed file is stale.
+// Writes the contract the R side reads from lib/contract.ts, so the R programs use the same ports,
+// paths and environment variable names as the constructs. Two identical copies:
+//   r/inst/contract.json  installed with the rmlops R package (read with system.file());
+//   r/contract.json       beside the R sources, shipped in the npm package for consumers.
+// `--check` exits 1 if either committed copy is stale.
 'use strict';
 require('./register');
 const fs = require('fs');
 const path = require('path');
 const contract = require('../lib/contract.ts');
 
-const target = path.join(__dirname, '..', 'r', 'contract.json');
+const R_DIR = path.join(__dirname, '..', 'r');
+const targets = [path.join(R_DIR, 'contract.json'), path.join(R_DIR, 'inst', 'contract.json')];
+const target = targets[0];
 
 function render() {
   const picked = {
@@ -20,14 +25,19 @@ function render() {
   return JSON.stringify(picked, null, 2) + '\n';
 }
 
-if (process.argv.includes('--check')) {
-  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (current !== render()) {
-    console.error('r/contract.json is stale: run `node scripts/gen-contract.js`');
-    process.exit(1);
+if (require.main === module) {
+  const text = render();
+  if (process.argv.includes('--check')) {
+    const stale = targets.filter((t) => !fs.existsSync(t) || fs.readFileSync(t, 'utf8') !== text);
+    if (stale.length > 0) {
+      console.error(`${stale.map((t) => path.relative(path.join(R_DIR, '..'), t)).join(' and ')} stale: run \`node scripts/gen-contract.js\``);
+      process.exit(1);
+    }
+  } else {
+    for (const t of targets) {
+      fs.mkdirSync(path.dirname(t), { recursive: true });
+      fs.writeFileSync(t, text);
+    }
   }
-} else {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  fs.writeFileSync(target, render());
 }
-module.exports = { render, target };
+module.exports = { render, target, targets };

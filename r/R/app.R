@@ -12,18 +12,29 @@ new_model_state <- function() {
 set_loaded_model <- function(state, bundle, info) {
   name <- info$name %||% "local"
   version <- info$version %||% "local"
-  run_id <- info$run_id %||% bundle$metadata$run_id %||% ""
-  proto <- bundle$prototype
+  manifest <- bundle$manifest
+  run_id <- info$run_id %||% manifest$run_id %||% ""
+  spec <- input_spec(bundle$features)
+  output <- bundle$output
+  out_names <- unlist(output$names)
+  # I() keeps one-element vectors as JSON arrays; as.character(NULL) stays an empty array, so a
+  # regression model (no class levels) has "levels": [] rather than failing here.
   state$meta <- list(tags = list(model_name = name, model_version = as.character(version), run_id = run_id))
+  input_schema <- list(
+    names = I(spec$feature_names), shape = I(length(spec$feature_names)),
+    types = I(vapply(spec$features, function(f) f$type, "")),
+    levels = stats::setNames(lapply(spec$features, function(f) I(as.character(unlist(f$levels)))), spec$feature_names)
+  )
+  output_schema <- list(names = I(as.character(out_names)), shape = I(length(out_names)), kind = output$kind,
+                        levels = I(as.character(unlist(output$levels))))
   state$metadata_body <- as.character(jsonlite::toJSON(list(
     name = name, versions = I(as.character(version)), platform = "rmlops-r",
-    inputs = list(list(messagetype = "ndarray",
-                       schema = list(names = I(proto$feature_names), shape = I(length(proto$feature_names))))),
-    outputs = list(list(messagetype = "ndarray",
-                        schema = list(names = I(proto$output$name), shape = I(1L), levels = I(unlist(proto$output$levels))))),
-    custom = list(run_id = run_id, r_version = bundle$metadata$r_version, packages = bundle$metadata$packages,
-                  metrics = bundle$metadata$metrics)
+    inputs = list(list(messagetype = "ndarray", schema = input_schema)),
+    outputs = list(list(messagetype = "ndarray", schema = output_schema)),
+    custom = list(run_id = run_id, r_version = manifest$r_version, packages = manifest$packages,
+                  format_version = manifest$format_version, metrics = manifest$metrics)
   ), auto_unbox = TRUE, digits = NA, null = "null"))
+  state$spec <- spec
   state$bundle <- bundle
   invisible(state)
 }
@@ -31,9 +42,9 @@ set_loaded_model <- function(state, bundle, info) {
 handle_predict <- function(state, body) {
   bundle <- state$bundle
   if (is.null(bundle)) stop(not_ready("the model is not loaded yet: retry when the readiness probe answers 200"))
-  newdata <- decode_request(body, bundle$prototype)
+  newdata <- decode_request(body, state$spec)
   predictions <- predict_bundle(bundle, newdata)
-  list(status = 200L, body = encode_predictions(predictions, bundle$prototype$output$name, state$meta),
+  list(status = 200L, body = encode_predictions(predictions, bundle$output$names, state$meta),
        rows = nrow(newdata))
 }
 
@@ -135,7 +146,7 @@ kill_load_job <- function(job) {
 
 # The bundle crossed a process boundary: check it can predict here before reporting ready.
 install_loaded <- function(state, result, attempt) {
-  check_bundle(result$bundle, result$info$dir %||% "the loaded bundle")
+  check_bundle(result$bundle)
   set_loaded_model(state, result$bundle, result$info)
   log_line(list(level = "info", msg = "model loaded", model = result$info$name %||% result$info$dir,
                 version = result$info$version %||% "local", attempts = attempt))

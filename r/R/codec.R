@@ -1,15 +1,25 @@
 # The Seldon Core v1 message codec: strict parsing of a prediction request into a data frame
-# that matches the model's input prototype, and encoding of predictions.
+# whose columns have the types the bundle's example gave them, and encoding of predictions.
 # Anything that does not fit is a `bad_request` naming what was wrong and what is expected.
 
 # JSON nesting deeper than this is rejected before parsing: a valid request is at most
 # {"data":{"ndarray":[[...]]}} (depth 3), and a deep bracket bomb must not reach the parser.
 max_json_depth <- 16L
 
-example_request <- function(prototype) {
+type_placeholder <- c(numeric = "<number>", integer = "<integer>", logical = "<true|false>",
+                      factor = "\"<level>\"", character = "\"<string>\"")
+
+example_request <- function(spec) {
+  types <- vapply(spec$features, function(f) f$type, "")
   sprintf('{"data":{"names":[%s],"ndarray":[[%s]]}}',
-          paste0('"', prototype$feature_names, '"', collapse = ","),
-          paste(rep("<number>", length(prototype$feature_names)), collapse = ","))
+          paste0('"', spec$feature_names, '"', collapse = ","),
+          paste(type_placeholder[types], collapse = ","))
+}
+
+# What the codec needs from a bundle: the features (name, type, levels) and their names.
+input_spec <- function(features) {
+  list(features = features, feature_names = vapply(features, function(f) f$name, ""),
+       all_numeric = all(vapply(features, function(f) identical(f$type, "numeric"), NA)))
 }
 
 # Counts brackets and braces, ignoring that some may sit inside strings: that can only
@@ -21,9 +31,9 @@ json_depth_exceeds <- function(text, limit) {
   max(cumsum((brackets == 91L | brackets == 123L) - (brackets == 93L | brackets == 125L))) > limit
 }
 
-parse_json_body <- function(body, prototype) {
+parse_json_body <- function(body, spec) {
   if (length(body) == 0L) {
-    stop(bad_request(paste("empty body: expected a JSON Seldon message such as", example_request(prototype))))
+    stop(bad_request(paste("empty body: expected a JSON Seldon message such as", example_request(spec))))
   }
   if (any(body == as.raw(0L))) stop(bad_request("body contains NUL bytes: expected UTF-8 JSON"))
   text <- rawToChar(body)
@@ -36,7 +46,7 @@ parse_json_body <- function(body, prototype) {
     jsonlite::parse_json(text, simplifyVector = FALSE),
     error = function(e) {
       stop(bad_request(sprintf("malformed JSON (%s): expected a Seldon message such as %s",
-                               first_line(conditionMessage(e)), example_request(prototype))))
+                               first_line(conditionMessage(e)), example_request(spec))))
     }
   )
 }
@@ -59,12 +69,12 @@ json_type <- function(x) {
   typeof(x)
 }
 
-# Parses a raw request body into a data frame with the prototype's columns in its order.
-decode_request <- function(body, prototype) {
-  msg <- parse_json_body(body, prototype)
+# Parses a raw request body into a data frame with the spec's columns, in its order and types.
+decode_request <- function(body, spec) {
+  msg <- parse_json_body(body, spec)
   if (!is_json_object(msg)) {
     stop(bad_request(sprintf("the message is a JSON %s: expected an object such as %s",
-                             json_type(msg), example_request(prototype))))
+                             json_type(msg), example_request(spec))))
   }
   check_unique_keys(msg, "the message")
   for (field in c("jsonData", "strData", "binData")) {
@@ -74,7 +84,7 @@ decode_request <- function(body, prototype) {
   }
   data <- msg[["data"]]
   if (is.null(data)) {
-    stop(bad_request(paste("missing 'data': expected", example_request(prototype))))
+    stop(bad_request(paste("missing 'data': expected", example_request(spec))))
   }
   if (!is_json_object(data)) {
     stop(bad_request(sprintf("'data' is a JSON %s: expected an object with 'ndarray' or 'tensor'", json_type(data))))
@@ -86,10 +96,21 @@ decode_request <- function(body, prototype) {
   if (!has_nd && !has_tensor) {
     stop(bad_request("'data' has neither 'ndarray' nor 'tensor' (tftensor is not supported): send one of them"))
   }
-  p <- length(prototype$feature_names)
-  values <- if (has_nd) decode_ndarray(data[["ndarray"]], p) else decode_tensor(data[["tensor"]], p)
-  order <- resolve_names(data[["names"]], prototype$feature_names)
-  frame_from_matrix(values[, order, drop = FALSE], prototype$feature_names)
+  p <- length(spec$feature_names)
+  if (spec$all_numeric) {
+    values <- if (has_nd) decode_ndarray(data[["ndarray"]], p) else decode_tensor(data[["tensor"]], p)
+    order <- resolve_names(data[["names"]], spec$feature_names)
+    return(frame_from_matrix(values[, order, drop = FALSE], spec$feature_names))
+  }
+  order <- resolve_names(data[["names"]], spec$feature_names)
+  # The feature each incoming column holds.
+  incoming <- spec$features[order(order)]
+  columns <- if (has_nd) {
+    decode_ndarray_typed(data[["ndarray"]], incoming)
+  } else {
+    decode_tensor_typed(data[["tensor"]], incoming)
+  }
+  typed_frame(columns[order], spec$features)
 }
 
 # Checks every cell is a finite JSON number and returns the flat numeric vector.
@@ -116,6 +137,13 @@ check_cells <- function(cells, where) {
 }
 
 decode_ndarray <- function(rows, p) {
+  cells <- ndarray_cells(rows, p)
+  where <- function(k) sprintf("'data.ndarray' row %d column %d", (k - 1L) %/% p + 1L, (k - 1L) %% p + 1L)
+  matrix(check_cells(cells, where), nrow = length(rows), ncol = p, byrow = TRUE)
+}
+
+# Checks data.ndarray is rows x p and returns its cells, row-major.
+ndarray_cells <- function(rows, p) {
   if (!is_json_array(rows)) {
     stop(bad_request(sprintf("'data.ndarray' is a JSON %s: expected an array of rows, each an array of %d numbers",
                              json_type(rows), p)))
@@ -141,9 +169,92 @@ decode_ndarray <- function(rows, p) {
     stop(bad_request(sprintf("%srow %d has %d values: the model expects %d features per row",
                              kind, i, widths[[i]], p)))
   }
-  cells <- unlist(rows, recursive = FALSE, use.names = FALSE)
-  where <- function(k) sprintf("'data.ndarray' row %d column %d", (k - 1L) %/% p + 1L, (k - 1L) %% p + 1L)
-  matrix(check_cells(cells, where), nrow = n, ncol = p, byrow = TRUE)
+  unlist(rows, recursive = FALSE, use.names = FALSE)
+}
+
+# One vector per incoming column, each checked against the feature it holds.
+decode_ndarray_typed <- function(rows, incoming) {
+  p <- length(incoming)
+  cells <- ndarray_cells(rows, p)
+  n <- length(rows)
+  lapply(seq_len(p), function(j) {
+    where <- function(i) sprintf("'data.ndarray' row %d column %d", i, j)
+    check_column(cells[seq.int(j, by = p, length.out = n)], incoming[[j]], where)
+  })
+}
+
+decode_tensor_typed <- function(tensor, incoming) {
+  types <- vapply(incoming, function(f) f$type, "")
+  text <- !types %in% c("numeric", "integer")
+  if (any(text)) {
+    stop(bad_request(sprintf("'data.tensor' carries numbers only, and feature(s) %s are %s: send data.ndarray",
+                             paste0("'", vapply(incoming[text], function(f) f$name, ""), "'", collapse = ", "),
+                             paste(unique(types[text]), collapse = "/"))))
+  }
+  m <- decode_tensor(tensor, length(incoming))
+  lapply(seq_along(incoming), function(j) {
+    v <- m[, j]
+    if (types[[j]] == "integer") check_integers(v, incoming[[j]], function(i) sprintf("'data.tensor' row %d column %d", i, j))
+    v
+  })
+}
+
+type_expectation <- c(numeric = "a finite number", integer = "a whole number", logical = "true or false",
+                      factor = "one of its levels, as a string", character = "a string")
+
+wrong_cell <- function(where, type, feature) {
+  stop(bad_request(sprintf("%s is a JSON %s: feature '%s' is %s, expected %s", where, type, feature$name,
+                           feature$type, type_expectation[[feature$type]])))
+}
+
+# The cells of one column (one per row) as a vector of the feature's type, or a bad_request
+# naming the first cell that does not fit.
+check_column <- function(cells, feature, where) {
+  values <- unlist(cells, recursive = FALSE, use.names = FALSE)
+  n <- length(cells)
+  type <- feature$type
+  if (type %in% c("numeric", "integer")) {
+    ok <- is.numeric(values) && length(values) == n &&
+      length(rapply(cells, identity, classes = "logical", how = "unlist")) == 0L
+    if (!ok) {
+      types <- vapply(cells, json_type, "")
+      i <- which(types != "number")[[1L]]
+      wrong_cell(where(i), types[[i]], feature)
+    }
+    values <- as.numeric(values)
+    nonfinite <- which(!is.finite(values))
+    if (length(nonfinite) > 0L) {
+      stop(bad_request(sprintf("%s is not finite: feature '%s' expects %s", where(nonfinite[[1L]]), feature$name,
+                               type_expectation[[type]])))
+    }
+    if (type == "integer") check_integers(values, feature, where)
+    return(values)
+  }
+  want <- if (type == "logical") is.logical else is.character
+  if (!(want(values) && length(values) == n)) {
+    types <- vapply(cells, json_type, "")
+    i <- which(types != if (type == "logical") "boolean" else "string")[[1L]]
+    wrong_cell(where(i), types[[i]], feature)
+  }
+  if (type == "factor") {
+    levels <- unlist(feature$levels)
+    unknown <- which(!values %in% levels)
+    if (length(unknown) > 0L) {
+      i <- unknown[[1L]]
+      stop(bad_request(sprintf("%s: value '%s' of feature '%s' is not one of its levels: %s", where(i),
+                               values[[i]], feature$name, paste(levels, collapse = ", "))))
+    }
+  }
+  values
+}
+
+check_integers <- function(values, feature, where) {
+  bad <- which(values != round(values) | abs(values) > .Machine$integer.max)
+  if (length(bad) > 0L) {
+    stop(bad_request(sprintf("%s is %s: feature '%s' is integer, expected a whole number", where(bad[[1L]]),
+                             format(values[[bad[[1L]]]], digits = 15), feature$name)))
+  }
+  invisible(values)
 }
 
 decode_tensor <- function(tensor, p) {
@@ -222,10 +333,15 @@ frame_from_matrix <- function(m, features) {
   df
 }
 
-encode_predictions <- function(predictions, output_name, meta) {
+# A vector answers as one output ("prediction"); class probabilities as one column per class.
+encode_predictions <- function(predictions, output_names, meta) {
   if (is.factor(predictions)) predictions <- as.character(predictions)
+  if (is.matrix(predictions)) {
+    output_names <- colnames(predictions) %||% output_names
+    predictions <- unname(predictions)
+  }
   as.character(jsonlite::toJSON(
-    list(data = list(names = I(output_name), ndarray = I(unname(predictions))), meta = meta),
-    auto_unbox = TRUE, digits = NA, null = "null", na = "null"
+    list(data = list(names = I(unlist(output_names)), ndarray = I(unname(predictions))), meta = meta),
+    auto_unbox = TRUE, digits = NA, null = "null", na = "null", matrix = "rowmajor"
   ))
 }

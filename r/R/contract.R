@@ -1,19 +1,30 @@
-# Ports, paths and environment variable names shared with the TypeScript constructs.
-# They come from contract.json (generated from lib/contract.ts) so the two sides cannot drift:
-# R code refers to a variable by its contract key, never by its name.
+# Ports, paths and environment variable names shared with the TypeScript constructs. They come
+# from contract.json (generated from lib/contract.ts, installed with the package) so the two
+# sides cannot drift: R code refers to a variable by its contract key, never by its name.
 
-read_contract <- function(path) {
-  if (!file.exists(path)) {
-    stop(sprintf("contract file %s not found: it must sit next to the R programs", path))
+#' The contract shared with the TypeScript constructs
+#'
+#' Reads `contract.json`, installed with the package (generated from `lib/contract.ts` by
+#' `scripts/gen-contract.js`): ports, HTTP paths, environment variable names and the
+#' configuration-error exit code.
+#'
+#' @param path File to read; the installed copy by default.
+#' @return A list with `executorPorts`, `modelHttpPort`, `modelPortName`, `paths`, `env` and
+#'   `trainingConfigErrorExitCode`.
+#' @examples
+#' contract <- rmlops_contract()
+#' contract$env$trainingScript
+#' @export
+rmlops_contract <- function(path = system.file("contract.json", package = "rmlops")) {
+  if (!nzchar(path) || !file.exists(path)) {
+    stop(sprintf("contract file '%s' not found: reinstall the rmlops package", path))
   }
   jsonlite::fromJSON(path, simplifyVector = TRUE)
 }
 
 # Value of the environment variable the contract calls `key`; `default` when unset or empty.
 contract_env <- function(contract, key, default = NA_character_) {
-  name <- contract$env[[key]]
-  if (is.null(name)) stop(sprintf("no environment variable '%s' in the contract", key))
-  value <- Sys.getenv(name, unset = "")
+  value <- Sys.getenv(contract_env_name(contract, key), unset = "")
   if (identical(value, "")) default else value
 }
 
@@ -31,10 +42,4 @@ contract_env_number <- function(contract, key, default) {
     stop(config_error(sprintf("%s must be a number, got '%s'", contract_env_name(contract, key), raw)))
   }
   value
-}
-
-# A setting that is wrong: retrying cannot fix it, so the programs exit with the contract's
-# configuration-error code and the training Job's podFailurePolicy fails at once.
-config_error <- function(message, class = character()) {
-  structure(class = c(class, "config_error", "error", "condition"), list(message = message, call = NULL))
 }

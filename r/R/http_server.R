@@ -292,10 +292,6 @@ handle_safely <- function(handler, req) {
   )
 }
 
-log_line <- function(fields) {
-  cat(as.character(jsonlite::toJSON(fields, auto_unbox = TRUE, digits = NA, na = "null")), "\n", sep = "")
-}
-
 log_request <- function(method, path, status, started, rows) {
   log_line(list(
     ts = format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"), method = method, path = path,

@@ -4,15 +4,37 @@
 # `request_timeout` bounds every API call (seconds, whole exchange) and every artifact transfer
 # (seconds without progress, so a big download is not cut while it moves). `transport` does the
 # HTTP (tests replace it).
+#' An MLflow REST client
+#'
+#' A client for MLflow's REST API over `httr`: tracking, model registry and artifacts through
+#' the tracking server's artifact proxy (`mlflow server --serve-artifacts`), so neither Python
+#' nor S3 credentials are needed. Calls are retried with exponential backoff when that is safe:
+#' GET and PUT on connection failures, timeouts, 5xx and 429; POST only when the request was
+#' never sent (a repeated `runs/create` would create a second run).
+#'
+#' `mlflow_api()` is the low-level call every other function uses: it sends `body` as JSON
+#' (POST) or `query` as URL parameters (GET) to `<tracking_uri>/api/2.0/mlflow/<endpoint>` and
+#' returns the parsed JSON answer, or raises an `mlflow_error` carrying MLflow's `error_code`.
+#'
+#' @param tracking_uri MLflow tracking server URI, e.g. `http://mlflow.ns.svc:5000`.
+#' @param wait_seconds How long [mlflow_wait()] waits for the server and its artifact store.
+#' @param call_retries Retries of one call (when retrying is safe).
+#' @param sleep Function used to wait between retries (tests replace it).
+#' @param request_timeout Seconds for one API call; for artifact transfers, seconds without
+#'   progress.
+#' @param transport Function doing one HTTP exchange (tests replace it).
+#' @return `mlflow_client()`: a client (a list) for the other `mlflow_*` functions.
+#'   `mlflow_api()`: the parsed JSON answer.
+#' @examples
+#' client <- mlflow_client("http://127.0.0.1:5000", wait_seconds = 60)
+#' \dontrun{
+#' mlflow_api(client, "GET", "experiments/get-by-name", query = list(experiment_name = "rmlops"))
+#' }
+#' @export
 mlflow_client <- function(tracking_uri, wait_seconds = 300, call_retries = 3L, sleep = Sys.sleep,
                           request_timeout = 60, transport = mlflow_transport) {
   list(base = sub("/+$", "", tracking_uri), wait_seconds = wait_seconds, call_retries = call_retries,
        sleep = sleep, request_timeout = request_timeout, transport = transport)
-}
-
-mlflow_error <- function(message, status = NA_integer_, error_code = NA_character_) {
-  structure(class = c("mlflow_error", "error", "condition"),
-            list(message = message, call = NULL, status = status, error_code = error_code))
 }
 
 backoff_delays <- function(n, first = 0.25, cap = 5) pmin(cap, first * 2^(seq_len(n) - 1L))
@@ -40,6 +62,14 @@ mlflow_transport <- function(method, url, body = NULL, query = NULL, raw_body = 
 # store answers (the bucket and its user are provisioned by a separate Job that may not have run
 # yet), within one deadline, instead of failing on the first refused connection or burning the
 # Job's retries on a failed upload.
+#' Wait until MLflow and its artifact store answer
+#'
+#' Polls `GET <health_path>` and then the artifact proxy's listing with exponential backoff,
+#' within the client's `wait_seconds`; raises an `mlflow_error` when the time is up.
+#' @param client An [mlflow_client()].
+#' @param health_path Health path of the server (the contract's `paths$mlflowHealth`).
+#' @return The number of attempts, invisibly.
+#' @export
 mlflow_wait <- function(client, health_path) {
   deadline <- now_seconds() + client$wait_seconds
   attempts <- mlflow_wait_for(client, deadline, "MLflow", paste0(client$base, health_path))
@@ -109,11 +139,39 @@ parse_mlflow_response <- function(resp, what) {
   parsed
 }
 
+#' @rdname mlflow_client
+#' @param client An [mlflow_client()].
+#' @param method HTTP method.
+#' @param endpoint Path below `/api/2.0/mlflow/`, e.g. `"runs/create"`.
+#' @param body List sent as the JSON body.
+#' @param query List of URL query parameters.
+#' @export
 mlflow_api <- function(client, method, endpoint, body = NULL, query = NULL) {
   resp <- mlflow_http(client, method, paste0(client$base, "/api/2.0/mlflow/", endpoint), body = body, query = query)
   parse_mlflow_response(resp, endpoint)
 }
 
+#' MLflow experiments and runs
+#'
+#' Find or create an experiment, create a run, log params and metrics in one batch, end a run
+#' and read a run back.
+#' @param client An [mlflow_client()].
+#' @param name Experiment name.
+#' @param experiment_id Experiment id.
+#' @param run_name Run name shown in the MLflow UI.
+#' @param tags Named list of run tags.
+#' @param run_id Run id.
+#' @param params Named list of parameters (sent as strings).
+#' @param metrics Named list of numeric metrics (logged at step 0).
+#' @param status Run status: `"FINISHED"`, `"FAILED"` or `"KILLED"`.
+#' @return `mlflow_get_or_create_experiment()`: the experiment id. `mlflow_create_run()`: the
+#'   run's `info` (with `run_id` and `artifact_uri`). `mlflow_get_run()`: the run.
+#'   The others: `NULL`, invisibly.
+#' @name mlflow_runs
+NULL
+
+#' @rdname mlflow_runs
+#' @export
 mlflow_get_or_create_experiment <- function(client, name) {
   found <- tryCatch(
     mlflow_api(client, "GET", "experiments/get-by-name", query = list(experiment_name = name)),
@@ -123,6 +181,8 @@ mlflow_get_or_create_experiment <- function(client, name) {
   mlflow_api(client, "POST", "experiments/create", body = list(name = name))$experiment_id
 }
 
+#' @rdname mlflow_runs
+#' @export
 mlflow_create_run <- function(client, experiment_id, run_name, tags = list()) {
   body <- list(experiment_id = experiment_id, start_time = mlflow_timestamp(), run_name = run_name,
                tags = lapply(names(tags), function(k) list(key = k, value = as.character(tags[[k]]))))
@@ -131,6 +191,8 @@ mlflow_create_run <- function(client, experiment_id, run_name, tags = list()) {
 
 mlflow_timestamp <- function() round(as.numeric(Sys.time()) * 1000)
 
+#' @rdname mlflow_runs
+#' @export
 mlflow_log_batch <- function(client, run_id, params = list(), metrics = list()) {
   ts <- mlflow_timestamp()
   body <- list(
@@ -142,6 +204,8 @@ mlflow_log_batch <- function(client, run_id, params = list(), metrics = list()) 
   invisible()
 }
 
+#' @rdname mlflow_runs
+#' @export
 mlflow_update_run <- function(client, run_id, status) {
   mlflow_api(client, "POST", "runs/update", body = list(run_id = run_id, status = status, end_time = mlflow_timestamp()))
   invisible()
@@ -161,6 +225,28 @@ artifact_proxy_path <- function(uri) {
 artifact_list_url <- function(client) paste0(client$base, "/api/2.0/mlflow-artifacts/artifacts")
 
 # Names (basenames, as the proxy answers) and kinds of the artifacts under a proxy path.
+#' MLflow artifacts through the artifact proxy
+#'
+#' List, upload and download artifacts through the tracking server's artifact proxy
+#' (`/api/2.0/mlflow-artifacts/artifacts/...`). Locations are `mlflow-artifacts:/` URIs, as
+#' `run$artifact_uri` gives them; other schemes (e.g. `s3://` from a server started with
+#' `--default-artifact-root`) are refused with an explanation.
+#' @param client An [mlflow_client()].
+#' @param path Proxy path (`<experiment>/<run>/artifacts/...`).
+#' @param artifact_uri The run's artifact URI.
+#' @param local_dir Local directory to upload (recursively).
+#' @param artifact_path Path under the run's artifacts to upload to, e.g. `"model"`.
+#' @param source_uri Artifact URI of a directory to download from.
+#' @param files File names to download (checked against a listing first).
+#' @param dest Local directory to download into (created).
+#' @return `mlflow_list_artifacts()`: a data frame with `name` and `is_dir`.
+#'   `mlflow_upload_dir()`: the artifact URI of the uploaded directory, invisibly.
+#'   `mlflow_download_files()`: `dest`, invisibly.
+#' @name mlflow_artifacts
+NULL
+
+#' @rdname mlflow_artifacts
+#' @export
 mlflow_list_artifacts <- function(client, path) {
   resp <- mlflow_http(client, "GET", artifact_list_url(client), query = if (nzchar(path)) list(path = path))
   files <- parse_mlflow_response(resp, paste("artifact listing of", path))$files %||% list()
@@ -177,6 +263,8 @@ artifact_url <- function(client, path) {
   paste0(client$base, "/api/2.0/mlflow-artifacts/artifacts/", paste(encoded, collapse = "/"))
 }
 
+#' @rdname mlflow_artifacts
+#' @export
 mlflow_upload_dir <- function(client, artifact_uri, local_dir, artifact_path) {
   root <- artifact_proxy_path(artifact_uri)
   for (f in list.files(local_dir, recursive = TRUE)) {
@@ -188,6 +276,8 @@ mlflow_upload_dir <- function(client, artifact_uri, local_dir, artifact_path) {
   invisible(paste(artifact_uri, artifact_path, sep = "/"))
 }
 
+#' @rdname mlflow_artifacts
+#' @export
 mlflow_download_files <- function(client, source_uri, files, dest) {
   root <- artifact_proxy_path(source_uri)
   # Listing first turns "not an R bundle" (e.g. a Python model) into one clear message.
@@ -207,6 +297,28 @@ mlflow_download_files <- function(client, source_uri, files, dest) {
   invisible(dest)
 }
 
+#' MLflow model registry and aliases
+#'
+#' Register a model name, create a version from an artifact URI, wait until it is `READY`,
+#' look versions up by number or alias, move an alias, and find where a version's files are
+#' (`get-download-uri`, which also resolves `models:/m-<id>` sources of MLflow 3 clients).
+#' @param client An [mlflow_client()].
+#' @param name Registered model name.
+#' @param source Artifact URI of the model directory.
+#' @param run_id Run that produced the version.
+#' @param version Version number.
+#' @param alias Alias, e.g. `"champion"`.
+#' @param timeout Seconds to wait for `READY`.
+#' @param poll Seconds between polls.
+#' @return `mlflow_create_model_version()`, `mlflow_get_model_version()`,
+#'   `mlflow_wait_version_ready()`, `mlflow_get_version_by_alias()`: the model version (a list
+#'   with `name`, `version`, `source`, `run_id`, `status`). `mlflow_get_download_uri()`: an
+#'   artifact URI. The others: invisibly.
+#' @name mlflow_registry
+NULL
+
+#' @rdname mlflow_registry
+#' @export
 mlflow_ensure_registered_model <- function(client, name) {
   tryCatch(
     mlflow_api(client, "POST", "registered-models/create", body = list(name = name)),
@@ -215,22 +327,30 @@ mlflow_ensure_registered_model <- function(client, name) {
   invisible(name)
 }
 
+#' @rdname mlflow_registry
+#' @export
 mlflow_create_model_version <- function(client, name, source, run_id) {
   mlflow_api(client, "POST", "model-versions/create",
              body = list(name = name, source = source, run_id = run_id))$model_version
 }
 
+#' @rdname mlflow_registry
+#' @export
 mlflow_get_model_version <- function(client, name, version) {
   mlflow_api(client, "GET", "model-versions/get", query = list(name = name, version = version))$model_version
 }
 
 # Where the registry says a version's files are: resolves `models:/m-<id>` sources (logged
 # models of MLflow 3 clients) and `runs:/` sources to a location the artifact proxy serves.
+#' @rdname mlflow_registry
+#' @export
 mlflow_get_download_uri <- function(client, name, version) {
   mlflow_api(client, "GET", "model-versions/get-download-uri",
              query = list(name = name, version = as.character(version)))$artifact_uri
 }
 
+#' @rdname mlflow_registry
+#' @export
 mlflow_wait_version_ready <- function(client, name, version, timeout = 300, poll = 0.5) {
   deadline <- now_seconds() + timeout
   repeat {
@@ -244,15 +364,21 @@ mlflow_wait_version_ready <- function(client, name, version, timeout = 300, poll
   }
 }
 
+#' @rdname mlflow_registry
+#' @export
 mlflow_set_alias <- function(client, name, alias, version) {
   mlflow_api(client, "POST", "registered-models/alias", body = list(name = name, alias = alias, version = as.character(version)))
   invisible()
 }
 
+#' @rdname mlflow_registry
+#' @export
 mlflow_get_version_by_alias <- function(client, name, alias) {
   mlflow_api(client, "GET", "registered-models/alias", query = list(name = name, alias = alias))$model_version
 }
 
+#' @rdname mlflow_runs
+#' @export
 mlflow_get_run <- function(client, run_id) {
   mlflow_api(client, "GET", "runs/get", query = list(run_id = run_id))$run
 }

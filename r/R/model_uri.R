@@ -1,4 +1,4 @@
-# MODEL_URI forms the server accepts, and how each is turned into a local bundle directory.
+# Model URI forms the server accepts, and how each is turned into a local bundle directory.
 
 parse_model_uri <- function(uri) {
   if (is.na(uri) || !nzchar(uri)) stop("no model URI given")

@@ -1,59 +1,116 @@
-# Training the iris example and the metrics a data scientist expects from a holdout split.
+# The training entry: runs the user's training code, then everything else (MLflow run, logging,
+# bundle, upload, registration, the quality-gated alias). The user's code only fits the model.
 
-stratified_split <- function(y, test_fraction, seed) {
-  set.seed(seed)
-  test <- unlist(lapply(split(seq_along(y), y), function(idx) idx[sample.int(length(idx), round(length(idx) * test_fraction))]))
-  sort(unname(test))
+training_script_error <- function(message) config_error(message, class = "training_script_error")
+
+training_result_fields <- c("model", "metrics", "params", "example", "predict_args")
+
+#' Load a user training script
+#'
+#' Sources `path` into a fresh environment (its working directory set to the script's folder
+#' while it is sourced) and returns the `train` function it defines. The script must define
+#' `train()`, callable without arguments, returning
+#' `list(model =, metrics =, params =, example =, predict_args =)`: see [run_training()].
+#'
+#' A missing or unreadable file, a parse error, an error while the script's top-level code runs
+#' (put data loading inside `train()`), or no `train` function raise a
+#' `training_script_error` (a `config_error`).
+#' @param path Absolute path of the R script.
+#' @return The script's `train` function.
+#' @examples
+#' script <- tempfile(fileext = ".R")
+#' writeLines(c("train <- function() {",
+#'              "  fit <- lm(mpg ~ wt, data = mtcars)",
+#'              "  list(model = fit, metrics = list(r_squared = summary(fit)$r.squared),",
+#'              "       example = mtcars[1:3, \"wt\", drop = FALSE])",
+#'              "}"), script)
+#' train <- load_training_script(script)
+#' names(train())
+#' @export
+load_training_script <- function(path) {
+  if (is.null(path) || length(path) != 1L || is.na(path) || !nzchar(path)) {
+    stop(training_script_error("no training script given: set the training script path (the absolute path of an R file defining train())"))
+  }
+  if (!file.exists(path)) stop(training_script_error(sprintf("training script %s not found", path)))
+  if (dir.exists(path)) stop(training_script_error(sprintf("training script %s is a directory, not an R file", path)))
+  exprs <- tryCatch(parse(path, keep.source = FALSE, encoding = "UTF-8"), error = function(e) {
+    stop(training_script_error(sprintf("training script %s cannot be parsed: %s", path, conditionMessage(e))))
+  })
+  env <- new.env(parent = globalenv())
+  old <- setwd(dirname(normalizePath(path)))
+  on.exit(setwd(old), add = TRUE)
+  tryCatch(for (e in exprs) eval(e, env), error = function(e) {
+    if (inherits(e, "config_error")) stop(e)
+    stop(training_script_error(sprintf("sourcing training script %s failed: %s", path, conditionMessage(e))))
+  })
+  train <- get0("train", envir = env, inherits = FALSE)
+  if (!is.function(train)) {
+    stop(training_script_error(sprintf(
+      "training script %s does not define a function train(): define train <- function() { ...; list(model =, metrics =, example =) }",
+      path)))
+  }
+  required <- names(Filter(function(d) identical(d, quote(expr = )), formals(train)))
+  required <- setdiff(required, "...")
+  if (length(required) > 0L) {
+    stop(training_script_error(sprintf("train() in %s must be callable without arguments; it requires: %s",
+                                       path, paste(required, collapse = ", "))))
+  }
+  train
 }
 
-classification_metrics <- function(truth, predicted) {
-  truth <- factor(truth)
-  predicted <- factor(predicted, levels = levels(truth))
-  cm <- table(truth, predicted)
-  n <- sum(cm)
-  tp <- diag(cm)
-  precision <- ifelse(colSums(cm) > 0, tp / colSums(cm), 0)
-  recall <- ifelse(rowSums(cm) > 0, tp / rowSums(cm), 0)
-  f1 <- ifelse(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)
-  accuracy <- sum(tp) / n
-  expected <- sum(rowSums(cm) * colSums(cm)) / n^2
-  kappa <- if (expected < 1) (accuracy - expected) / (1 - expected) else 1
-  per_class <- unlist(lapply(levels(truth), function(l) {
-    stats::setNames(c(precision[[l]], recall[[l]], f1[[l]]), paste0(c("precision_", "recall_", "f1_"), l))
-  }))
-  c(list(accuracy = accuracy, precision_macro = mean(precision), recall_macro = mean(recall),
-         f1_macro = mean(f1), kappa = kappa), as.list(per_class))
+# A named list of scalars, or a config error naming what is wrong.
+check_named_scalars <- function(x, what, numeric) {
+  if (is.null(x)) return(list())
+  if (is.atomic(x) && !is.null(names(x)) && !is.factor(x)) x <- as.list(x)
+  if (!is.list(x) || is.data.frame(x) || (length(x) > 0L && (is.null(names(x)) || any(!nzchar(names(x)))))) {
+    stop(training_script_error(sprintf("train() returned %s that is not a named list", what)))
+  }
+  if (anyDuplicated(names(x))) stop(training_script_error(sprintf("train() returned %s with duplicate names", what)))
+  ok <- vapply(x, function(v) {
+    if (numeric) is.numeric(v) && length(v) == 1L && is.finite(v)
+    else is.atomic(v) && length(v) == 1L && !is.na(v)
+  }, NA)
+  if (!all(ok)) {
+    stop(training_script_error(sprintf("train() returned %s with %s: each must be %s", what,
+                                       paste(names(x)[!ok], collapse = ", "),
+                                       if (numeric) "one finite number" else "one non-missing value")))
+  }
+  lapply(x, function(v) if (numeric) as.numeric(v) else v)
 }
 
-train_iris <- function(seed = 42L, test_fraction = 0.3, ntree = 100L) {
-  data <- datasets::iris
-  features <- data[, 1:4]
-  test <- stratified_split(data$Species, test_fraction, seed)
-  set.seed(seed)
-  model <- randomForest::randomForest(x = features[-test, ], y = data$Species[-test], ntree = ntree)
-  predicted <- stats::predict(model, features[test, ])
-  metrics <- classification_metrics(data$Species[test], predicted)
-  metrics$oob_error <- unname(model$err.rate[ntree, "OOB"])
-  list(
-    model = model,
-    prototype = make_prototype(features, data$Species),
-    params = list(model = "randomForest", ntree = ntree, mtry = model$mtry, seed = seed,
-                  test_fraction = test_fraction, n_train = nrow(features) - length(test), n_test = length(test)),
-    metrics = metrics,
-    packages = "randomForest"
-  )
-}
-
-bundle_metadata <- function(trained, run_id = NULL) {
-  list(
-    run_id = run_id,
-    created_utc = format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"),
-    r_version = paste(R.version$major, R.version$minor, sep = "."),
-    packages = package_versions(trained$packages),
-    params = trained$params,
-    metrics = trained$metrics,
-    predict_args = list()
-  )
+#' Check what a training function returned
+#'
+#' @param result The value `train()` returned.
+#' @return The result with `metrics`, `params` and `predict_args` normalised to lists; a
+#'   `training_script_error` (a `config_error`) if its shape is wrong.
+#' @keywords internal
+check_training_result <- function(result) {
+  if (!is.list(result) || is.data.frame(result) || is.null(names(result))) {
+    stop(training_script_error(sprintf(
+      "train() returned %s: it must return list(model =, metrics =, example =, params =, predict_args =)",
+      paste(class(result), collapse = "/"))))
+  }
+  unknown <- setdiff(names(result), training_result_fields)
+  if (length(unknown) > 0L) {
+    stop(training_script_error(sprintf("train() returned unknown field(s) %s: the fields are %s",
+                                       paste(unknown, collapse = ", "), paste(training_result_fields, collapse = ", "))))
+  }
+  missing <- setdiff(c("model", "metrics", "example"), names(result)[!vapply(result, is.null, NA)])
+  if (length(missing) > 0L) {
+    stop(training_script_error(sprintf("train() returned no %s: it must return list(model =, metrics =, example =, ...)",
+                                       paste(missing, collapse = ", "))))
+  }
+  if (!is.data.frame(result$example) || nrow(result$example) < 1L || ncol(result$example) < 1L) {
+    stop(training_script_error("train() returned an example that is not a data frame of at least one input row"))
+  }
+  result$metrics <- check_named_scalars(result$metrics, "metrics", numeric = TRUE)
+  if (length(result$metrics) == 0L) stop(training_script_error("train() returned no metrics: the quality gate needs at least one"))
+  result$params <- check_named_scalars(result$params, "params", numeric = FALSE)
+  if (!is.null(result$predict_args) && !is.list(result$predict_args)) {
+    stop(training_script_error("train() returned predict_args that is not a list, e.g. list(type = \"prob\")"))
+  }
+  result$predict_args <- result$predict_args %||% list()
+  result
 }
 
 quality_directions <- c("higher", "lower")
@@ -88,19 +145,87 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
   is.finite(value) && if (direction == "higher") value >= threshold else value <= threshold
 }
 
+#' Run training: the user's code, then MLflow, the bundle and the gated alias
+#'
+#' Calls the user's training function (or the `train()` of a script, see
+#' [load_training_script()]) and checks what it returns:
+#' `list(model =, metrics = <named list of numbers>, params = <named list, optional>,
+#' example = <data frame of a few input rows>, predict_args = <list, optional>)`.
+#' Then writes the bundle ([write_bundle()]) into `model_dir`, and with a tracking URI:
+#' waits for MLflow, creates a run named `train-<model_name>`, logs params and metrics,
+#' uploads the bundle through the artifact proxy, registers a version, waits until it is
+#' `READY`, and moves `alias` to it if the quality gate passes. Any failure after the run was
+#' created marks it `FAILED`.
+#'
+#' Configuration problems (bad gate settings, a wrong script or result, an unwritable
+#' `model_dir`) raise a `config_error` before anything is created in MLflow; a bundle write that
+#' fails for lack of space raises a `retryable_error`, also before any MLflow call.
+#'
+#' @param train A function callable without arguments, or the path of an R script defining
+#'   `train()`.
+#' @param tracking_uri MLflow tracking URI; `NA` writes the bundle only (local mode).
+#' @param model_name Registered model name (required with a tracking URI).
+#' @param experiment MLflow experiment name.
+#' @param alias Alias moved to the new version when the gate passes.
+#' @param quality_metric Name of the metric that gates the alias.
+#' @param quality_threshold Threshold of the gate.
+#' @param quality_direction `"higher"` (metric >= threshold passes) or `"lower"` (metric <=
+#'   threshold passes).
+#' @param model_dir Where the bundle is written; a temporary folder by default.
+#' @param wait_seconds How long to wait for MLflow.
+#' @param client An [mlflow_client()] to use instead of one built from `tracking_uri`.
+#' @param health_path MLflow health path.
+#' @return A list: `bundle_dir`, and with MLflow `run_id`, `version`, `alias_moved`.
+#' @examples
+#' train <- function() {
+#'   fit <- lm(mpg ~ wt + hp, data = mtcars)
+#'   list(model = fit, metrics = list(r_squared = summary(fit)$r.squared),
+#'        example = mtcars[1:3, c("wt", "hp")])
+#' }
+#' res <- run_training(train, model_dir = file.path(tempdir(), "mtcars-bundle"))
+#' list.files(res$bundle_dir)
+#' @export
+run_training <- function(train, tracking_uri = NA_character_, model_name = NULL, experiment = "rmlops",
+                         alias = "champion", quality_metric = NULL, quality_threshold = NULL,
+                         quality_direction = "higher", model_dir = NULL, wait_seconds = 300, client = NULL,
+                         health_path = rmlops_contract()$paths$mlflowHealth) {
+  mlflow_mode <- !is.null(client) || (!is.null(tracking_uri) && !is.na(tracking_uri) && nzchar(tracking_uri))
+  if (mlflow_mode) {
+    if (is.null(model_name) || is.na(model_name) || !nzchar(model_name)) {
+      stop(config_error("a registered model name is needed to train with MLflow"))
+    }
+    if (is.null(quality_metric) || is.null(quality_threshold)) {
+      stop(quality_config_error("a quality metric and threshold are needed to gate the alias"))
+    }
+  }
+  fn <- if (is.function(train)) train else load_training_script(train)
+  trained <- check_training_result(fn())
+  log_line(list(level = "info", msg = "trained", metrics = trained$metrics))
+  if (mlflow_mode) check_quality_config(trained$metrics, quality_metric, quality_direction, quality_threshold)
+  dir <- model_dir %||% tempfile("bundle-")
+  # Written before any MLflow call: a bundle that cannot be written leaves no run, upload or version.
+  write_bundle(trained$model, dir, trained$example, trained$predict_args,
+               info = list(metrics = trained$metrics, params = trained$params))
+  log_line(list(level = "info", msg = "bundle written", dir = normalizePath(dir)))
+  if (!mlflow_mode) return(list(bundle_dir = dir))
+  client <- client %||% mlflow_client(tracking_uri, wait_seconds = wait_seconds)
+  config <- list(experiment = experiment, model_name = model_name, alias = alias, metric = quality_metric,
+                 threshold = quality_threshold, direction = quality_direction)
+  c(list(bundle_dir = dir), train_with_mlflow(client, config, trained, dir, health_path))
+}
+
 # The MLflow side of a training run. Any error marks the run FAILED and is re-raised.
-train_with_mlflow <- function(client, config, trained, scratch, health_path) {
+train_with_mlflow <- function(client, config, trained, bundle_dir, health_path) {
   check_quality_config(trained$metrics, config$metric, config$direction, config$threshold)
   mlflow_wait(client, health_path)
   experiment_id <- mlflow_get_or_create_experiment(client, config$experiment)
-  run <- mlflow_create_run(client, experiment_id, run_name = "train-iris",
-                           tags = list(mlflow.source.type = "JOB", rmlops.program = "r/train.R"))
+  run <- mlflow_create_run(client, experiment_id, run_name = paste0("train-", config$model_name),
+                           tags = list(mlflow.source.type = "JOB", rmlops.program = "rmlops::run_training",
+                                       rmlops.bundle_format_version = bundle_format_version()))
   run_id <- run$run_id
   tryCatch({
     mlflow_log_batch(client, run_id, params = trained$params, metrics = trained$metrics)
-    dir <- tempfile("bundle-", tmpdir = scratch)
-    write_bundle(dir, trained$model, trained$prototype, bundle_metadata(trained, run_id))
-    source <- mlflow_upload_dir(client, run$artifact_uri, dir, "model")
+    source <- mlflow_upload_dir(client, run$artifact_uri, bundle_dir, "model")
     mlflow_ensure_registered_model(client, config$model_name)
     mv <- mlflow_create_model_version(client, config$model_name, source, run_id)
     mv <- mlflow_wait_version_ready(client, config$model_name, mv$version)
@@ -114,5 +239,69 @@ train_with_mlflow <- function(client, config, trained, scratch, health_path) {
   }, error = function(e) {
     try(mlflow_update_run(client, run_id, "FAILED"), silent = TRUE)
     stop(e)
+  })
+}
+
+#' Entry points of the R images
+#'
+#' `train_main()` is what `Rscript /opt/rmlops/train.R` runs: it reads its settings from the
+#' environment variables named in the contract ([rmlops_contract()]: `trainingScript`,
+#' `trackingUri`, `experimentName`, `registeredModelName`, `modelAlias`, `qualityMetric`,
+#' `qualityThreshold`, `qualityDirection`, `mlflowWaitSeconds`, `modelDir`) and calls
+#' [run_training()]. `serve_main()` is what `Rscript /opt/rmlops/serve.R` runs: it reads
+#' `modelUri`, `trackingUri`, `httpPort`, `maxBodyBytes`, `mlflowWaitSeconds` and calls
+#' [serve_model()].
+#'
+#' Both return the process exit status instead of quitting: 0 on success; the contract's
+#' `trainingConfigErrorExitCode` (2) for a configuration error (the training Job's
+#' podFailurePolicy then fails at once instead of retrying); 1 for anything else, e.g. MLflow
+#' unreachable, a full disk, or (server) no model loaded within the wait.
+#' @param contract The contract, see [rmlops_contract()].
+#' @return An integer exit status.
+#' @examples
+#' \dontrun{
+#' quit(status = rmlops::train_main(), save = "no")
+#' }
+#' @export
+train_main <- function(contract = rmlops_contract()) {
+  status_of(contract, {
+    tracking <- contract_env(contract, "trackingUri")
+    mlflow_mode <- !is.na(tracking)
+    args <- list(
+      train = contract_env(contract, "trainingScript"),
+      tracking_uri = tracking,
+      model_name = contract_env(contract, "registeredModelName"),
+      experiment = contract_env(contract, "experimentName", "rmlops"),
+      alias = contract_env(contract, "modelAlias", "champion"),
+      quality_metric = contract_env(contract, "qualityMetric", "accuracy"),
+      quality_threshold = contract_env_number(contract, "qualityThreshold", 0.9),
+      quality_direction = contract_env(contract, "qualityDirection", "higher"),
+      model_dir = contract_env(contract, "modelDir", if (mlflow_mode) NA_character_ else "./model"),
+      wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300),
+      health_path = contract$paths$mlflowHealth
+    )
+    if (is.na(args$train)) {
+      stop(training_script_error(sprintf("%s is not set: give the absolute path of your R training script (it defines train())",
+                                         contract_env_name(contract, "trainingScript"))))
+    }
+    if (is.na(args$model_dir)) args$model_dir <- NULL
+    if (is.na(args$model_name)) args$model_name <- NULL
+    # Checked before the user's code runs: a typo in the gate must not cost a training.
+    if (mlflow_mode && !args$quality_direction %in% quality_directions) {
+      check_quality_config(list(), args$quality_metric, args$quality_direction, args$quality_threshold)
+    }
+    result <- do.call(run_training, args)
+    log_line(c(list(level = "info", msg = if (mlflow_mode) "training run finished" else "bundle written (local mode)"), result))
+  })
+}
+
+# Evaluates `expr`; any error is logged as one JSON line on stderr and mapped to an exit status.
+status_of <- function(contract, expr) {
+  tryCatch({ force(expr); 0L }, error = function(e) {
+    config <- inherits(e, "config_error")
+    cat(as.character(jsonlite::toJSON(list(level = "error", msg = conditionMessage(e), error_class = class(e)[[1L]],
+                                           config_error = config, retryable = inherits(e, "retryable_error")),
+                                      auto_unbox = TRUE)), "\n", sep = "", file = stderr())
+    if (config) as.integer(contract$trainingConfigErrorExitCode) else 1L
   })
 }

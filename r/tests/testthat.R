@@ -1,0 +1,4 @@
+library(testthat)
+library(rmlops)
+
+test_check("rmlops")
