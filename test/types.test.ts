@@ -1,5 +1,5 @@
-// Compile-time port contract: `httpPort: 8000` / `5001` must not compile, other ports must.
-// The fixtures are compiled with the TypeScript compiler API in one program (the library and the
+// Compile-time contracts: `httpPort: 8000` / `5001` must not compile, other ports must; an
+// RTrainingJob without a TrainingScript must not compile. The fixtures are compiled with the TypeScript compiler API in one program (the library and the
 // Seldon bindings are type-checked once). tsconfig.json excludes test/fixtures on purpose.
 import * as path from 'path';
 import * as ts from 'typescript';
@@ -9,8 +9,21 @@ const bad = path.join(dir, 'port-contract-bad.ts');
 const good = path.join(dir, 'port-contract-good.ts');
 // The bad fixture without its `@ts-expect-error` lines, as a virtual file next to it.
 const stripped = path.join(dir, 'port-contract-bad.stripped.ts');
+const scriptBad = path.join(dir, 'training-script-bad.ts');
+const scriptGood = path.join(dir, 'training-script-good.ts');
+const scriptStripped = path.join(dir, 'training-script-bad.stripped.ts');
+// Each virtual stripped file and the fixture it is made from.
+const STRIPPED = new Map<string, string>([[stripped, bad], [scriptStripped, scriptBad]]);
+const FIXTURES = [bad, good, stripped, scriptBad, scriptGood, scriptStripped];
 
+// One program for both suites: compiling the library takes most of the time.
+let compiled: Map<string, string[]> | undefined;
 function compile(): Map<string, string[]> {
+  compiled ??= compileFixtures();
+  return compiled;
+}
+
+function compileFixtures(): Map<string, string[]> {
   const options: ts.CompilerOptions = {
     strict: true,
     noEmit: true,
@@ -23,16 +36,19 @@ function compile(): Map<string, string[]> {
   };
   const host = ts.createCompilerHost(options);
   const readFile = host.readFile.bind(host);
-  const strippedText = () => ts.sys.readFile(bad)!.split('\n').filter((l) => !l.includes('@ts-expect-error')).join('\n');
-  host.readFile = (f) => (path.resolve(f) === stripped ? strippedText() : readFile(f));
+  const strippedText = (from: string) => ts.sys.readFile(from)!.split('\n').filter((l) => !l.includes('@ts-expect-error')).join('\n');
+  const virtual = (f: string) => STRIPPED.get(path.resolve(f));
+  host.readFile = (f) => { const from = virtual(f); return from ? strippedText(from) : readFile(f); };
   const fileExists = host.fileExists.bind(host);
-  host.fileExists = (f) => path.resolve(f) === stripped || fileExists(f);
+  host.fileExists = (f) => virtual(f) !== undefined || fileExists(f);
   const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (f, lang, onError, create) =>
-    path.resolve(f) === stripped ? ts.createSourceFile(f, strippedText(), lang) : getSourceFile(f, lang, onError, create);
+  host.getSourceFile = (f, lang, onError, create) => {
+    const from = virtual(f);
+    return from ? ts.createSourceFile(f, strippedText(from), lang) : getSourceFile(f, lang, onError, create);
+  };
 
-  const program = ts.createProgram([bad, good, stripped], options, host);
-  const byFile = new Map<string, string[]>([[bad, []], [good, []], [stripped, []]]);
+  const program = ts.createProgram(FIXTURES, options, host);
+  const byFile = new Map<string, string[]>(FIXTURES.map((f) => [f, []]));
   for (const d of ts.getPreEmitDiagnostics(program)) {
     const file = d.file ? path.resolve(d.file.fileName) : '<global>';
     const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
@@ -50,7 +66,7 @@ describe('compile-time port contract of SeldonRModel', () => {
   });
 
   test('no diagnostics outside the fixtures (the library itself compiles)', () => {
-    const others = [...diagnostics.entries()].filter(([f]) => ![bad, good, stripped].includes(f));
+    const others = [...diagnostics.entries()].filter(([f]) => !FIXTURES.includes(f));
     expect(others).toEqual([]);
   });
 
@@ -67,5 +83,28 @@ describe('compile-time port contract of SeldonRModel', () => {
 
   test('9001, 9000, the default and a computed number compile', () => {
     expect(diagnostics.get(good)).toEqual([]);
+  });
+});
+
+describe('compile-time: RTrainingJob requires a TrainingScript', () => {
+  let diagnostics: Map<string, string[]>;
+  beforeAll(() => {
+    diagnostics = compile();
+  });
+
+  test('the bad fixture compiles: each omission is an expected error (none unused)', () => {
+    expect(diagnostics.get(scriptBad)).toEqual([]);
+  });
+
+  test('without @ts-expect-error: no script, a string, and the private constructor each fail', () => {
+    const errors = diagnostics.get(scriptStripped)!;
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatch(/Property 'trainingScript' is missing/);
+    expect(errors[1]).toMatch(/Type 'string' is not assignable to type 'TrainingScript'/);
+    expect(errors[2]).toMatch(/Constructor of class 'TrainingScript' is private/);
+  });
+
+  test('both factories compile', () => {
+    expect(diagnostics.get(scriptGood)).toEqual([]);
   });
 });
