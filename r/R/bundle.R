@@ -174,12 +174,14 @@ class_owners <- function(classes) {
   classes <- unique(classes)
   owners <- character()
   if (length(classes) == 0L) return(owners)
-  tables <- lapply(loadedNamespaces(), function(ns) {
+  reg_ns <- character()
+  reg_class <- character()
+  for (ns in loadedNamespaces()) {
     tbl <- tryCatch(getNamespaceInfo(ns, "S3methods"), error = function(e) NULL)
-    if (is.null(tbl) || nrow(tbl) == 0L) return(NULL)
-    data.frame(ns = ns, class = tbl[, 2L], stringsAsFactors = FALSE)
-  })
-  registry <- do.call(rbind, tables)
+    if (!is.matrix(tbl) || nrow(tbl) == 0L || ncol(tbl) < 2L) next
+    reg_ns <- c(reg_ns, rep(ns, nrow(tbl)))
+    reg_class <- c(reg_class, tbl[, 2L])
+  }
   base_defined <- function(cl) {
     any(vapply(c("print", "format", "summary", "as.character", "[", "predict"), function(g) {
       m <- utils::getS3method(g, cl, optional = TRUE)
@@ -187,7 +189,7 @@ class_owners <- function(classes) {
     }, NA))
   }
   for (cl in classes) {
-    ns <- unique(registry$ns[registry$class == cl])
+    ns <- unique(reg_ns[reg_class == cl])
     if (length(ns) == 0L || any(ns %in% base_packages) || base_defined(cl)) next
     owners <- c(owners, ns)
   }
@@ -279,16 +281,25 @@ bundle_io_error <- function(message) retryable_error(message, class = "bundle_io
 # or a short file, is an I/O failure such as a full disk (retryable). Warnings count as failures:
 # R reports several write errors only as warnings.
 write_bytes_checked <- function(path, bytes) {
-  con <- tryCatch(withCallingHandlers(file(path, open = "wb"), warning = function(w) stop(conditionMessage(w))),
+  con <- tryCatch(withCallingHandlers(file(path, open = "wb", raw = TRUE), warning = function(w) stop(conditionMessage(w))),
                   error = function(e) stop(bundle_dir_error(sprintf("cannot create %s: %s", path, conditionMessage(e)))))
   failed <- NULL
+  note <- function(msg) if (is.null(failed)) failed <<- msg
+  # Warnings are recorded and muffled rather than raised, so close() always runs to the end and
+  # the connection is released even after a failed write.
   tryCatch(
-    withCallingHandlers(writeBin(bytes, con), warning = function(w) stop(conditionMessage(w))),
-    error = function(e) failed <<- conditionMessage(e)
+    withCallingHandlers(writeBin(bytes, con), warning = function(w) {
+      note(conditionMessage(w))
+      invokeRestart("muffleWarning")
+    }),
+    error = function(e) note(conditionMessage(e))
   )
   tryCatch(
-    withCallingHandlers(close(con), warning = function(w) stop(conditionMessage(w))),
-    error = function(e) if (is.null(failed)) failed <<- conditionMessage(e)
+    withCallingHandlers(close(con), warning = function(w) {
+      note(conditionMessage(w))
+      invokeRestart("muffleWarning")
+    }),
+    error = function(e) note(conditionMessage(e))
   )
   if (is.null(failed)) {
     size <- file.size(path)
@@ -423,6 +434,11 @@ write_dir_atomically <- function(dir, files, write = write_bytes_checked) {
   }
   tmp <- tempfile(paste0(".", basename(dir), ".tmp-"), tmpdir = parent)
   if (!suppressWarnings(dir.create(tmp))) {
+    # access(2) sees permissions and read-only mounts (even for root); if it allows writing, the
+    # failure was something else, such as no space or inodes left.
+    if (file.access(parent, 2L) == 0L) {
+      stop(bundle_io_error(sprintf("cannot create a folder in %s although it is writable (disk full?)", parent)))
+    }
     stop(bundle_dir_error(sprintf("cannot write in %s (permission denied or read-only file system)", parent)))
   }
   done <- FALSE

@@ -1,5 +1,16 @@
-# Sources the R modules from r/R into the test environment.
-r_root <- normalizePath(file.path(testthat::test_path(), "..", ".."))
-sys.source(file.path(r_root, "R", "load_all.R"), envir = environment())
-load_rmlops(file.path(r_root, "R"), envir = globalenv())
-test_contract <- read_contract(file.path(r_root, "contract.json"))
+# Tests run against the package (installed, or loaded with pkgload): internal functions are
+# reachable because testthat evaluates the tests in the package's namespace.
+test_contract <- rmlops_contract()
+
+# The repository's examples/ folder, when the tests run from a checkout (not under R CMD check).
+examples_dir <- function() {
+  dir <- Sys.getenv("RMLOPS_EXAMPLES", unset = "")
+  if (!nzchar(dir)) dir <- file.path(testthat::test_path(), "..", "..", "..", "examples")
+  if (dir.exists(dir)) normalizePath(dir) else NA_character_
+}
+
+# A fitted model, its example rows and predict arguments, for the bundle tests.
+iris_rf <- function(ntree = 20L) {
+  set.seed(1L)
+  randomForest::randomForest(Species ~ ., data = datasets::iris, ntree = ntree)
+}

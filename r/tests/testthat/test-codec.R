@@ -1,7 +1,4 @@
-proto <- normalise_prototype(list(
-  features = lapply(c("a", "b", "c"), function(n) list(name = n, type = "double")),
-  output = list(name = "prediction", type = "string")
-))
+proto <- input_spec(lapply(c("a", "b", "c"), function(n) list(name = n, type = "numeric")))
 body <- function(x) charToRaw(x)
 expect_bad <- function(json, pattern) {
   err <- tryCatch(decode_request(body(json), proto), bad_request = function(e) e)
@@ -73,7 +70,7 @@ test_that("NUL bytes and invalid UTF-8 are rejected before parsing", {
 })
 
 test_that("predictions are encoded with ndarray always an array", {
-  out <- jsonlite::parse_json(encode_predictions(factor("setosa"), "prediction", list(tags = list(a = "b"))))
+  out <- jsonlite::parse_json(encode_predictions(factor("setosa"), list("prediction"), list(tags = list(a = "b"))))
   expect_equal(out$data$ndarray, list("setosa"))
   expect_equal(out$data$names, list("prediction"))
   expect_match(encode_predictions("setosa", "prediction", list(tags = list(a = "b"))), '"ndarray":\\["setosa"\\]')

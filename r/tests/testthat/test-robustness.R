@@ -67,10 +67,7 @@ test_that("train_with_mlflow refuses a bad gate before contacting MLflow", {
 })
 
 test_that("tensor shapes beyond R's integers or the values given are bad requests, not errors", {
-  proto <- normalise_prototype(list(
-    features = lapply(c("a", "b"), function(n) list(name = n, type = "double")),
-    output = list(name = "prediction", type = "string")
-  ))
+  proto <- input_spec(lapply(c("a", "b"), function(n) list(name = n, type = "numeric")))
   bad <- function(shape) {
     json <- sprintf('{"data":{"tensor":{"shape":%s,"values":[1,2]}}}', shape)
     tryCatch(decode_request(charToRaw(json), proto), bad_request = function(e) conditionMessage(e))
