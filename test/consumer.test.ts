@@ -34,7 +34,7 @@ function run(cmd: string, args: string[], cwd: string): string {
 
 const APP = `import { App, Chart } from 'cdk8s';
 import {
-  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, R_MODEL_HTTP_PORT,
+  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, R_MODEL_HTTP_PORT, TrainingScript,
 } from 'rmlops-cdk8s';
 
 const app = new App({ outdir: 'dist' });
@@ -42,7 +42,7 @@ const chart = new Chart(app, 'pipeline', { namespace: 'mlops' });
 
 const minio = new MinioStore(chart, 'minio', {});
 const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
-const train = new RTrainingJob(chart, 'train', { tracking: mlflow });
+const train = new RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: TrainingScript.fromFile('train.R') });
 const iris = new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, httpPort: R_MODEL_HTTP_PORT });
 const url: string = iris.predictionsUrl;
 
@@ -131,6 +131,7 @@ describe('consumer of the published package', () => {
       files: ['app.ts'],
     }, null, 2));
     fs.writeFileSync(path.join(app, 'app.ts'), APP);
+    fs.writeFileSync(path.join(app, 'train.R'), 'train <- function() list(model = lm(mpg ~ wt, mtcars), metrics = list(rmse = 3))\n');
     run(process.execPath, [path.join(app, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], app);
     lap('tsc');
 
@@ -148,7 +149,10 @@ describe('consumer of the published package', () => {
     expect(stdout.trim()).toMatch(/^http:\/\/.*:8000\/api\/v1\.0\/predictions$/);
     const outputs = loadManifestDir(path.join(app, 'dist'));
     const objects = outputs.flatMap((f) => f.objects);
-    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'Service', 'Job', 'SeldonDeployment']));
+    expect(objects.map((o) => o.kind)).toEqual(expect.arrayContaining(['Deployment', 'Service', 'Job', 'SeldonDeployment', 'ConfigMap']));
+    // The user's script, read relative to where the app ran, is in its ConfigMap.
+    const script = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'train-script');
+    expect(script.data['train.R']).toBe(fs.readFileSync(path.join(app, 'train.R'), 'utf8'));
     expect(validateManifests(objects)).toEqual([]);
     lap('synth');
 
