@@ -1,12 +1,64 @@
 // Helpers for the jest tests that drive the R programs in r/: finding Rscript, skipping (or, in
-// CI, failing) when R is missing, spawning and stopping R processes, and HTTP clients.
+// CI, failing) when R is missing, installing the rmlops R package into a private library,
+// spawning and stopping R processes, and HTTP clients.
 import { ChildProcess, spawn, spawnSync } from 'child_process';
+import * as crypto from 'crypto';
+import * as fs from 'fs';
 import * as http from 'http';
 import * as net from 'net';
+import * as os from 'os';
 import * as path from 'path';
 
 export const REPO = path.resolve(__dirname, '..', '..');
 export const R_DIR = path.join(REPO, 'r');
+export const EXAMPLES_DIR = path.join(REPO, 'examples');
+/** The contract as the rmlops R package installs it (r/inst/contract.json). */
+export const CONTRACT_JSON = path.join(R_DIR, 'inst', 'contract.json');
+
+// The files R CMD INSTALL takes from r/: a change to any of them means a new library.
+function packageFiles(dir = R_DIR, rel = ''): string[] {
+  const top = ['DESCRIPTION', 'NAMESPACE', 'R', 'inst', 'man'];
+  return fs.readdirSync(path.join(dir, rel), { withFileTypes: true })
+    .filter((e) => rel !== '' || top.includes(e.name))
+    .flatMap((e) => (e.isDirectory() ? packageFiles(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]))
+    .sort();
+}
+
+let installedLibrary: string | undefined;
+
+/**
+ * A library folder holding the rmlops package built from the working tree's r/, installed once
+ * per content (keyed by a hash of the package files) and shared by the test files. Installed
+ * into a staging folder and renamed, so parallel jest workers never see a half-installed one.
+ */
+export function rLibrary(): string {
+  if (installedLibrary) return installedLibrary;
+  const hash = crypto.createHash('sha256');
+  for (const f of packageFiles()) hash.update(f).update('\0').update(fs.readFileSync(path.join(R_DIR, f))).update('\0');
+  const lib = path.join(os.tmpdir(), `rmlops-rlib-${hash.digest('hex').slice(0, 16)}`);
+  if (!fs.existsSync(path.join(lib, 'rmlops', 'DESCRIPTION'))) {
+    const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-rlib-staging-'));
+    const run = spawnSync('R', ['CMD', 'INSTALL', '--no-test-load', '-l', staging, R_DIR], { encoding: 'utf8', timeout: 180000 });
+    if (run.status !== 0) {
+      fs.rmSync(staging, { recursive: true, force: true });
+      throw new Error(`R CMD INSTALL r failed:\n${run.stdout}\n${run.stderr}`);
+    }
+    try {
+      fs.renameSync(staging, lib);
+    } catch (e) {
+      // Another worker installed the same content first.
+      fs.rmSync(staging, { recursive: true, force: true });
+      if (!fs.existsSync(path.join(lib, 'rmlops', 'DESCRIPTION'))) throw e;
+    }
+  }
+  installedLibrary = lib;
+  return lib;
+}
+
+/** Environment an R process needs to find the rmlops package. */
+export function rPackageEnv(): Record<string, string> {
+  return { R_LIBS: rLibrary() };
+}
 
 function findRscript(): string | undefined {
   const probe = spawnSync('Rscript', ['--version'], { encoding: 'utf8' });
@@ -53,9 +105,9 @@ export interface RProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `Rscript r/<script>` with a clean environment plus `env`. */
+/** Starts `Rscript r/<script>` with a clean environment plus `env`, the rmlops package installed. */
 export function startR(script: string, env: Record<string, string>): RProcess {
-  const base: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8' };
+  const base: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LANG: 'C.UTF-8', ...rPackageEnv() };
   const proc = spawn(RSCRIPT ?? 'Rscript', [path.join(R_DIR, script)], {
     env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     // Own process group: Rscript may run R as a child, and stop() must end both.
