@@ -3,14 +3,22 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { R_DIR } from './support/r-env';
+import { EXAMPLES_DIR, R_DIR } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const packages = fs.readFileSync(path.join(R_DIR, 'packages.txt'), 'utf8').split('\n')
   .map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
 
 const PACKAGES_TXT = path.join(R_DIR, 'packages.txt');
-const TEST_ONLY = ['r-cran-testthat', 'r-cran-plumber'];
+const BASE = new Set(['base', 'stats', 'utils', 'methods', 'datasets', 'tools', 'grDevices', 'graphics', 'parallel']);
+
+// Package names of a DESCRIPTION dependency field, without version constraints.
+function descriptionField(field: string): string[] {
+  const text = fs.readFileSync(path.join(R_DIR, 'DESCRIPTION'), 'utf8');
+  const m = new RegExp(`^${field}:([^]*?)(?=^\\S)`, 'm').exec(text);
+  return m ? m[1].split(',').map((x) => x.replace(/\(.*\)/, '').trim()).filter(Boolean) : [];
+}
+const TEST_ONLY = ['r-cran-testthat', 'r-cran-withr', 'r-cran-plumber'];
 
 // Runs a shell pipeline that reads packages.txt (as written in a Dockerfile or .ci/run).
 function packagesFrom(pipeline: string): string[] {
@@ -49,13 +57,18 @@ describe('r/packages.txt', () => {
     }
   });
 
-  test('contains every package the R code calls with pkg::', () => {
-    const dirs = [R_DIR, path.join(R_DIR, 'R')];
+  test('contains every package the R code and the examples call with pkg::, and the package\'s Imports above the marker', () => {
+    const dirs = [R_DIR, path.join(R_DIR, 'R'), ...fs.readdirSync(EXAMPLES_DIR).map((d) => path.join(EXAMPLES_DIR, d))];
     const code = dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.R')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'))).join('\n');
-    const base = new Set(['base', 'stats', 'utils', 'methods', 'datasets', 'tools', 'grDevices', 'graphics', 'parallel']);
-    const used = new Set([...code.matchAll(/\b([A-Za-z][A-Za-z0-9.]*)::/g)].map((m) => m[1]).filter((p) => !base.has(p)));
+    const used = new Set([...code.matchAll(/\b([A-Za-z][A-Za-z0-9.]*)::/g)].map((m) => m[1]).filter((p) => !BASE.has(p) && p !== 'rmlops'));
     expect([...used]).toEqual(expect.arrayContaining(['jsonlite', 'httr', 'randomForest']));
     for (const p of used) expect(packages).toContain(`r-cran-${p.toLowerCase()}`);
+    const lines = fs.readFileSync(PACKAGES_TXT, 'utf8').split('\n');
+    const marker = lines.findIndex((l) => l.startsWith('# ci-only'));
+    for (const p of descriptionField('Imports').filter((x) => !BASE.has(x))) {
+      expect(`${p}: ${lines.indexOf(`r-cran-${p.toLowerCase()}`) >= 0 && lines.indexOf(`r-cran-${p.toLowerCase()}`) < marker}`).toBe(`${p}: true`);
+    }
+    for (const p of descriptionField('Suggests')) expect(packages).toContain(`r-cran-${p.toLowerCase()}`);
   });
 });
 
@@ -106,14 +119,25 @@ describe.each([
     expect(all('ENV').join(' ')).toMatch(/TMPDIR=\/tmp\b/);
   });
 
-  test('copies the contract and the R modules, and the entrypoint exists', () => {
+  test('installs the rmlops package (with its contract.json) by R CMD INSTALL, and the entrypoint calls it', () => {
     const copies = all('COPY');
-    expect(copies).toContain('contract.json /opt/rmlops/contract.json');
-    expect(copies).toContain('R/ /opt/rmlops/R/');
+    expect(copies).toEqual(expect.arrayContaining([
+      'DESCRIPTION NAMESPACE /tmp/rmlops-src/', 'R/ /tmp/rmlops-src/R/', 'man/ /tmp/rmlops-src/man/', 'inst/ /tmp/rmlops-src/inst/',
+    ]));
+    expect(fs.existsSync(path.join(R_DIR, 'inst', 'contract.json'))).toBe(true);
+    const run = all('RUN').join(' ');
+    expect(run).toMatch(/R CMD INSTALL \/tmp\/rmlops-src/);
+    // Installed before the non-root USER line, as root, into the site library.
+    const order = ins.map(([i, v]) => `${i} ${v}`);
+    expect(order.findIndex((l) => l.includes('R CMD INSTALL'))).toBeLessThan(order.findIndex((l) => l.startsWith('USER')));
     expect(copies).toContain(`${entry} /opt/rmlops/${entry}`);
-    expect(fs.existsSync(path.join(R_DIR, entry))).toBe(true);
+    const script = fs.readFileSync(path.join(R_DIR, entry), 'utf8');
+    expect(script).toMatch(/^library\(rmlops\)$/m);
+    expect(script).toMatch(entry === 'train.R' ? /train_main\(\)/ : /serve_main\(\)/);
     expect(all('ENTRYPOINT')).toEqual([JSON.stringify(['Rscript', `/opt/rmlops/${entry}`]).replace(/,/g, ', ')]);
-    for (const c of copies) expect(fs.existsSync(path.join(R_DIR, c.split(' ')[0]))).toBe(true);
+    for (const c of copies) {
+      for (const src of c.split(/\s+/).slice(0, -1)) expect(`${src}: ${fs.existsSync(path.join(R_DIR, src))}`).toBe(`${src}: true`);
+    }
   });
 
   if (entry === 'serve.R') {
