@@ -1,11 +1,13 @@
 // The R programs and the constructs must agree on env var names, ports and paths. The
-// constructs use lib/contract.ts; the R code reads r/contract.json (generated from it) at runtime.
+// constructs use lib/contract.ts; the rmlops R package reads its installed contract.json
+// (r/inst/contract.json, generated from it, as is the identical r/contract.json) at runtime.
 // This fails if the JSON is stale, or if the R code reads a name not in the contract or
 // hard-codes a name, path or key instead of going through the contract.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { REPO, R_DIR } from './support/r-env';
+import * as os from 'os';
+import { CONTRACT_JSON, REPO, R_DIR } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 
@@ -24,10 +26,36 @@ function rSources(): Array<{ file: string; code: string }> {
 const all = (re: RegExp, s: string) => [...s.matchAll(re)].map((m) => m[1]);
 
 describe('contract drift between lib/contract.ts, r/contract.json and the R code', () => {
-  test('r/contract.json is up to date with lib/contract.ts (gen-contract --check)', () => {
+  test('r/contract.json and r/inst/contract.json are up to date with lib/contract.ts (gen-contract --check)', () => {
     const run = spawnSync(process.execPath, [path.join(REPO, 'scripts', 'gen-contract.js'), '--check'], { cwd: REPO, encoding: 'utf8' });
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
+    expect(fs.readFileSync(CONTRACT_JSON, 'utf8')).toBe(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
+  });
+
+  test('gen-contract --check fails on a stale installed copy, naming it', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-gen-'));
+    try {
+      for (const d of ['scripts', 'lib', 'r/inst']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+      for (const f of fs.readdirSync(path.join(REPO, 'scripts'))) {
+        if (f.endsWith('.js')) fs.copyFileSync(path.join(REPO, 'scripts', f), path.join(tmp, 'scripts', f));
+      }
+      fs.copyFileSync(path.join(REPO, 'lib', 'contract.ts'), path.join(tmp, 'lib', 'contract.ts'));
+      fs.copyFileSync(path.join(R_DIR, 'contract.json'), path.join(tmp, 'r', 'contract.json'));
+      fs.writeFileSync(path.join(tmp, 'r', 'inst', 'contract.json'), '{}\n');
+      fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(tmp, 'node_modules'));
+      const run = spawnSync(process.execPath, [path.join(tmp, 'scripts', 'gen-contract.js'), '--check'], { cwd: tmp, encoding: 'utf8' });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toMatch(/r\/inst\/contract\.json stale/);
+      expect(run.stderr).not.toMatch(/r\/contract\.json and/);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  test('the package reads the contract through system.file(), not a path beside a script', () => {
+    const code = rSources().find((s) => s.file === 'r/R/contract.R')!.code;
+    expect(code).toMatch(/system\.file\("contract\.json", package = "rmlops"\)/);
   });
 
   test('the R sources are found (the scan below is not vacuous)', () => {
@@ -57,7 +85,8 @@ describe('contract drift between lib/contract.ts, r/contract.json and the R code
       for (const arg of dynamic) expect(`${file}: Sys.getenv(${arg})`).toBe(`${file}: Sys.getenv(name)`);
     }
     expect([...used]).toEqual(expect.arrayContaining(['trackingUri', 'modelUri', 'httpPort', 'modelDir', 'maxBodyBytes',
-      'experimentName', 'registeredModelName', 'modelAlias', 'qualityMetric', 'qualityThreshold', 'qualityDirection', 'mlflowWaitSeconds']));
+      'experimentName', 'registeredModelName', 'modelAlias', 'qualityMetric', 'qualityThreshold', 'qualityDirection', 'mlflowWaitSeconds',
+      'trainingScript']));
   });
 
   test('the R code hard-codes no env var name and no served path (they come from contract.json)', () => {
@@ -72,7 +101,7 @@ describe('contract drift between lib/contract.ts, r/contract.json and the R code
   });
 
   test('the server takes its default and forbidden ports from the contract', () => {
-    const serve = rSources().find((s) => s.file === 'r/serve.R')!.code;
+    const serve = rSources().find((s) => s.file === 'r/R/server.R')!.code;
     expect(serve).toMatch(/contract\$modelHttpPort/);
     expect(serve).toMatch(/contract\$executorPorts/);
     for (const p of [...contract.executorPorts, contract.modelHttpPort]) expect(serve).not.toMatch(new RegExp(`\\b${p}\\b`));
@@ -98,7 +127,9 @@ describe('env vars the constructs set on R containers are the ones the R code re
     const chart = Testing.chart();
     const minio = new lib.MinioStore(chart, 'minio');
     const mlflow = new lib.MlflowServer(chart, 'mlflow', { artifactStore: minio });
-    const train = new lib.RTrainingJob(chart, 'train', { tracking: mlflow, pipelineVolume: { claimName: 'shared' } });
+    const train = new lib.RTrainingJob(chart, 'train', {
+      tracking: mlflow, pipelineVolume: { claimName: 'shared' }, trainingScript: lib.TrainingScript.fromFile(path.join(REPO, 'examples', 'iris', 'train.R')),
+    });
     new lib.SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, maxRequestBytes: 1024 });
     const out: Record<string, string[]> = {};
     for (const obj of Testing.synth(chart)) {
@@ -130,15 +161,16 @@ describe('env vars the constructs set on R containers are the ones the R code re
     const lib = require('../lib');
     const chart = Testing.chart();
     const mlflow = new lib.MlflowServer(chart, 'mlflow', { artifactStore: new lib.MinioStore(chart, 'minio') });
-    new lib.RTrainingJob(chart, 'train', { tracking: mlflow });
+    new lib.RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: lib.TrainingScript.fromFile(path.join(REPO, 'examples', 'iris', 'train.R')) });
     const job = Testing.synth(chart).find((o: any) => o.kind === 'Job' && o.metadata.name === 'train');
     const rules = job.spec.podFailurePolicy.rules;
     expect(rules).toContainEqual(expect.objectContaining({
       action: 'FailJob',
       onExitCodes: expect.objectContaining({ operator: 'In', values: [contract.trainingConfigErrorExitCode] }),
     }));
-    const train = rSources().find((f) => f.file === 'r/train.R')!.code;
-    expect(train).toMatch(/contract\$trainingConfigErrorExitCode/);
+    // train.R returns rmlops::train_main()'s status; the package maps configuration errors to the code.
+    expect(rSources().find((f) => f.file === 'r/train.R')!.code).toMatch(/quit\(status = train_main\(\)/);
+    expect(rSources().find((f) => f.file === 'r/R/training.R')!.code).toMatch(/contract\$trainingConfigErrorExitCode/);
   });
 
   test('the names each R program needs are set by its construct', () => {
@@ -146,7 +178,7 @@ describe('env vars the constructs set on R containers are the ones the R code re
     const containers = rContainers();
     expect(containers['Job/train']).toEqual(expect.arrayContaining([
       env.trackingUri, env.experimentName, env.registeredModelName, env.modelAlias, env.qualityMetric,
-      env.qualityThreshold, env.qualityDirection, env.mlflowWaitSeconds, env.modelDir,
+      env.qualityThreshold, env.qualityDirection, env.mlflowWaitSeconds, env.modelDir, env.trainingScript,
     ]));
     expect(containers['SeldonDeployment/model']).toEqual(expect.arrayContaining([env.modelUri, env.trackingUri, env.maxBodyBytes]));
   });

@@ -24,7 +24,8 @@ rmlops_contract <- function(path = system.file("contract.json", package = "rmlop
 
 # Value of the environment variable the contract calls `key`; `default` when unset or empty.
 contract_env <- function(contract, key, default = NA_character_) {
-  value <- Sys.getenv(contract_env_name(contract, key), unset = "")
+  name <- contract_env_name(contract, key)
+  value <- Sys.getenv(name, unset = "")
   if (identical(value, "")) default else value
 }
 
