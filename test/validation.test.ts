@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SELDON_EXECUTOR_HTTP_PORT, SELDON_EXECUTOR_GRPC_PORT } from '../lib/contract';
 import {
-  imageProblem, loadManifestDir, SELDON_CRD_PATH, schemaErrors, seldonCrdStatus, securityErrors,
+  apiRuleErrors, imageProblem, loadManifestDir, SELDON_CRD_PATH, schemaErrors, seldonCrdStatus, securityErrors,
   validateManifests,
 } from './support/validate';
 import { parseQuantity } from './support/k8s-names';
@@ -362,6 +362,50 @@ describe('validator: each rule can fail', () => {
       `${at}.capabilities.drop: must include "ALL"`,
     ]);
     expect(validateManifests(objs, { security: false })).toEqual([]);
+  });
+});
+
+describe('validator: ConfigMaps and the volumes that use them', () => {
+  const cm = (data: Record<string, string>, name = 'train-script') => ({
+    apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: NS }, data,
+  });
+  const job = (configMap: Record<string, unknown>) => ({
+    apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'train', namespace: NS },
+    spec: {
+      template: {
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'train', image: 'ghcr.io/example/r-train:0.1.0', volumeMounts: [{ name: 'script', mountPath: '/etc/script', readOnly: true }] }],
+          volumes: [{ name: 'script', configMap }],
+        },
+      },
+    },
+  });
+  const errors = (objects: any[]) => apiRuleErrors(objects);
+
+  test('a ConfigMap volume of a ConfigMap in the set, in the same namespace, passes', () => {
+    expect(errors([cm({ 'train.R': 'train <- function() 1\n' }), job({ name: 'train-script' })])).toEqual([]);
+  });
+
+  test('a ConfigMap volume of a ConfigMap that is not in the set fails, unless optional', () => {
+    expect(errors([job({ name: 'train-script' })])).toEqual([
+      `Job ${NS}/train: spec.template.spec.volumes[0].configMap.name: no ConfigMap "train-script" in the manifests (same namespace)`,
+    ]);
+    expect(errors([job({ name: 'train-script', optional: true })])).toEqual([]);
+  });
+
+  test('a key that is not a ConfigMap key fails', () => {
+    expect(errors([cm({ 'my train.R': 'x' })])).toEqual([
+      `ConfigMap ${NS}/train-script: data["my train.R"]: "my train.R" is not a valid ConfigMap/Secret key ([-._a-zA-Z0-9]+)`,
+    ]);
+  });
+
+  test('more than 1 MiB of data fails (UTF-8 bytes, not characters); exactly 1 MiB passes', () => {
+    expect(errors([cm({ 'a.R': 'x'.repeat(1024 * 1024) })])).toEqual([]);
+    // 'é' is two bytes in UTF-8: 524289 characters are 1048578 bytes.
+    expect(errors([cm({ 'a.R': 'é'.repeat(524289) })])).toEqual([
+      `ConfigMap ${NS}/train-script: data: 1048578 bytes of data, more than a ConfigMap holds (1048576)`,
+    ]);
   });
 });
 

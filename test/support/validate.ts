@@ -268,9 +268,28 @@ export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'ex
     workloadRules(obj, report);
     if (obj.kind === 'Service') serviceRules(obj, templates, report);
     if (obj.kind === 'NetworkPolicy') networkPolicyRules(obj, templates, report);
+    if (obj.kind === 'ConfigMap') configMapRules(obj, report);
     if (isSeldon(obj)) seldonRules(obj, report);
   }
   return out;
+}
+
+/** The API server's limit on a ConfigMap's data and binaryData together, in bytes. */
+export const CONFIG_MAP_MAX_BYTES = 1024 * 1024;
+
+function configMapRules(cm: any, report: Report): void {
+  let total = 0;
+  const keys = new Set<string>();
+  for (const field of ['data', 'binaryData'] as const) {
+    for (const [k, v] of entries(cm[field])) {
+      check(report, `${field}[${JSON.stringify(k)}]`, k, configMapKey);
+      if (keys.has(k)) report(`${field}[${JSON.stringify(k)}]`, 'key is also in data (keys must be unique across data and binaryData)');
+      keys.add(k);
+      if (typeof v !== 'string') report(`${field}[${JSON.stringify(k)}]`, `value ${JSON.stringify(v)} must be a string`);
+      else total += field === 'data' ? Buffer.byteLength(v, 'utf8') : Buffer.from(v, 'base64').length;
+    }
+  }
+  if (total > CONFIG_MAP_MAX_BYTES) report('data', `${total} bytes of data, more than a ConfigMap holds (${CONFIG_MAP_MAX_BYTES})`);
 }
 
 function metadataRules(obj: any, report: Report): void {
@@ -330,7 +349,15 @@ function podRules(t: PodTemplate, objects: any[], existingClaims: readonly strin
         report(`${at}.persistentVolumeClaim.claimName`, `no PersistentVolumeClaim ${JSON.stringify(claim)} in the manifests (same namespace) nor in options.existingClaims`);
       }
     }
-    if (v?.configMap) check(report, `${at}.configMap.name`, v.configMap.name, dns1123Subdomain);
+    if (v?.configMap) {
+      check(report, `${at}.configMap.name`, v.configMap.name, dns1123Subdomain);
+      const ns = namespaceOf(t.obj);
+      const exists = objects.some((o) => o.kind === 'ConfigMap' && o.metadata?.name === v.configMap.name && namespaceOf(o) === ns);
+      // Without `optional: true` the kubelet keeps the pod in ContainerCreating until the ConfigMap exists.
+      if (!exists && v.configMap.optional !== true) {
+        report(`${at}.configMap.name`, `no ConfigMap ${JSON.stringify(v.configMap.name)} in the manifests (same namespace)`);
+      }
+    }
     if (v?.secret) check(report, `${at}.secret.secretName`, v.secret.secretName, dns1123Subdomain);
   }
 
