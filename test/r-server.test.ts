@@ -1,12 +1,13 @@
-// Integration: train in local mode, start the real `Rscript r/serve.R`, exercise it over HTTP
-// with a keep-alive client (as the Seldon executor holds connections).
+// Integration: train the example scripts in local mode with the real `Rscript r/train.R`, start
+// the real `Rscript r/serve.R`, exercise it over HTTP with a keep-alive client (as the Seldon
+// executor holds connections). No MLflow here: bundles are served from a directory.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import * as net from 'net';
-import { describeR, freePort, getWithin, R_DIR, rawExchange, request, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
+import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, rawExchange, request, rPackageEnv, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const ENV = contract.env as Record<string, string>;
@@ -24,6 +25,18 @@ const IRIS: Array<[number[], string]> = [
   [[5.8, 2.7, 5.1, 1.9], 'virginica'],
 ];
 
+/** Runs `Rscript r/train.R` in local mode on examples/<name>/train.R, writing the bundle to `dir`. */
+function trainExample(name: string, dir: string, home: string): void {
+  const train = spawnSync(RSCRIPT ?? 'Rscript', [path.join(R_DIR, 'train.R')], {
+    env: {
+      PATH: process.env.PATH ?? '', HOME: home, ...rPackageEnv(),
+      [ENV.trainingScript]: path.join(EXAMPLES_DIR, name, 'train.R'), [ENV.modelDir]: dir,
+    },
+    encoding: 'utf8', timeout: 120000,
+  });
+  if (train.status !== 0) throw new Error(`train.R (${name}) failed: ${train.stdout}\n${train.stderr}`);
+}
+
 describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () => {
   let tmp: string;
   let port: number;
@@ -35,10 +48,7 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
   beforeAll(async () => {
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-serve-'));
     const trained = path.join(tmp, 'trained');
-    const train = spawnSync(RSCRIPT ?? 'Rscript', [path.join(R_DIR, 'train.R')], {
-      env: { PATH: process.env.PATH ?? '', HOME: tmp, [ENV.modelDir]: trained }, encoding: 'utf8', timeout: 60000,
-    });
-    if (train.status !== 0) throw new Error(`train.R failed: ${train.stdout}\n${train.stderr}`);
+    trainExample('iris', trained, tmp);
     port = await freePort();
     // The bundle directory does not exist yet: the server must be alive but not ready.
     server = startR('serve.R', {
@@ -113,7 +123,7 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     expect(res.json().data.ndarray).toEqual(rows.map(([, y]) => y));
   });
 
-  test('metadata describes the model inputs and outputs from the prototype', async () => {
+  test('metadata describes the model inputs and outputs from the bundle', async () => {
     const md = (await get(P.metadata)).json();
     expect(md.inputs[0].schema.names).toEqual(FEATURES);
     expect(md.outputs[0].schema.names).toEqual(['prediction']);
@@ -294,9 +304,112 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
 describeR('R model server refuses the Seldon executor ports', () => {
   test.each(contract.executorPorts as number[])('port %d', (p) => {
     const run = spawnSync(RSCRIPT ?? 'Rscript', [path.join(R_DIR, 'serve.R')], {
-      env: { PATH: process.env.PATH ?? '', [ENV.httpPort]: String(p), [ENV.modelUri]: '/nonexistent' }, encoding: 'utf8', timeout: 30000,
+      env: { PATH: process.env.PATH ?? '', ...rPackageEnv(), [ENV.httpPort]: String(p), [ENV.modelUri]: '/nonexistent' },
+      encoding: 'utf8', timeout: 30000,
     });
     expect(run.status).toBe(2);
     expect(run.stderr).toMatch(new RegExp(`refusing to bind port ${p}: the Seldon executor`));
   });
+});
+
+describeR('R model server with a regression bundle (examples/mtcars): typed inputs, numbers out', () => {
+  let tmp: string;
+  let port: number;
+  let server: RProcess | undefined;
+  const names = ['wt', 'hp', 'cyl', 'manual'];
+
+  beforeAll(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-serve-mtcars-'));
+    trainExample('mtcars', path.join(tmp, 'model'), tmp);
+    port = await freePort();
+    server = startR('serve.R', { [ENV.modelUri]: path.join(tmp, 'model'), [ENV.httpPort]: String(port), TMPDIR: tmp });
+    await waitFor(async () => (await request(port, 'GET', P.healthStatus)).status === 200, 30000, 'the regression model to load');
+  }, 150000);
+
+  afterAll(async () => {
+    await server?.stop();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test('predicts numbers for rows of numbers, a factor level and a logical', async () => {
+    const res = await request(port, 'POST', P.modelPredict, JSON.stringify({
+      data: { names, ndarray: [[2.62, 110, '6', true], [3.57, 245, '8', false], [1.8, 66, '4', true]] },
+    }));
+    expect(res.status).toBe(200);
+    const out = res.json().data;
+    expect(out.names).toEqual(['prediction']);
+    expect(out.ndarray).toHaveLength(3);
+    for (const v of out.ndarray) expect(typeof v).toBe('number');
+    // Heavier, more powerful, 8 cylinders: fewer miles per gallon.
+    expect(out.ndarray[1]).toBeLessThan(out.ndarray[2]);
+    expect(out.ndarray[2]).toBeGreaterThan(20);
+  });
+
+  test('metadata gives the feature types, the factor levels and the numeric output', async () => {
+    const md = (await request(port, 'GET', P.metadata)).json();
+    expect(md.inputs[0].schema.names).toEqual(names);
+    expect(md.inputs[0].schema.types).toEqual(['numeric', 'numeric', 'factor', 'logical']);
+    expect(md.inputs[0].schema.levels.cyl).toEqual(['4', '6', '8']);
+    expect(md.outputs[0].schema).toMatchObject({ names: ['prediction'], kind: 'numeric', levels: [] });
+    expect(md.custom.metrics.rmse).toBeGreaterThan(0);
+    expect(md.custom.format_version).toBe(1);
+  });
+
+  test.each([
+    ['a value not among the factor levels', [[2.62, 110, '5', true]], /value '5' of feature 'cyl' is not one of its levels: 4, 6, 8/],
+    ['a number for the factor', [[2.62, 110, 6, true]], /column 3 is a JSON number: feature 'cyl' is factor/],
+    ['a string for the logical', [[2.62, 110, '6', 'yes']], /column 4 is a JSON string: feature 'manual' is logical, expected true or false/],
+    ['a boolean for a number', [[true, 110, '6', true]], /column 1 is a JSON boolean: feature 'wt' is numeric/],
+    ['null for a number', [[null, 110, '6', true]], /column 1 is a JSON null/],
+  ])('%s is a 400 naming the column (never a 500)', async (_name, rows, info) => {
+    const res = await request(port, 'POST', P.modelPredict, JSON.stringify({ data: { names, ndarray: rows } }));
+    expect(res.status).toBe(400);
+    expect(res.json().status).toEqual({ code: 400, info: expect.stringMatching(info), reason: 'MICROSERVICE_BAD_DATA', status: 'FAILURE' });
+  });
+
+  test('a tensor cannot carry the factor and logical features: 400 saying to send ndarray', async () => {
+    const res = await request(port, 'POST', P.modelPredict, JSON.stringify({ data: { tensor: { shape: [1, 4], values: [2.6, 110, 6, 1] } } }));
+    expect(res.status).toBe(400);
+    expect(res.json().status.info).toMatch(/carries numbers only.*send data.ndarray/);
+  });
+});
+
+describeR('R model server with a bundle it cannot serve: alive, never ready, exits non-zero after its wait', () => {
+  let tmp: string;
+  beforeAll(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-serve-bad-'));
+    trainExample('mtcars', path.join(tmp, 'good'), tmp);
+  }, 150000);
+  afterAll(() => { if (tmp) fs.rmSync(tmp, { recursive: true, force: true }); });
+
+  const damage: Array<[string, (dir: string) => void, RegExp]> = [
+    ['a corrupt model.rds', (dir) => fs.writeFileSync(path.join(dir, 'model.rds'), 'not a model'), /does not match its checksum/],
+    ['another format version', (dir) => {
+      const file = path.join(dir, 'bundle.json');
+      fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(fs.readFileSync(file, 'utf8')), format_version: 2 }));
+    }, /format version 2: this server reads format version 1 only/],
+  ];
+
+  test.each(damage)('%s', async (name, spoil, reason) => {
+    const dir = path.join(tmp, name.replace(/\W+/g, '-'));
+    fs.cpSync(path.join(tmp, 'good'), dir, { recursive: true });
+    spoil(dir);
+    const port = await freePort();
+    const server = startR('serve.R', { [ENV.modelUri]: dir, [ENV.httpPort]: String(port), [ENV.mlflowWaitSeconds]: '6', TMPDIR: tmp });
+    try {
+      await waitFor(async () => (await request(port, 'GET', P.healthPing)).status === 200, 20000, 'serve.R to listen');
+      for (let i = 0; i < 4; i++) {
+        expect((await getWithin(port, P.healthPing, 2000)).status).toBe(200);
+        const ready = await getWithin(port, P.healthStatus, 2000);
+        expect(ready.status).toBe(503);
+        expect(ready.json().status.status).toBe('FAILURE');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(await server.exited).toBe(1);
+      expect(server.output()).toMatch(reason);
+      expect(server.output()).toMatch(/could not load the model/);
+    } finally {
+      await server.stop();
+    }
+  }, 60000);
 });
