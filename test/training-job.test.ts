@@ -253,4 +253,11 @@ describe('RTrainingJob', () => {
     const objects = synthValid(chart, { existingClaims: ['shared'] });
     expect(findAll(objects, 'ConfigMap').map((o) => o.metadata.name).sort()).toEqual(['minio-client-policy', 'other-script', 'train-script']);
   });
+
+  test('ConfigMap name: any valid Job name (a DNS label, up to 63) gives a valid one (a DNS subdomain, up to 253)', () => {
+    const name = `t${'x'.repeat(61)}9`;
+    const { chart } = setup({ name });
+    const cm = find(synthValid(chart), 'ConfigMap', `${name}-script`);
+    expect(cm.metadata.name).toHaveLength(70);
+  });
 });
