@@ -1,3 +1,10 @@
+# run_training() logs JSON lines; keep them out of the test report.
+quiet <- function(expr) {
+  value <- NULL
+  utils::capture.output(value <- expr)
+  value
+}
+
 script_file <- function(...) {
   path <- tempfile("train-", fileext = ".R")
   writeLines(c(...), path)
@@ -73,12 +80,12 @@ test_that("a wrong return shape from train() is a training_script_error", {
 
 test_that("run_training in local mode writes a bundle from a function or a script", {
   dir <- file.path(tempfile("local-"), "model")
-  res <- run_training(function() list(model = stats::lm(dist ~ speed, data = datasets::cars), metrics = list(rmse = 1),
-                                      example = datasets::cars[1:2, "speed", drop = FALSE]), model_dir = dir)
+  res <- quiet(run_training(function() list(model = stats::lm(dist ~ speed, data = datasets::cars), metrics = list(rmse = 1),
+                                            example = datasets::cars[1:2, "speed", drop = FALSE]), model_dir = dir))
   expect_equal(res$bundle_dir, dir)
   expect_equal(read_bundle(dir)$manifest$metrics, list(rmse = 1))
   dir2 <- file.path(tempfile("local-"), "model")
-  run_training(script_file(good_script), model_dir = dir2)
+  quiet(run_training(script_file(good_script), model_dir = dir2))
   expect_equal(read_bundle(dir2)$manifest$params, list(formula = "mpg ~ wt"))
 })
 
@@ -100,8 +107,8 @@ test_that("an unwritable bundle folder fails with a config error before any MLfl
   dir.create(root)
   writeLines("x", file.path(root, "file"))
   s <- counting_client()
-  err <- tryCatch(do.call(run_training, c(list(script_file(good_script), client = s$client,
-                                               model_dir = file.path(root, "file", "model")), gate)),
+  err <- tryCatch(quiet(do.call(run_training, c(list(script_file(good_script), client = s$client,
+                                                     model_dir = file.path(root, "file", "model")), gate))),
                   error = function(e) e)
   expect_s3_class(err, "config_error")
   expect_equal(s$calls(), 0L)
@@ -112,8 +119,8 @@ test_that("a full disk (filled tmpfs) fails with a retryable error before any ML
   skip_if(is.na(dir), "cannot mount a tmpfs here (needs root)")
   withr::defer(unmount(dir))
   s <- counting_client()
-  err <- tryCatch(do.call(run_training, c(list(script_file(good_script), client = s$client,
-                                               model_dir = file.path(dir, "model")), gate)),
+  err <- tryCatch(quiet(do.call(run_training, c(list(script_file(good_script), client = s$client,
+                                                     model_dir = file.path(dir, "model")), gate))),
                   error = function(e) e)
   expect_s3_class(err, "retryable_error")
   expect_false(inherits(err, "config_error"))
@@ -126,8 +133,8 @@ test_that("MLflow mode needs a model name and a gate; a bad gate fails before ML
   expect_error(run_training(script_file(good_script), client = s$client, quality_metric = "rmse", quality_threshold = 1),
                "registered model name", class = "config_error")
   expect_error(run_training(script_file(good_script), client = s$client, model_name = "m"), class = "quality_config_error")
-  expect_error(run_training(script_file(good_script), client = s$client, model_name = "m", quality_metric = "accuracy",
-                            quality_threshold = 0.9), "not one of the metrics training produces: rmse, r_squared",
+  expect_error(quiet(run_training(script_file(good_script), client = s$client, model_name = "m", quality_metric = "accuracy",
+                                  quality_threshold = 0.9)), "not one of the metrics training produces: rmse, r_squared",
                class = "quality_config_error")
   expect_equal(s$calls(), 0L)
 })
