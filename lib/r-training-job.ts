@@ -43,7 +43,7 @@ export interface ModelRef {
 export interface PipelineVolume {
   /** Name of an existing PersistentVolumeClaim. */
   readonly claimName: string;
-  /** Where to mount it: absolute, and neither equal to nor nested with `/tmp` (the scratch emptyDir). @default "/pipeline" */
+  /** Where to mount it: absolute, and neither equal to nor nested with `/tmp` (the scratch emptyDir) or, for `TrainingScript.fromFile`, `/etc/rmlops/training`. @default "/pipeline" */
   readonly mountPath?: string;
 }
 
