@@ -162,9 +162,15 @@ shape_prediction <- function(pred, output, n) {
 
 # ---- packages a model needs ---------------------------------------------------------------
 
+# The package whose namespace `env` is, or encloses (a closure made inside a package function
+# has an environment whose ancestor is that namespace).
 env_package <- function(env) {
   if (!is.environment(env)) return(character())
-  if (isNamespace(env)) return(getNamespaceName(env)[[1L]])
+  for (i in seq_len(50L)) {
+    if (isNamespace(env)) return(getNamespaceName(env)[[1L]])
+    if (identical(env, globalenv()) || identical(env, emptyenv()) || identical(env, baseenv())) break
+    env <- parent.env(env)
+  }
   character()
 }
 

@@ -128,6 +128,11 @@ test_that("the packages a model needs are detected from its predict method and i
   # A closure from a package namespace inside the model.
   holder <- list(f = jsonlite::toJSON)
   expect_true("jsonlite" %in% model_packages(holder))
+  # A closure made inside a package function: its environment encloses the namespace.
+  made_in_package <- local(function() NULL, envir = new.env(parent = asNamespace("jsonlite")))
+  expect_true("jsonlite" %in% model_packages(list(f = made_in_package)))
+  # A closure made at top level refers to no package.
+  expect_equal(model_packages(list(f = function() NULL)), character())
 })
 
 test_that("example, predict_args and model are checked before anything is written", {
