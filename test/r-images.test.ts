@@ -58,7 +58,7 @@ describe('r/packages.txt', () => {
   });
 
   test('contains every package the R code and the examples call with pkg::, and the package\'s Imports above the marker', () => {
-    const dirs = [R_DIR, path.join(R_DIR, 'R'), ...fs.readdirSync(EXAMPLES_DIR).map((d) => path.join(EXAMPLES_DIR, d))];
+    const dirs = [R_DIR, path.join(R_DIR, 'R'), ...fs.readdirSync(EXAMPLES_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => path.join(EXAMPLES_DIR, d.name))];
     const code = dirs.flatMap((d) => fs.readdirSync(d).filter((f) => f.endsWith('.R')).map((f) => fs.readFileSync(path.join(d, f), 'utf8'))).join('\n');
     const used = new Set([...code.matchAll(/\b([A-Za-z][A-Za-z0-9.]*)::/g)].map((m) => m[1]).filter((p) => !BASE.has(p) && p !== 'rmlops'));
     expect([...used]).toEqual(expect.arrayContaining(['jsonlite', 'httr', 'randomForest']));
