@@ -25,8 +25,10 @@ base_packages <- c("base", "stats", "utils", "methods", "graphics", "grDevices",
 
 bundle_input_error <- function(message) config_error(message, class = "bundle_input_error")
 
-# Feature specifications from the example's columns, in order.
-feature_specs <- function(example) {
+# Feature specifications from the example's columns, in order. A character feature the model
+# turned into a factor when it was fitted (lm/glm keep those levels in `xlevels`) gets them as its
+# accepted values, so an unknown value is the client's 400, not predict()'s "new levels" error.
+feature_specs <- function(example, model = NULL) {
   if (!is.data.frame(example)) {
     stop(bundle_input_error(sprintf("example must be a data frame of a few input rows, not %s",
                                     paste(class(example), collapse = "/"))))
@@ -51,6 +53,10 @@ feature_specs <- function(example) {
     if (type == "factor") {
       spec$levels <- I(levels(col))
       spec$ordered <- is.ordered(col)
+    }
+    fitted_levels <- if (is.list(model) && is.list(model$xlevels)) model$xlevels[[n]]
+    if (type == "character" && is.character(fitted_levels) && length(fitted_levels) > 0L) {
+      spec$levels <- I(fitted_levels)
     }
     spec
   })
@@ -382,7 +388,7 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
   if (!has_predict_method(model)) {
     stop(bundle_input_error(sprintf("the model (class %s) has no predict method", paste(class(model), collapse = "/"))))
   }
-  features <- feature_specs(example)
+  features <- feature_specs(example, model)
   predict_args <- check_predict_args(predict_args)
   example <- typed_frame(lapply(example, identity), features)
   pred <- tryCatch(predict_raw(model, example, predict_args), error = function(e) {

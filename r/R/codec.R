@@ -236,7 +236,7 @@ check_column <- function(cells, feature, where) {
     i <- which(types != if (type == "logical") "boolean" else "string")[[1L]]
     wrong_cell(where(i), types[[i]], feature)
   }
-  if (type == "factor") {
+  if (type == "factor" || (type == "character" && length(feature$levels) > 0L)) {
     levels <- unlist(feature$levels)
     unknown <- which(!values %in% levels)
     if (length(unknown) > 0L) {

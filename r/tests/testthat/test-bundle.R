@@ -109,6 +109,20 @@ test_that("every input type is recorded from the example and decoded from reques
   expect_match(bad('{"data":{"tensor":{"shape":[1,5],"values":[1,2,3,4,5]}}}'), "carries numbers only.*'flag', 'colour', 'label'")
 })
 
+test_that("a character feature an lm turned into a factor accepts only the levels it was fitted with", {
+  d <- data.frame(x = c(1, 2, 3, 4, 5, 6), g = c("a", "b", "c", "a", "b", "c"), y = c(1, 3, 2, 2, 4, 3), stringsAsFactors = FALSE)
+  dir <- new_dir()
+  write_bundle(stats::lm(y ~ x + g, data = d), dir, d[1:2, c("x", "g")])
+  b <- read_bundle(dir)
+  expect_equal(b$features[[2]]$type, "character")
+  expect_equal(unlist(b$features[[2]]$levels), c("a", "b", "c"))
+  spec <- input_spec(b$features)
+  expect_length(predict_bundle(b, decode_request(charToRaw('{"data":{"ndarray":[[1,"c"]]}}'), spec)), 1L)
+  err <- tryCatch(decode_request(charToRaw('{"data":{"ndarray":[[1,"z"]]}}'), spec), bad_request = function(e) e)
+  expect_s3_class(err, "bad_request")
+  expect_match(conditionMessage(err), "value 'z' of feature 'g' is not one of its levels: a, b, c")
+})
+
 test_that("integer features accept whole numbers from a tensor and refuse fractions", {
   spec <- input_spec(list(list(name = "a", type = "integer"), list(name = "b", type = "numeric")))
   df <- decode_request(charToRaw('{"data":{"tensor":{"shape":[2,2],"values":[1,0.5,2,1.5]}}}'), spec)
