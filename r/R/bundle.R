@@ -58,6 +58,11 @@ feature_specs <- function(example, model = NULL) {
     if (type == "character" && is.character(fitted_levels) && length(fitted_levels) > 0L) {
       spec$levels <- I(fitted_levels)
     }
+    # A factor level the fit never saw makes predict() fail: only the fitted ones are accepted.
+    if (type == "factor" && is.character(fitted_levels) && length(fitted_levels) > 0L &&
+        !setequal(fitted_levels, levels(col))) {
+      spec$accepted <- I(intersect(levels(col), fitted_levels))
+    }
     spec
   })
 }

@@ -237,7 +237,7 @@ check_column <- function(cells, feature, where) {
     wrong_cell(where(i), types[[i]], feature)
   }
   if (type == "factor" || (type == "character" && length(feature$levels) > 0L)) {
-    levels <- unlist(feature$levels)
+    levels <- unlist(feature$accepted %||% feature$levels)
     unknown <- which(!values %in% levels)
     if (length(unknown) > 0L) {
       i <- unknown[[1L]]

@@ -123,6 +123,18 @@ test_that("a character feature an lm turned into a factor accepts only the level
   expect_match(conditionMessage(err), "value 'z' of feature 'g' is not one of its levels: a, b, c")
 })
 
+test_that("a factor level the model was not fitted with is a 400, not predict()'s 500", {
+  d <- data.frame(x = c(1, 2, 3, 4), g = factor(c("a", "b", "a", "b"), levels = c("a", "b", "c")), y = c(1, 2, 2, 3))
+  dir <- new_dir()
+  write_bundle(stats::lm(y ~ x + g, data = d), dir, d[1:2, c("x", "g")])
+  b <- read_bundle(dir)
+  expect_equal(unlist(b$features[[2]]$levels), c("a", "b", "c"))
+  spec <- input_spec(b$features)
+  err <- tryCatch(decode_request(charToRaw('{"data":{"ndarray":[[1,"c"]]}}'), spec), bad_request = function(e) e)
+  expect_match(conditionMessage(err), "value 'c' of feature 'g' is not one of its levels: a, b$")
+  expect_length(predict_bundle(b, decode_request(charToRaw('{"data":{"ndarray":[[1,"b"]]}}'), spec)), 1L)
+})
+
 test_that("integer features accept whole numbers from a tensor and refuse fractions", {
   spec <- input_spec(list(list(name = "a", type = "integer"), list(name = "b", type = "numeric")))
   df <- decode_request(charToRaw('{"data":{"tensor":{"shape":[2,2],"values":[1,0.5,2,1.5]}}}'), spec)
