@@ -1,5 +1,6 @@
-// The public API: the constructs, their props and interfaces, the contract, and the manifest
-// writer. Validators and pod defaults stay internal so they can change without a major release.
+// The public API: the constructs, their props and interfaces, the contract, the manifest writer
+// and the offline validator. Prop validators and pod defaults stay internal so they can change
+// without a major release.
 export * from './contract';
 export * from './artifact-store';
 export * from './minio-store';
@@ -11,3 +12,7 @@ export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';
 export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';
+export { loadManifestDir, loadManifestFile, validateDirectory, validateManifests } from './manifest-validation';
+export type { DirectoryResult, ValidateOptions } from './manifest-validation';
+export { appObjects, validateApp } from './app-validation';
+export type { AppObject } from './app-validation';

@@ -7,6 +7,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
+import { validateApp } from './app-validation';
+import { ValidateOptions } from './manifest-validation';
 
 // Rank of each kind; kinds not listed are workloads and keep the app's declaration order.
 const KIND_RANK: Record<string, number> = {
@@ -59,9 +61,19 @@ export function orderedManifests(app: App): Manifest[] {
   }));
 }
 
-/** Writes the manifests of `app` into `outdir` (which must exist and be empty). */
-export function writeManifests(app: App, outdir: string): Manifest[] {
+/**
+ * Writes the manifests of `app` into `outdir` (which must exist and be empty), after validating
+ * every final object (escape hatches included) with `validateApp`: the Kubernetes schemas, the
+ * SeldonDeployment CRD schema, the API server's rules, references between the objects, our
+ * security baseline and duplicates (operator-created names included). Writes nothing and throws
+ * the list of problems if there is any. `options.existingClaims` names PVCs made outside the app.
+ */
+export function writeManifests(app: App, outdir: string, options: ValidateOptions = {}): Manifest[] {
   const manifests = orderedManifests(app);
+  const problems = validateApp(app, options);
+  if (problems.length > 0) {
+    throw new Error(`${problems.length} problem(s) in the manifests; nothing written to ${outdir}:\n  ${problems.join('\n  ')}`);
+  }
   for (const m of manifests) {
     fs.writeFileSync(path.join(outdir, m.file), Yaml.stringify(m.object));
   }

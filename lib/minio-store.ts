@@ -4,6 +4,7 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { validateObjectsAtSynth } from './app-validation';
 import { DEFAULT_S3_CREDENTIALS_SECRET, IArtifactStore, S3CredentialsSecret } from './artifact-store';
 import { MINIO_API_PORT, MINIO_CONSOLE_PORT, PATHS, SECRET_KEYS } from './contract';
 import {
@@ -151,6 +152,8 @@ export class MinioStore extends Construct implements IArtifactStore {
       }
       return out;
     });
+    // After the prop checks, so objects of a construct with bad props are not reported twice.
+    validateObjectsAtSynth(this);
 
     const serverSpec = { name, instance: name, component: 'artifact-store' };
     const serverLabels = recommendedLabels({ ...serverSpec, version: imageVersionLabel(image) });

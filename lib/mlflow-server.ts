@@ -5,6 +5,7 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { validateObjectsAtSynth } from './app-validation';
 import { IArtifactStore } from './artifact-store';
 import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
 import {
@@ -166,6 +167,8 @@ export class MlflowServer extends Construct implements ITrackingServer {
       (props.allowedHosts ?? []).forEach((h, i) => out.push(...checkAllowedHost(`allowedHosts[${i}]`, h)));
       return out;
     });
+    // After the prop checks, so objects of a construct with bad props are not reported twice.
+    validateObjectsAtSynth(this);
 
     const spec = { name: 'mlflow', instance: name, component: 'tracking-server' };
     // The version label describes what runs: the tag of a user's image, not our default's version.

@@ -5,6 +5,7 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
+import { validateObjectsAtSynth } from './app-validation';
 import {
   ANNOTATIONS, ENV, R_ENTRYPOINTS, R_SCRIPT_COMMAND, TRAINING_CONFIG_ERROR_EXIT_CODE, TRAINING_SCRIPT_DIR,
 } from './contract';
@@ -204,6 +205,8 @@ export class RTrainingJob extends Construct {
       }
       return out;
     });
+    // After the prop checks, so objects of a construct with bad props are not reported twice.
+    validateObjectsAtSynth(this);
 
     const spec = { name: 'r-training', instance: name, component: 'training' };
     const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });

@@ -3,6 +3,7 @@
  * the R model server as a custom container next to Seldon's executor sidecar.
  */
 import { Construct } from 'constructs';
+import { validateObjectsAtSynth } from './app-validation';
 import {
   SeldonDeployment,
   SeldonDeploymentSpecPredictorsComponentSpecsSpecContainers as SeldonContainer,
@@ -164,6 +165,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       out.push(...checkExtraContainers(extra, httpPort));
       return out;
     });
+    // After the prop checks, so objects of a construct with bad props are not reported twice.
+    validateObjectsAtSynth(this);
 
     const spec = { name: 'r-model', instance: name, component: 'serving' };
     const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });

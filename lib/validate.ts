@@ -31,7 +31,23 @@ export function formatProblem(p: Problem): string {
  * after every prop and every later mutation are known.
  */
 export function validateAtSynth(scope: Construct, check: () => Problem[]): void {
-  scope.node.addValidation({ validate: () => check().map(formatProblem) });
+  scope.node.addValidation({
+    validate: () => {
+      const problems = check();
+      if (problems.length > 0) withPropProblems.add(scope);
+      else withPropProblems.delete(scope);
+      return problems.map(formatProblem);
+    },
+  });
+}
+
+// Constructs whose props failed in the current synth: their objects are not checked again (the
+// prop's message already says what to fix, and the object errors would repeat it less clearly).
+const withPropProblems = new WeakSet<Construct>();
+
+/** Whether the prop checks of `scope` failed in the latest synth. */
+export function hasPropProblems(scope: Construct): boolean {
+  return withPropProblems.has(scope);
 }
 
 function problem(prop: string, value: unknown, what: string, fix: string): Problem[] {

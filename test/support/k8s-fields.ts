@@ -8,7 +8,7 @@
 import { createRequire } from 'module';
 import * as path from 'path';
 import type * as TS from 'typescript';
-import type { FieldError } from './k8s-schemas';
+import type { FieldError } from '../../lib/k8s-schemas';
 
 interface Checker {
   ts: typeof TS;

@@ -1,0 +1,151 @@
+/**
+ * Checks of a whole cdk8s app on its final objects (JsonPatch escape hatches and later mutations
+ * included): no two objects with the same identity anywhere in the app, including the objects
+ * the Seldon operator creates from a SeldonDeployment, and every object against the schemas and
+ * the API server's rules. Each construct of this library registers the check for the objects
+ * under it, so `app.synth()`, `Testing.synth()` and `writeManifests` all run it.
+ */
+import { ApiObject, App } from 'cdk8s';
+import { Construct, IConstruct } from 'constructs';
+import { ValidateOptions, apiRuleErrors, describeObject, schemaErrors, validateManifests } from './manifest-validation';
+import { hasPropProblems } from './validate';
+
+/** One object of an app with the construct that synthesizes it. */
+export interface AppObject {
+  /** The final object. */
+  readonly object: any;
+  /** Construct path of the ApiObject, or of the SeldonDeployment for objects its operator creates. */
+  readonly path: string;
+  /** Set for objects the Seldon operator creates: which one, in words. */
+  readonly createdBy?: string;
+}
+
+/** Every ApiObject under `root`, rendered, with its construct path (no validation runs). */
+function renderedObjects(root: IConstruct): AppObject[] {
+  return root.node.findAll().filter(ApiObject.isApiObject).map((o) => ({ object: o.toJson(), path: o.node.path }));
+}
+
+/**
+ * The objects the Seldon Core 1.17.1 operator creates for a SeldonDeployment, by the names it
+ * gives them: the predictor Service `<sdep>-<predictor>`, a Service per graph node
+ * `<sdep>-<predictor>-<node>`, and a Deployment per component spec
+ * `<sdep>-<predictor>-<index>-<container names joined by '-'>`. (Names past 63 characters are
+ * replaced by the operator with a hash, and then cannot collide with ours.)
+ */
+export function seldonOperatorObjects(sdep: AppObject): AppObject[] {
+  const o = sdep.object;
+  const name = o?.metadata?.name;
+  const namespace = o?.metadata?.namespace;
+  if (typeof name !== 'string' || !Array.isArray(o?.spec?.predictors)) return [];
+  const meta = (n: string) => ({ name: n, ...(namespace !== undefined ? { namespace } : {}) });
+  const out: AppObject[] = [];
+  const add = (apiVersion: string, kind: string, n: string, createdBy: string) => {
+    if (n.length <= 63) out.push({ object: { apiVersion, kind, metadata: meta(n) }, path: sdep.path, createdBy });
+  };
+  for (const p of o.spec.predictors) {
+    if (typeof p?.name !== 'string') continue;
+    add('v1', 'Service', `${name}-${p.name}`, `the Seldon operator's Service for predictor "${p.name}"`);
+    const visit = (node: any) => {
+      if (!node || typeof node.name !== 'string') return;
+      add('v1', 'Service', `${name}-${p.name}-${node.name}`, `the Seldon operator's Service for graph node "${node.name}"`);
+      for (const child of Array.isArray(node.children) ? node.children : []) visit(child);
+    };
+    visit(p.graph);
+    (Array.isArray(p.componentSpecs) ? p.componentSpecs : []).forEach((cs: any, i: number) => {
+      const containers = (cs?.spec?.containers ?? []).map((c: any) => c?.name).filter((n: unknown) => typeof n === 'string');
+      if (containers.length > 0) {
+        add('apps/v1', 'Deployment', `${name}-${p.name}-${i}-${containers.join('-')}`, `the Seldon operator's Deployment for component spec ${i} of predictor "${p.name}"`);
+      }
+    });
+  }
+  return out;
+}
+
+function identity(obj: any): string {
+  const group = String(obj?.apiVersion ?? '').split('/').slice(0, -1).join('/');
+  return `${group}|${obj?.kind}|${obj?.metadata?.namespace ?? ''}|${obj?.metadata?.name}`;
+}
+
+function who(o: AppObject): string {
+  return o.createdBy ? `${o.path} (${o.createdBy})` : o.path;
+}
+
+/**
+ * Pairs of objects with the same group, kind, namespace and name, as one message each; `only`
+ * limits the report to pairs whose later object is in that subtree (so each is reported once).
+ */
+export function duplicateErrors(objects: AppObject[], only?: (o: AppObject) => boolean): string[] {
+  const all = [...objects, ...objects.filter((o) => o.object?.kind === 'SeldonDeployment').flatMap(seldonOperatorObjects)];
+  const first = new Map<string, AppObject>();
+  const out: string[] = [];
+  for (const o of all) {
+    const key = identity(o.object);
+    const earlier = first.get(key);
+    if (!earlier) {
+      first.set(key, o);
+      continue;
+    }
+    if (only && !only(o) && !only(earlier)) continue;
+    out.push(`name = ${JSON.stringify(o.object.metadata.name)}: ${describeObject(o.object)} is defined twice, by ${who(earlier)} and by ${who(o)} (the cluster keeps only one of them). Fix: give one of them another name`);
+  }
+  return out;
+}
+
+// One rendering of the app per validation pass: cdk8s validates the root first, which resets it.
+const passes = new WeakMap<IConstruct, AppObject[]>();
+const installedRoots = new WeakSet<IConstruct>();
+
+function appObjectsForPass(root: IConstruct): AppObject[] {
+  let objects = passes.get(root);
+  if (!objects) {
+    objects = renderedObjects(root);
+    passes.set(root, objects);
+  }
+  return objects;
+}
+
+/**
+ * Registers the app-wide checks for the objects under `scope` (called by every construct of this
+ * library). Problems are reported at synth as `[<construct path>] <object>: <field>: <problem>`.
+ */
+export function validateObjectsAtSynth(scope: Construct): void {
+  const root = scope.node.root;
+  if (!installedRoots.has(root)) {
+    installedRoots.add(root);
+    root.node.addValidation({ validate: () => { passes.delete(root); return []; } });
+  }
+  const prefix = `${scope.node.path}/`;
+  scope.node.addValidation({
+    validate: () => {
+      const all = appObjectsForPass(root);
+      const mine = (o: AppObject) => o.path.startsWith(prefix);
+      const own = all.filter(mine).map((o) => o.object);
+      if (hasPropProblems(scope)) return duplicateErrors(all, mine);
+      // Schemas and the API server's rules; references and the security baseline are for the
+      // whole set (writeManifests), as a chart may refer to objects made elsewhere.
+      return [
+        ...duplicateErrors(all, mine),
+        ...schemaErrors(own),
+        ...apiRuleErrors(own, { references: false }),
+      ];
+    },
+  });
+}
+
+/** Every object of `app` with its construct path (synthesizes nothing, runs no validation). */
+export function appObjects(app: App): AppObject[] {
+  return renderedObjects(app);
+}
+
+/**
+ * All problems of an app's final objects: duplicates anywhere in the app (operator-created
+ * names included), then `validateManifests` of the whole set. Empty means valid.
+ * `writeManifests` runs this and writes nothing when it finds a problem.
+ */
+export function validateApp(app: App, options: ValidateOptions = {}): string[] {
+  const objects = appObjects(app);
+  return [
+    ...duplicateErrors(objects).map((e) => `app: ${e}`),
+    ...validateManifests(objects.map((o) => o.object), options),
+  ];
+}

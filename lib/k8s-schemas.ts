@@ -1,0 +1,117 @@
+/**
+ * Schema validation: built-in kinds against the Kubernetes OpenAPI schemas shipped in
+ * `kubernetes-models` 4.4.2 (Kubernetes v1.27.1: the newest schema not newer than our 1.28
+ * target, so a field a 1.28 API server does not know cannot pass), and the SeldonDeployment
+ * against the v1 openAPIV3Schema of the Seldon Core 1.17.1 CRD, compiled at build time
+ * (scripts/gen-crd-schema.js) into imports/seldondeployment-v1.validate.js.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { createRequire } from 'module';
+import type { ErrorObject } from 'ajv';
+
+// Node's own require: jest's registry would load these large modules again in every test file.
+const nativeRequire = createRequire(__filename);
+
+/** Turns an instancePath (`/spec/ports/0/name`) into the JSON path the errors use (`spec.ports[0].name`). */
+export function jsonPath(instancePath: string): string {
+  const parts = instancePath.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let out = '';
+  for (const p of parts) out += /^[0-9]+$/.test(p) ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out === '' ? '(root)' : out;
+}
+
+/** One schema error: the JSON path of the field and what is wrong with it. */
+export interface FieldError {
+  readonly at: string;
+  readonly message: string;
+}
+
+function describeAjvError(e: ErrorObject): FieldError {
+  const at = jsonPath(e.instancePath);
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'additionalProperties':
+      return {
+        at: `${at === '(root)' ? '' : at + '.'}${p.additionalProperty}`,
+        message: 'unknown field (the API server would prune it)',
+      };
+    case 'required':
+      return { at, message: `missing required field ${JSON.stringify(p.missingProperty)}` };
+    case 'enum':
+      return { at, message: `${e.message} ${JSON.stringify(p.allowedValues)}` };
+    default:
+      return { at, message: `${e.message}` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Built-in kinds
+
+interface ModelClass {
+  apiVersion: string;
+  kind: string;
+  new (data: unknown): { validate(): void };
+}
+
+let modelsDir: string | undefined;
+const modelCache = new Map<string, ModelClass | undefined>();
+
+/** The model class for apiVersion/kind, or undefined when kubernetes-models has none. */
+export function modelFor(apiVersion: string, kind: string): ModelClass | undefined {
+  const key = `${apiVersion}/${kind}`;
+  if (modelCache.has(key)) return modelCache.get(key);
+  modelsDir ??= path.dirname(nativeRequire.resolve('kubernetes-models/package.json'));
+  let found: ModelClass | undefined;
+  // `apps/v1` -> <models>/apps/v1/<Kind>.js; the core group `v1` -> <models>/v1/<Kind>.js.
+  const file = path.join(modelsDir, ...apiVersion.split('/'), `${kind}.js`);
+  if (/^[A-Za-z0-9]+$/.test(kind) && /^[A-Za-z0-9.-]+(\/[A-Za-z0-9]+)?$/.test(apiVersion) && !apiVersion.includes('..') && fs.existsSync(file)) {
+    const candidate = (nativeRequire(file) as Record<string, unknown>)[kind] as ModelClass | undefined;
+    // Files also exist for nested types (DeploymentSpec); only top-level kinds carry apiVersion/kind.
+    if (candidate && candidate.apiVersion === apiVersion && candidate.kind === kind) found = candidate;
+  }
+  modelCache.set(key, found);
+  return found;
+}
+
+/** Schema errors of a built-in object, or undefined when there is no model for its kind. */
+export function builtInSchemaErrors(obj: any): FieldError[] | undefined {
+  const Model = modelFor(String(obj.apiVersion), String(obj.kind));
+  if (!Model) return undefined;
+  try {
+    new Model(obj).validate();
+    return [];
+  } catch (e: any) {
+    if (!Array.isArray(e?.errors)) throw e;
+    return (e.errors as ErrorObject[]).map(describeAjvError);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SeldonDeployment
+
+type StandaloneValidate = ((data: unknown) => boolean) & { errors?: ErrorObject[] | null };
+let crdValidator: StandaloneValidate | undefined;
+
+/** Where the generated files are: imports/ next to lib/ in the repository, beside build/ when compiled. */
+export function generatedImportsFile(file: string): string {
+  const candidates = [path.join(__dirname, '..', 'imports', file), path.join(__dirname, '..', '..', 'imports', file)];
+  const found = candidates.find((c) => fs.existsSync(c));
+  if (!found) throw new Error(`rmlops-cdk8s: ${file} is missing (looked in ${candidates.join(', ')}); reinstall the package`);
+  return found;
+}
+
+function seldonValidator(): StandaloneValidate {
+  crdValidator ??= nativeRequire(generatedImportsFile('seldondeployment-v1.validate.js')) as StandaloneValidate;
+  return crdValidator;
+}
+
+/** Schema errors of a SeldonDeployment against the Seldon Core 1.17.1 CRD (v1). */
+export function seldonSchemaErrors(obj: any): FieldError[] {
+  const validate = seldonValidator();
+  if (validate(obj)) return [];
+  // anyOf (int-or-string) failures repeat the branch errors; keep one per distinct field+message.
+  const unique = new Map<string, FieldError>();
+  for (const e of (validate.errors ?? []).map(describeAjvError)) unique.set(`${e.at}|${e.message}`, e);
+  return [...unique.values()];
+}

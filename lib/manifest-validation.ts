@@ -1,0 +1,641 @@
+/**
+ * What `kubectl apply` and a running cluster would reject, checked offline on final objects: the
+ * official schemas, the API server's own validation rules the schemas do not carry, references
+ * between the objects, our Seldon rules and our security baseline. `writeManifests`, the
+ * `rmlops-cdk8s validate` command and the tests all run these same checks.
+ *
+ * Every error names the object (`Kind namespace/name`) and the JSON path of the field.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { parseAllDocuments } from 'yaml';
+import { R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS } from './contract';
+import {
+  Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
+  labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
+} from './k8s-names';
+import { builtInSchemaErrors, seldonSchemaErrors } from './k8s-schemas';
+
+const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
+const SELDON_KIND = 'SeldonDeployment';
+
+/** Which checks `validateManifests` runs besides the schemas and the API server's rules. */
+export interface ValidateOptions {
+  /** Our security baseline (Pod Security "restricted", resources, pinned images). @default true */
+  readonly security?: boolean;
+  /**
+   * References between the objects: claims, ConfigMap volumes, Service and NetworkPolicy
+   * selectors must find their objects in the set. Turn off to check a partial set. @default true
+   */
+  readonly references?: boolean;
+  /**
+   * PersistentVolumeClaims that exist in the cluster already (`name` or `namespace/name`), for
+   * volumes that deliberately refer to a claim the manifests do not create (e.g. a training
+   * job's `pipelineVolume`). @default []
+   */
+  readonly existingClaims?: readonly string[];
+}
+
+/** All errors of a set of manifests that would be applied together. Empty means valid. */
+export function validateManifests(objects: any[], options: ValidateOptions = {}): string[] {
+  const errors = [...schemaErrors(objects), ...apiRuleErrors(objects, options)];
+  if (options.security ?? true) errors.push(...securityErrors(objects).map((e) => `security: ${e}`));
+  return errors;
+}
+
+/** Reads every document of a (multi-document) YAML file; empty documents are dropped. */
+export function loadManifestFile(file: string): any[] {
+  const docs = parseAllDocuments(fs.readFileSync(file, 'utf8'));
+  const out: any[] = [];
+  for (const doc of docs) {
+    if (doc.errors.length > 0) throw new Error(`${file}: ${doc.errors[0].message}`);
+    const value = doc.toJS();
+    if (value !== null && value !== undefined) out.push(value);
+  }
+  return out;
+}
+
+/** The YAML files of a directory (not recursive), sorted, each with its objects. */
+export function loadManifestDir(dir: string): { file: string; objects: any[] }[] {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => ({ file: path.join(dir, f), objects: loadManifestFile(path.join(dir, f)) }));
+}
+
+/** What `validateDirectory` found. */
+export interface DirectoryResult {
+  /** Problems, each prefixed with the file of the object (`<file>: Kind ns/name: field: problem`). */
+  readonly errors: string[];
+  /** YAML files read. */
+  readonly files: number;
+  /** Objects in them. */
+  readonly objects: number;
+}
+
+/**
+ * Validates the YAML files of a directory as one set (what `kubectl apply -f <dir>` would send).
+ * A file that is not YAML, or a directory without any, is a problem too.
+ */
+export function validateDirectory(dir: string, options: ValidateOptions = {}): DirectoryResult {
+  const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const errors: string[] = [];
+  const objects: { file: string; obj: any }[] = [];
+  for (const f of files) {
+    try {
+      for (const obj of loadManifestFile(path.join(dir, f))) objects.push({ file: f, obj });
+    } catch (e) {
+      errors.push(`${f}: not valid YAML: ${(e as Error).message.replace(/^.*?: /, '')}`);
+    }
+  }
+  if (files.length === 0) errors.push(`${dir}: no .yaml or .yml files`);
+  const fileOf = new Map<string, string[]>();
+  for (const { file, obj } of objects) {
+    const who = describeObject(obj);
+    fileOf.set(who, [...(fileOf.get(who) ?? []), file]);
+  }
+  for (const e of validateManifests(objects.map((o) => o.obj), options)) {
+    const who = [...fileOf.keys()].filter((k) => e.startsWith(`${k}: `) || e.startsWith(`security: ${k}: `)).sort((a, b) => b.length - a.length)[0];
+    errors.push(who ? `${fileOf.get(who)!.join(', ')}: ${e}` : e);
+  }
+  return { errors, files: files.length, objects: objects.length };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+type Report = (at: string, message: string) => void;
+
+/** `Kind namespace/name`, how every error starts. */
+export function describeObject(obj: any): string {
+  const kind = typeof obj?.kind === 'string' ? obj.kind : '(no kind)';
+  const name = typeof obj?.metadata?.name === 'string' ? obj.metadata.name : '(no name)';
+  const ns = obj?.metadata?.namespace;
+  return typeof ns === 'string' && ns !== '' ? `${kind} ${ns}/${name}` : `${kind} ${name}`;
+}
+
+function reporter(out: string[], obj: any): Report {
+  const who = describeObject(obj);
+  return (at, message) => out.push(`${who}: ${at}: ${message}`);
+}
+
+function check(report: Report, at: string, value: unknown, rule: Check): void {
+  if (typeof value !== 'string') {
+    report(at, `${JSON.stringify(value)} must be a string`);
+    return;
+  }
+  const bad = rule(value);
+  if (bad) report(at, bad);
+}
+
+function list(value: unknown): any[] {
+  return Array.isArray(value) ? value : [];
+}
+
+function entries(value: unknown): [string, unknown][] {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : [];
+}
+
+function namespaceOf(obj: any): string {
+  return typeof obj?.metadata?.namespace === 'string' ? obj.metadata.namespace : '';
+}
+
+function isSeldon(obj: any): boolean {
+  return obj?.kind === SELDON_KIND && obj?.apiVersion === SELDON_API_VERSION;
+}
+
+/** A pod spec inside an object, wherever the kind keeps it. */
+interface PodTemplate {
+  readonly obj: any;
+  /** JSON path of the pod spec. */
+  readonly at: string;
+  readonly spec: any;
+  readonly labels: Record<string, unknown>;
+  /** Volume names a StatefulSet's volumeClaimTemplates add to every pod. */
+  readonly claimTemplates: string[];
+}
+
+const TEMPLATE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
+
+function podTemplates(obj: any): PodTemplate[] {
+  const kind = obj?.kind;
+  const make = (at: string, spec: any, labels: any, claimTemplates: string[] = []): PodTemplate[] =>
+    spec && typeof spec === 'object' ? [{ obj, at, spec, labels: labels ?? {}, claimTemplates }] : [];
+  if (kind === 'Pod') return make('spec', obj.spec, obj.metadata?.labels);
+  if (TEMPLATE_KINDS.includes(kind)) {
+    const claims = list(obj.spec?.volumeClaimTemplates).map((c) => c?.metadata?.name).filter((n) => typeof n === 'string');
+    return make('spec.template.spec', obj.spec?.template?.spec, obj.spec?.template?.metadata?.labels, claims);
+  }
+  if (kind === 'CronJob') {
+    const t = obj.spec?.jobTemplate?.spec?.template;
+    return make('spec.jobTemplate.spec.template.spec', t?.spec, t?.metadata?.labels);
+  }
+  if (isSeldon(obj)) {
+    return list(obj.spec?.predictors).flatMap((p, i) =>
+      list(p?.componentSpecs).flatMap((c, j) =>
+        make(`spec.predictors[${i}].componentSpecs[${j}].spec`, c?.spec, c?.metadata?.labels)));
+  }
+  return [];
+}
+
+/** Init containers first, then containers, each with its JSON path. */
+function containersOf(t: PodTemplate): { c: any; at: string; init: boolean }[] {
+  return [
+    ...list(t.spec.initContainers).map((c, i) => ({ c, at: `${t.at}.initContainers[${i}]`, init: true })),
+    ...list(t.spec.containers).map((c, i) => ({ c, at: `${t.at}.containers[${i}]`, init: false })),
+  ];
+}
+
+function selectorMatches(selector: any, labels: Record<string, unknown>): boolean {
+  for (const [k, v] of entries(selector?.matchLabels)) if (labels[k] !== v) return false;
+  for (const e of list(selector?.matchExpressions)) {
+    const has = Object.prototype.hasOwnProperty.call(labels, e?.key);
+    const values = list(e?.values);
+    switch (e?.operator) {
+      case 'In': if (!has || !values.includes(labels[e.key])) return false; break;
+      case 'NotIn': if (has && values.includes(labels[e.key])) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+function isEmptySelector(selector: any): boolean {
+  return entries(selector?.matchLabels).length === 0 && list(selector?.matchExpressions).length === 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schemas
+
+/** Schema validation of every object; an object of a kind with no schema is itself an error. */
+export function schemaErrors(objects: any[]): string[] {
+  const out: string[] = [];
+  for (const obj of objects) {
+    const report = reporter(out, obj);
+    if (obj === null || typeof obj !== 'object' || Array.isArray(obj)) {
+      out.push(`${JSON.stringify(obj)}: a manifest must be an object`);
+      continue;
+    }
+    if (typeof obj.apiVersion !== 'string' || typeof obj.kind !== 'string') {
+      report('(root)', 'apiVersion and kind must be strings');
+      continue;
+    }
+    if (obj.kind === SELDON_KIND) {
+      if (obj.apiVersion !== SELDON_API_VERSION) {
+        report('apiVersion', `${JSON.stringify(obj.apiVersion)}: only ${SELDON_API_VERSION} is supported (Seldon Core 1.17.1 CRD, v1)`);
+        continue;
+      }
+      for (const e of seldonSchemaErrors(obj)) report(e.at, e.message);
+      continue;
+    }
+    const errors = builtInSchemaErrors(obj);
+    if (errors === undefined) {
+      report('(root)', `no schema for apiVersion ${JSON.stringify(obj.apiVersion)} kind ${JSON.stringify(obj.kind)} (unknown kind, or not in kubernetes-models / Kubernetes v1.27)`);
+      continue;
+    }
+    for (const e of errors) report(e.at, e.message);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API-server rules
+
+/** How the API server (and the pods a controller creates) constrain metadata.name, per kind. */
+function nameRule(obj: any): Check {
+  switch (obj.kind) {
+    case 'Namespace':
+      return dns1123Label;
+    case 'Service':
+      return dns1035Label;
+    case 'StatefulSet':
+      return dns1123Label; // becomes every pod's hostname
+    case 'Deployment':
+    case 'ReplicaSet':
+    case 'DaemonSet':
+    case 'Job':
+      return subdomainMax(63); // also a label value on the pods it creates
+    case 'CronJob':
+      return subdomainMax(52); // the controller appends an 11-character suffix for its Jobs
+    case 'Role':
+    case 'ClusterRole':
+    case 'RoleBinding':
+    case 'ClusterRoleBinding':
+      return pathSegmentName;
+    default:
+      if (isSeldon(obj)) return dns1123Label; // prefixes the Deployments and Services Seldon creates
+      return dns1123Subdomain;
+  }
+}
+
+/** API-server validation the schemas do not express, plus cross-object references. */
+export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'existingClaims' | 'references'> = {}): string[] {
+  const refs = options.references ?? true;
+  const out: string[] = [];
+  const valid = objects.filter((o) => o !== null && typeof o === 'object' && !Array.isArray(o));
+  const templates = valid.flatMap(podTemplates);
+  const seen = new Map<string, number>();
+  for (const [index, obj] of valid.entries()) {
+    const report = reporter(out, obj);
+    const group = String(obj.apiVersion ?? '').split('/').slice(0, -1).join('/');
+    const key = `${group}|${obj.kind}|${namespaceOf(obj)}|${obj.metadata?.name}`;
+    if (seen.has(key)) report('metadata.name', `duplicate object (also object #${seen.get(key)} in the set; the cluster keeps only one)`);
+    else seen.set(key, index);
+
+    metadataRules(obj, report);
+    for (const t of podTemplates(obj)) podRules(t, refs ? valid : undefined, options.existingClaims ?? [], report);
+    workloadRules(obj, report);
+    if (obj.kind === 'Service') serviceRules(obj, refs ? templates : undefined, report);
+    if (obj.kind === 'NetworkPolicy' && refs) networkPolicyRules(obj, templates, report);
+    if (obj.kind === 'ConfigMap') configMapRules(obj, report);
+    if (isSeldon(obj)) seldonRules(obj, report);
+  }
+  return out;
+}
+
+/** The API server's limit on a ConfigMap's data and binaryData together, in bytes. */
+export const CONFIG_MAP_MAX_BYTES = 1024 * 1024;
+
+function configMapRules(cm: any, report: Report): void {
+  let total = 0;
+  const keys = new Set<string>();
+  for (const field of ['data', 'binaryData'] as const) {
+    for (const [k, v] of entries(cm[field])) {
+      check(report, `${field}[${JSON.stringify(k)}]`, k, configMapKey);
+      if (keys.has(k)) report(`${field}[${JSON.stringify(k)}]`, 'key is also in data (keys must be unique across data and binaryData)');
+      keys.add(k);
+      if (typeof v !== 'string') report(`${field}[${JSON.stringify(k)}]`, `value ${JSON.stringify(v)} must be a string`);
+      else total += field === 'data' ? Buffer.byteLength(v, 'utf8') : Buffer.from(v, 'base64').length;
+    }
+  }
+  if (total > CONFIG_MAP_MAX_BYTES) report('data', `${total} bytes of data, more than a ConfigMap holds (${CONFIG_MAP_MAX_BYTES})`);
+}
+
+function metadataRules(obj: any, report: Report): void {
+  const md = obj.metadata;
+  if (md === undefined || md === null) {
+    report('metadata', 'missing');
+    return;
+  }
+  if (md.name === undefined) report('metadata.name', 'missing (generateName is not used by this project)');
+  else check(report, 'metadata.name', md.name, nameRule(obj));
+  if (md.namespace !== undefined) check(report, 'metadata.namespace', md.namespace, dns1123Label);
+  labelRules(md.labels, 'metadata.labels', report);
+  for (const [k] of entries(md.annotations)) {
+    const bad = qualifiedName(k);
+    if (bad) report(`metadata.annotations[${JSON.stringify(k)}]`, `key ${bad}`);
+  }
+}
+
+function labelRules(labels: unknown, at: string, report: Report): void {
+  for (const [k, v] of entries(labels)) {
+    const keyBad = qualifiedName(k);
+    if (keyBad) report(`${at}[${JSON.stringify(k)}]`, `key ${keyBad}`);
+    if (typeof v !== 'string') report(`${at}[${JSON.stringify(k)}]`, `value ${JSON.stringify(v)} must be a string`);
+    else {
+      const valueBad = labelValue(v);
+      if (valueBad) report(`${at}[${JSON.stringify(k)}]`, `value ${valueBad}`);
+    }
+  }
+}
+
+function portNumber(report: Report, at: string, value: unknown, min = 1): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 65535) {
+    report(at, `${JSON.stringify(value)} is not a port number (${min}-65535)`);
+  }
+}
+
+/** `objects` undefined: references to other objects are not checked. */
+function podRules(t: PodTemplate, objects: any[] | undefined, existingClaims: readonly string[], report: Report): void {
+  const spec = t.spec;
+  if (list(spec.containers).length === 0) report(`${t.at}.containers`, 'a pod needs at least one container');
+  labelRules(t.labels, t.at.replace(/\.spec$/, '.metadata.labels'), report);
+
+  // Volumes
+  const volumes = new Set<string>(t.claimTemplates);
+  for (const [i, v] of list(spec.volumes).entries()) {
+    const at = `${t.at}.volumes[${i}]`;
+    check(report, `${at}.name`, v?.name, dns1123Label);
+    if (volumes.has(v?.name)) report(`${at}.name`, `duplicate volume name ${JSON.stringify(v?.name)}`);
+    volumes.add(v?.name);
+    if (v?.persistentVolumeClaim) {
+      const claim = v.persistentVolumeClaim.claimName;
+      check(report, `${at}.persistentVolumeClaim.claimName`, claim, dns1123Subdomain);
+      const ns = namespaceOf(t.obj);
+      const exists = !objects || existingClaims.includes(claim) || existingClaims.includes(`${ns}/${claim}`) || objects.some((o) =>
+        o.kind === 'PersistentVolumeClaim' && o.metadata?.name === claim && namespaceOf(o) === ns);
+      if (!exists) {
+        report(`${at}.persistentVolumeClaim.claimName`, `no PersistentVolumeClaim ${JSON.stringify(claim)} in the manifests (same namespace) nor in options.existingClaims`);
+      }
+    }
+    if (v?.configMap) {
+      check(report, `${at}.configMap.name`, v.configMap.name, dns1123Subdomain);
+      const ns = namespaceOf(t.obj);
+      const exists = !objects || objects.some((o) => o.kind === 'ConfigMap' && o.metadata?.name === v.configMap.name && namespaceOf(o) === ns);
+      // Without `optional: true` the kubelet keeps the pod in ContainerCreating until the ConfigMap exists.
+      if (!exists && v.configMap.optional !== true) {
+        report(`${at}.configMap.name`, `no ConfigMap ${JSON.stringify(v.configMap.name)} in the manifests (same namespace)`);
+      }
+    }
+    if (v?.secret) check(report, `${at}.secret.secretName`, v.secret.secretName, dns1123Subdomain);
+  }
+
+  // Containers
+  const containerNames = new Set<string>();
+  const portNames = new Map<string, string>();
+  const portKeys = new Map<string, string>();
+  for (const { c, at, init } of containersOf(t)) {
+    check(report, `${at}.name`, c?.name, dns1123Label);
+    if (containerNames.has(c?.name)) report(`${at}.name`, `duplicate container name ${JSON.stringify(c?.name)} in the pod`);
+    containerNames.add(c?.name);
+    if (typeof c?.image !== 'string' || c.image.trim() === '') report(`${at}.image`, 'missing');
+
+    const ownPorts = new Set<string>();
+    for (const [i, p] of list(c?.ports).entries()) {
+      const pat = `${at}.ports[${i}]`;
+      portNumber(report, `${pat}.containerPort`, p?.containerPort);
+      if (p?.containerPort === undefined) report(`${pat}.containerPort`, 'missing');
+      portNumber(report, `${pat}.hostPort`, p?.hostPort, 0);
+      if (p?.name !== undefined) {
+        check(report, `${pat}.name`, p.name, ianaSvcName);
+        if (portNames.has(p.name)) report(`${pat}.name`, `duplicate port name ${JSON.stringify(p.name)} in the pod (also ${portNames.get(p.name)})`);
+        else portNames.set(p.name, pat);
+        ownPorts.add(p.name);
+      }
+      // Init containers have exited before the others bind, so only running containers clash.
+      if (!init) {
+        const key = `${p?.containerPort}/${p?.protocol ?? 'TCP'}`;
+        if (portKeys.has(key)) report(`${pat}.containerPort`, `${key} is declared twice in the pod (also ${portKeys.get(key)})`);
+        else portKeys.set(key, pat);
+      }
+    }
+
+    for (const [i, e] of list(c?.env).entries()) {
+      const eat = `${at}.env[${i}]`;
+      check(report, `${eat}.name`, e?.name, envVarName);
+      for (const ref of ['secretKeyRef', 'configMapKeyRef'] as const) {
+        const r = e?.valueFrom?.[ref];
+        if (!r) continue;
+        check(report, `${eat}.valueFrom.${ref}.name`, r.name, dns1123Subdomain);
+        check(report, `${eat}.valueFrom.${ref}.key`, r.key, configMapKey);
+      }
+    }
+    for (const [i, e] of list(c?.envFrom).entries()) {
+      if (e?.secretRef) check(report, `${at}.envFrom[${i}].secretRef.name`, e.secretRef.name, dns1123Subdomain);
+      if (e?.configMapRef) check(report, `${at}.envFrom[${i}].configMapRef.name`, e.configMapRef.name, dns1123Subdomain);
+    }
+
+    const mountPaths = new Set<string>();
+    for (const [i, m] of list(c?.volumeMounts).entries()) {
+      const mat = `${at}.volumeMounts[${i}]`;
+      if (!volumes.has(m?.name)) report(`${mat}.name`, `no volume named ${JSON.stringify(m?.name)} in the pod`);
+      if (typeof m?.mountPath !== 'string' || !m.mountPath.startsWith('/')) report(`${mat}.mountPath`, `${JSON.stringify(m?.mountPath)} must be an absolute path`);
+      else if (mountPaths.has(m.mountPath)) report(`${mat}.mountPath`, `${JSON.stringify(m.mountPath)} is mounted twice in the container`);
+      else mountPaths.add(m.mountPath);
+    }
+
+    resourceRules(c?.resources, `${at}.resources`, report);
+
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
+      const pr = c?.[probe];
+      if (!pr) continue;
+      for (const handler of ['httpGet', 'tcpSocket', 'grpc'] as const) {
+        const port = pr[handler]?.port;
+        if (port === undefined) continue;
+        const pat = `${at}.${probe}.${handler}.port`;
+        if (typeof port === 'string') {
+          // The kubelet resolves a named probe port against this container's own ports only.
+          if (!ownPorts.has(port)) report(pat, `named port ${JSON.stringify(port)} is not declared by this container`);
+        } else portNumber(report, pat, port);
+      }
+    }
+  }
+}
+
+function resourceRules(resources: any, at: string, report: Report): void {
+  const parsed: Record<'requests' | 'limits', Record<string, number>> = { requests: {}, limits: {} };
+  for (const kind of ['requests', 'limits'] as const) {
+    for (const [name, q] of entries(resources?.[kind])) {
+      const v = parseQuantity(q);
+      if (typeof v === 'string') report(`${at}.${kind}.${name}`, v);
+      else if (v < 0) report(`${at}.${kind}.${name}`, `${JSON.stringify(q)} must not be negative`);
+      else parsed[kind][name] = v;
+    }
+  }
+  for (const [name, request] of Object.entries(parsed.requests)) {
+    const limit = parsed.limits[name];
+    if (limit !== undefined && request > limit) {
+      report(`${at}.requests.${name}`, `request ${JSON.stringify(resources.requests[name])} exceeds limit ${JSON.stringify(resources.limits[name])}`);
+    }
+  }
+}
+
+function workloadRules(obj: any, report: Report): void {
+  const kind = obj.kind;
+  if (['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet'].includes(kind)) {
+    const selector = obj.spec?.selector;
+    const labels = obj.spec?.template?.metadata?.labels ?? {};
+    if (isEmptySelector(selector)) report('spec.selector', `an empty selector is invalid for a ${kind}`);
+    else if (!selectorMatches(selector, labels)) report('spec.selector', 'does not match spec.template.metadata.labels');
+    const rp = obj.spec?.template?.spec?.restartPolicy;
+    if (rp !== undefined && rp !== 'Always') report('spec.template.spec.restartPolicy', `${JSON.stringify(rp)}: a ${kind} only allows Always`);
+  }
+  if (kind === 'Job' || kind === 'CronJob') {
+    const at = kind === 'Job' ? 'spec.template.spec.restartPolicy' : 'spec.jobTemplate.spec.template.spec.restartPolicy';
+    const rp = kind === 'Job' ? obj.spec?.template?.spec?.restartPolicy : obj.spec?.jobTemplate?.spec?.template?.spec?.restartPolicy;
+    if (rp !== 'Never' && rp !== 'OnFailure') report(at, `${JSON.stringify(rp)}: a ${kind}'s pods need restartPolicy Never or OnFailure`);
+  }
+  if (kind === 'Job' && obj.spec?.manualSelector === true && !selectorMatches(obj.spec?.selector, obj.spec?.template?.metadata?.labels ?? {})) {
+    report('spec.selector', 'does not match spec.template.metadata.labels');
+  }
+}
+
+function serviceRules(svc: any, templates: PodTemplate[] | undefined, report: Report): void {
+  const ports = list(svc.spec?.ports);
+  const names = new Set<string>();
+  const numbers = new Set<string>();
+  for (const [i, p] of ports.entries()) {
+    const at = `spec.ports[${i}]`;
+    portNumber(report, `${at}.port`, p?.port);
+    if (p?.nodePort !== undefined) portNumber(report, `${at}.nodePort`, p.nodePort);
+    if (p?.name === undefined) {
+      if (ports.length > 1) report(`${at}.name`, 'required when a Service has more than one port');
+    } else {
+      check(report, `${at}.name`, p.name, dns1123Label);
+      if (names.has(p.name)) report(`${at}.name`, `duplicate Service port name ${JSON.stringify(p.name)}`);
+      names.add(p.name);
+    }
+    const key = `${p?.port}/${p?.protocol ?? 'TCP'}`;
+    if (numbers.has(key)) report(`${at}.port`, `duplicate Service port ${key}`);
+    numbers.add(key);
+    if (typeof p?.targetPort === 'string') check(report, `${at}.targetPort`, p.targetPort, ianaSvcName);
+    else if (p?.targetPort !== undefined) portNumber(report, `${at}.targetPort`, p.targetPort);
+  }
+
+  const selector = svc.spec?.selector;
+  if (!templates || entries(selector).length === 0) return; // no selector: endpoints are managed elsewhere
+  const selected = templates.filter((t) =>
+    namespaceOf(t.obj) === namespaceOf(svc) && selectorMatches({ matchLabels: selector }, t.labels));
+  if (selected.length === 0) {
+    report('spec.selector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
+    return;
+  }
+  // A named targetPort resolves per pod; a pod without it gets no endpoint.
+  for (const [i, p] of ports.entries()) {
+    if (typeof p?.targetPort !== 'string') continue;
+    for (const t of selected) {
+      const declared = list(t.spec.containers).some((c) => list(c?.ports).some((cp) => cp?.name === p.targetPort));
+      if (!declared) report(`spec.ports[${i}].targetPort`, `named port ${JSON.stringify(p.targetPort)} is not declared in the pods of ${describeObject(t.obj)} (${t.at})`);
+    }
+  }
+}
+
+/**
+ * A NetworkPolicy whose selectors match none of our pods is valid to the API server but wrong:
+ * either it protects nothing, or it admits a client that does not exist while the real one is
+ * cut off. Peers in other namespaces (namespaceSelector, ipBlock) are not ours to check.
+ */
+function networkPolicyRules(np: any, templates: PodTemplate[], report: Report): void {
+  const local = templates.filter((t) => namespaceOf(t.obj) === namespaceOf(np));
+  const matchesSome = (selector: any) => local.some((t) => selectorMatches(selector, t.labels));
+  const selector = np.spec?.podSelector;
+  if (!isEmptySelector(selector) && !matchesSome(selector)) {
+    report('spec.podSelector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
+  }
+  for (const [dir, peersKey] of [['ingress', 'from'], ['egress', 'to']] as const) {
+    for (const [i, rule] of list(np.spec?.[dir]).entries()) {
+      for (const [j, peer] of list(rule?.[peersKey]).entries()) {
+        if (peer?.podSelector === undefined || peer?.namespaceSelector !== undefined) continue;
+        if (!isEmptySelector(peer.podSelector) && !matchesSome(peer.podSelector)) {
+          report(`spec.${dir}[${i}].${peersKey}[${j}].podSelector`, `${JSON.stringify(peer.podSelector)} matches no pod template in the manifests (same namespace)`);
+        }
+      }
+    }
+  }
+}
+
+function seldonRules(sdep: any, report: Report): void {
+  for (const [i, predictor] of list(sdep.spec?.predictors).entries()) {
+    const at = `spec.predictors[${i}]`;
+    check(report, `${at}.name`, predictor?.name, dns1123Label);
+    const containerNames = new Set<string>();
+    for (const [j, cs] of list(predictor?.componentSpecs).entries()) {
+      for (const [k, c] of list(cs?.spec?.containers).entries()) {
+        containerNames.add(c?.name);
+        for (const [l, p] of list(c?.ports).entries()) {
+          if ((SELDON_EXECUTOR_PORTS as readonly unknown[]).includes(p?.containerPort)) {
+            report(
+              `${at}.componentSpecs[${j}].spec.containers[${k}].ports[${l}].containerPort`,
+              `${p.containerPort} is bound by the Seldon executor sidecar in every predictor pod (${SELDON_EXECUTOR_PORTS.join(', ')}): use ${R_MODEL_HTTP_PORT}`,
+            );
+          }
+        }
+      }
+    }
+    // The operator pairs each graph node with the container of the same name; a node without
+    // one gets a default server only when it names a prepackaged implementation.
+    const visit = (node: any, nat: string): void => {
+      if (!node || typeof node !== 'object') return;
+      if (node.implementation === undefined && !containerNames.has(node.name)) {
+        report(`${nat}.name`, `graph node ${JSON.stringify(node.name)} matches no container in ${at}.componentSpecs (containers: ${JSON.stringify([...containerNames])})`);
+      }
+      for (const [c, child] of list(node.children).entries()) visit(child, `${nat}.children[${c}]`);
+    };
+    if (predictor?.graph === undefined) report(`${at}.graph`, 'missing');
+    else visit(predictor.graph, `${at}.graph`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Security baseline
+
+/**
+ * Our baseline (Pod Security "restricted" plus resources and pinned images) for every container
+ * and init container of every pod template, SeldonDeployment component specs included.
+ */
+export function securityErrors(objects: any[]): string[] {
+  const out: string[] = [];
+  for (const obj of objects) {
+    if (obj === null || typeof obj !== 'object') continue;
+    const report = reporter(out, obj);
+    for (const t of podTemplates(obj)) {
+      const pod = t.spec.securityContext ?? {};
+      for (const { c, at } of containersOf(t)) {
+        const sc = c?.securityContext ?? {};
+        const runAsNonRoot = sc.runAsNonRoot ?? pod.runAsNonRoot;
+        if (runAsNonRoot !== true) report(`${at}.securityContext.runAsNonRoot`, `must be true (here or in ${t.at}.securityContext)`);
+        if ((sc.runAsUser ?? pod.runAsUser) === 0) report(`${at}.securityContext.runAsUser`, '0 (root) contradicts runAsNonRoot');
+        if (sc.readOnlyRootFilesystem !== true) report(`${at}.securityContext.readOnlyRootFilesystem`, 'must be true');
+        if (sc.allowPrivilegeEscalation !== false) report(`${at}.securityContext.allowPrivilegeEscalation`, 'must be false');
+        if (sc.privileged === true) report(`${at}.securityContext.privileged`, 'must not be true');
+        if (!list(sc.capabilities?.drop).includes('ALL')) report(`${at}.securityContext.capabilities.drop`, 'must include "ALL"');
+        if (list(sc.capabilities?.add).length > 0) report(`${at}.securityContext.capabilities.add`, 'must be empty');
+        const seccomp = (sc.seccompProfile ?? pod.seccompProfile)?.type;
+        if (seccomp !== 'RuntimeDefault') report(`${at}.securityContext.seccompProfile.type`, `${JSON.stringify(seccomp)}: must be "RuntimeDefault" (here or in ${t.at}.securityContext)`);
+        for (const [kind, name] of [['requests', 'cpu'], ['requests', 'memory'], ['limits', 'memory']]) {
+          if (c?.resources?.[kind]?.[name] === undefined) report(`${at}.resources.${kind}.${name}`, 'must be set');
+        }
+        const bad = imageProblem(c?.image);
+        if (bad) report(`${at}.image`, bad);
+      }
+    }
+  }
+  return out;
+}
+
+/** Why an image reference is not pinned, or undefined when it has a non-latest tag or a digest. */
+export function imageProblem(image: unknown): string | undefined {
+  if (typeof image !== 'string' || image === '') return 'missing';
+  if (/@sha256:[0-9a-f]{64}$/.test(image)) return undefined;
+  if (image.includes('@')) return `${JSON.stringify(image)} has a malformed digest (expected @sha256:<64 hex>)`;
+  // A ':' after the last '/' separates the tag; one before it is a registry port.
+  const lastSlash = image.lastIndexOf('/');
+  const colon = image.lastIndexOf(':');
+  if (colon <= lastSlash) return `${JSON.stringify(image)} has no tag: pin an explicit version or a digest`;
+  if (image.slice(colon + 1) === 'latest') return `${JSON.stringify(image)} uses the "latest" tag: pin an explicit version or a digest`;
+  return undefined;
+}
