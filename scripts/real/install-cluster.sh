@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Builds the control plane that `npm run e2e:cluster` runs, into the cache folder shared with
+# scripts/real/install.sh (${RMLOPS_CACHE:-<repo>/.cache}/bin):
+#   kube-apiserver, kubectl  1.28.15, from the wrapper module e2e/go/kube
+#   kine                     v0.16.4 (SQLite storage for the API server instead of etcd)
+#   seldon-operator          1.17.1, from the wrapper module e2e/go/operator (may be refused by
+#                            the Go module proxy: then the reason is printed and the operator
+#                            scenarios are skipped with it; RMLOPS_SELDON_OPERATOR overrides)
+# Idempotent: each build writes a stamp of what it built; a rerun with the same inputs only
+# prints versions. Compiles run under `nice` because the build machines are shared.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+CACHE="${RMLOPS_CACHE:-$ROOT/.cache}"
+BIN="$CACHE/bin"
+STAMPS="$CACHE/stamps"
+mkdir -p "$BIN" "$STAMPS"
+START=$SECONDS
+
+KUBE_VERSION=v1.28.15
+# The commit of tag v1.28.15, as the module proxy reports it (Origin.Hash).
+KUBE_COMMIT=841856557ef0f6a399096c42635d114d6f2cf7f4
+KINE_VERSION=v0.16.4
+
+step() { printf '== %s (t+%ss)\n' "$*" "$((SECONDS - START))"; }
+stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
+stamp_set() { printf '%s' "$2" >"$STAMPS/$1"; }
+
+if ! command -v go >/dev/null; then
+  echo "go is not installed: the control plane cannot be built" >&2
+  exit 1
+fi
+GO_VERSION="$(go env GOVERSION)"
+
+# ---- kube-apiserver + kubectl ---------------------------------------------------------------
+# Built from a module, the binaries would report v0.0.0-master: the release build stamps the
+# version through these linker variables (component-base for the servers, client-go for kubectl's
+# client side), and kubectl's version-skew warning reads them.
+kube_ldflags() {
+  local p out="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    out+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=28"
+    out+=" -X $p.gitCommit=$KUBE_COMMIT -X $p.gitTreeState=clean"
+  done
+  printf '%s' "$out"
+}
+KUBE_DIR="$ROOT/e2e/go/kube"
+want="$(cat "$KUBE_DIR/go.mod" "$KUBE_DIR/go.sum" | sha256sum | cut -c1-16) $GO_VERSION $(kube_ldflags)"
+step "kube-apiserver, kubectl $KUBE_VERSION"
+if stamp_ok kube "$want" && [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" ]]; then
+  echo "up to date"
+else
+  # CGO off: the release binaries are static too, and nothing here needs cgo.
+  (cd "$KUBE_DIR" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$(kube_ldflags)" \
+    -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
+  stamp_set kube "$want"
+fi
+
+# ---- kine -----------------------------------------------------------------------------------
+want="github.com/k3s-io/kine@$KINE_VERSION $GO_VERSION"
+step "kine $KINE_VERSION"
+if stamp_ok kine "$want" && [[ -x "$BIN/kine" ]]; then
+  echo "up to date"
+else
+  # cgo on, with the C flag of kine's release script: its SQLite driver is mattn/go-sqlite3. The
+  # version is stamped as that script does, so `kine --version` names it; the nats tag is left
+  # out (SQLite only here).
+  CGO_ENABLED=1 CGO_CFLAGS="-DSQLITE_USE_ALLOCA=1" GOBIN="$BIN" nice -n 10 go install -trimpath \
+    -ldflags "-s -w -X github.com/k3s-io/kine/pkg/version.Version=$KINE_VERSION" \
+    "github.com/k3s-io/kine@$KINE_VERSION"
+  stamp_set kine "$want"
+fi
+
+# ---- Seldon operator ------------------------------------------------------------------------
+step "seldon operator 1.17.1"
+OPERATOR_STATUS=""
+if [[ -n "${RMLOPS_SELDON_OPERATOR:-}" ]]; then
+  echo "using RMLOPS_SELDON_OPERATOR=$RMLOPS_SELDON_OPERATOR"
+else
+  rc=0
+  bash "$ROOT/e2e/go/operator/build.sh" "$BIN/seldon-operator" || rc=$?
+  if ((rc == 3)); then
+    OPERATOR_STATUS="unavailable: $(cat "$BIN/seldon-operator.unavailable")"
+  elif ((rc != 0)); then
+    echo "e2e/go/operator/build.sh failed ($rc)" >&2
+    exit "$rc"
+  fi
+fi
+
+# ---- versions -------------------------------------------------------------------------------
+step "versions"
+echo "kube-apiserver: $("$BIN/kube-apiserver" --version 2>&1)"
+echo "kubectl: $("$BIN/kubectl" version --client 2>&1 | head -n 1)"
+echo "kine: $("$BIN/kine" --version 2>&1 | head -n 1)"
+OPERATOR="${RMLOPS_SELDON_OPERATOR:-$BIN/seldon-operator}"
+if [[ -x "$OPERATOR" ]]; then
+  echo "seldon operator: $OPERATOR"
+else
+  echo "seldon operator: ${OPERATOR_STATUS:-unavailable: no binary at $OPERATOR}"
+fi
+echo "go: $GO_VERSION; cache: $CACHE (t+$((SECONDS - START))s)"
