@@ -2,6 +2,7 @@
 // Seldon Core's operator, run outside the cluster against the loopback API server, with the
 // validating webhook registered the way the Helm chart registers it (same path, failurePolicy
 // Fail) but addressed by URL instead of through a Service, since nothing routes Services here.
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const tls = require('tls');
@@ -117,4 +118,17 @@ function webhookValidated(op) {
   return names;
 }
 
-module.exports = { startOperator, webhookValidated, EXECUTOR_IMAGE, WEBHOOK_PATH };
+// Which operator source a binary was built from, from the module build info Go embeds: a binary
+// handed in through RMLOPS_SELDON_OPERATOR is checked, not trusted. null when unreadable (no go,
+// or not a Go module build).
+function operatorModuleVersion(binary) {
+  try {
+    const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const m = /^\s*(?:mod|dep)\s+github\.com\/seldonio\/seldon-core\/operator\s+(\S+)/m.exec(info);
+    return m ? m[1] : null;
+  } catch {
+    return null;
+  }
+}
+
+module.exports = { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE, WEBHOOK_PATH };
