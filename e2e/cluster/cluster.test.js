@@ -7,6 +7,7 @@ const fs = require('fs');
 const path = require('path');
 const { ROOT, BIN, binaries, operatorBinary, ControlPlane, until } = require('./controlplane');
 const M = require('./manifests');
+const { listeners } = require('./procs');
 const { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE } = require('./operator');
 
 const CRD = path.join(ROOT, '..', 'shared', 'crds', 'machinelearning.seldon.io_seldondeployments.yaml');
@@ -125,6 +126,24 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
     // Every template we emit sets the restricted fields per container; the executor sidecar is
     // not in these templates (the operator adds it), so none may fail.
     assert.deepEqual(results.filter((r) => !r.admitted).map((r) => `${r.source}: ${r.error}`), []);
+  });
+
+  it('every process started here listens on loopback only (the operator webhook excepted)', (t) => {
+    const rows = [];
+    for (const p of cp.procs) {
+      for (const l of listeners(p.pid)) rows.push({ process: p.name, ...l });
+    }
+    report.listeners = rows;
+    t.diagnostic(table(rows.map((r) => `${r.process}: ${r.address}:${r.port}`)));
+    // controller-runtime's webhook server binds every interface and the operator has no flag for
+    // its host; it serves TLS only, with a certificate for 127.0.0.1, and only this API server is
+    // told about it. Anything else off loopback is a failure.
+    const loopback = (a) => a.startsWith('127.') || a === '::1';
+    const offLoopback = rows.filter((r) => !loopback(r.address));
+    const allowed = offLoopback.filter((r) => op && r.process === 'seldon-operator' && r.port === op.webhookPort);
+    if (allowed.length) t.diagnostic(`off loopback, known: seldon-operator webhook ${allowed.map((r) => `${r.address}:${r.port}`).join(', ')}`);
+    assert.deepEqual(offLoopback.filter((r) => !allowed.includes(r)), []);
+    assert.ok(rows.some((r) => r.process === 'kube-apiserver'), 'no listener found for kube-apiserver');
   });
 
   describe('the operator reconciles our SeldonDeployments', { skip: operator.reason }, () => {
