@@ -11,7 +11,9 @@
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
-import { MinioStore, MlflowServer, RTrainingJob, SeldonRModel, TrainingScript, writeManifests } from './lib';
+import {
+  MinioStore, MlflowServer, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript, writeManifests,
+} from './lib';
 
 /** Namespace of the example. */
 export const NAMESPACE = 'rmlops-iris';
@@ -28,7 +30,9 @@ export function buildApp(outdir = 'dist'): App {
 
   // The namespace has a chart of its own: a cluster-scoped object must not get `metadata.namespace`.
   const base = new Chart(app, 'namespace');
-  new k8s.KubeNamespace(base, 'Namespace', { metadata: { name: NAMESPACE } });
+  // Pod Security Admission: enforce baseline (the Seldon executor sidecar is not restricted),
+  // warn and audit at restricted (see POD_SECURITY_LABELS).
+  new k8s.KubeNamespace(base, 'Namespace', { metadata: { name: NAMESPACE, labels: { ...POD_SECURITY_LABELS } } });
 
   const chart = new Chart(app, 'iris', { namespace: NAMESPACE });
   const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });

@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { SECRET_KEYS } from './contract';
 import { NetworkClient } from './pod-defaults';
-import { checkBucketName, checkDnsLabel, checkHttpUrl, validateAtSynth } from './validate';
+import { checkBucketName, checkDnsLabel, checkHttpUrl, checkRegion, validateAtSynth } from './validate';
 
 /** Reference to an existing Secret holding S3 credentials. */
 export interface S3CredentialsSecret {
@@ -71,6 +71,7 @@ export class ExternalS3Bucket extends Construct implements IArtifactStore {
     validateAtSynth(this, () => [
       ...checkHttpUrl('endpointUrl', this.s3EndpointUrl),
       ...checkBucketName('bucket', this.bucket),
+      ...checkRegion('region', this.region),
       ...checkDnsLabel('credentialsSecretName', this.credentialsSecret.name, 253),
     ]);
   }

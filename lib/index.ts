@@ -10,6 +10,7 @@ export * from './seldon-r-model';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
 export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';
+export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
 export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';
 export { loadManifestDir, loadManifestFile, validateDirectory, validateManifests } from './manifest-validation';

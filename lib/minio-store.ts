@@ -8,12 +8,12 @@ import { validateObjectsAtSynth } from './app-validation';
 import { DEFAULT_S3_CREDENTIALS_SECRET, IArtifactStore, S3CredentialsSecret } from './artifact-store';
 import { MINIO_API_PORT, MINIO_CONSOLE_PORT, PATHS, SECRET_KEYS } from './contract';
 import {
-  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
+  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, namespaceOf, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
   podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
   readWriteOnceClaim, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
 import {
-  Problem, checkBucketName, checkDnsLabel, checkInteger, checkPinnedImage, checkQuantity, validateAtSynth,
+  Problem, checkBucketName, checkDnsLabel, checkInteger, checkPinnedImage, checkQuantity, checkRegion, validateAtSynth,
 } from './validate';
 
 /**
@@ -138,6 +138,7 @@ export class MinioStore extends Construct implements IArtifactStore {
         ...checkPinnedImage('image', image),
         ...checkPinnedImage('mcImage', mcImage),
         ...checkBucketName('bucket', this.bucket),
+        ...checkRegion('region', this.region),
         ...checkQuantity('storageSize', storageSize),
         ...checkDnsLabel('rootCredentialsSecret', this.rootCredentialsSecret, 253),
         ...checkDnsLabel('clientCredentialsSecret', this.credentialsSecret.name, 253),
@@ -145,6 +146,16 @@ export class MinioStore extends Construct implements IArtifactStore {
         ...checkInteger('provisionDeadlineSeconds', deadline, 1),
       ];
       extraBuckets.forEach((b, i) => out.push(...checkBucketName(`extraBuckets[${i}]`, b)));
+      // Without a namespace the endpoint is the short Service name, which only resolves in the
+      // namespace MinIO is applied to.
+      const elsewhere = this.clients.find((c) => c.namespace !== undefined);
+      if (!namespaceOf(this) && elsewhere) {
+        out.push({
+          prop: 's3EndpointUrl', value: this.s3EndpointUrl,
+          problem: `is the short Service name (the MinioStore's chart has no namespace), which pods in namespace "${elsewhere.namespace}" cannot resolve`,
+          fix: 'give the chart of the MinioStore a namespace, so the endpoint is <name>.<namespace>.svc',
+        });
+      }
       const all = [this.bucket, ...extraBuckets];
       const dup = all.find((b, i) => all.indexOf(b) !== i);
       if (dup !== undefined) {

@@ -94,6 +94,13 @@ export interface MlflowServerProps {
    * and resolves on any cluster domain. @default "cluster.local"
    */
   readonly clusterDomain?: string;
+  /**
+   * Namespaces whose pods may all reach the UI and API on port 5000, e.g. your ingress
+   * controller's (`["ingress-nginx"]`); add the host it uses to `allowedHosts`. Clients built
+   * with this library in other namespaces need no entry: they are admitted by their own labels.
+   * @default [] (only registered clients; humans use `kubectl port-forward`)
+   */
+  readonly uiNamespaces?: string[];
   /** Resources of the MLflow container. @default 250m CPU, 1Gi request, 2Gi limit */
   readonly resources?: ComputeResources;
   /**
@@ -108,10 +115,12 @@ export interface MlflowServerProps {
  * `mlflow server --serve-artifacts --artifacts-destination s3://<bucket>`, deliberately without
  * `--default-artifact-root` (an `s3://` root would bypass the proxy and hand S3 to every client).
  *
- * NetworkPolicy: only pods registered through `allowClient` (training Jobs, model pods) reach
- * port 5000. `kubectl port-forward svc/<name> 5000` still works for humans: the kubelet connects
- * to the pod from the node, which most CNIs do not subject to NetworkPolicy; `localhost` is in
- * the Host allow-list for that path.
+ * NetworkPolicy: only pods registered through `allowClient` (training Jobs, model pods, in this
+ * namespace or another: a client in another namespace is admitted by that namespace's
+ * `kubernetes.io/metadata.name` label plus its pod labels) and the namespaces in `uiNamespaces`
+ * reach port 5000. `kubectl port-forward svc/<name> 5000` still works for humans: the kubelet
+ * connects to the pod from the node, which most CNIs do not subject to NetworkPolicy; `localhost`
+ * is in the Host allow-list for that path.
  */
 export class MlflowServer extends Construct implements ITrackingServer {
   /** Name of the Deployment and the Service. */
@@ -165,6 +174,17 @@ export class MlflowServer extends Construct implements ITrackingServer {
         out.push(...checkQuantity('storageSize', storageSize));
       }
       (props.allowedHosts ?? []).forEach((h, i) => out.push(...checkAllowedHost(`allowedHosts[${i}]`, h)));
+      (props.uiNamespaces ?? []).forEach((n, i) => out.push(...checkDnsLabel(`uiNamespaces[${i}]`, n)));
+      // Without a namespace the tracking URI is the short Service name, which only resolves in
+      // the namespace the server is applied to.
+      const elsewhere = this.clients.find((c) => c.namespace !== undefined);
+      if (!ns && elsewhere) {
+        out.push({
+          prop: 'trackingUri', value: this.trackingUri,
+          problem: `is the short Service name (the MlflowServer's chart has no namespace), which pods in namespace "${elsewhere.namespace}" cannot resolve`,
+          fix: 'give the chart of the MlflowServer a namespace, so the URI is <name>.<namespace>.svc',
+        });
+      }
       return out;
     });
     // After the prop checks, so objects of a construct with bad props are not reported twice.
@@ -174,7 +194,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
     // The version label describes what runs: the tag of a user's image, not our default's version.
     const labels = recommendedLabels({ ...spec, version: props.image ? imageVersionLabel(props.image) : MLFLOW_VERSION });
     const selector = selectorLabels(spec);
-    store.allowClient({ podLabels: selector });
+    store.allowClient({ podLabels: selector, namespace: ns });
 
     const env: k8s.EnvVar[] = [
       { name: MLFLOW_SERVER_ENV.s3Endpoint, value: store.s3EndpointUrl },
@@ -257,7 +277,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
       },
     });
 
-    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT);
+    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT, props.uiNamespaces ?? []);
   }
 
   /** Lets the given pods reach the tracking server through the NetworkPolicy. */

@@ -49,12 +49,30 @@ export function withDefaults(given: ComputeResources | undefined, defaults: Requ
   return merged;
 }
 
+// runc refuses memory limits below 6 MiB; a request below it could never be used as a limit either.
+const MIN_CONTAINER_MEMORY = 6 * 2 ** 20;
+
 /** Checks every quantity of a resources prop, and that no request exceeds its limit. */
 export function checkResources(prop: string, r: ComputeResources): Problem[] {
   const out: Problem[] = [];
   for (const key of ['cpuRequest', 'memoryRequest', 'memoryLimit', 'cpuLimit'] as const) {
     const v = r[key];
     if (v !== undefined) out.push(...checkQuantity(`${prop}.${key}`, v));
+  }
+  if (out.length > 0) return out;
+  for (const key of ['memoryRequest', 'memoryLimit'] as const) {
+    const v = r[key];
+    const bytes = v === undefined ? undefined : parseQuantity(v);
+    if (bytes !== undefined && bytes < MIN_CONTAINER_MEMORY) {
+      out.push({ prop: `${prop}.${key}`, value: v, problem: `is ${bytes} bytes, less than a container runtime starts a container with (6Mi)`, fix: 'use a memory quantity of at least "6Mi", e.g. "64Mi"' });
+    }
+  }
+  for (const key of ['cpuRequest', 'cpuLimit'] as const) {
+    const v = r[key];
+    const cores = v === undefined ? undefined : parseQuantity(v);
+    if (cores !== undefined && cores < 0.001) {
+      out.push({ prop: `${prop}.${key}`, value: v, problem: 'is less than 1m, the smallest CPU amount Kubernetes schedules', fix: 'use a CPU quantity of at least "1m", e.g. "50m"' });
+    }
   }
   if (out.length > 0) return out;
   out.push(...checkRequestWithinLimit(prop, r.memoryRequest, r.memoryLimit, 'memoryRequest', 'memoryLimit'));
@@ -217,7 +235,28 @@ export function imageVersionLabel(image: string): string | undefined {
 export interface NetworkClient {
   /** Labels of the client pods. */
   readonly podLabels: Record<string, string>;
+  /**
+   * Namespace of the client pods. When it is not the server's, the policy admits them through a
+   * namespaceSelector on the `kubernetes.io/metadata.name` label (set by the API server on every
+   * namespace). @default - the server's namespace
+   */
+  readonly namespace?: string;
 }
+
+/** Label the API server sets on every Namespace to its name (Kubernetes >= 1.22). */
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+/**
+ * Pod Security Admission labels for a namespace holding these constructs: `enforce: baseline`,
+ * because the Seldon executor sidecar the operator injects into every predictor pod does not meet
+ * `restricted` (its security context comes from the operator alone); `warn` and `audit` at
+ * `restricted`, which every container this library writes meets, so anything else is reported.
+ */
+export const POD_SECURITY_LABELS: Readonly<Record<string, string>> = {
+  'pod-security.kubernetes.io/enforce': 'baseline',
+  'pod-security.kubernetes.io/warn': 'restricted',
+  'pod-security.kubernetes.io/audit': 'restricted',
+};
 
 /**
  * A NetworkPolicy that admits exactly `clients` to `port` of the selected pods. Clients register
@@ -226,23 +265,39 @@ export interface NetworkClient {
  */
 export function clientOnlyNetworkPolicy(
   scope: Construct, metadata: k8s.ObjectMeta, podSelector: Record<string, string>, clients: NetworkClient[], port: number,
+  clientNamespaces: readonly string[] = [],
 ): k8s.KubeNetworkPolicy {
+  const own = namespaceOf(scope);
   return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
     metadata,
     spec: {
       podSelector: { matchLabels: podSelector },
       policyTypes: ['Ingress'],
-      ingress: Lazy.any({ produce: () => ingressFrom(clients, port) }),
+      ingress: Lazy.any({ produce: () => ingressFrom(clients, clientNamespaces, port, own) }),
     },
   });
 }
 
-function ingressFrom(clients: NetworkClient[], port: number): k8s.NetworkPolicyIngressRule[] {
-  if (clients.length === 0) return [];
-  return [{
-    from: clients.map((c) => ({ podSelector: { matchLabels: c.podLabels } })),
-    ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }],
-  }];
+/**
+ * One rule for `port`: each client by its pod labels, in its own namespace when that is not the
+ * server's; each of `clientNamespaces` as a whole (any pod in it, e.g. an ingress controller).
+ */
+function ingressFrom(clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined): k8s.NetworkPolicyIngressRule[] {
+  const byName = (ns: string) => ({ matchLabels: { [NAMESPACE_NAME_LABEL]: ns } });
+  const seen = new Set<string>();
+  const from: k8s.NetworkPolicyPeer[] = [];
+  for (const c of clients) {
+    const ns = c.namespace !== undefined && c.namespace !== own ? c.namespace : undefined;
+    const key = JSON.stringify([ns, c.podLabels]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    from.push(ns === undefined
+      ? { podSelector: { matchLabels: c.podLabels } }
+      : { namespaceSelector: byName(ns), podSelector: { matchLabels: c.podLabels } });
+  }
+  for (const ns of clientNamespaces) from.push({ namespaceSelector: byName(ns) });
+  if (from.length === 0) return [];
+  return [{ from, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }] }];
 }
 
 /**

@@ -11,14 +11,14 @@ import {
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
   k8sResources, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
   withDefaults,
 } from './pod-defaults';
 import { TrainingScript, loadTrainingScript } from './training-script';
 import {
-  Problem, checkDnsLabel, checkEnvName, checkFiniteNumber, checkInteger, checkModelAlias, checkMountPathFree,
-  checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
+  Problem, checkArgv, checkDnsLabel, checkEnvName, checkEnvValue, checkFiniteNumber, checkInteger, checkMetricName, checkModelAlias,
+  checkMountPathFree, checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
 
 /** Default R training image (built from `r/` by the project; its entrypoint runs the training program). */
@@ -167,7 +167,17 @@ export class RTrainingJob extends Construct {
     const fromFile = script.content !== undefined;
     this.trainingScriptPath = props.trainingScript?.containerPath ?? '';
 
-    const reserved = new Set<string>(Object.values(ENV));
+    // Every variable the container gets from the construct, with the prop that sets it.
+    const owned = new Map<string, string>([
+      [ENV.trackingUri, '`tracking`'], [ENV.experimentName, '`experimentName`'],
+      [ENV.registeredModelName, '`registeredModelName`'], [ENV.modelAlias, '`modelAlias`'],
+      [ENV.qualityMetric, '`qualityMetric`'], [ENV.qualityThreshold, '`qualityThreshold`'],
+      [ENV.qualityDirection, '`qualityDirection`'], [ENV.mlflowWaitSeconds, '`mlflowWaitSeconds`'],
+      [ENV.trainingScript, '`trainingScript`'], [ENV.tmpDir, 'the construct (the scratch emptyDir)'],
+      ['HOME', 'the construct (the scratch emptyDir; the root filesystem is read-only)'],
+      [ENV.modelDir, '`pipelineVolume`'],
+    ]);
+    const reserved = new Set<string>([...Object.values(ENV), ...owned.keys()]);
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name),
@@ -176,7 +186,9 @@ export class RTrainingJob extends Construct {
         ...checkRegisteredModelName('registeredModelName', modelName),
         ...checkNonEmpty('experimentName', experiment, 'churn-model'),
         ...checkModelAlias('modelAlias', alias),
-        ...checkNonEmpty('qualityMetric', metric, 'accuracy'),
+        ...checkMetricName('qualityMetric', metric),
+        ...checkArgv('command', props.command),
+        ...checkArgv('args', props.args),
         ...checkFiniteNumber('qualityThreshold', threshold),
         ...(QUALITY_DIRECTIONS.includes(direction) ? [] : [{
           prop: 'qualityDirection', value: direction, problem: 'is neither "higher" nor "lower"',
@@ -199,8 +211,10 @@ export class RTrainingJob extends Construct {
       }
       for (const key of Object.keys(extraEnv)) {
         out.push(...checkEnvName(`env.${key}`, key));
+        out.push(...checkEnvValue(`env.${key}`, extraEnv[key]));
         if (reserved.has(key)) {
-          out.push({ prop: `env.${key}`, value: extraEnv[key], problem: 'overrides a variable of the contract that the construct sets', fix: 'use the matching prop instead' });
+          const by = owned.get(key) ?? 'the construct';
+          out.push({ prop: `env.${key}`, value: extraEnv[key], problem: `collides with ${key}, which ${by} sets (a second entry would silently override it)`, fix: owned.has(key) && by.startsWith('`') ? `set ${by} instead` : 'use another variable name' });
         }
       }
       return out;
@@ -211,7 +225,7 @@ export class RTrainingJob extends Construct {
     const spec = { name: 'r-training', instance: name, component: 'training' };
     const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
     this.podSelector = selectorLabels(spec);
-    props.tracking.allowClient({ podLabels: this.podSelector });
+    props.tracking.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
 
     const env: k8s.EnvVar[] = [
       { name: ENV.trackingUri, value: props.tracking.trackingUri },

@@ -21,24 +21,34 @@ import {
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
   podSecurityContext,
   recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost,
   withDefaults,
 } from './pod-defaults';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import {
-  Problem, checkDnsLabel, checkInteger, checkModelUri, checkPinnedImage, checkPortName, checkPredictorPort,
-  checkReplicas, checkServiceName, validateAtSynth,
+  Problem, checkArgv, checkDnsLabel, checkEnvValue, checkInteger, checkModelUri, checkMountPathFree, checkPinnedImage, checkPortName,
+  checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth,
 } from './validate';
 
 /** Default R model server image (built from `r/` by the project). */
 export const DEFAULT_R_SERVING_IMAGE = 'ghcr.io/rmlops/r-serve:0.1.0';
 /** Name of the model container, which is also the graph node name (Seldon pairs them by name). */
 export const MODEL_CONTAINER_NAME = 'model';
+/** Name of the pod volume of `modelVolume`. */
+const MODEL_VOLUME = 'model-volume';
 
 /** A container as the SeldonDeployment binding describes it (for `extraContainers`). */
 export type SeldonPodContainer = SeldonContainer;
+
+/** A PersistentVolumeClaim holding model bundles, for `file://` model URIs. */
+export interface ModelVolume {
+  /** Name of an existing PersistentVolumeClaim (e.g. the training jobs' pipeline volume). */
+  readonly claimName: string;
+  /** Where the model container mounts it, read-only. @default "/models" */
+  readonly mountPath?: string;
+}
 
 /** Props of `SeldonRModel`. */
 export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> {
@@ -46,6 +56,11 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly model: ModelRef | string;
   /** MLflow server to load `models:/` and `runs:/` URIs from (its NetworkPolicy is opened to the model pods). @default - none; only `file://` URIs then */
   readonly tracking?: ITrackingServer;
+  /**
+   * Volume a `file:///<dir>` model is read from, mounted read-only in the model container; a
+   * `file://` URI must point inside its `mountPath`. @default - none (only `models:/` and `runs:/` URIs)
+   */
+  readonly modelVolume?: ModelVolume;
   /** Name of the SeldonDeployment. @default the construct id */
   readonly name?: string;
   /** Predictor name; the Service Seldon creates is `<name>-<predictorName>`. @default "default" */
@@ -139,6 +154,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const executorResources = withDefaults(props.executorResources, { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
     const extra = props.extraContainers ?? [];
     const scratchSize = props.scratchSize ?? '1Gi';
+    const modelMountPath = props.modelVolume?.mountPath ?? '/models';
     this.modelUri = typeof props.model === 'string' ? props.model : props.model.uri;
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
@@ -159,10 +175,30 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         ...checkScratchSize(scratchSize),
       ];
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
+      out.push(...checkArgv('command', props.command), ...checkArgv('args', props.args));
+      if (props.modelVolume) {
+        out.push(...checkDnsLabel('modelVolume.claimName', props.modelVolume.claimName, 253));
+        out.push(...checkMountPathFree('modelVolume.mountPath', modelMountPath, [{ path: TMP_PATH, what: 'the scratch emptyDir' }]));
+      }
+      if (typeof this.modelUri === 'string' && this.modelUri.startsWith('file://')) {
+        const dir = this.modelUri.slice('file://'.length);
+        const inside = props.modelVolume !== undefined && (dir === modelMountPath || dir.startsWith(`${modelMountPath.replace(/\/+$/, '')}/`));
+        if (!inside) {
+          out.push({
+            prop: 'model', value: this.modelUri,
+            problem: props.modelVolume
+              ? `is not inside modelVolume.mountPath "${modelMountPath}", so no volume provides it`
+              : 'is a local path, but no volume provides it (the model container mounts only an empty scratch directory)',
+            fix: props.modelVolume
+              ? `use a URI under it, e.g. "file://${modelMountPath.replace(/\/+$/, '')}/<model>"`
+              : 'set `modelVolume` to the PVC holding the bundle (URI "file:///models/<model>"), or serve a training job\'s `model` from MLflow',
+          });
+        }
+      }
       if (!props.tracking && /^(models|runs):/.test(this.modelUri)) {
         out.push({ prop: 'tracking', value: undefined, problem: `is required to load "${this.modelUri}" from MLflow`, fix: 'pass the MlflowServer as `tracking`' });
       }
-      out.push(...checkExtraContainers(extra, httpPort));
+      out.push(...checkExtraContainers(extra, httpPort, props.modelVolume ? [TMP_VOLUME, MODEL_VOLUME] : [TMP_VOLUME]));
       return out;
     });
     // After the prop checks, so objects of a construct with bad props are not reported twice.
@@ -171,7 +207,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const spec = { name: 'r-model', instance: name, component: 'serving' };
     const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
     this.podSelector = selectorLabels(spec);
-    props.tracking?.allowClient({ podLabels: this.podSelector });
+    props.tracking?.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
 
     const env = [
       { name: ENV.modelUri, value: this.modelUri },
@@ -209,7 +245,10 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, ContainerLimits.fromString(v)])),
       },
       securityContext: restrictedSecurityContext(uid),
-      volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_PATH }],
+      volumeMounts: [
+        { name: TMP_VOLUME, mountPath: TMP_PATH },
+        ...(props.modelVolume ? [{ name: MODEL_VOLUME, mountPath: modelMountPath, readOnly: true }] : []),
+      ],
     };
     // Field by field: a sidecar that sets only, say, runAsUser still gets every other restricted
     // field at container level, where the operator leaves it alone (see the class comment).
@@ -245,7 +284,10 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
               // object reads as intended and still holds where an operator passes it through.
               securityContext: podSecurityContext(uid),
               containers: [modelContainer, ...extraWithDefaults],
-              volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(scratchSize) } }],
+              volumes: [
+                { name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(scratchSize) } },
+                ...(props.modelVolume ? [{ name: MODEL_VOLUME, persistentVolumeClaim: { claimName: props.modelVolume.claimName, readOnly: true } }] : []),
+              ],
             },
           }],
           svcOrchSpec: {
@@ -272,7 +314,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
  * port on them, so 9001/9501/6001 and up are free for them. 9000 stays reserved even when
  * httpPort moves: it is the R server's default port and the operator's first REST port.
  */
-function checkExtraContainers(extra: SeldonPodContainer[], httpPort: number): Problem[] {
+function checkExtraContainers(extra: SeldonPodContainer[], httpPort: number, podVolumes: string[]): Problem[] {
   const out: Problem[] = [];
   const containerNames = new Set<string>();
   const portNames = new Set<string>();
@@ -295,7 +337,21 @@ function checkExtraContainers(extra: SeldonPodContainer[], httpPort: number): Pr
       out.push({ prop: `${at}.name`, value: c.name, problem: 'is already the name of another container in the pod', fix: 'give each container a unique name' });
     }
     containerNames.add(c.name);
-    if (c.image !== undefined) out.push(...checkPinnedImage(`${at}.image`, c.image));
+    // The API server requires an image in a Deployment's pod template, which the operator makes.
+    out.push(...checkPinnedImage(`${at}.image`, c.image as string));
+    out.push(...checkArgv(`${at}.command`, c.command), ...checkArgv(`${at}.args`, c.args));
+    (c.env ?? []).forEach((e, j) => {
+      if (e.valueFrom === undefined) out.push(...checkEnvValue(`${at}.env[${j}].value`, e.value));
+    });
+    const mounts: { path: string; what: string }[] = [];
+    (c.volumeMounts ?? []).forEach((m, j) => {
+      const mat = `${at}.volumeMounts[${j}]`;
+      if (!podVolumes.includes(m.name)) {
+        out.push({ prop: `${mat}.name`, value: m.name, problem: `is not a volume of the predictor pod (it has ${podVolumes.map((v) => `"${v}"`).join(', ')}); the API server rejects the pod`, fix: `mount one of ${podVolumes.map((v) => `"${v}"`).join(', ')}` });
+      }
+      out.push(...checkMountPathFree(`${mat}.mountPath`, m.mountPath, mounts));
+      mounts.push({ path: m.mountPath, what: `volumeMounts[${mounts.length}] ("${m.name}")` });
+    });
     (c.ports ?? []).forEach((p, j) => {
       const pat = `${at}.ports[${j}]`;
       const portProblems = checkPredictorPort(`${pat}.containerPort`, p.containerPort);

@@ -151,20 +151,81 @@ export function checkPortName(prop: string, value: string): Problem[] {
   return [];
 }
 
-/** A replica count: a non-negative integer. */
+/** The largest int32, the type of most integer fields of the Kubernetes API (replicas, seconds, limits). */
+export const INT32_MAX = 2 ** 31 - 1;
+
+/** A replica count: a non-negative int32. */
 export function checkReplicas(prop: string, value: number): Problem[] {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    return problem(prop, value, 'is not a valid replica count (a non-negative integer)', 'use an integer such as 1');
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > INT32_MAX) {
+    return problem(prop, value, `is not a valid replica count (an integer from 0 to ${INT32_MAX})`, 'use an integer such as 1');
   }
   return [];
 }
 
-/** A count or duration that must be a non-negative (or positive) integer. */
+/**
+ * A count or duration that must be an integer from `min` to INT32_MAX: the API server's int32
+ * fields, and what the R programs read from the environment (R's integers are 32-bit).
+ */
 export function checkInteger(prop: string, value: number, min: number): Problem[] {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    return problem(prop, value, `is not an integer >= ${min}`, `use an integer of at least ${min}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > INT32_MAX) {
+    return problem(prop, value, `is not an integer from ${min} to ${INT32_MAX}`, `use an integer of at least ${min} and at most ${INT32_MAX}`);
   }
   return [];
+}
+
+/**
+ * An S3 region name as it goes into MINIO_REGION / AWS_DEFAULT_REGION and the request signature:
+ * lower-case letters, digits and '-', e.g. "us-east-1" (at most 63 characters).
+ */
+export function checkRegion(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || !/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(value)) {
+    return problem(prop, value, 'is not an S3 region name (lower-case letters, digits and \'-\', at most 63 characters)', 'use a region such as "us-east-1"');
+  }
+  return [];
+}
+
+/**
+ * An MLflow metric name (what the quality gate reads from the run): MLflow accepts letters,
+ * digits, '_', '-', '.', ' ' and '/' (at most 250 characters).
+ */
+export function checkMetricName(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 250 || !/^[A-Za-z0-9_\-. /]+$/.test(value) || value.trim() !== value) {
+    return problem(prop, value,
+      'is not an MLflow metric name (1-250 letters, digits, \'_\', \'-\', \'.\', \'/\' or inner spaces)',
+      `use a name such as "${String(value).trim().replace(/[^A-Za-z0-9_\-./]+/g, '_') || 'accuracy'}"`);
+  }
+  return [];
+}
+
+/**
+ * Strings that end up in a container's command, args or env: plain-JS callers can pass anything,
+ * and a NUL byte cannot be passed to a process at all (the runtime fails to start it).
+ */
+export function checkArgv(prop: string, value: unknown): Problem[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) return problem(prop, value, 'is not a list of strings', 'pass an array of strings, e.g. ["--verbose"]');
+  for (const [i, v] of value.entries()) {
+    if (typeof v !== 'string') return problem(`${prop}[${i}]`, v, 'is not a string (command and args are passed to the process as strings)', `pass it as a string, e.g. "${String(v)}"`);
+    if (v.includes('\u0000')) return problem(`${prop}[${i}]`, v, 'contains a NUL byte, which no process argument can hold', 'remove the NUL byte');
+  }
+  return [];
+}
+
+/** An env value: a string without NUL (numbers and booleans must be converted on purpose). */
+export function checkEnvValue(prop: string, value: unknown): Problem[] {
+  if (typeof value !== 'string') {
+    return problem(prop, value, `is a ${value === null ? 'null' : typeof value}, not a string (Kubernetes env values are strings)`, `pass it as a string, e.g. "${String(value)}"`);
+  }
+  if (value.includes('\u0000')) return problem(prop, value, 'contains a NUL byte, which no environment variable can hold', 'remove the NUL byte');
+  return [];
+}
+
+const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+
+/** A host name (DNS labels joined by '.', at most 253 characters) or an IPv4 address. */
+export function isHostName(host: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) return host.split('.').every((o) => Number(o) <= 255);
+  return host.length <= 253 && host.split('.').every((l) => HOST_LABEL.test(l));
 }
 
 /** A finite number (e.g. a quality threshold). */
@@ -255,11 +316,13 @@ export function checkModelUri(prop: string, value: string): Problem[] {
   return [];
 }
 
-/** An absolute http(s) URL (S3 endpoints). */
+/** An absolute http(s) URL (S3 endpoints) whose host is a DNS name or IPv4 address and whose port is valid. */
 export function checkHttpUrl(prop: string, value: string): Problem[] {
-  if (typeof value !== 'string' || !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(value)) {
-    return problem(prop, value, 'is not an http(s) URL', 'use a URL such as "https://s3.eu-west-1.amazonaws.com"');
-  }
+  const fix = 'use a URL such as "https://s3.eu-west-1.amazonaws.com"';
+  const m = typeof value === 'string' ? /^https?:\/\/([^\s/:?#]+)(?::(\d+))?(\/\S*)?$/.exec(value) : null;
+  if (!m) return problem(prop, value, 'is not an http(s) URL', fix);
+  if (!isHostName(m[1])) return problem(prop, value, `has the host "${m[1]}", which is neither a DNS name (labels of letters, digits and '-') nor an IPv4 address`, fix);
+  if (m[2] !== undefined && (Number(m[2]) < 1 || Number(m[2]) > 65535)) return problem(prop, value, `has the port ${m[2]}, outside 1-65535`, fix);
   return [];
 }
 

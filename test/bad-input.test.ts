@@ -36,7 +36,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   // ---- names
   test('1. a name that is not a DNS-1123 label', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'Iris_Model', { model: 'file:///m' });
+    new SeldonRModel(chart, 'Iris_Model', { model: 'file:///models/m', modelVolume: { claimName: 'models' } });
     expectSynthError(chart, 'test/Iris_Model', 'name', 'Iris_Model', 'use a name such as "iris-model" (set the `name` prop');
   });
 
@@ -79,21 +79,21 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('11. a computed executor port (plain-JS callers and `number`s escape the type check)', () => {
     const chart = newChart();
     const port: number = Number('8000');
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', httpPort: port });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, httpPort: port });
     expectSynthError(chart, 'test/iris', 'httpPort', 8000, 'use another port, e.g. 9000');
     expect(() => Testing.synth(chart)).toThrow(/owned by the Seldon executor/);
   });
 
   test('12. a port out of range', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', httpPort: 70000 });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, httpPort: 70000 });
     expectSynthError(chart, 'test/iris', 'httpPort', 70000, 'use an integer port');
   });
 
   test('13. an extra container declaring the executor gRPC port', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'proxy', image: 'docker.io/envoyproxy/envoy:v1.31.0', ports: [{ containerPort: 5001 }] }],
     });
     expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].containerPort', 5001, 'use another port');
@@ -102,7 +102,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('14. a port name over 15 characters', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'prometheus-metrics', containerPort: 9102 }] }],
     });
     expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].name', 'prometheus-metrics', 'use a name such as "prometheus-metr"');
@@ -111,7 +111,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('15. an extra port named http (would steal the executor route)', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'web', image: 'docker.io/library/nginx:1.27.3', ports: [{ name: 'http', containerPort: 9080 }] }],
     });
     expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].name', 'http', 'name it after what it serves');
@@ -120,7 +120,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('16. an extra port colliding with the model port', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'web', image: 'docker.io/library/nginx:1.27.3', ports: [{ name: 'web', containerPort: 9000 }] }],
     });
     expectSynthError(chart, 'test/iris', 'extraContainers[0].ports[0].containerPort', 9000, 'pick a free port');
@@ -129,13 +129,13 @@ describe('bad input is reported at synth with path, value and fix', () => {
   // ---- replicas, storage, quantities
   test('17. negative replicas', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', replicas: -1 });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, replicas: -1 });
     expectSynthError(chart, 'test/iris', 'replicas', -1, 'use an integer such as 1');
   });
 
   test('18. non-integer replicas', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', replicas: 1.5 });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, replicas: 1.5 });
     expectSynthError(chart, 'test/iris', 'replicas', 1.5, 'use an integer such as 1');
   });
 
@@ -172,7 +172,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
 
   test('24. an image with a malformed digest', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', image: 'ghcr.io/rmlops/r-serve@sha256:abc' });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, image: 'ghcr.io/rmlops/r-serve@sha256:abc' });
     expectSynthError(chart, 'test/iris', 'image', 'ghcr.io/rmlops/r-serve@sha256:abc', 'or a digest');
   });
 
@@ -222,7 +222,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   test('32. SeldonDeployment name + predictor too long for the Service', () => {
     const chart = newChart();
     const name = 'm'.repeat(50);
-    new SeldonRModel(chart, 'iris', { name, model: 'file:///m', predictorName: 'predictor-long' });
+    new SeldonRModel(chart, 'iris', { name, model: 'file:///models/m', modelVolume: { claimName: 'models' }, predictorName: 'predictor-long' });
     expectSynthError(chart, 'test/iris', 'name', name, 'shorten it to at most');
   });
 
@@ -236,7 +236,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
 
   test('34. a CPU request above the CPU limit (decimal vs millicores), on the executor', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', executorResources: { cpuRequest: '0.5', cpuLimit: '200m' } });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, executorResources: { cpuRequest: '0.5', cpuLimit: '200m' } });
     expectSynthError(chart, 'test/iris', 'executorResources.cpuRequest', '0.5', 'lower cpuRequest to at most "200m"');
   });
 
@@ -267,7 +267,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
     ['42. the model container\'s name', 'model', 'is the name of the model container'],
   ])('%s for an extra container', (_label, name, why) => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', extraContainers: [{ name, image: 'docker.io/library/busybox:1.37.0' }] });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, extraContainers: [{ name, image: 'docker.io/library/busybox:1.37.0' }] });
     expect(() => Testing.synth(chart)).toThrow(new RegExp(escape(why)));
     expectSynthError(chart, 'test/iris', 'extraContainers[0].name', name, 'name the container after what it does');
   });
@@ -278,7 +278,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   ])('%s as an extra port name (the operator\'s names on the model and executor)', (_label, portName) => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: portName, containerPort: 9102 }] }],
     });
     expect(() => Testing.synth(chart)).toThrow(/a port name the Seldon operator gives the model and executor containers/);
@@ -292,7 +292,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   ])('%s on an extra container', (_label, port, httpPort, why) => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       httpPort,
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: port }] }],
     });
@@ -307,7 +307,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   ])('%s as scratchSize', (_label, scratchSize, fix) => {
     const chart = newChart();
     new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), scratchSize });
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', scratchSize });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, scratchSize });
     new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: new MlflowServer(chart, 'other', { artifactStore: new MinioStore(chart, 'store') }), scratchSize });
     for (const path of ['test/mlflow', 'test/iris', 'test/train']) expectSynthError(chart, path, 'scratchSize', scratchSize, fix);
     expect(() => Testing.synth(chart)).toThrow(/the size of the \/tmp emptyDir/);
@@ -474,7 +474,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
   // ---- reporting
   test('all problems are reported at once, and nothing is synthesized', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', replicas: -2, image: 'r:latest' });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, replicas: -2, image: 'r:latest' });
     let message = '';
     try {
       Testing.synth(chart);
@@ -494,7 +494,7 @@ describe('bad input is reported at synth with path, value and fix', () => {
     new MinioStore(chart, 'other', { bucket: 'my.bucket-01', storageSize: '1.5Gi', resources: { memoryLimit: '256Mi' } });
     new RTrainingJob(chart, 'nested', { trainingScript: fixtureScript(), tracking: mlflow, pipelineVolume: { claimName: 'shared', mountPath: '/tmpdata' }, scratchSize: '10Gi' });
     new SeldonRModel(chart, 'side', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       resources: { cpuLimit: '100m', memoryRequest: '2Gi' },
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: 9001 }, { name: 'stats-grpc', containerPort: 9501 }, { name: 'stats-m', containerPort: 6001 }] }],
     });

@@ -25,7 +25,7 @@ describe('SeldonRModel', () => {
   test('variant snapshot: port 9001, replicas, predictor name, extra container, file:// model', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///models/iris',
+      model: 'file:///models/iris', modelVolume: { claimName: 'models' },
       httpPort: 9001,
       replicas: 3,
       predictorName: 'main',
@@ -58,7 +58,7 @@ describe('SeldonRModel', () => {
 
   test('HTTP readiness on /health/status, liveness on /health/ping, on the model port', () => {
     const chart = newChart();
-    new SeldonRModel(chart, 'iris', { model: 'file:///m', httpPort: 9001 });
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, httpPort: 9001 });
     const c = predictor(synthValid(chart)).componentSpecs[0].spec.containers[0];
     expect(c.readinessProbe.httpGet).toEqual({ path: PATHS.healthStatus, port: 9001 });
     expect(c.livenessProbe.httpGet).toEqual({ path: PATHS.healthPing, port: 9001 });
@@ -87,7 +87,7 @@ describe('SeldonRModel', () => {
   test('extra containers get the restricted defaults; every container is restricted', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'sidecar', image: 'docker.io/library/busybox:1.37.0', ports: [{ name: 'stats', containerPort: 9102 }] }],
     });
     const out = synthValid(chart);
@@ -104,7 +104,7 @@ describe('SeldonRModel', () => {
   test('every container carries the complete restricted context itself (the operator replaces the pod-level one)', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       runAsUser: 10001,
       extraContainers: [
         { name: 'plain', image: 'docker.io/library/busybox:1.37.0' },
@@ -134,9 +134,9 @@ describe('SeldonRModel', () => {
   test('scratch: /tmp emptyDir of 1Gi by default, requested as ephemeral-storage by the model container', () => {
     for (const [props, size] of [[{}, '1Gi'], [{ scratchSize: '3Gi' }, '3Gi']] as const) {
       const chart = newChart();
-      new SeldonRModel(chart, 'iris', { model: 'file:///m', ...props });
+      new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, ...props });
       const spec = predictor(synthValid(chart)).componentSpecs[0].spec;
-      expect(spec.volumes).toEqual([{ name: 'tmp', emptyDir: { sizeLimit: size } }]);
+      expect(spec.volumes[0]).toEqual({ name: 'tmp', emptyDir: { sizeLimit: size } });
       expect(spec.containers[0].resources.requests['ephemeral-storage']).toBe(size);
     }
   });
@@ -144,7 +144,7 @@ describe('SeldonRModel', () => {
   test('resources: a limit alone never leaves the default request above it (model and executor)', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       resources: { memoryLimit: '256Mi', cpuLimit: '100m' },
       executorResources: { memoryLimit: '64Mi' },
     });
@@ -159,7 +159,7 @@ describe('SeldonRModel', () => {
   test('extra containers may use 9001/9501/6001: the operator assigns ports to graph-node containers only', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
-      model: 'file:///m',
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [
         { name: 'stats', containerPort: 9001 }, { name: 'stats-grpc', containerPort: 9501 }, { name: 'stats-m', containerPort: 6001 },
       ] }],
@@ -169,13 +169,13 @@ describe('SeldonRModel', () => {
 
   test('command: Rscript /opt/rmlops/serve.R by default; the command and args props replace it', () => {
     const byDefault = newChart();
-    new SeldonRModel(byDefault, 'iris', { model: 'file:///m' });
+    new SeldonRModel(byDefault, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' } });
     const model = (objs: any[]) => find(objs, 'SeldonDeployment', 'iris').spec.predictors[0].componentSpecs[0].spec.containers[0];
     expect(model(synthValid(byDefault)).command).toEqual(['Rscript', R_ENTRYPOINTS.serve]);
     expect(R_ENTRYPOINTS.serve).toBe('/opt/rmlops/serve.R');
     expect(model(synthValid(byDefault)).args).toBeUndefined();
     const custom = newChart();
-    new SeldonRModel(custom, 'iris', { model: 'file:///m', command: ['Rscript', '/app/serve.R'], args: ['--quiet'] });
+    new SeldonRModel(custom, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, command: ['Rscript', '/app/serve.R'], args: ['--quiet'] });
     expect(model(synthValid(custom)).command).toEqual(['Rscript', '/app/serve.R']);
     expect(model(synthValid(custom)).args).toEqual(['--quiet']);
   });
