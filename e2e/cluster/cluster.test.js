@@ -86,6 +86,8 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
       const diff = M.missingLeaves(obj, got);
       if (diff.length) problems.push(`${file} ${M.ref(obj)}:\n${table(diff)}`);
     }
+    // What the controller manager would do for each new namespace; Pods are refused without it.
+    for (const { obj } of objects.filter((o) => o.obj.kind === 'Namespace')) await M.ensureDefaultServiceAccount(cp, obj.metadata.name);
     report.accepted = objects.map(({ file, obj }) => `${file} ${M.ref(obj)}`);
     t.diagnostic(`${objects.length} objects accepted:\n${table(report.accepted)}`);
     assert.deepEqual(problems, [], 'objects stored differently from dist/');
@@ -207,8 +209,10 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
         const tpl = { source: `Deployment/${d.metadata.name} (from ${key})`, name: `gen-${d.metadata.name}`, metadata: d.spec.template.metadata, spec: d.spec.template.spec };
         const base = await M.dryRunPod(cp, tpl, 'psa-baseline');
         const restr = await M.dryRunPod(cp, tpl, 'psa-restricted');
-        rows.push({ key, baseline: base, restricted: restr });
-        t.diagnostic(`${tpl.source}\n  baseline: ${base.admitted ? 'PASS' : `FAIL ${base.error}`}\n  restricted: ${restr.admitted ? 'PASS' : `FAIL ${restr.psa ? restr.psa.violations.join('; ') : restr.error}`}`);
+        // And where it would really run: our own namespace, with whatever labels dist/ gives it.
+        const home = await M.dryRunPod(cp, tpl, g.sdep.metadata.namespace);
+        rows.push({ key, baseline: base, restricted: restr, home });
+        t.diagnostic(`${tpl.source}\n  baseline: ${base.admitted ? 'PASS' : `FAIL ${base.error}`}\n  restricted: ${restr.admitted ? 'PASS' : `FAIL ${restr.psa ? restr.psa.violations.join('; ') : restr.error}`}\n  in ${g.sdep.metadata.namespace} (dist/ labels): ${home.admitted ? 'PASS' : `FAIL ${home.error}`}${home.warnings.length ? `\n    ${home.warnings.join('\n    ')}` : ''}`);
       }
       report.generatedPsa = rows;
       for (const r of rows) {
@@ -253,7 +257,20 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
       const env = Object.fromEntries((dep.spec.template.spec.containers.find((c) => c.name === 'model').env || []).map((e) => [e.name, e.value]));
       report.collision = { deployment: dep.metadata.name, binders, modelEnvPort: env.PREDICTIVE_UNIT_HTTP_SERVICE_PORT };
       t.diagnostic(`Deployment ${dep.metadata.name}: containers binding 8000: ${binders.join(', ')}; model PREDICTIVE_UNIT_HTTP_SERVICE_PORT=${env.PREDICTIVE_UNIT_HTTP_SERVICE_PORT}`);
+      // What a user would see from the API server when the pod is created: admitted, with warnings.
+      await M.ensureDefaultServiceAccount(cp, ns);
+      const pod = await M.dryRunPod(cp, { source: `Deployment/${dep.metadata.name}`, name: `gen-${dep.metadata.name}`, metadata: dep.spec.template.metadata, spec: dep.spec.template.spec }, ns);
+      report.collision.podAdmitted = pod.admitted;
+      report.collision.podWarnings = pod.warnings;
+      t.diagnostic(`its pod, dry-run: ${pod.admitted ? 'admitted' : `refused: ${pod.error}`}${pod.warnings.length ? `\n  ${pod.warnings.join('\n  ')}` : ', no warnings'}`);
+      // The one place the API server's objection surfaces when the operator writes the Deployment:
+      // a warning that controller-runtime logs at info level in the operator's own log.
+      const opWarnings = fs.readFileSync(op.logFile, 'utf8').split('\n')
+        .filter((l) => l.includes('KubeAPIWarningLogger') && l.includes('duplicate port definition with spec.template.spec.containers[0]'));
+      report.collision.operatorLogWarnings = opWarnings;
+      t.diagnostic(`operator log, API server warnings about it: ${opWarnings.length}${opWarnings.length ? `\n  ${opWarnings.join('\n  ')}` : ''}`);
       assert.equal(binders.length, 2, `expected two containers on 8000, got ${binders}`);
+      assert.ok(pod.admitted, `the generated pod was refused: ${pod.error}`);
       assert.ok(binders.some((b) => b.startsWith(`${EXECUTOR}(`)) && binders.some((b) => b.startsWith('model(')), `${binders}`);
       assert.equal(env.PREDICTIVE_UNIT_HTTP_SERVICE_PORT, '8000');
     });

@@ -19,7 +19,6 @@ const WEBHOOK_PATH = '/validate-machinelearning-seldon-io-v1-seldondeployment';
 function operatorEnv() {
   return {
     EXECUTOR_CONTAINER_IMAGE_AND_VERSION: EXECUTOR_IMAGE,
-    ENGINE_CONTAINER_IMAGE_AND_VERSION: 'docker.io/seldonio/engine:1.17.1',
     EXECUTOR_CONTAINER_IMAGE_PULL_POLICY: 'IfNotPresent',
     EXECUTOR_PROMETHEUS_PATH: '/prometheus',
     EXECUTOR_SERVER_PORT: '8000',
