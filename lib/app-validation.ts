@@ -67,14 +67,14 @@ function identity(obj: any): string {
 }
 
 function who(o: AppObject): string {
-  return o.createdBy ? `${o.path} (${o.createdBy})` : o.path;
+  return o.createdBy ? `${o.path} as ${o.createdBy}` : o.path;
 }
 
 /**
  * Pairs of objects with the same group, kind, namespace and name, as one message each; `only`
- * limits the report to pairs whose later object is in that subtree (so each is reported once).
+ * selects the pairs to report (each construct reports the pairs it is responsible for).
  */
-export function duplicateErrors(objects: AppObject[], only?: (o: AppObject) => boolean): string[] {
+export function duplicateErrors(objects: AppObject[], only?: (later: AppObject, earlier: AppObject) => boolean): string[] {
   const all = [...objects, ...objects.filter((o) => o.object?.kind === 'SeldonDeployment').flatMap(seldonOperatorObjects)];
   const first = new Map<string, AppObject>();
   const out: string[] = [];
@@ -85,15 +85,16 @@ export function duplicateErrors(objects: AppObject[], only?: (o: AppObject) => b
       first.set(key, o);
       continue;
     }
-    if (only && !only(o) && !only(earlier)) continue;
-    out.push(`name = ${JSON.stringify(o.object.metadata.name)}: ${describeObject(o.object)} is defined twice, by ${who(earlier)} and by ${who(o)} (the cluster keeps only one of them). Fix: give one of them another name`);
+    if (only && !only(o, earlier)) continue;
+    out.push(`name = ${JSON.stringify(o.object.metadata.name)}: ${describeObject(o.object)} is defined twice: by ${who(earlier)}, and by ${who(o)}; the cluster keeps only one of them. Fix: give one of them another name`);
   }
   return out;
 }
 
 // One rendering of the app per validation pass: cdk8s validates the root first, which resets it.
 const passes = new WeakMap<IConstruct, AppObject[]>();
-const installedRoots = new WeakSet<IConstruct>();
+// Path prefixes of the constructs that registered the check, per app.
+const checkedScopes = new WeakMap<IConstruct, string[]>();
 
 function appObjectsForPass(root: IConstruct): AppObject[] {
   let objects = passes.get(root);
@@ -110,21 +111,26 @@ function appObjectsForPass(root: IConstruct): AppObject[] {
  */
 export function validateObjectsAtSynth(scope: Construct): void {
   const root = scope.node.root;
-  if (!installedRoots.has(root)) {
-    installedRoots.add(root);
+  if (!checkedScopes.has(root)) {
+    checkedScopes.set(root, []);
     root.node.addValidation({ validate: () => { passes.delete(root); return []; } });
   }
   const prefix = `${scope.node.path}/`;
+  checkedScopes.get(root)!.push(prefix);
+  const checked = (o: AppObject) => checkedScopes.get(root)!.some((p) => o.path.startsWith(p));
   scope.node.addValidation({
     validate: () => {
       const all = appObjectsForPass(root);
       const mine = (o: AppObject) => o.path.startsWith(prefix);
       const own = all.filter(mine).map((o) => o.object);
-      if (hasPropProblems(scope)) return duplicateErrors(all, mine);
+      // A pair is reported once: by the construct of the later object, or of the earlier one
+      // when the later is not under any construct of this library.
+      const responsible = (later: AppObject, earlier: AppObject) => mine(later) || (mine(earlier) && !checked(later));
+      if (hasPropProblems(scope)) return duplicateErrors(all, responsible);
       // Schemas and the API server's rules; references and the security baseline are for the
       // whole set (writeManifests), as a chart may refer to objects made elsewhere.
       return [
-        ...duplicateErrors(all, mine),
+        ...duplicateErrors(all, responsible),
         ...schemaErrors(own),
         ...apiRuleErrors(own, { references: false }),
       ];

@@ -3,8 +3,11 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { Chart, Testing } from 'cdk8s';
-import { ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonRModel, TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from '../lib';
+import { Chart, JsonPatch, Testing } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-28';
+import {
+  ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonPodContainer, SeldonRModel, TRAINING_SCRIPT_MAX_BYTES, TrainingScript,
+} from '../lib';
 import { fixtureScript, newChart } from './constructs-support';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -15,15 +18,19 @@ function expectSynthError(chart: Chart, path: string, prop: string, value: unkno
   expect(() => Testing.synth(chart)).toThrow(line);
 }
 
-/** The synth error has exactly this line. */
-function expectSynthLine(chart: Chart, line: string): void {
-  let message = '';
+/** The lines of the synth error (none when synth succeeds). */
+function synthLines(chart: Chart): string[] {
   try {
     Testing.synth(chart);
+    return [];
   } catch (e) {
-    message = (e as Error).message;
+    return (e as Error).message.split('\n').map((l) => l.trim());
   }
-  expect(message.split('\n').map((l) => l.trim())).toContain(line);
+}
+
+/** The synth error has exactly this line. */
+function expectSynthLine(chart: Chart, line: string): void {
+  expect(synthLines(chart)).toContain(line);
 }
 
 function pipeline(chart: Chart) {
@@ -469,6 +476,239 @@ describe('bad input is reported at synth with path, value and fix', () => {
       expect(() => Testing.synth(job(TrainingScript.fromFile(lower)))).not.toThrow();
       expect(() => Testing.synth(job(TrainingScript.fromImagePath('/opt/model/train.R'), { image: 'registry.example.com/team-b/r-train:1.0.0' }))).not.toThrow();
     });
+  });
+
+  // ---- app-wide: the same object twice, the operator's objects included
+  describe('duplicates anywhere in the app', () => {
+    test('76. two constructs naming their objects the same (both construct paths named, reported once)', () => {
+      const chart = newChart();
+      new MinioStore(chart, 'minio');
+      new MlflowServer(chart, 'tracking', { name: 'minio', artifactStore: new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3.example.com', bucket: 'abc' }) });
+      const lines = synthLines(chart);
+      expect(lines).toContain('[test/tracking] name = "minio": Deployment team-a/minio is defined twice: by test/minio/Resource, and by test/tracking/Resource; the cluster keeps only one of them. Fix: give one of them another name');
+      expect(lines).toContain('[test/tracking] name = "minio": Service team-a/minio is defined twice: by test/minio/Service, and by test/tracking/Service; the cluster keeps only one of them. Fix: give one of them another name');
+      expect(lines.filter((l) => l.includes('Deployment team-a/minio is defined twice'))).toHaveLength(1);
+    });
+
+    test('77. a Service named like the one the Seldon operator creates for a predictor', () => {
+      const chart = newChart();
+      const { minio, mlflow } = pipeline(chart);
+      new SeldonRModel(chart, 'iris', { model: 'models:/iris@champion', tracking: mlflow });
+      new MlflowServer(chart, 'other', { name: 'iris-default', artifactStore: minio });
+      expectSynthLine(chart, '[test/iris] name = "iris-default": Service team-a/iris-default is defined twice: by test/other/Service, and by test/iris/Resource as the Seldon operator\'s Service for predictor "default"; the cluster keeps only one of them. Fix: give one of them another name');
+    });
+
+    test('78. a Deployment named like the one the Seldon operator creates for the model', () => {
+      const chart = newChart();
+      const { mlflow } = pipeline(chart);
+      new SeldonRModel(chart, 'iris', { model: 'models:/iris@champion', tracking: mlflow });
+      new MinioStore(chart, 'store', { name: 'iris-default-0-model', bucket: 'other-bucket' });
+      expectSynthLine(chart, '[test/iris] name = "iris-default-0-model": Deployment team-a/iris-default-0-model is defined twice: by test/store/Resource, and by test/iris/Resource as the Seldon operator\'s Deployment for component spec 0 of predictor "default"; the cluster keeps only one of them. Fix: give one of them another name');
+    });
+
+    test('79. an object of the user\'s own in another chart (reported by our construct)', () => {
+      const app = Testing.app();
+      const chart = new Chart(app, 'test', { namespace: 'team-a' });
+      new MinioStore(chart, 'minio');
+      new k8s.KubeConfigMap(new Chart(app, 'mine', { namespace: 'team-a' }), 'cm', { metadata: { name: 'minio-client-policy' } });
+      expectSynthLine(chart, '[test/minio] name = "minio-client-policy": ConfigMap team-a/minio-client-policy is defined twice: by test/minio/Policy, and by mine/cm; the cluster keeps only one of them. Fix: give one of them another name');
+    });
+
+    test('the same names in two namespaces are two objects', () => {
+      const app = Testing.app();
+      for (const ns of ['team-a', 'team-b']) pipeline(new Chart(app, ns, { namespace: ns }));
+      expect(() => app.synth()).not.toThrow();
+    });
+  });
+
+  // ---- ranges and syntax the API server and the readers enforce
+  test('80. replicas past int32', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, replicas: 2 ** 31 });
+    expectSynthLine(chart, '[test/iris] replicas = 2147483648: is not a valid replica count (an integer from 0 to 2147483647). Fix: use an integer such as 1');
+  });
+
+  test('81. a Job duration past int32', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, ttlSecondsAfterFinished: 2 ** 31 });
+    expectSynthLine(chart, '[test/train] ttlSecondsAfterFinished = 2147483648: is not an integer from 0 to 2147483647. Fix: use an integer of at least 0 and at most 2147483647');
+  });
+
+  test('82. maxRequestBytes past what R reads as an integer', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, maxRequestBytes: 2 ** 32 });
+    expectSynthLine(chart, '[test/iris] maxRequestBytes = 4294967296: is not an integer from 1 to 2147483647. Fix: use an integer of at least 1 and at most 2147483647');
+  });
+
+  test('83. memory too small to start a container', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { resources: { memoryLimit: '1Mi' } });
+    expectSynthLine(chart, '[test/minio] resources.memoryLimit = "1Mi": is 1048576 bytes, less than a container runtime starts a container with (6Mi). Fix: use a memory quantity of at least "6Mi", e.g. "64Mi"');
+  });
+
+  test('84. CPU below 1m', () => {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { resources: { cpuRequest: '0.0001' } });
+    expectSynthLine(chart, '[test/minio] resources.cpuRequest = "0.0001": is less than 1m, the smallest CPU amount Kubernetes schedules. Fix: use a CPU quantity of at least "1m", e.g. "50m"');
+  });
+
+  test.each([
+    ['85. MinIO', (chart: Chart) => new MinioStore(chart, 'minio', { region: 'US East 1' }), 'test/minio'],
+    ['86. an external bucket', (chart: Chart) => new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3.example.com', bucket: 'abc', region: 'eu_west_1' }), 'test/s3'],
+  ])('%s: a region that is not an S3 region name', (_label, make, at) => {
+    const chart = newChart();
+    const store = make(chart);
+    expectSynthLine(chart, `[${at}] region = ${JSON.stringify(store.region)}: is not an S3 region name (lower-case letters, digits and '-', at most 63 characters). Fix: use a region such as "us-east-1"`);
+  });
+
+  test('87. an endpoint whose host is not a DNS name', () => {
+    const chart = newChart();
+    new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3_bucket.example.com', bucket: 'abc' });
+    expectSynthLine(chart, '[test/s3] endpointUrl = "https://s3_bucket.example.com": has the host "s3_bucket.example.com", which is neither a DNS name (labels of letters, digits and \'-\') nor an IPv4 address. Fix: use a URL such as "https://s3.eu-west-1.amazonaws.com"');
+  });
+
+  test('88. an endpoint port out of range', () => {
+    const chart = newChart();
+    new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3.example.com:70000', bucket: 'abc' });
+    expectSynthLine(chart, '[test/s3] endpointUrl = "https://s3.example.com:70000": has the port 70000, outside 1-65535. Fix: use a URL such as "https://s3.eu-west-1.amazonaws.com"');
+  });
+
+  test('89. a quality metric MLflow cannot name', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, qualityMetric: 'acc;rm -rf' });
+    expectSynthLine(chart, '[test/train] qualityMetric = "acc;rm -rf": is not an MLflow metric name (1-250 letters, digits, \'_\', \'-\', \'.\', \'/\' or inner spaces). Fix: use a name such as "acc_rm_-rf"');
+  });
+
+  // ---- free text on its way into args and env
+  test('90. a number among the args (plain JS)', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, args: ['--seed', 3 as unknown as string] });
+    expectSynthLine(chart, '[test/train] args[1] = 3: is not a string (command and args are passed to the process as strings). Fix: pass it as a string, e.g. "3"');
+  });
+
+  test('91. a NUL byte in a command', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, command: ['Rscript', 'serve.R\u0000'] });
+    expectSynthLine(chart, '[test/iris] command[1] = "serve.R\\u0000": contains a NUL byte, which no process argument can hold. Fix: remove the NUL byte');
+  });
+
+  test('92. a number as an env value (plain JS)', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, env: { SEED: 42 as unknown as string } });
+    expectSynthLine(chart, '[test/train] env.SEED = 42: is a number, not a string (Kubernetes env values are strings). Fix: pass it as a string, e.g. "42"');
+  });
+
+  // ---- env the constructs own
+  test('93. env overriding a variable a prop sets (both named)', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, env: { MLFLOW_TRACKING_URI: 'http://elsewhere:5000' } });
+    expectSynthLine(chart, '[test/train] env.MLFLOW_TRACKING_URI = "http://elsewhere:5000": collides with MLFLOW_TRACKING_URI, which `tracking` sets (a second entry would silently override it). Fix: set `tracking` instead');
+  });
+
+  test('94. env overriding HOME, which the construct points at the scratch directory', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, env: { HOME: '/home/r' } });
+    expectSynthLine(chart, '[test/train] env.HOME = "/home/r": collides with HOME, which the construct (the scratch emptyDir; the root filesystem is read-only) sets (a second entry would silently override it). Fix: use another variable name');
+  });
+
+  test('95. env overriding MODEL_DIR, which pipelineVolume sets', () => {
+    const chart = newChart();
+    new RTrainingJob(chart, 'train', { trainingScript: fixtureScript(), tracking: pipeline(chart).mlflow, env: { MODEL_DIR: '/x' } });
+    expectSynthLine(chart, '[test/train] env.MODEL_DIR = "/x": collides with MODEL_DIR, which `pipelineVolume` sets (a second entry would silently override it). Fix: set `pipelineVolume` instead');
+  });
+
+  // ---- file:// models need a volume
+  test('96. a file:// model without a volume', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///m' });
+    expectSynthLine(chart, '[test/iris] model = "file:///m": is a local path, but no volume provides it (the model container mounts only an empty scratch directory). Fix: set `modelVolume` to the PVC holding the bundle (URI "file:///models/<model>"), or serve a training job\'s `model` from MLflow');
+  });
+
+  test('97. a file:// model outside the model volume', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///data/m', modelVolume: { claimName: 'models' } });
+    expectSynthLine(chart, '[test/iris] model = "file:///data/m": is not inside modelVolume.mountPath "/models", so no volume provides it. Fix: use a URI under it, e.g. "file:///models/<model>"');
+  });
+
+  test('98. a model volume over the scratch directory', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///tmp/m', modelVolume: { claimName: 'models', mountPath: '/tmp' } });
+    expectSynthLine(chart, '[test/iris] modelVolume.mountPath = "/tmp": is already the mount path of the scratch emptyDir. Fix: use a path of its own such as "/pipeline"');
+  });
+
+  // ---- extra containers, as the operator and the API server see them
+  test('99. an extra container without an image', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, extraContainers: [{ name: 'side' } as SeldonPodContainer] });
+    expectSynthLine(chart, '[test/iris] extraContainers[0].image = undefined: is not an image reference. Fix: pin an exact version tag (e.g. "registry/image:1.2.3") or a digest ("registry/image@sha256:<64 hex>")');
+  });
+
+  test('100. an extra container mounting a volume the pod does not have', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, extraContainers: [{ name: 'side', image: 'docker.io/library/busybox:1.37.0', volumeMounts: [{ name: 'cache', mountPath: '/cache' }] }] });
+    expectSynthLine(chart, '[test/iris] extraContainers[0].volumeMounts[0].name = "cache": is not a volume of the predictor pod (it has "tmp", "model-volume"); the API server rejects the pod. Fix: mount one of "tmp", "model-volume"');
+  });
+
+  test('101. an extra container with nested mount paths', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
+      extraContainers: [{ name: 'side', image: 'docker.io/library/busybox:1.37.0', volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, { name: 'model-volume', mountPath: '/tmp/models' }] }],
+    });
+    expectSynthLine(chart, '[test/iris] extraContainers[0].volumeMounts[1].mountPath = "/tmp/models": overlaps volumeMounts[0] ("tmp") mounted at "/tmp" (one volume would hide part of the other). Fix: use a path outside it such as "/pipeline"');
+  });
+
+  test('102. an extra container with a relative mount path', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, extraContainers: [{ name: 'side', image: 'docker.io/library/busybox:1.37.0', volumeMounts: [{ name: 'tmp', mountPath: 'scratch' }] }] });
+    expectSynthLine(chart, '[test/iris] extraContainers[0].volumeMounts[0].mountPath = "scratch": is not an absolute mount path. Fix: use an absolute path such as "/pipeline"');
+  });
+
+  test('103. an extra container with a number as an env value (plain JS)', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, extraContainers: [{ name: 'side', image: 'docker.io/library/busybox:1.37.0', env: [{ name: 'N', value: 3 as unknown as string }] }] });
+    expectSynthLine(chart, '[test/iris] extraContainers[0].env[0].value = 3: is a number, not a string (Kubernetes env values are strings). Fix: pass it as a string, e.g. "3"');
+  });
+
+  // ---- cross-namespace clients need a name they can resolve
+  test('104. a tracking server without a namespace, used from another namespace', () => {
+    const app = Testing.app();
+    const base = new Chart(app, 'base');
+    const mlflow = new MlflowServer(base, 'mlflow', { artifactStore: new ExternalS3Bucket(base, 's3', { endpointUrl: 'https://s3.example.com', bucket: 'abc' }) });
+    new SeldonRModel(new Chart(app, 'team-b', { namespace: 'team-b' }), 'iris', { model: 'models:/iris@champion', tracking: mlflow });
+    expectSynthLine(base, '[base/mlflow] trackingUri = "http://mlflow:5000": is the short Service name (the MlflowServer\'s chart has no namespace), which pods in namespace "team-b" cannot resolve. Fix: give the chart of the MlflowServer a namespace, so the URI is <name>.<namespace>.svc');
+  });
+
+  test('105. a MinIO store without a namespace, used by MLflow in another namespace', () => {
+    const app = Testing.app();
+    const base = new Chart(app, 'base');
+    const minio = new MinioStore(base, 'minio');
+    new MlflowServer(new Chart(app, 'team-b', { namespace: 'team-b' }), 'mlflow', { artifactStore: minio });
+    expectSynthLine(base, '[base/minio] s3EndpointUrl = "http://minio:9000": is the short Service name (the MinioStore\'s chart has no namespace), which pods in namespace "team-b" cannot resolve. Fix: give the chart of the MinioStore a namespace, so the endpoint is <name>.<namespace>.svc');
+  });
+
+  test('106. uiNamespaces entries are namespace names', () => {
+    const chart = newChart();
+    new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), uiNamespaces: ['Ingress_Nginx'] });
+    expectSynthLine(chart, '[test/mlflow] uiNamespaces[0] = "Ingress_Nginx": is not a DNS-1123 label of at most 63 characters (lower-case letters, digits and \'-\', starting and ending alphanumeric). Fix: use a name such as "ingress-nginx"');
+  });
+
+  // ---- escape hatches: the final object is what is checked
+  test('107. a JsonPatch that removes the probe port and nulls the memory limit', () => {
+    const chart = newChart();
+    const model = new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' } });
+    const c0 = '/spec/predictors/0/componentSpecs/0/spec/containers/0';
+    model.resource.addJsonPatch(JsonPatch.remove(`${c0}/readinessProbe/httpGet/port`), JsonPatch.replace(`${c0}/resources/limits/memory`, null));
+    const lines = synthLines(chart);
+    expect(lines).toContain('[test/iris] SeldonDeployment team-a/iris: spec.predictors[0].componentSpecs[0].spec.containers[0].readinessProbe.httpGet: missing required field "port"');
+    expect(lines).toContain('[test/iris] SeldonDeployment team-a/iris: spec.predictors[0].componentSpecs[0].spec.containers[0].resources.limits.memory: must be string');
+  });
+
+  test('108. a JsonPatch on a Deployment that breaks its selector', () => {
+    const chart = newChart();
+    const minio = new MinioStore(chart, 'minio');
+    minio.deployment.addJsonPatch(JsonPatch.replace('/spec/selector/matchLabels', { app: 'other' }));
+    expectSynthLine(chart, '[test/minio] Deployment team-a/minio: spec.selector: does not match spec.template.metadata.labels');
   });
 
   // ---- reporting
