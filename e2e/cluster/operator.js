@@ -124,7 +124,8 @@ function operatorModuleVersion(binary) {
   try {
     const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     const m = /^\s*(?:mod|dep)\s+github\.com\/seldonio\/seldon-core\/operator\s+(\S+)/m.exec(info);
-    return m ? m[1] : null;
+    // A build inside a source checkout records "(devel)": no version to check.
+    return m && m[1] !== '(devel)' ? m[1] : null;
   } catch {
     return null;
   }
