@@ -1,0 +1,288 @@
+'use strict';
+// The pipeline of dist/ on loopback: MinIO, its provisioning Job with mc, MLflow, the training
+// Jobs, the R model servers and Seldon's executor, each started from its own manifest.
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { BIN, DIST, ROOT, executor, missingComponents } = require('./env');
+const { loadDist } = require('./manifests');
+const { LocalCluster, freePort, portIsFree } = require('./local');
+const { Proc, waitFor, request, sleep } = require('./procs');
+
+const contract = JSON.parse(fs.readFileSync(path.join(ROOT, 'r', 'contract.json'), 'utf8'));
+const envName = (key) => contract.env[key];
+const containerEnv = (c, name) => ((c.env || []).find((e) => e.name === name) || {}).value;
+
+// Upper bound on any Job here; the manifests' activeDeadlineSeconds apply when shorter.
+const JOB_CAP_MS = 600000;
+
+class Stack {
+  constructor({ dist = DIST, echo = false, log = console.log, name = 'e2e' } = {}) {
+    const missing = missingComponents();
+    if (missing.length) throw new Error(`not installed: ${missing.join(', ')}: run \`npm run real:install\``);
+    this.manifests = loadDist(dist);
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `rmlops-${name}-`));
+    this.logDir = path.join(this.dir, 'logs');
+    fs.mkdirSync(this.logDir);
+    this.echo = echo;
+    this.log = log;
+    this.procs = [];
+    this.cluster = new LocalCluster({ manifests: this.manifests, dir: this.dir, log });
+    this.models = new Map(); // sdep name -> { proc, port }
+    this.executors = new Map();
+  }
+
+  async init() {
+    await this.cluster.init();
+    return this;
+  }
+
+  track(proc) {
+    this.procs.push(proc);
+    return proc.start();
+  }
+
+  async spawnContainer(owner, podTemplate, containerName, opts = {}) {
+    const spec = await this.cluster.container(owner, podTemplate, containerName, opts);
+    const proc = new Proc(opts.name || spec.label.replace(/\//g, '-'), spec, { logDir: this.logDir, echo: this.echo });
+    this.track(proc);
+    return { proc, spec };
+  }
+
+  // Waits until the container's readiness probe (an httpGet in the manifest) answers 200.
+  async ready(spec, proc, timeoutMs = 120000) {
+    const probe = spec.container.readinessProbe && spec.container.readinessProbe.httpGet;
+    if (!probe) throw new Error(`${spec.label} has no HTTP readiness probe to wait on`);
+    const cp = typeof probe.port === 'number' ? probe.port : spec.container.ports.find((p) => p.name === probe.port).containerPort;
+    const port = spec.ports[cp];
+    await waitFor(`${spec.label} ready (GET ${probe.path} on 127.0.0.1:${port})`,
+      async () => (await request(port, 'GET', probe.path, { timeoutMs: 3000 })).status === 200,
+      { timeoutMs, intervalMs: 250, proc });
+    return port;
+  }
+
+  // ---- MinIO --------------------------------------------------------------------------------
+  async startArtifactStore() {
+    const dep = this.manifests.artifactStore();
+    const c = dep.spec.template.spec.containers[0];
+    const { proc, spec } = await this.spawnContainer(dep, dep.spec.template, c.name, { name: 'minio' });
+    this.minio = { proc, spec, dep, port: await this.ready(spec, proc) };
+    return this.minio;
+  }
+
+  async stopArtifactStore(signal = 'SIGTERM') {
+    if (this.minio) await this.minio.proc.stop({ signal });
+  }
+
+  minioEnv() {
+    const env = this.minio.spec.env;
+    return { user: env.MINIO_ROOT_USER, password: env.MINIO_ROOT_PASSWORD, port: this.minio.port };
+  }
+
+  // mc as root (or as `creds`) against the local MinIO, configured by env only (no config file).
+  mc(args, { creds } = {}) {
+    const { user, password, port } = this.minioEnv();
+    const c = creds || { user, password };
+    const res = spawnSync(path.join(BIN, 'mc'), ['--no-color', ...args], {
+      encoding: 'utf8',
+      timeout: 60000,
+      env: {
+        PATH: process.env.PATH,
+        HOME: this.dir,
+        MC_CONFIG_DIR: path.join(this.dir, 'mc-test'),
+        MC_HOST_e2e: `http://${encodeURIComponent(c.user)}:${encodeURIComponent(c.password)}@127.0.0.1:${port}`,
+      },
+    });
+    return { code: res.status, out: `${res.stdout}${res.stderr}`, stdout: res.stdout };
+  }
+
+  // ---- provisioning Job ---------------------------------------------------------------------
+  async provision() {
+    const results = [];
+    for (const job of this.manifests.provisioningJobs()) results.push(await this.runJob(job));
+    return results;
+  }
+
+  async runJob(job, opts = {}) {
+    const c = opts.container || job.spec.template.spec.containers[0].name;
+    const { proc, spec } = await this.spawnContainer(job, job.spec.template, c, opts);
+    if (opts.onStart) await opts.onStart(proc);
+    const deadline = Math.min(JOB_CAP_MS, (job.spec.activeDeadlineSeconds || 600) * 1000, opts.timeoutMs || Infinity);
+    const code = await proc.wait(deadline);
+    return { code, output: proc.output(), proc, spec };
+  }
+
+  // ---- MLflow -------------------------------------------------------------------------------
+  async startTracking({ wait = true } = {}) {
+    const dep = this.manifests.trackingServer();
+    const c = dep.spec.template.spec.containers[0];
+    const { proc, spec } = await this.spawnContainer(dep, dep.spec.template, c.name, { name: 'mlflow' });
+    const svcPort = spec.ports[c.ports[0].containerPort];
+    this.mlflow = { proc, spec, dep, port: svcPort };
+    if (wait) await this.ready(spec, proc, 180000);
+    return this.mlflow;
+  }
+
+  async mlflowApi(method, endpoint, { query, body } = {}) {
+    const qs = query ? `?${new URLSearchParams(query)}` : '';
+    const res = await request(this.mlflow.port, method, `/api/2.0/mlflow/${endpoint}${qs}`, { body, timeoutMs: 30000 });
+    let json;
+    try {
+      json = JSON.parse(res.body || '{}');
+    } catch {
+      json = { raw: res.body };
+    }
+    return { status: res.status, json };
+  }
+
+  // ---- training -----------------------------------------------------------------------------
+  trainingJobs() {
+    return this.manifests.trainingJobs();
+  }
+
+  // What the training Job registers: name, alias, experiment (from its env, by contract names).
+  trainingTarget(job) {
+    const c = job.spec.template.spec.containers[0];
+    return {
+      experiment: containerEnv(c, envName('experimentName')),
+      model: containerEnv(c, envName('registeredModelName')),
+      alias: containerEnv(c, envName('modelAlias')),
+      metric: containerEnv(c, envName('qualityMetric')),
+      threshold: containerEnv(c, envName('qualityThreshold')),
+      direction: containerEnv(c, envName('qualityDirection')),
+    };
+  }
+
+  async train(job, opts = {}) {
+    return this.runJob(job, { name: `train-${job.metadata.name}`, ...opts });
+  }
+
+  // ---- serving ------------------------------------------------------------------------------
+  // The model container of a SeldonDeployment's predictor, with the env the Seldon operator
+  // injects, listening where the executor will look for it.
+  modelContainer(sdep, predictorIndex = 0) {
+    const pred = sdep.spec.predictors[predictorIndex];
+    const comp = pred.componentSpecs[0];
+    const c = comp.spec.containers.find((x) => x.name === pred.graph.name);
+    if (!c) throw new Error(`SeldonDeployment ${sdep.metadata.name}: no container named like its graph node ${pred.graph.name}`);
+    return { pred, comp, c };
+  }
+
+  async startModel(sdep, { port, env, wait = true } = {}) {
+    const { pred, comp, c } = this.modelContainer(sdep);
+    const http = (c.ports || []).find((p) => p.name === contract.modelPortName);
+    const local = port || (await freePort());
+    const injected = {
+      [envName('httpPort')]: local,
+      PREDICTIVE_UNIT_SERVICE_PORT: local,
+      PREDICTIVE_UNIT_ID: pred.graph.name,
+      PREDICTOR_ID: pred.name,
+      SELDON_DEPLOYMENT_ID: sdep.metadata.name,
+    };
+    const owner = { ...sdep, kind: 'SeldonDeployment' };
+    const { proc, spec } = await this.spawnContainer(owner, comp, c.name, {
+      name: `serve-${sdep.metadata.name}`,
+      ports: http ? { [http.containerPort]: local } : {},
+      extraEnv: injected,
+      extraEnvWhy: 'as the Seldon operator injects it:',
+      env,
+    });
+    const entry = { proc, spec, port: local, sdep };
+    this.models.set(sdep.metadata.name, entry);
+    if (wait) await this.ready(spec, proc, 180000);
+    return entry;
+  }
+
+  async stopModel(sdep) {
+    const m = this.models.get(sdep.metadata.name);
+    if (m) await m.proc.stop();
+  }
+
+  // ---- Seldon's executor ----------------------------------------------------------------------
+  // The predictor spec as the operator hands it to the executor: each graph node's endpoint
+  // names the host and port of its container in the same pod.
+  predictorForExecutor(sdep, modelPort) {
+    const pred = JSON.parse(JSON.stringify(sdep.spec.predictors[0]));
+    const fill = (node) => {
+      node.endpoint = { ...(node.endpoint || {}), service_host: '127.0.0.1', service_port: modelPort, httpPort: modelPort, type: (node.endpoint && node.endpoint.type) || 'REST' };
+      for (const ch of node.children || []) fill(ch);
+    };
+    if ((pred.graph.children || []).length) throw new Error('graphs with children are not mapped to local ports yet');
+    fill(pred.graph);
+    return pred;
+  }
+
+  async executorPorts() {
+    const [http, grpc] = contract.executorPorts;
+    if ((await portIsFree(http)) && (await portIsFree(grpc))) return { http, grpc };
+    const other = { http: await freePort(), grpc: await freePort() };
+    this.log(`[rewrite] executor ports ${http}/${grpc} are busy on this machine -> ${other.http}/${other.grpc}`);
+    return other;
+  }
+
+  async startExecutor(sdep, { ports } = {}) {
+    const ex = executor();
+    if (!ex.path) throw new Error(`executor unavailable: ${ex.reason}`);
+    const model = this.models.get(sdep.metadata.name);
+    if (!model) throw new Error(`start the model of ${sdep.metadata.name} first`);
+    const p = ports || (await this.executorPorts());
+    const pred = this.predictorForExecutor(sdep, model.port);
+    this.cluster.note(`executor ${sdep.metadata.name}: graph node ${pred.graph.name} endpoint -> service_host 127.0.0.1, httpPort ${model.port} (the operator fills these in)`);
+    const spec = {
+      label: `executor/${sdep.metadata.name}`,
+      command: [ex.path, '--sdep', sdep.metadata.name, '--namespace', sdep.metadata.namespace, '--predictor', pred.name,
+        '--http_port', String(p.http), '--grpc_port', String(p.grpc), '--protocol', sdep.spec.protocol || 'seldon',
+        '--transport', sdep.spec.transport || 'rest'],
+      env: {
+        ENGINE_PREDICTOR: Buffer.from(JSON.stringify(pred)).toString('base64'),
+        JAEGER_DISABLED: 'true',
+        HOME: this.dir,
+      },
+      cwd: this.dir,
+      pathDirs: [],
+    };
+    const proc = new Proc(`executor-${sdep.metadata.name}`, spec, { logDir: this.logDir, echo: this.echo });
+    this.track(proc);
+    const entry = { proc, port: p.http, grpcPort: p.grpc };
+    this.executors.set(sdep.metadata.name, entry);
+    await waitFor(`executor ${sdep.metadata.name} ready (GET /ready on 127.0.0.1:${p.http})`,
+      async () => (await request(p.http, 'GET', '/ready', { timeoutMs: 3000 })).status === 200,
+      { timeoutMs: 60000, intervalMs: 250, proc });
+    return entry;
+  }
+
+  // ---- everything -----------------------------------------------------------------------------
+  async up({ train = true, serve = true, executors = true } = {}) {
+    await this.startArtifactStore();
+    for (const r of await this.provision()) {
+      if (r.code !== 0) throw new Error(`provisioning failed (${r.code}):\n${r.output}`);
+    }
+    await this.startTracking();
+    if (train) {
+      for (const job of this.trainingJobs()) {
+        const r = await this.train(job);
+        if (r.code !== 0) throw new Error(`training ${job.metadata.name} failed (${r.code}):\n${r.output.slice(-4000)}`);
+      }
+    }
+    if (serve) {
+      for (const sdep of this.manifests.seldonDeployments()) {
+        await this.startModel(sdep);
+        if (executors && executor().path) await this.startExecutor(sdep);
+      }
+    }
+    return this;
+  }
+
+  async down({ keep = false } = {}) {
+    for (const p of [...this.procs].reverse()) {
+      const t = Date.now();
+      await p.stop({ graceMs: 10000 });
+      if (Date.now() - t > 2000) this.log(`stopping ${p.name} took ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    }
+    if (!keep && !process.env.RMLOPS_E2E_KEEP) fs.rmSync(this.dir, { recursive: true, force: true });
+    else this.log(`kept ${this.dir}`);
+  }
+}
+
+module.exports = { Stack, contract, sleep, request, waitFor };
