@@ -18,6 +18,13 @@ const report = { started: new Date().toISOString(), operator: operator.path || n
 
 const table = (rows) => rows.map((r) => `  ${r}`).join('\n');
 
+// In CI a missing control plane is a failure, as a missing R is for npm test: CI's install step
+// builds it, so its absence there is a broken install, not an environment without Go. The
+// operator stays a skip: the proxy refusing it is expected there.
+if (bins.reason && process.env.CI === 'true') {
+  it('the control plane binaries exist (CI=true)', () => assert.fail(bins.reason));
+}
+
 describe('dist/ on a real API server', { skip: bins.reason }, () => {
   const cp = new ControlPlane(bins);
   const objects = M.distObjects();
