@@ -10,7 +10,15 @@ import * as path from 'path';
 import { loadManifestDir, validateManifests } from './support/validate';
 
 const ROOT = path.resolve(__dirname, '..');
-const TIMEOUT_MS = 180_000;
+const TIMEOUT_MS = 240_000;
+const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+
+/**
+ * The toolchain this test proves, pinned: the README's "Supported toolchain" and the package's
+ * engines/peerDependencies ranges must include exactly these (TypeScript 7 drops the JavaScript
+ * compiler API ts-node uses, so the range stops before it).
+ */
+const TOOLCHAIN = { typescript: '5.9.3', 'ts-node': '10.9.2' } as const;
 
 /** The versions this repository is developed against, so the install is served by the npm cache. */
 function installedVersion(pkg: string): string {
@@ -56,6 +64,32 @@ app.synth();
 console.log(url);
 `;
 
+describe('supported toolchain', () => {
+  test('engines and peer ranges include what the consumer test installs, and stop before TypeScript 7', () => {
+    expect(PKG.engines.node).toBe('>=20.0.0');
+    expect(Number(process.versions.node.split('.')[0])).toBeGreaterThanOrEqual(20);
+    expect(PKG.peerDependencies.typescript).toBe('>=5.0.0 <6.0.0');
+    expect(PKG.peerDependencies['ts-node']).toBe('^10.9.0');
+    expect(PKG.peerDependenciesMeta).toEqual({ 'ts-node': { optional: true }, typescript: { optional: true } });
+    expect(TOOLCHAIN.typescript.startsWith('5.')).toBe(true);
+    expect(TOOLCHAIN['ts-node'].startsWith('10.9.')).toBe(true);
+    // The repository itself builds with the same pins.
+    expect(installedVersion('typescript')).toBe(TOOLCHAIN.typescript);
+    expect(installedVersion('ts-node')).toBe(TOOLCHAIN['ts-node']);
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    expect(readme).toContain(`TypeScript ${TOOLCHAIN.typescript}`);
+    expect(readme).toContain(`ts-node ${TOOLCHAIN['ts-node']}`);
+    expect(readme).toContain('Node.js 20');
+  });
+
+  test('runtime dependencies: the validator\'s schemas ship with the package', () => {
+    expect(Object.keys(PKG.dependencies).sort()).toEqual(['kubernetes-models', 'yaml']);
+    expect(PKG.dependencies['kubernetes-models']).toBe('4.4.2');
+    expect(PKG.bin).toEqual({ 'rmlops-cdk8s': 'build/lib/cli.js' });
+    expect(fs.readFileSync(path.join(ROOT, 'lib', 'cli.ts'), 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
+  });
+});
+
 describe('consumer of the published package', () => {
   let work: string;
 
@@ -91,6 +125,8 @@ describe('consumer of the published package', () => {
       'build/imports/machinelearning.seldon.io.js',
       'build/imports/machinelearning.seldon.io.d.ts',
       'r/contract.json',
+      'build/lib/cli.js',
+      'imports/seldondeployment-v1.validate.js',
     ]));
     const unwanted = files.filter((f) =>
       (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
@@ -110,12 +146,13 @@ describe('consumer of the published package', () => {
     // 3. A fresh project depending on the tarball and the peers, installed from the npm cache.
     const app = path.join(work, 'app');
     fs.mkdirSync(app);
-    const peers = ['cdk8s', 'cdk8s-plus-28', 'constructs', 'typescript'];
+    const peers = ['cdk8s', 'cdk8s-plus-28', 'constructs'];
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({
       name: 'rmlops-consumer', version: '0.0.0', private: true,
       dependencies: {
         'rmlops-cdk8s': `file:${tarball}`,
         ...Object.fromEntries(peers.map((p) => [p, installedVersion(p)])),
+        ...TOOLCHAIN,
       },
     }, null, 2));
     run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
@@ -144,7 +181,10 @@ describe('consumer of the published package', () => {
     fs.writeFileSync(path.join(app, 'app.ts'), APP);
     lap('tsc-reject');
 
-    // 6. Synthesize and validate.
+    // 6. Synthesize and validate (and the same app through ts-node, as `cdk8s synth` runs it).
+    const viaTsNode = run(process.execPath, [path.join(app, 'node_modules', 'ts-node', 'dist', 'bin.js'), '--transpile-only', 'app.ts'], app);
+    expect(viaTsNode.trim()).toMatch(/^http:\/\/.*:8000\/api\/v1\.0\/predictions$/);
+    fs.rmSync(path.join(app, 'dist'), { recursive: true, force: true });
     const stdout = run(process.execPath, [path.join('out', 'app.js')], app);
     expect(stdout.trim()).toMatch(/^http:\/\/.*:8000\/api\/v1\.0\/predictions$/);
     const outputs = loadManifestDir(path.join(app, 'dist'));
@@ -155,6 +195,24 @@ describe('consumer of the published package', () => {
     expect(script.data['train.R']).toBe(fs.readFileSync(path.join(app, 'train.R'), 'utf8'));
     expect(validateManifests(objects)).toEqual([]);
     lap('synth');
+
+    // 7. The offline validator as consuming teams run it: `npx rmlops-cdk8s validate <dir>`.
+    const bin = path.join(app, 'node_modules', '.bin', 'rmlops-cdk8s');
+    expect(run(bin, ['validate', 'dist'], app)).toMatch(/^valid: \d+ object\(s\) in \d+ file\(s\)/);
+    const broken = path.join(app, 'broken');
+    fs.mkdirSync(broken);
+    for (const f of fs.readdirSync(path.join(app, 'dist'))) fs.copyFileSync(path.join(app, 'dist', f), path.join(broken, f));
+    const sdepFile = fs.readdirSync(broken).find((f) => fs.readFileSync(path.join(broken, f), 'utf8').includes('kind: SeldonDeployment'))!;
+    fs.writeFileSync(path.join(broken, sdepFile), fs.readFileSync(path.join(broken, sdepFile), 'utf8').replace(/replicas: 1\n/g, 'replicas: 2147483648\n'));
+    const failed = spawnSync(bin, ['validate', 'broken'], { cwd: app, encoding: 'utf8' });
+    expect(failed.status).toBe(1);
+    // int32 past its range, in a built-in kind and in the SeldonDeployment (its generated schema).
+    expect(failed.stderr).toContain(`${sdepFile}: SeldonDeployment mlops/iris: spec.predictors[0].replicas: must be <= 2147483647`);
+    expect(failed.stderr).toContain(`${sdepFile}: Deployment mlops/minio: spec.replicas: must match format "int32"`);
+    // Through the package's main export too.
+    const viaApi = run(process.execPath, ['-e', 'const r = require("rmlops-cdk8s").validateDirectory("broken"); console.log(r.errors.length)'], app);
+    expect(Number(viaApi.trim())).toBeGreaterThan(0);
+    lap('validate');
 
     console.log(`consumer test: ${Date.now() - started} ms ${JSON.stringify(times)}`);
   }, TIMEOUT_MS);
