@@ -2,9 +2,6 @@
 // What the scenarios read back from the real components: MLflow over its REST API, MinIO over S3
 // (with mc, never through MLflow), and the R programs' JSON log lines.
 const assert = require('node:assert/strict');
-const crypto = require('crypto');
-const fs = require('fs');
-const path = require('path');
 const { contract } = require('./stack');
 
 // The JSON log lines of an R program's output.
@@ -84,24 +81,6 @@ function s3Objects(stack, bucket, key) {
   return out;
 }
 
-// The same for the files a program wrote locally.
-function dirFiles(dir) {
-  const out = {};
-  const walk = (d, rel) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(p, r);
-      else {
-        const bytes = fs.readFileSync(p);
-        out[r] = { size: bytes.length, md5: crypto.createHash('md5').update(bytes).digest('hex') };
-      }
-    }
-  };
-  walk(dir, '');
-  return out;
-}
-
 function s3Cat(stack, bucket, key) {
   const r = stack.mc(['cat', `e2e/${bucket}/${key}`]);
   assert.equal(r.code, 0, `mc cat ${bucket}/${key}: ${r.out}`);
@@ -109,12 +88,11 @@ function s3Cat(stack, bucket, key) {
 }
 
 // A request body from the bundle's own example row (read from MinIO), so every model gets
-// valid input: bundle.json (bundle format 1) or the older prototype.json.
+// valid input (bundle.json, docs/bundle-format.md).
 function exampleRequest(stack, bucket, key) {
   const names = Object.keys(s3Objects(stack, bucket, key));
-  const file = ['bundle.json', 'prototype.json'].find((f) => names.includes(f));
-  assert.ok(file, `no bundle.json or prototype.json among ${names.join(', ')}`);
-  const manifest = JSON.parse(s3Cat(stack, bucket, `${key}/${file}`));
+  assert.ok(names.includes('bundle.json'), `no bundle.json among ${names.join(', ')}`);
+  const manifest = JSON.parse(s3Cat(stack, bucket, `${key}/bundle.json`));
   const features = manifest.features.map((f) => f.name);
   const row = features.map((n) => {
     const v = manifest.example[n];
@@ -143,6 +121,6 @@ function unreachableThreshold(target) {
 }
 
 module.exports = {
-  logLines, finishedLine, api, aliasVersion, latestVersion, artifactsDestination, s3Location, s3List, s3Objects, dirFiles, s3Cat,
+  logLines, finishedLine, api, aliasVersion, latestVersion, artifactsDestination, s3Location, s3List, s3Objects, s3Cat,
   exampleRequest, trainingJobFor, unreachableThreshold,
 };
