@@ -51,6 +51,12 @@ export const PATHS = {
   healthStatus: '/health/status',
   /** R server model metadata. */
   metadata: '/metadata',
+  /** OIP v2 liveness of the R server. */
+  v2Live: '/v2/health/live',
+  /** OIP v2 readiness of the R server: 200 only once the model is loaded and every worker runs. */
+  v2Ready: '/v2/health/ready',
+  /** Prometheus metrics of the R server, on its metrics port (Seldon's default endpoint). */
+  modelMetrics: '/prometheus',
   /** MLflow server health. */
   mlflowHealth: '/health',
   /** MinIO liveness. */
@@ -89,6 +95,14 @@ export const ENV = {
   tmpDir: 'TMPDIR',
   /** Absolute path of the user's R training script, which the training entrypoint sources and runs. */
   trainingScript: 'TRAINING_SCRIPT',
+  /** Worker processes of the R model server (the construct sets it from the CPU request). */
+  workers: 'RMLOPS_WORKERS',
+  /** Port of the R server's Prometheus metrics (the operator's name for the model's metrics port). */
+  metricsPort: 'PREDICTIVE_UNIT_METRICS_SERVICE_PORT',
+  /** Path of the R server's Prometheus metrics. */
+  metricsEndpoint: 'PREDICTIVE_UNIT_METRICS_ENDPOINT',
+  /** Graph node name the Seldon operator injects: the model name in the v2 paths. */
+  predictiveUnitId: 'PREDICTIVE_UNIT_ID',
 } as const;
 
 /**

@@ -18,6 +18,7 @@ function render() {
     executorPorts: contract.SELDON_EXECUTOR_PORTS,
     modelHttpPort: contract.R_MODEL_HTTP_PORT,
     modelPortName: contract.R_MODEL_PORT_NAME,
+    modelMetricsPort: contract.SELDON_MODEL_METRICS_PORT,
     paths: contract.PATHS,
     env: contract.ENV,
     trainingConfigErrorExitCode: contract.TRAINING_CONFIG_ERROR_EXIT_CODE,

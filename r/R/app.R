@@ -1,25 +1,41 @@
-# Routes of the model server. The only state is the loaded model (`state$bundle`).
+# Routes of the model server, both protocols. The state is the loaded model (`state$bundle`),
+# what every response reuses, and `state$unready()`: NULL, or why this process must not be
+# reported ready (draining, workers missing).
 
-new_model_state <- function() {
+new_model_state <- function(v2_name = NA_character_) {
   state <- new.env(parent = emptyenv())
   state$bundle <- NULL
   state$meta <- NULL
   state$metadata_body <- NULL
+  state$v2_name <- v2_name
+  state$unready <- function() NULL
   state
+}
+
+# Seldon's executor reads `custom` as a map of string to string (payload.ModelMetadata.Custom):
+# anything else makes its /api/v1.0/metadata fail with a 500, so nested values are JSON text.
+flat_custom <- function(x) {
+  out <- lapply(x, function(v) {
+    if (is.null(v)) return("")
+    if (is.character(v) && length(v) == 1L) return(v)
+    as.character(jsonlite::toJSON(v, auto_unbox = TRUE, digits = NA, null = "null"))
+  })
+  stats::setNames(out, names(x))
 }
 
 # Called once a bundle is loaded; precomputes what every response reuses.
 set_loaded_model <- function(state, bundle, info) {
-  name <- info$name %||% "local"
-  version <- info$version %||% "local"
+  name <- info$name %||% basename(normalizePath(bundle$dir %||% "model", mustWork = FALSE))
+  version <- as.character(info$version %||% "local")
   manifest <- bundle$manifest
   run_id <- info$run_id %||% manifest$run_id %||% ""
   spec <- input_spec(bundle$features)
   output <- bundle$output
   out_names <- unlist(output$names)
+  state$info <- list(name = name, version = version, run_id = run_id)
   # I() keeps one-element vectors as JSON arrays; as.character(NULL) stays an empty array, so a
   # regression model (no class levels) has "levels": [] rather than failing here.
-  state$meta <- list(tags = list(model_name = name, model_version = as.character(version), run_id = run_id))
+  state$meta <- list(tags = list(model_name = name, model_version = version, run_id = run_id))
   input_schema <- list(
     names = I(spec$feature_names), shape = I(length(spec$feature_names)),
     types = I(vapply(spec$features, function(f) f$type, "")),
@@ -28,12 +44,14 @@ set_loaded_model <- function(state, bundle, info) {
   output_schema <- list(names = I(as.character(out_names)), shape = I(length(out_names)), kind = output$kind,
                         levels = I(as.character(unlist(output$levels))))
   state$metadata_body <- as.character(jsonlite::toJSON(list(
-    name = name, versions = I(as.character(version)), platform = "rmlops-r",
+    name = name, versions = I(version), platform = "rmlops-r",
     inputs = list(list(messagetype = "ndarray", schema = input_schema)),
     outputs = list(list(messagetype = "ndarray", schema = output_schema)),
-    custom = list(run_id = run_id, r_version = manifest$r_version, packages = manifest$packages,
-                  format_version = manifest$format_version, metrics = manifest$metrics)
+    custom = flat_custom(list(run_id = run_id, r_version = manifest$r_version, packages = manifest$packages,
+                              format_version = as.character(manifest$format_version), metrics = manifest$metrics))
   ), auto_unbox = TRUE, digits = NA, null = "null"))
+  if (is.na(state$v2_name)) state$v2_name <- name
+  state$v2_metadata_body <- v2_metadata_body(state$v2_name, version, spec, output)
   state$spec <- spec
   state$bundle <- bundle
   invisible(state)
@@ -48,28 +66,83 @@ handle_predict <- function(state, body) {
        rows = nrow(newdata))
 }
 
+readiness_problem <- function(state) {
+  if (is.null(state$bundle)) return("the model is not loaded yet")
+  state$unready()
+}
+
+# The routing table: exact paths, then the OIP v2 model paths. Each route names the methods it
+# allows (HEAD with every GET) and its label in the metrics.
+route_of <- function(path, paths) {
+  switch(path,
+    "/predict" = , "/api/v1.0/predictions" = list(id = "predict", allow = "POST", label = path),
+    "/health/ping" = list(id = "ping", allow = c("GET", "HEAD"), label = path),
+    "/health/status" = list(id = "status", allow = c("GET", "HEAD"), label = path),
+    "/metadata" = list(id = "metadata", allow = c("GET", "HEAD"), label = path),
+    "/v2" = list(id = "v2_server", allow = c("GET", "HEAD"), label = path),
+    "/v2/health/live" = list(id = "v2_live", allow = c("GET", "HEAD"), label = path),
+    "/v2/health/ready" = list(id = "v2_ready", allow = c("GET", "HEAD"), label = path),
+    {
+      m <- regmatches(path, regexec("^/v2/models/([^/]+)(/versions/([^/]+))?(/ready|/infer)?$", path))[[1L]]
+      if (length(m) == 0L) return(NULL)
+      kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
+      label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
+      list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
+           model = utils::URLdecode(m[[2L]]), version = if (nzchar(m[[4L]])) utils::URLdecode(m[[4L]]) else NA_character_)
+    })
+}
+
+# Route labels for the metrics: known routes by template, everything else as "other", so a
+# scanner cannot grow the label set without bound.
+route_label <- function(path) {
+  r <- route_of(path, NULL)
+  if (is.null(r)) "other" else r$label
+}
+
 make_handler <- function(state, paths) {
-  predict_paths <- c(paths$modelPredict, paths$predictions)
-  get_paths <- c(paths$healthPing, paths$healthStatus, paths$metadata)
+  all_allow <- "GET, HEAD, POST, OPTIONS"
   function(req) {
-    path <- req$path
-    if (path %in% predict_paths) {
-      if (req$method != "POST") stop(method_not_allowed(sprintf("%s accepts POST only, not %s", path, req$method)))
-      return(handle_predict(state, req$body))
+    method <- req$method
+    if (!method %in% known_methods) {
+      stop(http_error(sprintf("method %s is not implemented: use GET, HEAD, POST or OPTIONS",
+                              substr(method, 1L, 40L)), 501L, "NOT_IMPLEMENTED", "not_implemented"))
     }
-    if (path %in% get_paths && req$method != "GET") {
-      stop(method_not_allowed(sprintf("%s accepts GET only, not %s", path, req$method)))
+    if (identical(req$path, "*")) {
+      return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = all_allow)))
     }
-    if (identical(path, paths$healthPing)) return(list(status = 200L, body = "pong", content_type = "text/plain"))
-    if (identical(path, paths$healthStatus)) {
-      if (is.null(state$bundle)) stop(not_ready("the model is not loaded yet"))
-      return(list(status = 200L, body = '{"status":"ready"}'))
+    route <- route_of(req$path, paths)
+    if (is.null(route)) {
+      msg <- sprintf("no route for %s %s: POST %s with a Seldon message, or POST /v2/models/<name>/infer",
+                     method, req$path, paths$modelPredict)
+      stop(not_found(msg))
     }
-    if (identical(path, paths$metadata)) {
-      if (is.null(state$bundle)) stop(not_ready("the model is not loaded yet"))
-      return(list(status = 200L, body = state$metadata_body))
+    allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
+    if (method == "OPTIONS") {
+      return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = allow), route = route$label))
     }
-    stop(not_found(sprintf("no route for %s %s: POST %s with a Seldon message", req$method, path, paths$modelPredict)))
+    if (!method %in% route$allow) {
+      e <- method_not_allowed(sprintf("%s accepts %s only, not %s", req$path,
+                                      paste(route$allow, collapse = " and "), method))
+      e$headers <- c(Allow = allow)
+      e$route <- route$label
+      stop(e)
+    }
+    res <- switch(route$id,
+      predict = handle_predict(state, req$body),
+      ping = list(status = 200L, body = "pong", content_type = "text/plain"),
+      status = {
+        problem <- readiness_problem(state)
+        if (!is.null(problem)) stop(not_ready(problem))
+        list(status = 200L, body = '{"status":"ready"}')
+      },
+      metadata = {
+        if (is.null(state$bundle)) stop(not_ready("the model is not loaded yet"))
+        list(status = 200L, body = state$metadata_body)
+      },
+      v2_handle(state, route, req)
+    )
+    res$route <- route$label
+    res
   }
 }
 
@@ -87,7 +160,7 @@ make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeou
   give_up <- function(reason) {
     on_give_up(sprintf("could not load the model after %d attempts in %.0f s: %s", attempt, wait_seconds, reason))
   }
-  function() {
+  loader <- function() {
     if (!is.null(state$bundle)) return(invisible())
     now <- now_seconds()
     if (is.null(job)) {
@@ -106,7 +179,10 @@ make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeou
       result <- simpleError(sprintf("attempt %d still running after %.0f s: stopped it", attempt, now - job_started))
     }
     job <<- NULL
-    if (!inherits(result, "error")) result <- tryCatch(install_loaded(state, result, attempt), error = function(e) e)
+    if (!inherits(result, "error")) {
+      result <- tryCatch(install_loaded(state, result, attempt), error = function(e) e)
+      if (!inherits(result, "error")) state$load_seconds <- now_seconds() - started
+    }
     if (!inherits(result, "error")) return(invisible())
     if (now_seconds() - started >= wait_seconds) return(give_up(conditionMessage(result)))
     delay <- backoff_delays(attempt, first = 0.5, cap = 10)[[attempt]]
@@ -114,6 +190,9 @@ make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeou
                   error = conditionMessage(result)))
     next_at <<- now_seconds() + delay
   }
+  # Called on shutdown while an attempt runs: the child must not outlive the server.
+  attr(loader, "stop") <- function() if (!is.null(job)) kill_load_job(job)
+  loader
 }
 
 # The child inherits the listening and client sockets: it closes its copies first, so a

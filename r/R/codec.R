@@ -31,9 +31,9 @@ json_depth_exceeds <- function(text, limit) {
   max(cumsum((brackets == 91L | brackets == 123L) - (brackets == 93L | brackets == 125L))) > limit
 }
 
-parse_json_body <- function(body, spec) {
+parse_json_body <- function(body, spec, example = example_request(spec)) {
   if (length(body) == 0L) {
-    stop(bad_request(paste("empty body: expected a JSON Seldon message such as", example_request(spec))))
+    stop(bad_request(paste("empty body: expected JSON such as", example)))
   }
   if (any(body == as.raw(0L))) stop(bad_request("body contains NUL bytes: expected UTF-8 JSON"))
   text <- rawToChar(body)
@@ -45,8 +45,8 @@ parse_json_body <- function(body, spec) {
   tryCatch(
     jsonlite::parse_json(text, simplifyVector = FALSE),
     error = function(e) {
-      stop(bad_request(sprintf("malformed JSON (%s): expected a Seldon message such as %s",
-                               first_line(conditionMessage(e)), example_request(spec))))
+      stop(bad_request(sprintf("malformed JSON (%s): expected JSON such as %s",
+                               first_line(conditionMessage(e)), example)))
     }
   )
 }

@@ -6,78 +6,146 @@
 # writeBin() of headers + body, so there is never a small segment behind unacknowledged data,
 # and accepted sockets set TCP_NODELAY.
 #
-# One thread serves every connection, so no client may block it: output is queued per
-# connection and written only when socketSelect() reports the socket writable (a response is
-# split only when it exceeds `write_chunk`); a connection with output pending is not read, so a
-# pipelining client that never reads stops being served instead of stalling the loop. Idle
-# connections are evicted, longest idle first, when the connection limit is reached, and a
-# connection that sends no request head within `head_timeout` is closed.
+# One thread serves every connection of a process, so no client may block it: output is queued
+# per connection and written only when socketSelect() reports the socket writable; a connection
+# with output pending is not read, so a pipelining client that never reads stops being served
+# instead of stalling the loop. Every limit answers the client before closing (a 4xx/503 it can
+# read), and a connection is closed by "lingering": the server stops writing, reads and discards
+# what the client still sends until it closes or a short deadline passes, so the kernel never
+# turns unread request bytes into a reset that destroys the answer.
 #
-# Supported: keep-alive and pipelining, Content-Length bodies, `Expect: 100-continue`,
-# several concurrent connections multiplexed with socketSelect(), idle and slow-request
-# timeouts. Refused: chunked bodies (501), POST without Content-Length (411), bodies over the
-# limit (413, answered before the body is read), oversized or malformed heads (431/400),
-# conflicting Content-Length values (400).
-# A client's bad bytes close that connection only; the server keeps running.
+# Capacity: up to `max_connections` ordinary connections. Above that, an idle keep-alive
+# connection is closed to make room; if none is idle, the newcomer is accepted on probation
+# (`overflow`, at most `max_overflow` of them): a health probe is answered normally, anything else
+# gets a 503. So probes are answered whatever other clients hold, and a refusal is always a 503.
+#
+# The behaviour reference (methods, targets, limits, status codes) is docs/r-server.md.
 
 http_reason <- c(
-  "100" = "Continue", "200" = "OK", "400" = "Bad Request", "404" = "Not Found",
+  "100" = "Continue", "200" = "OK", "204" = "No Content", "400" = "Bad Request", "404" = "Not Found",
   "405" = "Method Not Allowed", "408" = "Request Timeout", "411" = "Length Required",
-  "413" = "Payload Too Large", "415" = "Unsupported Media Type", "431" = "Request Header Fields Too Large",
-  "500" = "Internal Server Error", "501" = "Not Implemented", "503" = "Service Unavailable"
+  "413" = "Content Too Large", "415" = "Unsupported Media Type", "431" = "Request Header Fields Too Large",
+  "500" = "Internal Server Error", "501" = "Not Implemented", "503" = "Service Unavailable",
+  "505" = "HTTP Version Not Supported"
 )
+
+# Methods of RFC 9110 plus PATCH: known, so a route that does not take one answers 405 with
+# Allow. Any other method is 501 (RFC 9110 9.1).
+known_methods <- c("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
 
 http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_timeout = 120,
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
-                                max_connections = 64L, tick = 0.25, max_drain = 64 * 1024^2,
-                                write_chunk = 256 * 1024, socket_timeout = 1L) {
+                                max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
+                                linger = 2, tick = 0.25, max_drain = 64 * 1024^2,
+                                write_chunk = 256 * 1024, socket_timeout = 1L, drain_timeout = 5) {
   list(max_body = max_body, max_head = max_head, idle_timeout = idle_timeout,
        request_timeout = request_timeout, head_timeout = head_timeout, write_timeout = write_timeout,
-       max_connections = max_connections, tick = tick, max_drain = max_drain,
-       write_chunk = write_chunk, socket_timeout = as.integer(socket_timeout))
+       max_connections = as.integer(max_connections), max_overflow = as.integer(max_overflow),
+       overflow_timeout = overflow_timeout, linger = linger, tick = tick, max_drain = max_drain,
+       write_chunk = write_chunk, socket_timeout = as.integer(socket_timeout), drain_timeout = drain_timeout)
 }
 
 crlf2 <- charToRaw("\r\n\r\n")
 
+# RFC 9110 6.6.1: an origin server with a clock sends Date. Formatted once per second.
+date_cache <- new.env(parent = emptyenv())
+date_cache$second <- -1
+date_cache$value <- ""
+http_date <- function() {
+  now <- floor(now_seconds())
+  if (now != date_cache$second) {
+    date_cache$second <- now
+    t <- as.POSIXlt(now, origin = "1970-01-01", tz = "GMT")
+    days <- c("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
+    months <- c("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+    date_cache$value <- sprintf("%s, %02d %s %d %02d:%02d:%02d GMT", days[[t$wday + 1L]], t$mday,
+                                months[[t$mon + 1L]], t$year + 1900L, t$hour, t$min, as.integer(t$sec))
+  }
+  date_cache$value
+}
+
+# `head_only`: HEAD answers the headers of the GET response, Content-Length included, no body.
 format_response <- function(status, body, content_type = "application/json", keep_alive = TRUE,
-                            extra_headers = character()) {
+                            extra_headers = character(), head_only = FALSE) {
   body_raw <- if (is.raw(body)) body else charToRaw(enc2utf8(body))
   reason <- http_reason[[as.character(status)]] %||% "Unknown"
   head <- paste0(
     "HTTP/1.1 ", status, " ", reason, "\r\n",
+    "Date: ", http_date(), "\r\n",
     "Content-Type: ", content_type, "\r\n",
     "Content-Length: ", length(body_raw), "\r\n",
     if (keep_alive) "Connection: keep-alive\r\n" else "Connection: close\r\n",
     if (length(extra_headers)) paste0(names(extra_headers), ": ", extra_headers, "\r\n", collapse = "") else "",
     "\r\n"
   )
-  c(charToRaw(head), body_raw)
+  if (head_only) charToRaw(head) else c(charToRaw(head), body_raw)
 }
 
-# Parses the head (request line + headers). Returns NULL if it is not valid HTTP/1.x.
+# Parses the head (request line + headers). Returns an http_error condition when it is not
+# valid HTTP/1.x (RFC 9112 2-5): the caller answers it and closes.
 parse_head <- function(head_raw) {
-  if (any(head_raw == as.raw(0L))) return(NULL)
+  malformed <- function(what) bad_head(paste0("malformed HTTP request: ", what))
+  if (any(head_raw == as.raw(0L))) return(malformed("NUL byte in the head"))
   text <- rawToChar(head_raw)
   lines <- strsplit(text, "\r\n", fixed = TRUE)[[1L]]
-  if (length(lines) == 0L) return(NULL)
-  m <- regmatches(lines[[1L]], regexec("^([A-Z]+) (\\S+) HTTP/1\\.([01])$", lines[[1L]]))[[1L]]
-  if (length(m) != 4L) return(NULL)
+  # RFC 9112 2.2: a server may skip empty lines before the request line.
+  while (length(lines) > 0L && !nzchar(lines[[1L]])) lines <- lines[-1L]
+  if (length(lines) == 0L) return(malformed("empty head"))
+  m <- regmatches(lines[[1L]], regexec("^([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([^ ]+) HTTP/([0-9])\\.([0-9])$", lines[[1L]]))[[1L]]
+  if (length(m) != 5L) return(malformed("the request line must be '<method> <target> HTTP/1.1'"))
+  if (m[[4L]] != "1") {
+    return(http_error(sprintf("HTTP/%s.%s is not supported: use HTTP/1.1", m[[4L]], m[[5L]]), 505L,
+                      "HTTP_VERSION_NOT_SUPPORTED", "bad_request"))
+  }
   header_lines <- lines[-1L]
+  # RFC 9112 5.2: obsolete line folding is refused; 2.2: so is a bare CR or another control character.
+  if (any(grepl("^[ \t]", header_lines))) return(malformed("obsolete line folding in a header"))
+  if (any(grepl("[\x01-\x08\x0a-\x1f\x7f]", header_lines, useBytes = TRUE))) {
+    return(malformed("control character in a header"))
+  }
   colon <- regexpr(":", header_lines, fixed = TRUE)
-  if (any(colon < 2L)) return(NULL)
+  if (any(colon < 2L)) return(malformed("a header line without 'name:'"))
   keys <- tolower(substr(header_lines, 1L, colon - 1L))
-  if (any(grepl("[^a-z0-9!#$%&'*+.^_`|~-]", keys))) return(NULL)
-  values <- trimws(substring(header_lines, colon + 1L))
+  # Includes RFC 9112 5.1: no whitespace between the field name and the colon.
+  if (any(grepl("[^a-z0-9!#$%&'*+.^_`|~-]", keys))) return(malformed("invalid header field name"))
+  values <- trimws(substring(header_lines, colon + 1L), whitespace = "[ \t]")
+  minor <- as.integer(m[[5L]])
+  hosts <- values[keys == "host"]
+  # RFC 9112 3.2: exactly one valid Host in an HTTP/1.1 request.
+  if (minor >= 1L && length(hosts) != 1L) {
+    return(bad_head(if (length(hosts) == 0L) "missing Host header (required in HTTP/1.1)" else "more than one Host header"))
+  }
+  if (length(hosts) > 1L) return(bad_head("more than one Host header"))
+  if (length(hosts) == 1L && !grepl("^([A-Za-z0-9._~!$&'()*+,;=%-]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]*)?$", hosts)) {
+    return(bad_head(sprintf("invalid Host header '%s'", hosts)))
+  }
   target <- m[[3L]]
-  qpos <- regexpr("?", target, fixed = TRUE)
+  method <- m[[2L]]
+  # RFC 9112 3.2: origin-form, absolute-form (its path is used), asterisk-form for OPTIONS only.
+  if (startsWith(target, "/")) {
+    path_query <- target
+  } else if (grepl("^[Hh][Tt][Tt][Pp][Ss]?://", target)) {
+    rest <- sub("^[A-Za-z]+://[^/?]*", "", target)
+    path_query <- if (startsWith(rest, "/")) rest else paste0("/", rest)
+  } else if (target == "*" && method == "OPTIONS") {
+    path_query <- "*"
+  } else {
+    return(bad_head(sprintf("request target '%s' must be a path such as /predict, or an absolute http URI",
+                            substr(target, 1L, 200L))))
+  }
+  if (grepl("#", path_query, fixed = TRUE) || grepl("[^!-~]", path_query)) {
+    return(bad_head("request target with a fragment or characters outside URI syntax"))
+  }
+  qpos <- regexpr("?", path_query, fixed = TRUE)
   list(
-    method = m[[2L]],
-    path = if (qpos > 0L) substr(target, 1L, qpos - 1L) else target,
-    query = if (qpos > 0L) substring(target, qpos + 1L) else "",
-    minor = as.integer(m[[4L]]),
+    method = method,
+    path = if (qpos > 0L) substr(path_query, 1L, qpos - 1L) else path_query,
+    query = if (qpos > 0L) substring(path_query, qpos + 1L) else "",
+    minor = minor,
     headers = stats::setNames(as.list(values), keys),
     # Every Content-Length value, from repeated headers and comma lists alike (RFC 9112 6.3).
-    content_length = unique(trimws(unlist(strsplit(values[keys == "content-length"], ",", fixed = TRUE))))
+    content_length = unique(trimws(unlist(strsplit(values[keys == "content-length"], ",", fixed = TRUE)))),
+    transfer_encoding = values[keys == "transfer-encoding"]
   )
 }
 
@@ -88,7 +156,12 @@ wants_keep_alive <- function(req) {
 
 # Content length of a request, or an http_error condition object describing why there is none.
 request_length <- function(req, opts) {
-  if (!is.null(req$headers[["transfer-encoding"]])) {
+  if (length(req$transfer_encoding %||% character()) > 0L) {
+    if (length(req$content_length) > 0L || req$minor == 0L) {
+      # RFC 9112 6.1/6.3: both framings, or a transfer coding in HTTP/1.0, is a smuggling vector.
+      return(http_error("Transfer-Encoding together with Content-Length, or in HTTP/1.0, is refused", 400L,
+                        "BAD_REQUEST", "bad_request"))
+    }
     return(http_error("Transfer-Encoding is not supported: send the body with Content-Length", 501L,
                       "NOT_IMPLEMENTED", "not_implemented"))
   }
@@ -105,7 +178,8 @@ request_length <- function(req, opts) {
     return(0)
   }
   if (!grepl("^[0-9]{1,15}$", cl)) {
-    return(http_error(sprintf("invalid Content-Length '%s'", cl), 400L, "BAD_REQUEST", "bad_request"))
+    return(http_error(sprintf("invalid Content-Length '%s': expected digits only", substr(cl, 1L, 40L)), 400L,
+                      "BAD_REQUEST", "bad_request"))
   }
   n <- as.numeric(cl)
   if (n > opts$max_body) {
@@ -115,7 +189,7 @@ request_length <- function(req, opts) {
   n
 }
 
-new_connection <- function(con, now) {
+new_connection <- function(con, now, overflow = FALSE) {
   state <- new.env(parent = emptyenv())
   state$con <- con
   state$buf <- raw(0)
@@ -129,6 +203,9 @@ new_connection <- function(con, now) {
   state$drain <- 0
   state$close_when_done <- FALSE
   state$sent_continue <- FALSE
+  state$overflow <- overflow
+  state$lingering <- FALSE
+  state$linger_until <- NA_real_
   state$open <- TRUE
   state
 }
@@ -178,8 +255,18 @@ flush_output <- function(state, opts) {
     state$out <- if (whole) raw(0) else state$out[-seq_len(n)]
     state$last_write <- now_seconds()
   }
-  if (length(state$out) == 0L && state$close_when_done && state$drain <= 0) close_connection(state)
+  if (length(state$out) == 0L && state$close_when_done && state$drain <= 0) start_linger(state, opts)
   invisible(state$open)
+}
+
+# The answer is out and the connection is to end: keep reading (and discarding) until the
+# client closes or `opts$linger` passes, so unread bytes never make the kernel send a reset.
+start_linger <- function(state, opts) {
+  if (state$lingering || !state$open) return(invisible())
+  state$lingering <- TRUE
+  state$buf <- raw(0)
+  state$linger_until <- now_seconds() + opts$linger
+  invisible()
 }
 
 close_connection <- function(state) {
@@ -189,13 +276,18 @@ close_connection <- function(state) {
   try(close(state$con), silent = TRUE)
 }
 
+# Error bodies follow the protocol of the path: OIP v2 paths get {"error": ...}, others Seldon's.
+error_body <- function(path, code, message, reason) {
+  if (startsWith(path, "/v2")) v2_error_body(message) else seldon_status_body(code, message, reason)
+}
+
 # Answers a protocol-level error, then closes once the answer is out (and any body drained).
 reject <- function(state, err, log, opts, method = "-", path = "-", started = now_seconds()) {
-  body <- seldon_status_body(err$code, conditionMessage(err), err$reason)
+  body <- error_body(path, err$code, conditionMessage(err), err$reason)
   state$buf <- raw(0)
   state$request_started <- NA_real_
   state$close_when_done <- TRUE
-  send_raw(state, format_response(err$code, body, keep_alive = FALSE), opts)
+  send_raw(state, format_response(err$code, body, keep_alive = FALSE, head_only = identical(method, "HEAD")), opts)
   log(method, path, err$code, started, NA_integer_)
 }
 
@@ -205,16 +297,16 @@ bad_head <- function(message, code = 400L, reason = "BAD_REQUEST") http_error(me
 
 # Processes the complete requests in the connection's buffer, one response at a time: it stops
 # while a response is still waiting for the socket (back-pressure on pipelining clients).
-process_buffer <- function(state, handler, opts, log) {
+process_buffer <- function(state, handler, opts, log, server) {
   repeat {
-    if (!state$open || length(state$out) > 0L) return(invisible())
+    if (!state$open || state$lingering || length(state$out) > 0L) return(invisible())
     if (state$drain > 0) {
       k <- min(state$drain, length(state$buf))
       state$drain <- state$drain - k
       state$buf <- if (k < length(state$buf)) state$buf[-seq_len(k)] else raw(0)
       if (state$drain > 0) return(invisible())
     }
-    if (state$close_when_done) return(close_connection(state))
+    if (state$close_when_done) return(start_linger(state, opts))
     state$awaiting_body <- FALSE
     if (length(state$buf) == 0L) { state$request_started <- NA_real_; return(invisible()) }
     if (is.na(state$request_started)) state$request_started <- now_seconds()
@@ -229,7 +321,12 @@ process_buffer <- function(state, handler, opts, log) {
       return(reject(state, bad_head("request head too large", 431L, "HEADERS_TOO_LARGE"), log, opts))
     }
     req <- parse_head(state$buf[seq_len(end - 1L)])
-    if (is.null(req)) return(reject(state, bad_head("malformed HTTP request"), log, opts))
+    if (inherits(req, "http_error")) return(reject(state, req, log, opts))
+    if (state$overflow && !(req$method %in% c("GET", "HEAD") && req$path %in% server$probe_paths)) {
+      # Accepted above capacity: only a health probe is served (see the top of the file).
+      return(reject(state, http_error(sprintf("too many connections (%d): retry shortly", opts$max_connections), 503L,
+                                      "TOO_MANY_CONNECTIONS", "not_ready"), log, opts, req$method, req$path))
+    }
     len <- request_length(req, opts)
     if (inherits(len, "http_error")) {
       if (len$code == 413L) {
@@ -254,11 +351,11 @@ process_buffer <- function(state, handler, opts, log) {
     state$sent_continue <- FALSE
     started <- state$request_started
     state$request_started <- NA_real_
-    keep_alive <- wants_keep_alive(req)
+    keep_alive <- wants_keep_alive(req) && !state$overflow && !server$draining
     if (!keep_alive) state$close_when_done <- TRUE
     res <- handle_safely(handler, req)
     send_raw(state, format_response(res$status, res$body, res$content_type %||% "application/json",
-                                    keep_alive, res$headers %||% character()), opts)
+                                    keep_alive, res$headers %||% character(), head_only = req$method == "HEAD"), opts)
     log(req$method, req$path, res$status, started, res$rows %||% NA_integer_)
   }
 }
@@ -271,7 +368,7 @@ reject_large_body <- function(state, req, err, end, log, opts) {
   started <- state$request_started
   state$request_started <- NA_real_
   state$close_when_done <- TRUE
-  body <- seldon_status_body(err$code, conditionMessage(err), err$reason)
+  body <- error_body(req$path, err$code, conditionMessage(err), err$reason)
   send_raw(state, format_response(err$code, body, keep_alive = FALSE), opts)
   log(req$method, req$path, err$code, started, NA_integer_)
   invisible()
@@ -282,12 +379,13 @@ handle_safely <- function(handler, req) {
   tryCatch(
     handler(req),
     http_error = function(e) {
-      list(status = e$code, body = seldon_status_body(e$code, conditionMessage(e), e$reason))
+      list(status = e$code, body = error_body(req$path, e$code, conditionMessage(e), e$reason),
+           headers = e$headers, route = e$route)
     },
     error = function(e) {
       log_line(list(level = "error", msg = "request failed", path = req$path, error = conditionMessage(e)))
-      list(status = 500L, body = seldon_status_body(500L, paste("internal error:", conditionMessage(e)),
-                                                    "MICROSERVICE_INTERNAL_ERROR"))
+      list(status = 500L, body = error_body(req$path, 500L, paste("internal error:", conditionMessage(e)),
+                                            "MICROSERVICE_INTERNAL_ERROR"))
     }
   )
 }
@@ -306,7 +404,7 @@ read_available <- function(state, now) {
     close_connection(state) # EOF or reset by the client
     return(invisible())
   }
-  if (length(chunk) > 0L) {
+  if (length(chunk) > 0L && !state$lingering) {
     state$buf <- c(state$buf, chunk)
     state$last_active <- now
   }
@@ -315,26 +413,30 @@ read_available <- function(state, now) {
 # Idle: nothing buffered, nothing to send, no request under way. Such a connection may be
 # closed to make room for a new one (a probe must never be refused by idle sockets).
 is_idle <- function(state) {
-  state$open && length(state$buf) == 0L && length(state$out) == 0L && state$drain <= 0 &&
+  state$open && !state$lingering && length(state$buf) == 0L && length(state$out) == 0L && state$drain <= 0 &&
     is.na(state$request_started)
 }
 
 expire_connections <- function(conns, opts, now, log) {
   for (state in conns) {
     if (!state$open) next
-    if (length(state$out) > 0L) {
+    if (state$lingering) {
+      if (now > state$linger_until) close_connection(state)
+    } else if (length(state$out) > 0L) {
       # A client that stopped reading: its output cannot go anywhere.
       if (now - state$last_write > opts$write_timeout) close_connection(state)
+    } else if (state$overflow && now - state$accepted > opts$overflow_timeout) {
+      reject(state, http_error(sprintf("too many connections (%d): retry shortly", opts$max_connections), 503L,
+                               "TOO_MANY_CONNECTIONS", "not_ready"), log, opts)
     } else if (!is.na(state$request_started)) {
       limit <- if (state$awaiting_body) opts$request_timeout else opts$head_timeout
       if (now - state$request_started > limit) {
         reject(state, http_error("request not completed in time", 408L, "REQUEST_TIMEOUT", "bad_request"), log, opts)
-        close_connection(state)
       }
     } else if (state$heads == 0L && now - state$accepted > opts$head_timeout) {
-      close_connection(state) # connected but never sent a request
+      reject(state, http_error("no request received in time", 408L, "REQUEST_TIMEOUT", "bad_request"), log, opts)
     } else if (now - state$last_active > opts$idle_timeout) {
-      close_connection(state)
+      close_connection(state) # an idle keep-alive connection may be closed (RFC 9112 9.6)
     }
   }
 }
@@ -348,53 +450,150 @@ evict_idle <- function(conns) {
   TRUE
 }
 
-select_ready <- function(conns, listener, tick) {
-  writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
-  socks <- c(list(listener), lapply(conns, function(s) s$con))
-  ready <- tryCatch(socketSelect(socks, write = c(FALSE, writing), timeout = tick), error = function(e) NULL)
-  if (is.null(ready)) {
-    # select() interrupted (SIGCHLD from the model loader's child): nothing is ready this round.
-    Sys.sleep(0.01)
-    ready <- logical(length(socks))
-  }
-  list(listener = ready[[1L]], conns = ready[-1L], writing = writing)
+# ---- the server: listeners, connections, the loop ------------------------------------------
+
+# `probe_paths`: answered even on connections accepted above capacity.
+new_http_server <- function(opts = http_server_options(), log = log_request, probe_paths = character()) {
+  server <- new.env(parent = emptyenv())
+  server$opts <- opts
+  server$log <- log
+  server$probe_paths <- probe_paths
+  server$listeners <- list()
+  server$conns <- list()
+  server$draining <- FALSE
+  server$drain_deadline <- NA_real_
+  server
 }
 
-# Runs until `should_stop()` is TRUE. `on_tick()` runs between socket events at least every
-# `opts$tick` seconds (the model loader uses it, so the server answers probes while loading).
-http_serve <- function(port, handler, opts = http_server_options(), on_tick = function() NULL,
-                       should_stop = function() FALSE, log = log_request) {
-  listener <- serverSocket(port)
-  on.exit(close(listener), add = TRUE)
-  conns <- list()
-  on.exit(for (s in conns) close_connection(s), add = TRUE)
+# Binds `port` on all interfaces; a port that cannot be bound is a configuration error.
+bind_port <- function(port) {
+  tryCatch(serverSocket(port), error = function(e) {
+    stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(e))))
+  }, warning = function(w) {
+    stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(w))))
+  })
+}
+
+add_listener <- function(server, socket, handler, name) {
+  server$listeners[[name]] <- list(socket = socket, handler = handler, active = TRUE)
+  invisible(server)
+}
+
+# Stops accepting on a listener and ends its connections once their answers are out.
+retire_listener <- function(server, name) {
+  server$listeners[[name]]$active <- FALSE
+  for (s in server$conns) if (identical(s$listener, name)) end_gracefully(s, server$opts)
+  invisible(server)
+}
+
+end_gracefully <- function(state, opts) {
+  if (!state$open) return(invisible())
+  if (is_idle(state)) {
+    close_connection(state)
+  } else {
+    state$close_when_done <- TRUE
+  }
+  invisible()
+}
+
+# Stop accepting, let every request under way finish (answered with Connection: close), close
+# idle connections; the loop ends once none is left or `opts$drain_timeout` has passed.
+start_draining <- function(server) {
+  if (server$draining) return(invisible())
+  server$draining <- TRUE
+  server$drain_deadline <- now_seconds() + server$opts$drain_timeout
+  for (s in server$conns) end_gracefully(s, server$opts)
+  invisible()
+}
+
+drained <- function(server) {
+  server$draining && (length(Filter(function(s) s$open && !s$lingering, server$conns)) == 0L ||
+                        now_seconds() > server$drain_deadline)
+}
+
+close_all <- function(server, listeners = TRUE) {
+  for (s in server$conns) close_connection(s)
+  server$conns <- list()
+  if (listeners) for (l in server$listeners) try(close(l$socket), silent = TRUE)
+  invisible()
+}
+
+accept_connection <- function(server, name, now) {
+  opts <- server$opts
+  listener <- server$listeners[[name]]
+  # The listener is non-blocking when workers share it: another worker may have taken the
+  # connection, and accept() then fails at once. The accepted socket's own timeout bounds how
+  # long one writeBin() may wait on a client that does not read (see write_all).
+  con <- tryCatch(socketAccept(listener$socket, blocking = FALSE, open = "a+b", timeout = opts$socket_timeout,
+                               options = "no-delay"),
+                  error = function(e) NULL)
+  if (is.null(con)) return(invisible())
+  conns <- Filter(function(s) s$open, server$conns)
+  regular <- sum(vapply(conns, function(s) !s$overflow, NA))
+  overflow <- FALSE
+  if (regular >= opts$max_connections && !evict_idle(conns)) overflow <- TRUE
+  state <- new_connection(con, now, overflow)
+  state$listener <- name
+  if (overflow && length(conns) - regular >= opts$max_overflow) {
+    reject(state, http_error(sprintf("too many connections (%d): retry shortly", opts$max_connections), 503L,
+                             "TOO_MANY_CONNECTIONS", "not_ready"), server$log, opts)
+  }
+  conns[[length(conns) + 1L]] <- state
+  server$conns <- conns
+  invisible()
+}
+
+# One round: wait up to `tick` for socket events, serve them, expire connections.
+serve_once <- function(server) {
+  opts <- server$opts
+  conns <- server$conns
+  active <- if (server$draining) character() else names(Filter(function(l) l$active, server$listeners))
+  # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
+  if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
+  writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
+  socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns, function(s) s$con))
+  nl <- length(active)
+  ready <- if (length(socks) == 0L) {
+    Sys.sleep(opts$tick)
+    logical(0)
+  } else {
+    tryCatch(socketSelect(socks, write = c(logical(nl), writing), timeout = opts$tick), error = function(e) NULL)
+  }
+  # NULL: select() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
+  # is ready this round; the caller looks at the signal.
+  if (is.null(ready)) ready <- logical(length(socks))
+  now <- now_seconds()
+  conn_ready <- if (nl > 0L) ready[-seq_len(nl)] else ready
+  for (i in which(conn_ready)) {
+    state <- conns[[i]]
+    if (writing[[i]]) flush_output(state, opts) else read_available(state, now)
+    if (state$open) process_buffer(state, server$listeners[[state$listener]]$handler, opts, server$log, server)
+  }
+  for (i in which(ready[seq_len(nl)])) accept_connection(server, active[[i]], now)
+  expire_connections(server$conns, opts, now, server$log)
+  server$conns <- Filter(function(s) s$open, server$conns)
+  invisible()
+}
+
+# Runs until `should_stop()` is TRUE, or until a stop signal has drained the server.
+# `on_tick()` runs between socket events at least every `opts$tick` seconds.
+run_server <- function(server, on_tick = function() NULL, should_stop = function() FALSE,
+                       on_signal = function(sig) start_draining(server)) {
   while (!should_stop()) {
-    ready <- select_ready(conns, listener, opts$tick)
-    now <- now_seconds()
-    for (i in which(ready$conns)) {
-      state <- conns[[i]]
-      if (ready$writing[[i]]) flush_output(state, opts) else read_available(state, now)
-      if (state$open) process_buffer(state, handler, opts, log)
-    }
-    if (ready$listener) {
-      # no-delay too (R's socketOptions default is NULL): a response that a full socket buffer
-      # splits into several writes must not wait on Nagle either. The timeout bounds how long
-      # one writeBin() may wait on a buffer that the client does not empty (see write_all).
-      con <- tryCatch(socketAccept(listener, blocking = FALSE, open = "a+b", timeout = opts$socket_timeout,
-                                   options = "no-delay"),
-                      error = function(e) NULL)
-      if (!is.null(con)) {
-        state <- new_connection(con, now)
-        conns <- Filter(function(s) s$open, conns)
-        if (length(conns) >= opts$max_connections && !evict_idle(conns)) {
-          reject(state, not_ready("too many connections"), log, opts)
-        }
-        conns[[length(conns) + 1L]] <- state
-      }
-    }
-    expire_connections(conns, opts, now, log)
-    conns <- Filter(function(s) s$open, conns)
+    sig <- signal_pending()
+    if (sig > 0L && !server$draining) on_signal(sig)
+    if (drained(server)) break
+    serve_once(server)
     on_tick()
   }
   invisible()
+}
+
+# A single-process server on `port` (the tests' and the loader phase's building block).
+http_serve <- function(port, handler, opts = http_server_options(), on_tick = function() NULL,
+                       should_stop = function() FALSE, log = log_request, probe_paths = character()) {
+  server <- new_http_server(opts, log, probe_paths)
+  add_listener(server, bind_port(port), handler, "http")
+  on.exit(close_all(server), add = TRUE)
+  run_server(server, on_tick, should_stop)
 }

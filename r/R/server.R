@@ -1,15 +1,18 @@
-#' Serve a model bundle over Seldon Core v1's REST protocol
+#' Serve a model bundle over Seldon Core's v1 protocol and the Open Inference Protocol (v2)
 #'
-#' Starts the HTTP server on `port` at once, answering liveness (`/health/ping`) while the model
-#' loads in a forked child process, and readiness (`/health/status`) with 200 only once the
-#' bundle is loaded and has predicted its own example rows. Predictions: `POST /predict` (what
-#' the Seldon executor calls) and `POST /api/v1.0/predictions`; `GET /metadata`. Requests are
-#' typed from the bundle's example (see [write_bundle()]); every client mistake is a 4xx with a
-#' Seldon status body.
+#' Starts the HTTP server on `port` at once, answering liveness (`/health/ping`,
+#' `/v2/health/live`) while the model loads in a forked child process, and readiness
+#' (`/health/status`, `/v2/health/ready`) with 200 only once the bundle is loaded, has predicted
+#' its own example rows and every worker runs. Predictions: `POST /predict` (what the Seldon
+#' executor calls), `POST /api/v1.0/predictions` and `POST /v2/models/<name>/infer`; metadata at
+#' `GET /metadata` and `GET /v2/models/<name>`. Prometheus metrics are served on `metrics_port`.
+#' Every client mistake is a 4xx with a status body. The behaviour is described in
+#' `docs/r-server.md` in the repository.
 #'
-#' Loading is retried with backoff; a bundle that cannot be read (corrupt, another format
-#' version, missing packages) keeps the server unready. After `wait_seconds` without a model
-#' the server stops and `serve_model()` returns `FALSE`.
+#' Once the model is loaded, `workers` processes are forked; they share the listening socket. A
+#' worker that dies is replaced. On SIGTERM or SIGINT the server stops accepting, finishes the
+#' requests under way and returns `TRUE`. Loading is retried with backoff; after `wait_seconds`
+#' without a model the server stops and returns `FALSE`.
 #'
 #' @param model_uri `models:/<name>@<alias>`, `models:/<name>/<version>`, `runs:/<id>/<path>`,
 #'   `file://<dir>` or a directory.
@@ -18,22 +21,40 @@
 #' @param wait_seconds How long to try loading the model before giving up.
 #' @param max_body Largest request body in bytes (413 above it).
 #' @param contract The contract, see [rmlops_contract()] (ports and paths).
-#' @return `FALSE` when the server gave up loading the model (it does not return otherwise).
+#' @param workers Number of worker processes.
+#' @param metrics_port Port of the Prometheus metrics.
+#' @param metrics_path Path of the Prometheus metrics.
+#' @param model_name Name of the model in the v2 paths; by default the registered model's name
+#'   (or the bundle directory's name).
+#' @return `TRUE` after a stop signal, `FALSE` when the server gave up loading the model.
 #' @examples
 #' \dontrun{
 #' serve_model("models:/mtcars-lm@champion", port = 9000, tracking_uri = "http://mlflow:5000")
 #' }
 #' @export
 serve_model <- function(model_uri, port = contract$modelHttpPort, tracking_uri = NA_character_, wait_seconds = 300,
-                        max_body = 5 * 1024^2, contract = rmlops_contract()) {
-  if (!is.numeric(port) || length(port) != 1L || is.na(port) || port != round(port) || port < 1 || port > 65535) {
-    stop(config_error(sprintf("invalid port %s", format(port))))
+                        max_body = 5 * 1024^2, contract = rmlops_contract(), workers = 1L,
+                        metrics_port = contract$modelMetricsPort, metrics_path = contract$paths$modelMetrics,
+                        model_name = NA_character_) {
+  check_port(port, "port", contract)
+  check_port(metrics_port, "metrics port", contract)
+  if (metrics_port == port) {
+    stop(config_error(sprintf("the metrics port %d is the HTTP port: give them different ports", as.integer(port))))
   }
-  if (port %in% contract$executorPorts) {
-    stop(config_error(sprintf(paste("refusing to bind port %d: the Seldon executor sidecar owns ports %s in every predictor",
-                                    "pod. Use %d (name the container port '%s')."),
-                              port, paste(contract$executorPorts, collapse = " and "), contract$modelHttpPort,
-                              contract$modelPortName)))
+  if (!is.character(metrics_path) || length(metrics_path) != 1L || !grepl("^/[!-~]*$", metrics_path) ||
+      grepl("[?#]", metrics_path)) {
+    stop(config_error(sprintf("invalid metrics path '%s': expected a path such as /prometheus", format(metrics_path))))
+  }
+  if (!is.numeric(max_body) || length(max_body) != 1L || !is.finite(max_body) || max_body < 1024 || max_body > 2^31) {
+    stop(config_error(sprintf("invalid request size limit %s: give a number of bytes from 1024 to 2147483648",
+                              format(max_body))))
+  }
+  if (!is.numeric(workers) || length(workers) != 1L || !is.finite(workers) || workers != round(workers) ||
+      workers < 1 || workers > 64) {
+    stop(config_error(sprintf("invalid number of workers %s: give a whole number from 1 to 64", format(workers))))
+  }
+  if (!is.numeric(wait_seconds) || length(wait_seconds) != 1L || is.na(wait_seconds) || wait_seconds < 0) {
+    stop(config_error(sprintf("invalid wait %s: give a number of seconds", format(wait_seconds))))
   }
   if (is.null(model_uri) || is.na(model_uri) || !nzchar(model_uri)) {
     stop(config_error("no model URI: give models:/<name>@<alias>, models:/<name>/<version>, runs:/<id>/<path> or a directory"))
@@ -48,16 +69,226 @@ serve_model <- function(model_uri, port = contract$modelHttpPort, tracking_uri =
     info <- materialise_model(model_uri, client_factory, tempdir())
     list(bundle = read_bundle(info$dir), info = info)
   }
-  state <- new_model_state()
-  stop_now <- FALSE
+  http_sock <- bind_port(port)
+  metrics_sock <- tryCatch(bind_port(metrics_port), error = function(e) {
+    close(http_sock)
+    stop(e)
+  })
+  install_signal_handlers()
+  log_line(list(level = "info", msg = "listening", host = "0.0.0.0", port = port, metrics_port = metrics_port,
+                workers = as.integer(workers), model_uri = model_uri, pid = Sys.getpid()))
+  supervise_server(http_sock, metrics_sock, load_fn, wait_seconds, http_server_options(max_body = max_body),
+                   contract$paths, as.integer(workers), metrics_path, model_name, port)
+}
+
+check_port <- function(port, what, contract) {
+  if (!is.numeric(port) || length(port) != 1L || is.na(port) || port != round(port) || port < 1 || port > 65535) {
+    stop(config_error(sprintf("invalid %s %s: give a whole number from 1 to 65535", what, format(port))))
+  }
+  if (port %in% contract$executorPorts) {
+    stop(config_error(sprintf(paste("refusing to bind %s %d: the Seldon executor sidecar owns ports %s in every predictor",
+                                    "pod. Use %d (name the container port '%s')."),
+                              what, port, paste(contract$executorPorts, collapse = " and "),
+                              if (what == "port") contract$modelHttpPort else contract$modelMetricsPort,
+                              if (what == "port") contract$modelPortName else "metrics")))
+  }
+  invisible(port)
+}
+
+probe_paths <- function(paths) c(paths$healthPing, paths$healthStatus, "/v2/health/live", "/v2/health/ready")
+
+# Request log line and metrics. The line is formatted by hand: jsonlite per request costs more
+# than a small prediction, and the fields are numbers and a path restricted to printable ASCII.
+make_request_log <- function(metrics) {
+  function(method, path, status, started, rows) {
+    seconds <- now_seconds() - started
+    record_request(metrics, route_label(path), status, seconds)
+    cat(sprintf('{"ts":"%s","method":"%s","path":"%s","status":%d,"duration_ms":%.3f,"rows":%s}\n',
+                format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"), json_escape(method), json_escape(path),
+                as.integer(status), seconds * 1000, if (is.na(rows)) "null" else as.character(as.integer(rows))))
+  }
+}
+
+json_escape <- function(x) gsub("([\"\\\\])", "\\\\\\1", x)
+
+# The supervisor: serves probes and metrics while the model loads, then forks the workers, keeps
+# their number, serves the summed metrics and stops them on a signal.
+supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opts, paths, workers,
+                             metrics_path, model_name, port) {
+  rundir <- tempfile("rmlops-run-")
+  dir.create(rundir)
+  on.exit(unlink(rundir, recursive = TRUE), add = TRUE)
+  pool_file <- file.path(rundir, "pool")
+  state <- new_model_state(model_name)
+  own <- new_metrics()
+  server <- new_http_server(opts, make_request_log(own), probe_paths(paths))
+  pool <- new.env(parent = emptyenv())
+  pool$pids <- rep(NA_integer_, workers)
+  pool$started <- rep(NA_real_, workers)
+  pool$next_start <- rep(0, workers)
+  pool$restarts <- 0
+  pool$running <- 0L
+  pool$stopping <- FALSE
+  pool$kill_at <- NA_real_
+  pool$retired <- NULL
+  gave_up <- FALSE
   loader <- make_loader(state, load_fn, wait_seconds, on_give_up = function(msg) {
     log_line(list(level = "error", msg = msg))
-    stop_now <<- TRUE
+    gave_up <<- TRUE
   })
-  log_line(list(level = "info", msg = "listening", host = "0.0.0.0", port = port, model_uri = model_uri))
-  http_serve(port, make_handler(state, contract$paths), http_server_options(max_body = max_body),
-             on_tick = loader, should_stop = function() stop_now)
-  FALSE
+
+  write_pool <- function() {
+    running <- sum(!is.na(pool$pids))
+    if (!identical(running, pool$running) || !file.exists(pool_file)) {
+      pool$running <- running
+      writeLines(sprintf("%d %d", running, workers), pool_file)
+    }
+  }
+  metrics_file <- function(slot) file.path(rundir, sprintf("metrics-%d.rds", slot))
+
+  start_worker <- function(slot) {
+    pid <- fork_process()
+    if (pid == 0L) {
+      status <- tryCatch({
+        worker_main(server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_file(slot), slot)
+        0L
+      }, error = function(e) {
+        log_line(list(level = "error", msg = "worker failed", worker = slot, error = conditionMessage(e)))
+        1L
+      })
+      exit_worker(status)
+    }
+    if (pid < 0L) {
+      log_line(list(level = "error", msg = "cannot start a worker (fork failed)", worker = slot))
+      pool$next_start[[slot]] <- now_seconds() + 1
+      return(invisible())
+    }
+    pool$pids[[slot]] <- pid
+    pool$started[[slot]] <- now_seconds()
+    log_line(list(level = "info", msg = "worker started", worker = slot, pid = pid))
+  }
+
+  supervise <- function() {
+    live <- which(!is.na(pool$pids))
+    if (length(live)) {
+      codes <- reap_processes(pool$pids[live])
+      for (k in which(codes != -1L)) {
+        slot <- live[[k]]
+        lived <- now_seconds() - pool$started[[slot]]
+        if (!pool$stopping) {
+          log_line(list(level = "error", msg = "worker died: replacing it", worker = slot, pid = pool$pids[[slot]],
+                        exit = codes[[k]], lived_s = round(lived, 1)))
+          pool$restarts <- pool$restarts + 1
+          # A worker that dies at once would otherwise be re-forked in a tight loop.
+          pool$next_start[[slot]] <- now_seconds() + if (lived < 1) 1 else 0
+        }
+        pool$retired <- merge_snapshots(list(pool$retired, read_metrics_file(metrics_file(slot))))
+        unlink(metrics_file(slot))
+        pool$pids[[slot]] <- NA_integer_
+      }
+    }
+    if (pool$stopping) {
+      if (!is.na(pool$kill_at) && now_seconds() > pool$kill_at) {
+        for (pid in pool$pids[!is.na(pool$pids)]) tools::pskill(pid, tools::SIGKILL)
+      }
+    } else {
+      for (slot in which(is.na(pool$pids) & pool$next_start <= now_seconds())) start_worker(slot)
+    }
+    write_pool()
+  }
+
+  metrics_handler <- function(req) {
+    if (!identical(req$path, metrics_path)) stop(not_found(sprintf("no route for %s: metrics are at %s", req$path, metrics_path)))
+    if (!req$method %in% c("GET", "HEAD")) {
+      e <- method_not_allowed(sprintf("%s accepts GET and HEAD only, not %s", metrics_path, req$method))
+      e$headers <- c(Allow = "GET, HEAD")
+      stop(e)
+    }
+    snaps <- c(list(metrics_snapshot(own), pool$retired),
+               lapply(seq_len(workers), function(s) read_metrics_file(metrics_file(s))))
+    body <- render_prometheus(merge_snapshots(snaps), list(
+      load_seconds = state$load_seconds, ready = !is.null(state$bundle) && sum(!is.na(pool$pids)) == workers,
+      info = state$info, workers = workers, running = sum(!is.na(pool$pids)), restarts = pool$restarts))
+    list(status = 200L, body = body, content_type = "text/plain; version=0.0.4; charset=utf-8")
+  }
+
+  add_listener(server, http_sock, make_handler(state, paths), "http")
+  add_listener(server, metrics_sock, metrics_handler, "metrics")
+  forked <- FALSE
+  on_tick <- function() {
+    if (!forked) {
+      if (!pool$stopping) loader()
+      if (!is.null(state$bundle) && !pool$stopping) {
+        # From here the workers answer on the HTTP port; this process only supervises.
+        retire_listener(server, "http")
+        if (listener_nonblocking(port) < 0L) {
+          log_line(list(level = "warn", msg = "could not make the listening socket non-blocking", port = port))
+        }
+        forked <<- TRUE
+        for (slot in seq_len(workers)) start_worker(slot)
+        write_pool()
+      }
+    } else {
+      supervise()
+    }
+  }
+  on_signal <- function(sig) {
+    log_line(list(level = "info", msg = "stop signal: finishing requests under way, then exiting", signal = sig,
+                  pid = Sys.getpid(), workers = sum(!is.na(pool$pids))))
+    pool$stopping <- TRUE
+    attr(loader, "stop")()
+    for (pid in pool$pids[!is.na(pool$pids)]) tools::pskill(pid, tools::SIGTERM)
+    pool$kill_at <- now_seconds() + opts$drain_timeout + 2
+    start_draining(server)
+  }
+  on.exit(close_all(server), add = TRUE)
+  repeat {
+    if (gave_up) break
+    sig <- signal_pending()
+    if (sig > 0L && !pool$stopping) on_signal(sig)
+    if (pool$stopping && drained(server) && all(is.na(pool$pids))) break
+    serve_once(server)
+    on_tick()
+  }
+  if (gave_up) {
+    for (pid in pool$pids[!is.na(pool$pids)]) tools::pskill(pid, tools::SIGKILL)
+    return(FALSE)
+  }
+  log_line(list(level = "info", msg = "stopped", pid = Sys.getpid()))
+  TRUE
+}
+
+# A worker: the supervisor's state (model loaded) and the shared HTTP listener, nothing else.
+worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_path_file, slot) {
+  # Copies of the supervisor's sockets: closing them here leaves the supervisor's open.
+  for (s in parent_server$conns) try(close(s$con), silent = TRUE)
+  try(close(metrics_sock), silent = TRUE)
+  m <- new_metrics()
+  server <- new_http_server(opts, make_request_log(m), probe_paths(paths))
+  state$unready <- function() {
+    if (server$draining) return("shutting down")
+    line <- tryCatch(readLines(pool_file, n = 1L, warn = FALSE), error = function(e) character())
+    counts <- suppressWarnings(as.integer(strsplit(c(line, "")[[1L]], " ", fixed = TRUE)[[1L]]))
+    if (length(counts) == 2L && !anyNA(counts) && counts[[1L]] < counts[[2L]]) {
+      return(sprintf("%d of %d workers running", counts[[1L]], counts[[2L]]))
+    }
+    NULL
+  }
+  add_listener(server, http_sock, make_handler(state, paths), "http")
+  last_write <- 0
+  on_tick <- function() {
+    now <- now_seconds()
+    if (m$dirty && now - last_write >= 1) {
+      write_metrics_file(m, metrics_path_file)
+      last_write <<- now
+    }
+  }
+  run_server(server, on_tick, on_signal = function(sig) {
+    log_line(list(level = "info", msg = "worker stopping", worker = slot, pid = Sys.getpid(), signal = sig))
+    start_draining(server)
+  })
+  write_metrics_file(m, metrics_path_file)
+  invisible()
 }
 
 #' @rdname train_main
@@ -69,14 +300,18 @@ serve_main <- function(contract = rmlops_contract()) {
       stop(config_error(sprintf("%s is not set: give models:/<name>@<alias>, models:/<name>/<version>, runs:/<id>/<path> or a directory",
                                 contract_env_name(contract, "modelUri"))))
     }
-    serve_model(
+    stopped <- serve_model(
       model_uri = model_uri,
       port = contract_env_number(contract, "httpPort", contract$modelHttpPort),
       tracking_uri = contract_env(contract, "trackingUri"),
       wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300),
       max_body = contract_env_number(contract, "maxBodyBytes", 5 * 1024^2),
-      contract = contract
+      contract = contract,
+      workers = contract_env_number(contract, "workers", 1),
+      metrics_port = contract_env_number(contract, "metricsPort", contract$modelMetricsPort),
+      metrics_path = contract_env(contract, "metricsEndpoint", contract$paths$modelMetrics),
+      model_name = contract_env(contract, "predictiveUnitId")
     )
-    stop(rmlops_condition("the model could not be loaded within the wait: stopping", "model_load_timeout"))
+    if (!isTRUE(stopped)) stop(rmlops_condition("the model could not be loaded within the wait: stopping", "model_load_timeout"))
   })
 }

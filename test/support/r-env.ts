@@ -17,9 +17,11 @@ export const CONTRACT_JSON = path.join(R_DIR, 'inst', 'contract.json');
 
 // The files R CMD INSTALL takes from r/: a change to any of them means a new library.
 function packageFiles(dir = R_DIR, rel = ''): string[] {
-  const top = ['DESCRIPTION', 'NAMESPACE', 'R', 'inst', 'man'];
+  const top = ['DESCRIPTION', 'NAMESPACE', 'R', 'inst', 'man', 'src'];
   return fs.readdirSync(path.join(dir, rel), { withFileTypes: true })
     .filter((e) => rel !== '' || top.includes(e.name))
+    // Build products of an in-place install are not package content.
+    .filter((e) => !/\.(o|so|dll)$/.test(e.name))
     .flatMap((e) => (e.isDirectory() ? packageFiles(dir, path.join(rel, e.name)) : [path.join(rel, e.name)]))
     .sort();
 }
@@ -38,7 +40,15 @@ export function rLibrary(): string {
   const lib = path.join(os.tmpdir(), `rmlops-rlib-${hash.digest('hex').slice(0, 16)}`);
   if (!fs.existsSync(path.join(lib, 'rmlops', 'DESCRIPTION'))) {
     const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-rlib-staging-'));
-    const run = spawnSync('R', ['CMD', 'INSTALL', '--no-test-load', '-l', staging, R_DIR], { encoding: 'utf8', timeout: 180000 });
+    // Installed from a private copy: R CMD INSTALL compiles src/ in place, and parallel jest
+    // workers compiling in r/src at once would overwrite each other's object files.
+    const source = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-src-'));
+    for (const f of packageFiles()) {
+      fs.mkdirSync(path.dirname(path.join(source, 'rmlops', f)), { recursive: true });
+      fs.copyFileSync(path.join(R_DIR, f), path.join(source, 'rmlops', f));
+    }
+    const run = spawnSync('R', ['CMD', 'INSTALL', '--no-test-load', '-l', staging, path.join(source, 'rmlops')], { encoding: 'utf8', timeout: 180000 });
+    fs.rmSync(source, { recursive: true, force: true });
     if (run.status !== 0) {
       fs.rmSync(staging, { recursive: true, force: true });
       throw new Error(`R CMD INSTALL r failed:\n${run.stdout}\n${run.stderr}`);

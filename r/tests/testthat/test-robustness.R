@@ -80,7 +80,7 @@ test_that("tensor shapes beyond R's integers or the values given are bad request
 })
 
 test_that("duplicate Content-Length values are refused, identical repeats accepted", {
-  head <- function(...) charToRaw(paste(c("POST /predict HTTP/1.1", ...), collapse = "\r\n"))
+  head <- function(...) charToRaw(paste(c("POST /predict HTTP/1.1", "Host: x", ...), collapse = "\r\n"))
   opts <- http_server_options()
   expect_equal(request_length(parse_head(head("Content-Length: 5", "Content-Length: 5")), opts), 5)
   expect_equal(request_length(parse_head(head("Content-Length: 5, 5")), opts), 5)
@@ -90,7 +90,7 @@ test_that("duplicate Content-Length values are refused, identical repeats accept
   expect_match(conditionMessage(err), "conflicting Content-Length values: 5, 6")
 })
 
-test_that("connections without a request head are closed after head_timeout; idle keep-alive ones are kept", {
+test_that("connections without a request head get a 408 after head_timeout; idle keep-alive ones are kept", {
   opts <- http_server_options(head_timeout = 10, idle_timeout = 120)
   now <- 1000
   silent <- new_connection(NULL, now - 11)
@@ -98,7 +98,8 @@ test_that("connections without a request head are closed after head_timeout; idl
   kept$heads <- 1L
   kept$last_active <- now - 11
   expire_connections(list(silent, kept), opts, now, function(...) NULL)
-  expect_false(silent$open)
+  expect_true(silent$close_when_done)
+  expect_match(rawToChar(silent$out), "^HTTP/1.1 408 ")
   expect_true(kept$open)
 })
 

@@ -39,7 +39,9 @@ test_that("class probabilities answer one named column per class", {
   expect_equal(vapply(out$data$ndarray, function(r) which.max(unlist(r)), 1L), c(1L, 3L))
   md <- jsonlite::parse_json(serve_request(state, "GET", paths$metadata)$body)
   expect_equal(unlist(md$outputs[[1]]$schema$names), c("setosa", "versicolor", "virginica"))
-  expect_equal(md$custom$packages$randomForest, as.character(utils::packageVersion("randomForest")))
+  # The executor reads custom as string -> string: nested values arrive as JSON text.
+  expect_true(all(vapply(md$custom, is.character, NA)))
+  expect_equal(jsonlite::fromJSON(md$custom$packages)$randomForest, as.character(utils::packageVersion("randomForest")))
 })
 
 test_that("a value not among a factor's levels is a 400 naming the column, the value and the levels", {

@@ -1,0 +1,120 @@
+# Prometheus metrics of the model server. Each worker counts its own requests and writes a
+# snapshot to the run directory about once a second; the supervisor serves the sum on the
+# metrics port, so a scrape sees the whole pod's counters (not one worker's), and a replaced
+# worker's counts are kept (folded into `retired`), so counters never go down.
+
+latency_buckets <- c(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+new_metrics <- function() {
+  m <- new.env(parent = emptyenv())
+  m$counts <- new.env(parent = emptyenv())
+  m$hist <- new.env(parent = emptyenv())
+  m$dirty <- FALSE
+  m$written <- 0
+  m
+}
+
+record_request <- function(m, route, status, seconds) {
+  key <- paste0(route, "\t", status)
+  m$counts[[key]] <- (m$counts[[key]] %||% 0) + 1
+  h <- m$hist[[route]] %||% list(buckets = numeric(length(latency_buckets) + 1L), sum = 0, count = 0)
+  i <- findInterval(seconds, latency_buckets, left.open = TRUE) + 1L
+  h$buckets[[i]] <- h$buckets[[i]] + 1
+  h$sum <- h$sum + seconds
+  h$count <- h$count + 1
+  m$hist[[route]] <- h
+  m$dirty <- TRUE
+  invisible()
+}
+
+metrics_snapshot <- function(m) {
+  list(counts = unlist(as.list(m$counts)) %||% numeric(), hist = as.list(m$hist))
+}
+
+merge_snapshots <- function(snaps) {
+  counts <- numeric()
+  hist <- list()
+  for (s in snaps) {
+    if (is.null(s)) next
+    for (k in names(s$counts)) counts[[k]] <- (if (k %in% names(counts)) counts[[k]] else 0) + s$counts[[k]]
+    for (r in names(s$hist)) {
+      h <- s$hist[[r]]
+      if (is.null(hist[[r]])) {
+        hist[[r]] <- h
+      } else {
+        hist[[r]]$buckets <- hist[[r]]$buckets + h$buckets
+        hist[[r]]$sum <- hist[[r]]$sum + h$sum
+        hist[[r]]$count <- hist[[r]]$count + h$count
+      }
+    }
+  }
+  list(counts = counts, hist = hist)
+}
+
+# Written atomically (rename), so the supervisor never reads half a file.
+write_metrics_file <- function(m, path) {
+  tmp <- paste0(path, ".tmp")
+  ok <- tryCatch({
+    saveRDS(metrics_snapshot(m), tmp, compress = FALSE)
+    file.rename(tmp, path)
+  }, error = function(e) FALSE)
+  if (isTRUE(ok)) m$dirty <- FALSE
+  invisible(ok)
+}
+
+read_metrics_file <- function(path) {
+  if (!file.exists(path)) return(NULL)
+  tryCatch(readRDS(path), error = function(e) NULL)
+}
+
+prom_escape <- function(x) gsub("\n", "\\n", gsub("\"", "\\\"", gsub("\\", "\\\\", x, fixed = TRUE), fixed = TRUE), fixed = TRUE)
+
+prom_num <- function(x) {
+  ifelse(is.infinite(x), ifelse(x > 0, "+Inf", "-Inf"), sprintf("%.15g", x))
+}
+
+# Text exposition format 0.0.4. `gauges`: model load time, info labels, worker counts.
+render_prometheus <- function(snap, gauges) {
+  out <- character()
+  add <- function(...) out <<- c(out, paste0(...))
+  add("# HELP rmlops_requests_total HTTP requests answered, by route and status code.")
+  add("# TYPE rmlops_requests_total counter")
+  keys <- sort(names(snap$counts))
+  for (k in keys) {
+    parts <- strsplit(k, "\t", fixed = TRUE)[[1L]]
+    add(sprintf('rmlops_requests_total{route="%s",code="%s"} %s', prom_escape(parts[[1L]]), parts[[2L]],
+                prom_num(snap$counts[[k]])))
+  }
+  add("# HELP rmlops_request_duration_seconds Time from a request's first byte to its answer, by route.")
+  add("# TYPE rmlops_request_duration_seconds histogram")
+  for (r in sort(names(snap$hist))) {
+    h <- snap$hist[[r]]
+    cum <- cumsum(h$buckets)
+    le <- c(prom_num(latency_buckets), "+Inf")
+    add(sprintf('rmlops_request_duration_seconds_bucket{route="%s",le="%s"} %s', prom_escape(r), le, prom_num(cum)))
+    add(sprintf('rmlops_request_duration_seconds_sum{route="%s"} %s', prom_escape(r), prom_num(h$sum)))
+    add(sprintf('rmlops_request_duration_seconds_count{route="%s"} %s', prom_escape(r), prom_num(h$count)))
+  }
+  add("# HELP rmlops_model_load_seconds Time the model took to load and pass its self-check.")
+  add("# TYPE rmlops_model_load_seconds gauge")
+  add("rmlops_model_load_seconds ", prom_num(gauges$load_seconds %||% NaN))
+  add("# HELP rmlops_model_ready 1 once the model is loaded and every worker runs.")
+  add("# TYPE rmlops_model_ready gauge")
+  add("rmlops_model_ready ", if (isTRUE(gauges$ready)) "1" else "0")
+  if (!is.null(gauges$info)) {
+    add("# HELP rmlops_model_info The model served: name, version and MLflow run id.")
+    add("# TYPE rmlops_model_info gauge")
+    add(sprintf('rmlops_model_info{model_name="%s",model_version="%s",run_id="%s"} 1',
+                prom_escape(gauges$info$name), prom_escape(gauges$info$version), prom_escape(gauges$info$run_id)))
+  }
+  add("# HELP rmlops_workers Worker processes configured.")
+  add("# TYPE rmlops_workers gauge")
+  add("rmlops_workers ", prom_num(gauges$workers %||% 0))
+  add("# HELP rmlops_workers_running Worker processes running.")
+  add("# TYPE rmlops_workers_running gauge")
+  add("rmlops_workers_running ", prom_num(gauges$running %||% 0))
+  add("# HELP rmlops_worker_restarts_total Workers replaced after they died.")
+  add("# TYPE rmlops_worker_restarts_total counter")
+  add("rmlops_worker_restarts_total ", prom_num(gauges$restarts %||% 0))
+  paste0(paste(out, collapse = "\n"), "\n")
+}

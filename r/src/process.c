@@ -1,0 +1,144 @@
+/*
+ * Process control R lacks: a SIGTERM/SIGINT flag the event loop polls, fork/reap/_exit for the
+ * worker pool, and a non-blocking listening socket.
+ *
+ * Why C: R installs no SIGTERM handler, and as PID 1 in a container the kernel then drops
+ * SIGTERM entirely, so a rollout waits for the SIGKILL. The handler only sets a flag; all work
+ * happens in R between socket events. SA_RESTART is left off so a select() waiting in R returns
+ * early (EINTR) when the signal arrives.
+ */
+#define R_NO_REMAP
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/Rdynload.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_signal = 0;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static int set_handler(int sig) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  return sigaction(sig, &sa, NULL);
+}
+
+SEXP rmlops_signals_install(void) {
+  stop_signal = 0;
+  int ok = set_handler(SIGTERM) == 0 && set_handler(SIGINT) == 0;
+  return Rf_ScalarLogical(ok);
+}
+
+/* The signal number received since install (0: none). */
+SEXP rmlops_signal_pending(void) { return Rf_ScalarInteger((int)stop_signal); }
+
+SEXP rmlops_signal_clear(void) {
+  stop_signal = 0;
+  return R_NilValue;
+}
+
+/*
+ * fork(); in the child, the pending flag is cleared and the child asks for SIGTERM when its
+ * parent dies, so a killed supervisor never leaves workers holding the port.
+ */
+SEXP rmlops_fork(void) {
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    stop_signal = 0;
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* The parent may have died between fork() and prctl(). */
+    if (getppid() != parent) stop_signal = SIGTERM;
+  }
+  return Rf_ScalarInteger((int)pid);
+}
+
+/*
+ * Non-blocking waitpid() on each pid: -1 still running (or not ours), else the exit status, or
+ * 128 + signal number for a child killed by a signal.
+ */
+SEXP rmlops_reap(SEXP pids) {
+  int n = LENGTH(pids);
+  SEXP out = PROTECT(Rf_allocVector(INTSXP, n));
+  for (int i = 0; i < n; i++) {
+    int status = 0;
+    pid_t r = waitpid((pid_t)INTEGER(pids)[i], &status, WNOHANG);
+    if (r <= 0) {
+      INTEGER(out)[i] = (r < 0 && errno == ECHILD) ? -2 : -1;
+    } else if (WIFEXITED(status)) {
+      INTEGER(out)[i] = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+      INTEGER(out)[i] = 128 + WTERMSIG(status);
+    } else {
+      INTEGER(out)[i] = -1;
+    }
+  }
+  UNPROTECT(1);
+  return out;
+}
+
+/*
+ * Leaves a forked worker without running R's exit sequence, which would delete the session
+ * temporary directory the supervisor and its other workers still use.
+ */
+SEXP rmlops_exit_now(SEXP status) {
+  _exit(Rf_asInteger(status));
+  return R_NilValue;
+}
+
+/*
+ * Finds the listening TCP socket bound to `port` among this process's descriptors and makes it
+ * non-blocking. Workers share it: all wake on one connection, one accept() wins, and the others
+ * must get EAGAIN instead of blocking in accept() until the next connection.
+ */
+SEXP rmlops_listener_nonblocking(SEXP port) {
+  int want = Rf_asInteger(port);
+  long maxfd = sysconf(_SC_OPEN_MAX);
+  if (maxfd < 0 || maxfd > 65536) maxfd = 65536;
+  for (int fd = 0; fd < maxfd; fd++) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    struct sockaddr_storage addr;
+    socklen_t alen = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &alen) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) bound = ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) bound = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    if (bound != want) continue;
+    int flags = fcntl(fd, F_GETFL, 0);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return Rf_ScalarInteger(-1);
+    return Rf_ScalarInteger(fd);
+  }
+  return Rf_ScalarInteger(-1);
+}
+
+static const R_CallMethodDef call_methods[] = {
+  {"rmlops_signals_install", (DL_FUNC)&rmlops_signals_install, 0},
+  {"rmlops_signal_pending", (DL_FUNC)&rmlops_signal_pending, 0},
+  {"rmlops_signal_clear", (DL_FUNC)&rmlops_signal_clear, 0},
+  {"rmlops_fork", (DL_FUNC)&rmlops_fork, 0},
+  {"rmlops_reap", (DL_FUNC)&rmlops_reap, 1},
+  {"rmlops_exit_now", (DL_FUNC)&rmlops_exit_now, 1},
+  {"rmlops_listener_nonblocking", (DL_FUNC)&rmlops_listener_nonblocking, 1},
+  {NULL, NULL, 0}
+};
+
+void R_init_rmlops(DllInfo *dll) {
+  R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
+  R_useDynamicSymbols(dll, FALSE);
+  R_forceSymbols(dll, TRUE);
+}
