@@ -7,7 +7,9 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { createHash } from 'crypto';
 import { createRequire } from 'module';
+import * as vm from 'vm';
 import type { ErrorObject } from 'ajv';
 
 // Node's own require: jest's registry would load these large modules again in every test file.
@@ -56,11 +58,21 @@ interface ModelClass {
 
 let modelsDir: string | undefined;
 const modelCache = new Map<string, ModelClass | undefined>();
+let bundled: Record<string, ModelClass> | undefined;
 
-/** The model class for apiVersion/kind, or undefined when kubernetes-models has none. */
+/**
+ * The model class for apiVersion/kind, or undefined when kubernetes-models has none. The kinds
+ * this library writes come from one pre-built bundle (scripts/gen-k8s-validators.js), the others
+ * from kubernetes-models itself.
+ */
 export function modelFor(apiVersion: string, kind: string): ModelClass | undefined {
   const key = `${apiVersion}/${kind}`;
   if (modelCache.has(key)) return modelCache.get(key);
+  bundled ??= loadGenerated(generatedImportsFile('k8s-models.bundle.js')) as Record<string, ModelClass>;
+  if (Object.prototype.hasOwnProperty.call(bundled, key)) {
+    modelCache.set(key, bundled[key]);
+    return bundled[key];
+  }
   modelsDir ??= path.dirname(nativeRequire.resolve('kubernetes-models/package.json'));
   let found: ModelClass | undefined;
   // `apps/v1` -> <models>/apps/v1/<Kind>.js; the core group `v1` -> <models>/v1/<Kind>.js.
@@ -101,8 +113,50 @@ export function generatedImportsFile(file: string): string {
   return found;
 }
 
+// V8's code cache of the generated files, in the project's node_modules/.cache (skipped when
+// there is none): compiling their functions on first use is most of what validation adds to a
+// synth, and the cache holds them compiled.
+function cacheDir(): string | undefined {
+  const modules = path.join(process.cwd(), 'node_modules');
+  return fs.existsSync(modules) ? path.join(modules, '.cache', 'rmlops-cdk8s-v8') : undefined;
+}
+
+/**
+ * Loads a generated CommonJS file (no requires of its own) like `require`, through V8's code
+ * cache. A missing or rejected cache is written when the process exits, so it also holds every
+ * function compiled lazily by then.
+ */
+export function loadGenerated(file: string): any {
+  const source = fs.readFileSync(file, 'utf8');
+  const dir = cacheDir();
+  const key = createHash('sha256').update(process.version).update(source).digest('hex').slice(0, 24);
+  const cacheFile = dir ? path.join(dir, `${path.basename(file)}-${key}.bin`) : undefined;
+  let cachedData: Buffer | undefined;
+  try {
+    if (cacheFile) cachedData = fs.readFileSync(cacheFile);
+  } catch {
+    // Not cached yet.
+  }
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  const module = { exports: {} as any };
+  script.runInThisContext()(module.exports, nativeRequire, module, file, path.dirname(file));
+  if (cacheFile && (cachedData === undefined || script.cachedDataRejected)) {
+    process.once('exit', () => {
+      try {
+        fs.mkdirSync(dir!, { recursive: true });
+        const tmp = `${cacheFile}.${process.pid}.tmp`;
+        fs.writeFileSync(tmp, script.createCachedData());
+        fs.renameSync(tmp, cacheFile);
+      } catch {
+        // A read-only project works, only without the cache.
+      }
+    });
+  }
+  return module.exports;
+}
+
 function seldonValidator(): StandaloneValidate {
-  crdValidator ??= nativeRequire(generatedImportsFile('seldondeployment-v1.validate.js')) as StandaloneValidate;
+  crdValidator ??= loadGenerated(generatedImportsFile('seldondeployment-v1.validate.js')) as StandaloneValidate;
   return crdValidator;
 }
 

@@ -127,6 +127,7 @@ describe('consumer of the published package', () => {
       'r/contract.json',
       'build/lib/cli.js',
       'imports/seldondeployment-v1.validate.js',
+      'imports/k8s-models.bundle.js',
     ]));
     const unwanted = files.filter((f) =>
       (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||

@@ -417,6 +417,18 @@ describe('validator: SeldonDeployment against the Seldon Core 1.17.1 CRD', () =>
     expect({ status: res.status, stderr: res.stderr }).toEqual({ status: 0, stderr: '' });
   }, 60000);
 
+  test('imports/k8s-models.bundle.js is the kubernetes-models classes as installed (else run node scripts/gen-k8s-validators.js)', () => {
+    const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'gen-k8s-validators.js'), '--check'], { encoding: 'utf8' });
+    expect({ status: res.status, stderr: res.stderr }).toEqual({ status: 0, stderr: '' });
+    const { KINDS } = require('../scripts/gen-k8s-validators.js');
+    expect(KINDS).toEqual(expect.arrayContaining(['v1/Namespace', 'v1/ConfigMap', 'v1/PersistentVolumeClaim', 'v1/Service', 'networking.k8s.io/v1/NetworkPolicy', 'apps/v1/Deployment', 'batch/v1/Job']));
+  }, 60000);
+
+  test('kinds outside the bundle still come from kubernetes-models', () => {
+    const sts = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: NS }, spec: { serviceName: 's', selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'x:1' }] } }, replicas: 'x' } };
+    expect(schemaErrors([sts])).toEqual([`StatefulSet ${NS}/s: spec.replicas: must be integer`]);
+  });
+
   test('the generated schema is the CRD\'s v1 openAPIV3Schema, made strict', () => {
     const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'imports', 'seldondeployment-v1.schema.json'), 'utf8'));
     expect(schema.properties.spec.required).toEqual(['predictors']);
