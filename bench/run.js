@@ -304,6 +304,17 @@ function report(m, cold, scaling, serving) {
   return lines.join('\n');
 }
 
+// Section 6 needs `npm run real:install`; without it the section says so instead of failing the bench.
+async function realSection() {
+  const { missingComponents } = require('../e2e/lib/env');
+  const { benchReal, reportReal, MARK_START, MARK_END } = require('./real');
+  const missing = missingComponents();
+  if (missing.length) {
+    return `${MARK_START}\n## 6. Real components on loopback\n\nSkipped: not installed: ${missing.join(', ')} (run \`npm run real:install\`).\n${MARK_END}\n`;
+  }
+  return `${reportReal(await benchReal({ quick }))}\n`;
+}
+
 async function main() {
   const m = machine();
   console.error('bench: synth, cold process…');
@@ -312,7 +323,8 @@ async function main() {
   const scaling = benchSynthScaling();
   console.error('bench: R serving…');
   const serving = await benchServing();
-  const md = report(m, cold, scaling, serving);
+  console.error('bench: real components (MLflow, MinIO, executor)…');
+  const md = `${report(m, cold, scaling, serving)}\n${await realSection()}`;
   if (!quick) fs.writeFileSync(path.join(__dirname, 'results.md'), md + '\n');
   console.log(md);
 }
