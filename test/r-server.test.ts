@@ -128,7 +128,9 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     expect(md.inputs[0].schema.names).toEqual(FEATURES);
     expect(md.outputs[0].schema.names).toEqual(['prediction']);
     expect(md.outputs[0].schema.levels).toEqual(['setosa', 'versicolor', 'virginica']);
-    expect(md.custom.metrics.accuracy).toBeGreaterThan(0.8);
+    // Seldon's executor reads custom as string -> string (its metadata endpoint fails otherwise).
+    expect(Object.values(md.custom).every((v) => typeof v === 'string')).toBe(true);
+    expect(JSON.parse(md.custom.metrics).accuracy).toBeGreaterThan(0.8);
   });
 
   const row = IRIS[0][0];
@@ -202,11 +204,11 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     ['chunked body', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, /^HTTP\/1\.1 501 /],
     ['POST without Content-Length', 'POST /predict HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 411 /],
     ['garbage request line', 'HELLO THERE\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['invalid Content-Length', 'POST /predict HTTP/1.1\r\nContent-Length: -5\r\n\r\n', /^HTTP\/1\.1 400 /],
-    ['oversized header', `GET /health/ping HTTP/1.1\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
+    ['invalid Content-Length', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', /^HTTP\/1\.1 400 /],
+    ['oversized header', `GET /health/ping HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, /^HTTP\/1\.1 431 /],
     ['binary junk', Buffer.from([0, 1, 2, 255, 13, 10, 13, 10]), /^HTTP\/1\.1 400 /],
-    ['conflicting Content-Length headers', 'POST /predict HTTP/1.1\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
-    ['conflicting Content-Length list', 'POST /predict HTTP/1.1\r\nContent-Length: 4, 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
+    ['conflicting Content-Length headers', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
+    ['conflicting Content-Length list', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 40\r\n\r\n{}{}', /^HTTP\/1\.1 400 [^]*conflicting Content-Length/],
   ])('protocol error (%s) is answered with a 4xx/501 and the connection closed', async (_name, bytes, expected) => {
     const reply = await rawExchange(port, bytes);
     expect(reply).toMatch(expected);
@@ -214,7 +216,7 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
   });
 
   test('the server survives a client that disconnects mid-request and keeps serving', async () => {
-    await rawExchange(port, 'POST /predict HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"data":', 200);
+    await rawExchange(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"data":', 200);
     const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[2][0]] } }));
     expect(res.json().data.ndarray).toEqual(['virginica']);
   });
@@ -222,14 +224,14 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
   test('repeated identical Content-Length headers are one length (RFC 9112)', async () => {
     const b = JSON.stringify({ data: { ndarray: [IRIS[0][0]] } });
     const n = Buffer.byteLength(b);
-    const reply = await rawExchange(port, `POST /predict HTTP/1.1\r\nContent-Length: ${n}\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n${b}`);
+    const reply = await rawExchange(port, `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${n}\r\nContent-Length: ${n}\r\nConnection: close\r\n\r\n${b}`);
     expect(reply).toMatch(/^HTTP\/1\.1 200 [^]*"ndarray":\["setosa"\]/);
   });
 
   test('a client that pipelines large requests and never reads does not stall other connections', async () => {
     const rows = Array.from({ length: 1000 }, (_, i) => IRIS[i % IRIS.length][0]);
     const b = JSON.stringify({ data: { ndarray: rows } });
-    const one = `POST /predict HTTP/1.1\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+    const one = `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
     const hog = net.connect(port, '127.0.0.1');
     hog.on('error', () => undefined);
     await new Promise<void>((resolve) => hog.once('connect', () => resolve()));
@@ -272,9 +274,9 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
   test('pipelined requests on one connection are answered in order', async () => {
     const one = (x: number[]) => {
       const b = JSON.stringify({ data: { ndarray: [x] } });
-      return `POST /predict HTTP/1.1\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
+      return `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${Buffer.byteLength(b)}\r\n\r\n${b}`;
     };
-    const reply = await rawExchange(port, one(IRIS[0][0]) + one(IRIS[2][0]) + 'GET /health/ping HTTP/1.1\r\nConnection: close\r\n\r\n');
+    const reply = await rawExchange(port, one(IRIS[0][0]) + one(IRIS[2][0]) + 'GET /health/ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     const answers = reply.match(/"ndarray":\["[a-z]+"\]/g);
     expect(answers).toEqual(['"ndarray":["setosa"]', '"ndarray":["virginica"]']);
     expect(reply).toMatch(/pong$/);
@@ -351,8 +353,8 @@ describeR('R model server with a regression bundle (examples/mtcars): typed inpu
     expect(md.inputs[0].schema.types).toEqual(['numeric', 'numeric', 'factor', 'logical']);
     expect(md.inputs[0].schema.levels.cyl).toEqual(['4', '6', '8']);
     expect(md.outputs[0].schema).toMatchObject({ names: ['prediction'], kind: 'numeric', levels: [] });
-    expect(md.custom.metrics.rmse).toBeGreaterThan(0);
-    expect(md.custom.format_version).toBe(1);
+    expect(JSON.parse(md.custom.metrics).rmse).toBeGreaterThan(0);
+    expect(md.custom.format_version).toBe('1');
   });
 
   test.each([

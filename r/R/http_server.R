@@ -37,7 +37,7 @@ http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_t
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
                                 max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
                                 linger = 2, tick = 0.25, max_drain = 64 * 1024^2,
-                                write_chunk = 256 * 1024, socket_timeout = 1L, drain_timeout = 5) {
+                                write_chunk = 16384, socket_timeout = 1L, drain_timeout = 5) {
   list(max_body = max_body, max_head = max_head, idle_timeout = idle_timeout,
        request_timeout = request_timeout, head_timeout = head_timeout, write_timeout = write_timeout,
        max_connections = as.integer(max_connections), max_overflow = as.integer(max_overflow),
@@ -207,6 +207,8 @@ new_connection <- function(con, now, overflow = FALSE) {
   state$lingering <- FALSE
   state$linger_until <- NA_real_
   state$open <- TRUE
+  state$more <- FALSE
+  state$last_request <- FALSE
   state
 }
 
@@ -307,6 +309,7 @@ process_buffer <- function(state, handler, opts, log, server) {
       if (state$drain > 0) return(invisible())
     }
     if (state$close_when_done) return(start_linger(state, opts))
+    state$more <- FALSE
     state$awaiting_body <- FALSE
     if (length(state$buf) == 0L) { state$request_started <- NA_real_; return(invisible()) }
     if (is.na(state$request_started)) state$request_started <- now_seconds()
@@ -351,12 +354,16 @@ process_buffer <- function(state, handler, opts, log, server) {
     state$sent_continue <- FALSE
     started <- state$request_started
     state$request_started <- NA_real_
-    keep_alive <- wants_keep_alive(req) && !state$overflow && !server$draining
+    keep_alive <- wants_keep_alive(req) && !state$overflow && !server$draining && !state$last_request
     if (!keep_alive) state$close_when_done <- TRUE
     res <- handle_safely(handler, req)
     send_raw(state, format_response(res$status, res$body, res$content_type %||% "application/json",
                                     keep_alive, res$headers %||% character(), head_only = req$method == "HEAD"), opts)
     log(req$method, req$path, res$status, started, res$rows %||% NA_integer_)
+    # One request per connection per round: a client that pipelines hundreds of requests must
+    # not keep the loop from other connections and new ones (probes); the rest waits a round.
+    state$more <- length(state$buf) > 0L
+    return(invisible())
   }
 }
 
@@ -486,10 +493,14 @@ retire_listener <- function(server, name) {
   invisible(server)
 }
 
+# Idle: closed now. A request partly received: answered (with Connection: close), then closed.
+# An answer still going out: closed once it is out.
 end_gracefully <- function(state, opts) {
   if (!state$open) return(invisible())
   if (is_idle(state)) {
     close_connection(state)
+  } else if (length(state$buf) > 0L || !is.na(state$request_started)) {
+    state$last_request <- TRUE
   } else {
     state$close_when_done <- TRUE
   }
@@ -551,22 +562,30 @@ serve_once <- function(server) {
   # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
   if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
   writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
-  socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns, function(s) s$con))
+  # Requests already buffered are served without waiting for new bytes, and such a connection is
+  # not read meanwhile: its buffer stays small, and a pipelining client feels TCP back-pressure.
+  more <- vapply(conns, function(s) s$more && length(s$out) == 0L, NA)
+  sel <- which(writing | !more)
+  socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns[sel], function(s) s$con))
   nl <- length(active)
+  wait <- if (any(more)) 0 else opts$tick
   ready <- if (length(socks) == 0L) {
-    Sys.sleep(opts$tick)
+    Sys.sleep(wait)
     logical(0)
   } else {
-    tryCatch(socketSelect(socks, write = c(logical(nl), writing), timeout = opts$tick), error = function(e) NULL)
+    tryCatch(socketSelect(socks, write = c(logical(nl), writing[sel]), timeout = wait), error = function(e) NULL)
   }
   # NULL: select() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
   # is ready this round; the caller looks at the signal.
   if (is.null(ready)) ready <- logical(length(socks))
   now <- now_seconds()
-  conn_ready <- if (nl > 0L) ready[-seq_len(nl)] else ready
-  for (i in which(conn_ready)) {
+  conn_ready <- logical(length(conns))
+  conn_ready[sel] <- if (nl > 0L) ready[-seq_len(nl)] else ready
+  for (i in which(conn_ready | more)) {
     state <- conns[[i]]
-    if (writing[[i]]) flush_output(state, opts) else read_available(state, now)
+    if (conn_ready[[i]]) {
+      if (writing[[i]]) flush_output(state, opts) else read_available(state, now)
+    }
     if (state$open) process_buffer(state, server$listeners[[state$listener]]$handler, opts, server$log, server)
   }
   for (i in which(ready[seq_len(nl)])) accept_connection(server, active[[i]], now)
