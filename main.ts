@@ -46,7 +46,28 @@ export function buildApp(outdir = 'dist'): App {
     qualityMetric: 'accuracy',
     qualityThreshold: 0.9,
   });
-  new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, replicas: 2 });
+  // The challenger: the same script retrained every Monday at 03:00 (a CronJob), moving its own
+  // alias, `iris@challenger`, when it passes the gate. It answers a tenth of the requests next to
+  // the champion; `npx rmlops-cdk8s promote` moves `champion` to it (docs/rollouts.md).
+  const challenger = new RTrainingJob(chart, 'iris-challenger-train', {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
+    registeredModelName: 'iris',
+    experimentName: 'iris',
+    modelAlias: 'challenger',
+    qualityMetric: 'accuracy',
+    qualityThreshold: 0.9,
+    schedule: '0 3 * * 1',
+    timeZone: 'Etc/UTC',
+  });
+  new SeldonRModel(chart, 'iris', {
+    model: train.model,
+    tracking: mlflow,
+    replicas: 2,
+    minAvailable: 1,
+    canary: { model: challenger.model, traffic: 10 },
+    ingress: 'istio',
+  });
 
   const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
     tracking: mlflow,
@@ -59,7 +80,11 @@ export function buildApp(outdir = 'dist'): App {
     qualityThreshold: 4,
     qualityDirection: 'lower',
   });
-  new SeldonRModel(chart, 'mtcars', { model: trainMtcars.model, tracking: mlflow, replicas: 1 });
+  new SeldonRModel(chart, 'mtcars', {
+    model: trainMtcars.model,
+    tracking: mlflow,
+    autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 },
+  });
   return app;
 }
 

@@ -15,6 +15,7 @@ import {
   k8sResources, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
   withDefaults,
 } from './pod-defaults';
+import { checkCronSchedule, checkTimeZone } from './cron';
 import { TrainingScript, loadTrainingScript } from './training-script';
 import {
   Problem, checkArgv, checkDnsLabel, checkEnvName, checkEnvValue, checkFiniteNumber, checkInteger, checkMetricName, checkModelAlias,
@@ -122,9 +123,23 @@ export interface RTrainingJobProps {
   readonly scratchSize?: string;
   /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
+  /**
+   * Cron schedule (5 fields, or @hourly/@daily/@weekly/@monthly/@yearly, @every <duration>):
+   * the construct then emits a CronJob (concurrencyPolicy Forbid) whose Jobs are this Job, so
+   * retraining runs on a schedule and nothing immutable is applied. @default - none: a one-off Job
+   */
+  readonly schedule?: string;
+  /** IANA time zone of `schedule` (CronJob `timeZone`). @default - the controller's zone (UTC on most clusters) */
+  readonly timeZone?: string;
+  /** With `schedule`: seconds after a missed start within which the run still starts (at least 10, the controller's sync period). @default 600 */
+  readonly startingDeadlineSeconds?: number;
+  /** With `schedule`: finished successful Jobs kept. @default 3 */
+  readonly successfulJobsHistoryLimit?: number;
+  /** With `schedule`: finished failed Jobs kept (for `kubectl logs`). @default 3 */
+  readonly failedJobsHistoryLimit?: number;
 }
 
-/** The R training Job. */
+/** The R training Job, or a CronJob of it when `schedule` is set. */
 export class RTrainingJob extends Construct {
   /** Name of the Job. */
   public readonly name: string;
@@ -132,8 +147,10 @@ export class RTrainingJob extends Construct {
   public readonly model: ModelRef;
   /** Labels selecting the Job's pods. */
   public readonly podSelector: Record<string, string>;
-  /** The Job. */
-  public readonly job: k8s.KubeJob;
+  /** The Job; undefined with `schedule` (see `cronJob`). */
+  public readonly job?: k8s.KubeJob;
+  /** The CronJob, when `schedule` is set. */
+  public readonly cronJob?: k8s.KubeCronJob;
   /** Absolute path of the training script in the container (the value of `TRAINING_SCRIPT`). */
   public readonly trainingScriptPath: string;
   /** The ConfigMap holding a `TrainingScript.fromFile` script; undefined for `fromImagePath`. */
@@ -201,6 +218,7 @@ export class RTrainingJob extends Construct {
         ...checkInteger('runAsUser', uid, 1),
         ...checkResources('resources', resources),
         ...checkScratchSize(scratchSize),
+        ...checkSchedule(props, name),
       ];
       if (props.pipelineVolume) {
         out.push(...checkDnsLabel('pipelineVolume.claimName', props.pipelineVolume.claimName, 253));
@@ -259,47 +277,86 @@ export class RTrainingJob extends Construct {
     }
     for (const key of Object.keys(extraEnv).sort()) env.push({ name: key, value: extraEnv[key] });
 
-    this.job = new k8s.KubeJob(this, 'Resource', {
-      metadata: { name, labels },
-      spec: {
-        backoffLimit,
-        activeDeadlineSeconds: deadline,
-        ttlSecondsAfterFinished: ttl,
-        // A configuration error fails the same way on every retry: fail the Job at once. Beta and
-        // on by default since Kubernetes 1.26 (GA in 1.31); it requires restartPolicy Never.
-        // Deliberately no `Ignore` rule for DisruptionTarget: a pod evicted for overflowing its
-        // scratch emptyDir carries that condition too, and would then be retried until the deadline.
-        podFailurePolicy: {
-          rules: [{
-            action: 'FailJob',
-            onExitCodes: { containerName: TRAINING_CONTAINER_NAME, operator: 'In', values: [TRAINING_CONFIG_ERROR_EXIT_CODE] },
-            // Required (may be empty) in the 1.27/1.28 schemas; the API server allows one of the two non-empty.
-            onPodConditions: [],
+    const jobSpec: k8s.JobSpec = {
+      backoffLimit,
+      activeDeadlineSeconds: deadline,
+      ttlSecondsAfterFinished: ttl,
+      // A configuration error fails the same way on every retry: fail the Job at once. Beta and
+      // on by default since Kubernetes 1.26 (GA in 1.31); it requires restartPolicy Never.
+      // Deliberately no `Ignore` rule for DisruptionTarget: a pod evicted for overflowing its
+      // scratch emptyDir carries that condition too, and would then be retried until the deadline.
+      podFailurePolicy: {
+        rules: [{
+          action: 'FailJob',
+          onExitCodes: { containerName: TRAINING_CONTAINER_NAME, operator: 'In', values: [TRAINING_CONFIG_ERROR_EXIT_CODE] },
+          // Required (may be empty) in the 1.27/1.28 schemas; the API server allows one of the two non-empty.
+          onPodConditions: [],
+        }],
+      },
+      template: {
+        // The script's hash makes a changed script a changed pod template, so it is handled like
+        // any other changed prop (see ttlSecondsAfterFinished) instead of silently not running.
+        metadata: { labels, ...(fromFile ? { annotations: { [ANNOTATIONS.trainingScriptSha256]: script.sha256! } } : {}) },
+        spec: {
+          // Never: each retry is a fresh pod whose logs stay readable.
+          restartPolicy: 'Never',
+          automountServiceAccountToken: false,
+          securityContext: podSecurityContext(uid, props.pipelineVolume ? uid : undefined),
+          containers: [{
+            name: TRAINING_CONTAINER_NAME,
+            image,
+            command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.train],
+            args: props.args,
+            env,
+            resources: k8sResources(resources, scratchSize),
+            securityContext: restrictedSecurityContext(uid),
+            volumeMounts: mounts,
           }],
-        },
-        template: {
-          // The script's hash makes a changed script a changed pod template, so it is handled like
-          // any other changed prop (see ttlSecondsAfterFinished) instead of silently not running.
-          metadata: { labels, ...(fromFile ? { annotations: { [ANNOTATIONS.trainingScriptSha256]: script.sha256! } } : {}) },
-          spec: {
-            // Never: each retry is a fresh pod whose logs stay readable.
-            restartPolicy: 'Never',
-            automountServiceAccountToken: false,
-            securityContext: podSecurityContext(uid, props.pipelineVolume ? uid : undefined),
-            containers: [{
-              name: TRAINING_CONTAINER_NAME,
-              image,
-              command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.train],
-              args: props.args,
-              env,
-              resources: k8sResources(resources, scratchSize),
-              securityContext: restrictedSecurityContext(uid),
-              volumeMounts: mounts,
-            }],
-            volumes,
-          },
+          volumes,
         },
       },
-    });
+    };
+    if (props.schedule === undefined) {
+      this.job = new k8s.KubeJob(this, 'Resource', { metadata: { name, labels }, spec: jobSpec });
+    } else {
+      this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
+        metadata: { name, labels },
+        spec: {
+          schedule: props.schedule,
+          timeZone: props.timeZone,
+          // Two trainings of one model at once would race for the alias.
+          concurrencyPolicy: 'Forbid',
+          startingDeadlineSeconds: props.startingDeadlineSeconds ?? 600,
+          successfulJobsHistoryLimit: props.successfulJobsHistoryLimit ?? 3,
+          failedJobsHistoryLimit: props.failedJobsHistoryLimit ?? 3,
+          jobTemplate: { metadata: { labels }, spec: jobSpec },
+        },
+      });
+    }
   }
+}
+
+/** The CronJob props: the schedule's syntax, and no CronJob setting without a schedule. */
+function checkSchedule(props: RTrainingJobProps, name: string): Problem[] {
+  const out: Problem[] = [];
+  const cronOnly = ['timeZone', 'startingDeadlineSeconds', 'successfulJobsHistoryLimit', 'failedJobsHistoryLimit'] as const;
+  if (props.schedule === undefined) {
+    for (const key of cronOnly) {
+      if (props[key] !== undefined) {
+        out.push({ prop: key, value: props[key], problem: 'only applies to a scheduled training (a CronJob), and `schedule` is not set', fix: 'set `schedule` (e.g. "0 3 * * *"), or remove it' });
+      }
+    }
+    return out;
+  }
+  out.push(...checkCronSchedule('schedule', props.schedule));
+  // The controller names each Job `<name>-<minutes since the epoch>`, which must stay a 63-character label value.
+  if (name.length > 52) {
+    out.push({ prop: 'name', value: name, problem: `has ${name.length} characters; a CronJob name is at most 52 (its Jobs get an 11-character suffix)`, fix: 'shorten it to at most 52 characters (set the `name` prop)' });
+  }
+  if (props.timeZone !== undefined) out.push(...checkTimeZone('timeZone', props.timeZone));
+  // Below 10 s the controller, which syncs every 10 s, may miss every start.
+  if (props.startingDeadlineSeconds !== undefined) out.push(...checkInteger('startingDeadlineSeconds', props.startingDeadlineSeconds, 10));
+  if (props.successfulJobsHistoryLimit !== undefined) out.push(...checkInteger('successfulJobsHistoryLimit', props.successfulJobsHistoryLimit, 0));
+  if (props.failedJobsHistoryLimit !== undefined) out.push(...checkInteger('failedJobsHistoryLimit', props.failedJobsHistoryLimit, 0));
+  return out;
 }

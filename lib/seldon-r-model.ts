@@ -27,6 +27,7 @@ import {
   withDefaults,
 } from './pod-defaults';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
+import { AutoscalingProps, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors } from './rollout';
 import {
   Problem, checkArgv, checkDnsLabel, checkEnvValue, checkInteger, checkModelUri, checkMountPathFree, checkPinnedImage, checkPortName,
   checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth,
@@ -105,6 +106,10 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly scratchSize?: string;
   /** Numeric uid the R image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
+  /** The main predictor's HorizontalPodAutoscaler on CPU (`hpaSpec`); `replicas` must then be unset. @default - none: `replicas` pods */
+  readonly autoscaling?: AutoscalingProps;
+  /** The main predictor's PodDisruptionBudget (`pdbSpec`): a pod count below the replicas, or a percentage such as "50%". @default - none */
+  readonly minAvailable?: number | string;
 }
 
 /**
@@ -140,8 +145,11 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly podSelector: Record<string, string>;
   /** The SeldonDeployment. */
   public readonly resource: SeldonDeployment;
+  /** The predictors: the main one first, then the canary and the shadow if any. */
+  public readonly predictors: PredictorInfo[];
 
-  constructor(scope: Construct, id: string, props: SeldonRModelProps<P>) {
+  /** With a `canary` or a `shadow`, `ingress` is required (see `TrafficProps`). */
+  constructor(scope: Construct, id: string, props: SeldonRModelProps<P> & TrafficProps) {
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
@@ -158,6 +166,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.modelUri = typeof props.model === 'string' ? props.model : props.model.uri;
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
+    const containerNames = [MODEL_CONTAINER_NAME, ...extra.map((c) => c.name)];
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
@@ -199,6 +208,16 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         out.push({ prop: 'tracking', value: undefined, problem: `is required to load "${this.modelUri}" from MLflow`, fix: 'pass the MlflowServer as `tracking`' });
       }
       out.push(...checkExtraContainers(extra, httpPort, props.modelVolume ? [TMP_VOLUME, MODEL_VOLUME] : [TMP_VOLUME]));
+      out.push(...checkRollout(props, {
+        name, mainPredictor: predictor, mainUri: this.modelUri, replicas: props.replicas, cpuRequest: resources.cpuRequest,
+        hasTracking: props.tracking !== undefined, containerNames,
+        fileUriProblem: (uri) => {
+          const dir = uri.slice('file://'.length);
+          const root = modelMountPath.replace(/\/+$/, '');
+          if (!props.modelVolume) return 'is a local path, but no volume provides it (set `modelVolume`)';
+          return dir === modelMountPath || dir.startsWith(`${root}/`) ? undefined : `is not inside modelVolume.mountPath "${modelMountPath}"`;
+        },
+      }));
       return out;
     });
     // After the prop checks, so objects of a construct with bad props are not reported twice.
@@ -207,6 +226,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const spec = { name: 'r-model', instance: name, component: 'serving' };
     const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
     this.podSelector = selectorLabels(spec);
+    this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
     props.tracking?.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
 
     const env = [
@@ -263,10 +283,10 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
 
     const exec = resourceMaps(executorResources);
     this.resource = new SeldonDeployment(this, 'Resource', {
-      metadata: { name, labels },
+      metadata: { name, labels, annotations: ingressAnnotations(props) },
       spec: {
         name,
-        predictors: [{
+        predictors: rolloutPredictors({
           name: predictor,
           replicas,
           labels,
@@ -296,7 +316,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
               limits: Object.fromEntries(Object.entries(exec.limits).map(([k, v]) => [k, ExecutorLimits.fromString(v)])),
             },
           },
-        }],
+        }, props, MODEL_CONTAINER_NAME),
       },
     });
   }

@@ -138,10 +138,10 @@ describe('offline validator: validateDirectory and `rmlops-cdk8s validate <dir>`
       expect(run(['validate', dir])).toBe(1);
       expect(quiet.err).toEqual(expect.arrayContaining([
         `${file}: SeldonDeployment rmlops-iris/iris: spec.predictors[0].componentSpecs[0].spec.containers[0].readinessProbe.httpGet: missing required field "port"`,
-        '0007-service-mlflow.yaml, 9999-copy.yaml: Service rmlops-iris/mlflow: metadata.name: duplicate object (also object #7 in the set; the cluster keeps only one)',
+        '0008-service-mlflow.yaml, 9999-copy.yaml: Service rmlops-iris/mlflow: metadata.name: duplicate object (also object #8 in the set; the cluster keeps only one)',
         expect.stringMatching(/^9998-broken\.yaml: not valid YAML: /),
       ]));
-      expect(quiet.err[quiet.err.length - 1]).toMatch(/^\d+ problem\(s\) in 19 file\(s\), 18 object\(s\) in /);
+      expect(quiet.err[quiet.err.length - 1]).toMatch(/^\d+ problem\(s\) in 21 file\(s\), 20 object\(s\) in /);
       // Each problem on its own is enough to fail.
       fs.rmSync(path.join(dir, '9998-broken.yaml'));
       fs.rmSync(path.join(dir, '9999-copy.yaml'));

@@ -36,7 +36,7 @@ describe('the example app: iris and mtcars', () => {
       if (object.kind === 'ConfigMap' && /-train-script$/.test(object.metadata.name)) {
         for (const key of Object.keys(object.data)) object.data[key] = '<the example script>';
       }
-      const annotations = object.spec?.template?.metadata?.annotations;
+      const annotations = (object.spec?.template ?? object.spec?.jobTemplate?.spec?.template)?.metadata?.annotations;
       if (annotations?.[ANNOTATIONS.trainingScriptSha256]) annotations[ANNOTATIONS.trainingScriptSha256] = '<its sha256>';
     }
     expect(redacted).toMatchSnapshot();
@@ -46,8 +46,8 @@ describe('the example app: iris and mtcars', () => {
     const kinds: Record<string, number> = {};
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
-      Namespace: 1, ConfigMap: 3, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
-      Deployment: 2, Job: 3, SeldonDeployment: 2,
+      Namespace: 1, ConfigMap: 4, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
+      Deployment: 2, Job: 3, CronJob: 1, SeldonDeployment: 2,
     });
   });
 
@@ -85,7 +85,8 @@ describe('the example app: iris and mtcars', () => {
 
   test('every container: non-root, read-only root fs, no escalation, ALL dropped, seccomp, resources, pinned', () => {
     const all = containers(objects);
-    expect(all).toHaveLength(7);
+    // The challenger's CronJob and the iris canary predictor included.
+    expect(all).toHaveLength(9);
     for (const { owner, container, pod } of all) {
       expectRestricted(owner, container, pod);
       expectMountsResolve(container, pod);
@@ -107,7 +108,8 @@ describe('the example app: iris and mtcars', () => {
     const matches = (sel: Record<string, string>) => pods.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v)).length;
     for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
       expect(matches(np.spec.podSelector.matchLabels)).toBe(1);
-      for (const rule of np.spec.ingress) for (const peer of rule.from) expect(matches(peer.podSelector.matchLabels)).toBe(1);
+      // A model's selector admits all its predictors (iris: main and canary).
+      for (const rule of np.spec.ingress) for (const peer of rule.from) expect(matches(peer.podSelector.matchLabels)).toBeGreaterThanOrEqual(1);
     }
   });
 
@@ -126,7 +128,8 @@ describe('the example app: iris and mtcars', () => {
     const get = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name);
     const cases = [
       { model: 'iris', metric: 'accuracy', threshold: '0.9', direction: 'higher', replicas: 2 },
-      { model: 'mtcars', metric: 'rmse', threshold: '4', direction: 'lower', replicas: 1 },
+      // mtcars autoscales: the HorizontalPodAutoscaler owns the count.
+      { model: 'mtcars', metric: 'rmse', threshold: '4', direction: 'lower', replicas: undefined },
     ] as const;
     for (const c of cases) {
       const script = fs.readFileSync(EXAMPLE_SCRIPTS[c.model], 'utf8');
@@ -154,7 +157,7 @@ describe('the example app: iris and mtcars', () => {
       expect(envOf(model)[ENV.modelUri]).toBe(`models:/${c.model}@champion`);
     }
     const admitted = get('NetworkPolicy', 'mlflow').spec.ingress[0].from.map((p: any) => p.podSelector.matchLabels[LABELS.instance]);
-    expect(admitted.sort()).toEqual(['iris', 'iris-train', 'mtcars', 'mtcars-train']);
+    expect(admitted.sort()).toEqual(['iris', 'iris-challenger-train', 'iris-train', 'mtcars', 'mtcars-train']);
   });
 
   test('no credential values: no Secret objects, credentials only as secretKeyRef', () => {

@@ -51,6 +51,8 @@ export function podSpecs(manifests: any[]): { owner: string; labels: Record<stri
   for (const m of manifests) {
     const owner = `${m.kind}/${m.metadata.name}`;
     if (m.spec?.template?.spec) out.push({ owner, labels: m.spec.template.metadata?.labels ?? {}, spec: m.spec.template.spec });
+    const jobTemplate = m.kind === 'CronJob' ? m.spec?.jobTemplate?.spec?.template : undefined;
+    if (jobTemplate?.spec) out.push({ owner, labels: jobTemplate.metadata?.labels ?? {}, spec: jobTemplate.spec });
     if (m.kind === 'SeldonDeployment') {
       for (const p of m.spec.predictors) {
         for (const c of p.componentSpecs ?? []) out.push({ owner, labels: c.metadata?.labels ?? {}, spec: c.spec });
