@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { SECRET_KEYS } from './contract';
 import { NetworkClient } from './pod-defaults';
-import { checkBucketName, checkDnsLabel, checkHttpUrl, checkRegion, validateAtSynth } from './validate';
+import { checkBucketName, checkDnsLabel, checkHttpUrl, checkRegion, checkSecretKey, validateAtSynth } from './validate';
 
 /** Reference to an existing Secret holding S3 credentials. */
 export interface S3CredentialsSecret {
@@ -73,6 +73,8 @@ export class ExternalS3Bucket extends Construct implements IArtifactStore {
       ...checkBucketName('bucket', this.bucket),
       ...checkRegion('region', this.region),
       ...checkDnsLabel('credentialsSecretName', this.credentialsSecret.name, 253),
+      ...checkSecretKey('accessKeyIdKey', this.credentialsSecret.accessKeyIdKey),
+      ...checkSecretKey('secretAccessKeyKey', this.credentialsSecret.secretAccessKeyKey),
     ]);
   }
 

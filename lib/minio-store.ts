@@ -13,7 +13,7 @@ import {
   readWriteOnceClaim, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
 import {
-  Problem, checkBucketName, checkDnsLabel, checkInteger, checkPinnedImage, checkQuantity, checkRegion, validateAtSynth,
+  Problem, checkBucketName, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkRegion, validateAtSynth,
 } from './validate';
 
 /**
@@ -140,6 +140,7 @@ export class MinioStore extends Construct implements IArtifactStore {
         ...checkBucketName('bucket', this.bucket),
         ...checkRegion('region', this.region),
         ...checkQuantity('storageSize', storageSize),
+        ...(props.storageClassName !== undefined ? checkDnsSubdomain('storageClassName', props.storageClassName, 'standard') : []),
         ...checkDnsLabel('rootCredentialsSecret', this.rootCredentialsSecret, 253),
         ...checkDnsLabel('clientCredentialsSecret', this.credentialsSecret.name, 253),
         ...checkResources('resources', resources),

@@ -13,7 +13,7 @@ import {
   checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
   readWriteOnceClaim, restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
-import { Problem, checkDnsLabel, checkPinnedImage, checkQuantity, validateAtSynth } from './validate';
+import { Problem, checkDnsLabel, checkDnsSubdomain, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth } from './validate';
 
 /**
  * MLflow version the default image runs: >= 3.5 for the Host-header check (`--allowed-hosts`),
@@ -168,10 +168,14 @@ export class MlflowServer extends Construct implements ITrackingServer {
         ...checkResources('resources', resources),
         ...checkScratchSize(scratchSize),
       ];
+      // The cluster domain lands in --allowed-hosts, which MLflow matches against the Host header.
+      out.push(...checkDnsSubdomain('clusterDomain', clusterDomain, 'cluster.local'));
       if (backend) {
         out.push(...checkDnsLabel('backendStoreSecret.name', backend.name, 253));
+        if (backend.key !== undefined) out.push(...checkSecretKey('backendStoreSecret.key', backend.key));
       } else {
         out.push(...checkQuantity('storageSize', storageSize));
+        if (props.storageClassName !== undefined) out.push(...checkDnsSubdomain('storageClassName', props.storageClassName, 'standard'));
       }
       (props.allowedHosts ?? []).forEach((h, i) => out.push(...checkAllowedHost(`allowedHosts[${i}]`, h)));
       (props.uiNamespaces ?? []).forEach((n, i) => out.push(...checkDnsLabel(`uiNamespaces[${i}]`, n)));

@@ -220,6 +220,23 @@ export function checkEnvValue(prop: string, value: unknown): Problem[] {
   return [];
 }
 
+/** A DNS-1123 subdomain (storage class names, cluster domains): labels joined by '.', at most 253 characters. */
+export function checkDnsSubdomain(prop: string, value: string, example: string): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 253
+    || !value.split('.').every((l) => /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(l))) {
+    return problem(prop, value, 'is not a DNS-1123 subdomain (lower-case labels of letters, digits and \'-\', joined by \'.\', at most 253 characters)', `use a name such as "${example}"`);
+  }
+  return [];
+}
+
+/** A key in a Secret or ConfigMap: letters, digits, '-', '_' and '.', at most 253 characters. */
+export function checkSecretKey(prop: string, value: string): Problem[] {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 253 || !/^[-._a-zA-Z0-9]+$/.test(value)) {
+    return problem(prop, value, 'is not a valid Secret key (at most 253 letters, digits, \'-\', \'_\' and \'.\')', `use a key such as "${String(value).replace(/[^-._a-zA-Z0-9]+/g, '-').slice(0, 253) || 'access-key-id'}"`);
+  }
+  return [];
+}
+
 const HOST_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 
 /** A host name (DNS labels joined by '.', at most 253 characters) or an IPv4 address. */

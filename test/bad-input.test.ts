@@ -711,6 +711,34 @@ describe('bad input is reported at synth with path, value and fix', () => {
     expectSynthLine(chart, '[test/minio] Deployment team-a/minio: spec.selector: does not match spec.template.metadata.labels');
   });
 
+  // ---- names that land in flags, headers and references
+  test('109. a cluster domain that is not a DNS name (it goes into --allowed-hosts)', () => {
+    const chart = newChart();
+    new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), clusterDomain: 'cluster.local,*' });
+    expectSynthLine(chart, '[test/mlflow] clusterDomain = "cluster.local,*": is not a DNS-1123 subdomain (lower-case labels of letters, digits and \'-\', joined by \'.\', at most 253 characters). Fix: use a name such as "cluster.local"');
+  });
+
+  test.each([
+    ['110. MinIO', (chart: Chart) => new MinioStore(chart, 'minio', { storageClassName: 'Fast SSD' }), 'test/minio'],
+    ['111. MLflow', (chart: Chart) => new MlflowServer(chart, 'mlflow', { artifactStore: new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3.example.com', bucket: 'abc' }), storageClassName: 'Fast SSD' }), 'test/mlflow'],
+  ])('%s: a storage class name the API server rejects', (_label, make, at) => {
+    const chart = newChart();
+    make(chart);
+    expectSynthLine(chart, `[${at}] storageClassName = "Fast SSD": is not a DNS-1123 subdomain (lower-case labels of letters, digits and '-', joined by '.', at most 253 characters). Fix: use a name such as "standard"`);
+  });
+
+  test('112. a Secret key with a slash', () => {
+    const chart = newChart();
+    new ExternalS3Bucket(chart, 's3', { endpointUrl: 'https://s3.example.com', bucket: 'abc', accessKeyIdKey: 'aws/key' });
+    expectSynthLine(chart, '[test/s3] accessKeyIdKey = "aws/key": is not a valid Secret key (at most 253 letters, digits, \'-\', \'_\' and \'.\'). Fix: use a key such as "aws-key"');
+  });
+
+  test('113. a backend store Secret key with a space', () => {
+    const chart = newChart();
+    new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio'), backendStoreSecret: { name: 'db', key: 'db uri' } });
+    expectSynthLine(chart, '[test/mlflow] backendStoreSecret.key = "db uri": is not a valid Secret key (at most 253 letters, digits, \'-\', \'_\' and \'.\'). Fix: use a key such as "db-uri"');
+  });
+
   // ---- reporting
   test('all problems are reported at once, and nothing is synthesized', () => {
     const chart = newChart();
