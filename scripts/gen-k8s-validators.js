@@ -13,7 +13,7 @@ const OUT = path.join(ROOT, 'imports', 'k8s-models.bundle.js');
 // A longer list costs every synth its parse time (18 kinds: about twice this one's).
 const KINDS = [
   'v1/Namespace', 'v1/ConfigMap', 'v1/Secret', 'v1/ServiceAccount', 'v1/PersistentVolumeClaim', 'v1/Service',
-  'networking.k8s.io/v1/NetworkPolicy', 'apps/v1/Deployment', 'batch/v1/Job',
+  'networking.k8s.io/v1/NetworkPolicy', 'apps/v1/Deployment', 'batch/v1/Job', 'batch/v1/CronJob',
 ];
 
 function generate() {
