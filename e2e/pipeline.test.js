@@ -104,6 +104,26 @@ describe('training through real MLflow', () => {
     mark('MLflow ready');
   });
 
+  it("MLflow accepts the Host header in-cluster clients send (from the manifests' tracking URIs) and refuses a foreign one", async () => {
+    const uris = new Set();
+    const collect = (o) => {
+      if (Array.isArray(o)) o.forEach(collect);
+      else if (o && typeof o === 'object') {
+        if (o.name === 'MLFLOW_TRACKING_URI' && typeof o.value === 'string') uris.add(o.value);
+        Object.values(o).forEach(collect);
+      }
+    };
+    collect(stack.manifests.docs);
+    assert.ok(uris.size > 0);
+    const ask = (host) => request(stack.mlflow.port, 'GET', '/api/2.0/mlflow/experiments/get-by-name?experiment_name=Default', { headers: { host } });
+    for (const uri of uris) {
+      const host = new URL(uri).host;
+      const res = await ask(host);
+      assert.equal(res.status, 200, `Host ${host}: HTTP ${res.status} ${res.body}`);
+    }
+    assert.equal((await ask('attacker.example.com')).status, 403);
+  });
+
   for (const job of jobs()) {
     describe(`Job ${job.metadata.name}`, () => {
       let result;

@@ -192,14 +192,16 @@ class LocalCluster {
     });
   }
 
-  // The DNS forms a Service answers to (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.<domain>)
-  // followed by one of its ports -> 127.0.0.1:<that port's local port>.
+  // URLs to a Service in any of its DNS forms (<svc>, <svc>.<ns>, <svc>.<ns>.svc,
+  // <svc>.<ns>.svc.<domain>) with one of its ports -> 127.0.0.1:<that port's local port>. Only
+  // URLs (scheme://host:port) are addresses a process connects to: a bare host:port may be a
+  // pattern, e.g. in MLflow's --allowed-hosts, which must reach MLflow as the manifest has it.
   rewriteDns(value, where) {
     let out = value;
     for (const svc of this.manifests.services()) {
       const ns = svc.metadata.namespace;
       const re = new RegExp(
-        `(^|[^A-Za-z0-9.-])${escapeRe(svc.metadata.name)}(?:\\.${escapeRe(ns)}(?:\\.svc(?:\\.[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*)?)?)?:(\\d+)(?![0-9])`,
+        `([A-Za-z][A-Za-z0-9+.-]*://)${escapeRe(svc.metadata.name)}(?:\\.${escapeRe(ns)}(?:\\.svc(?:\\.[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*)?)?)?:(\\d+)(?![0-9])`,
         'g',
       );
       out = out.replace(re, (all, pre, port) => {
