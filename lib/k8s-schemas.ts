@@ -99,6 +99,38 @@ export function builtInSchemaErrors(obj: any): FieldError[] | undefined {
   }
 }
 
+// Field names of the bundled kinds (imports/k8s-fields.json, from the kubernetes-models typings):
+// node 0 is a leaf; `p` the fields of an object, `a` the element of an array, `m` a map's values.
+interface FieldNode { p?: Record<string, number>; a?: number; m?: number }
+let fieldGraph: { kinds: Record<string, number>; types: (FieldNode | null)[] } | undefined;
+
+/**
+ * Fields the API server does not know, in an object of a bundled kind (`kubectl apply` validates
+ * fields strictly and rejects them; other clients drop them silently). Undefined for other kinds.
+ */
+export function unknownFieldErrors(obj: any): FieldError[] | undefined {
+  fieldGraph ??= JSON.parse(fs.readFileSync(generatedImportsFile('k8s-fields.json'), 'utf8')) as { kinds: Record<string, number>; types: (FieldNode | null)[] };
+  const root = fieldGraph.kinds[`${obj.apiVersion}/${obj.kind}`];
+  if (root === undefined) return undefined;
+  const types = fieldGraph.types;
+  const out: FieldError[] = [];
+  const walk = (id: number, value: unknown, at: string): void => {
+    const node = types[id];
+    if (!node || value === null || typeof value !== 'object') return;
+    if (Array.isArray(value)) {
+      if (node.a !== undefined) value.forEach((v, i) => walk(node.a!, v, `${at}[${i}]`));
+      return;
+    }
+    for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+      if (node.p && Object.prototype.hasOwnProperty.call(node.p, key)) walk(node.p[key], v, at === '' ? key : `${at}.${key}`);
+      else if (node.m !== undefined) walk(node.m, v, `${at}[${JSON.stringify(key)}]`);
+      else out.push({ at: at === '' ? key : `${at}.${key}`, message: 'unknown field (the API server drops or rejects it)' });
+    }
+  };
+  walk(root, obj, '');
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // SeldonDeployment
 

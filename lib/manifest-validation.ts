@@ -14,7 +14,7 @@ import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
   labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
 } from './k8s-names';
-import { builtInSchemaErrors, seldonSchemaErrors } from './k8s-schemas';
+import { builtInSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 
 const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
 const SELDON_KIND = 'SeldonDeployment';
@@ -237,6 +237,7 @@ export function schemaErrors(objects: any[]): string[] {
       continue;
     }
     for (const e of errors) report(e.at, e.message);
+    for (const e of unknownFieldErrors(obj) ?? []) report(e.at, e.message);
   }
   return out;
 }

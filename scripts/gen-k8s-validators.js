@@ -2,13 +2,17 @@
 // ServiceAccounts, which apps add beside them) into one file,
 // imports/k8s-models.bundle.js, because requiring them from kubernetes-models loads hundreds of
 // small modules (about 100 ms of every synth). Other kinds still come from kubernetes-models.
-// `--check` rebuilds it in memory and exits 1 when the committed file differs.
+// It also writes imports/k8s-fields.json, the field names of those kinds read from the typings
+// kubernetes-models generates from the same OpenAPI document: the schemas allow any extra field,
+// but `kubectl apply` (strict field validation) rejects one, so the validator checks them too.
+// `--check` rebuilds both in memory and exits 1 when a committed file differs.
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
 const ROOT = path.join(__dirname, '..');
 const OUT = path.join(ROOT, 'imports', 'k8s-models.bundle.js');
+const FIELDS_OUT = path.join(ROOT, 'imports', 'k8s-fields.json');
 /** apiVersion/kind of the bundled classes. */
 // A longer list costs every synth its parse time (18 kinds: about twice this one's).
 const KINDS = [
@@ -28,18 +32,81 @@ function generate() {
   return header + result.outputFiles[0].text;
 }
 
+/**
+ * The type graph of the kinds' typings, as `{ kinds: { "<apiVersion>/<Kind>": id }, types: [node] }`
+ * where a node is `{ p: { field: id } }` (object), `{ a: id }` (array) or `{ m: id }` (map), and
+ * id 0 is a leaf (a primitive, or anything: not walked).
+ */
+function fieldGraph() {
+  const ts = require('typescript');
+  const rootFile = path.join(ROOT, '__k8s_field_roots__.ts');
+  const source = KINDS.map((k, i) => `import type { I${k.slice(k.lastIndexOf('/') + 1)} as T${i} } from 'kubernetes-models/${k}';\nexport declare const r${i}: T${i};`).join('\n');
+  const options = {
+    module: ts.ModuleKind.ESNext, moduleResolution: ts.ModuleResolutionKind.Bundler, target: ts.ScriptTarget.ES2020,
+    strict: true, noEmit: true, skipLibCheck: true, types: [], lib: ['lib.es5.d.ts'],
+  };
+  const host = ts.createCompilerHost(options);
+  const getSourceFile = host.getSourceFile.bind(host);
+  host.getSourceFile = (file, lang, ...rest) => (path.resolve(file) === rootFile ? ts.createSourceFile(file, source, lang) : getSourceFile(file, lang, ...rest));
+  const fileExists = host.fileExists.bind(host);
+  host.fileExists = (file) => path.resolve(file) === rootFile || fileExists(file);
+  const program = ts.createProgram({ rootNames: [rootFile], options, host });
+  const problems = ts.getPreEmitDiagnostics(program, program.getSourceFile(rootFile));
+  if (problems.length > 0) throw new Error(ts.flattenDiagnosticMessageText(problems[0].messageText, '\n'));
+  const checker = program.getTypeChecker();
+  const ids = new Map();
+  const types = [null];
+  const idOf = (declared) => {
+    let type = checker.getNonNullableType(declared);
+    if (type.flags & (ts.TypeFlags.Any | ts.TypeFlags.Unknown)) return 0;
+    if (type.isUnion()) {
+      // Unions of primitives (IntOrString, Quantity) are leaves.
+      const objects = type.types.filter((t) => t.flags & ts.TypeFlags.Object);
+      if (objects.length !== 1) return 0;
+      type = objects[0];
+    }
+    if (!(type.flags & ts.TypeFlags.Object)) return 0;
+    if (ids.has(type)) return ids.get(type);
+    const id = types.length;
+    ids.set(type, id);
+    types.push(null);
+    let node;
+    if (checker.isArrayType(type)) {
+      node = { a: idOf(checker.getIndexTypeOfType(type, ts.IndexKind.Number)) };
+    } else {
+      const p = {};
+      for (const prop of checker.getPropertiesOfType(type)) p[prop.name] = idOf(checker.getTypeOfSymbol(prop));
+      const map = checker.getIndexTypeOfType(type, ts.IndexKind.String);
+      node = map ? { p, m: idOf(map) } : { p };
+    }
+    types[id] = node;
+    return id;
+  };
+  const kinds = {};
+  const sf = program.getSourceFile(rootFile);
+  for (const stmt of sf.statements) {
+    if (!ts.isVariableStatement(stmt)) continue;
+    const decl = stmt.declarationList.declarations[0];
+    kinds[KINDS[Number(decl.name.getText(sf).slice(1))]] = idOf(checker.getTypeAtLocation(decl.name));
+  }
+  return JSON.stringify({ kinds, types }) + '\n';
+}
+
 function main() {
-  const out = generate();
+  const outputs = [[OUT, generate()], [FIELDS_OUT, fieldGraph()]];
   if (process.argv.includes('--check')) {
-    if (!fs.existsSync(OUT) || fs.readFileSync(OUT, 'utf8') !== out) {
-      console.error(`stale: ${path.relative(ROOT, OUT)} (run node scripts/gen-k8s-validators.js)`);
+    const stale = outputs.filter(([file, want]) => !fs.existsSync(file) || fs.readFileSync(file, 'utf8') !== want);
+    if (stale.length > 0) {
+      console.error(`stale: ${stale.map(([f]) => path.relative(ROOT, f)).join(', ')} (run node scripts/gen-k8s-validators.js)`);
       process.exit(1);
     }
     return;
   }
-  fs.writeFileSync(OUT, out);
-  console.log(`wrote ${path.relative(ROOT, OUT)}`);
+  for (const [file, text] of outputs) {
+    fs.writeFileSync(file, text);
+    console.log(`wrote ${path.relative(ROOT, file)}`);
+  }
 }
 
 if (require.main === module) main();
-module.exports = { generate, KINDS, OUT };
+module.exports = { generate, fieldGraph, KINDS, OUT, FIELDS_OUT };

@@ -424,6 +424,21 @@ describe('validator: SeldonDeployment against the Seldon Core 1.17.1 CRD', () =>
     expect(KINDS).toEqual(expect.arrayContaining(['v1/Namespace', 'v1/ConfigMap', 'v1/PersistentVolumeClaim', 'v1/Service', 'networking.k8s.io/v1/NetworkPolicy', 'apps/v1/Deployment', 'batch/v1/Job']));
   }, 60000);
 
+  test('unknown fields of the bundled kinds are caught by the shipped validator too (as kubectl apply\'s strict field validation does)', () => {
+    const lib = require('../lib/manifest-validation') as typeof import('../lib/manifest-validation');
+    const objs = good();
+    const dep = find(objs, 'Deployment');
+    dep.spec.template.spec.containers[0].resource = { limits: { memory: '1Gi' } };
+    dep.metadata.labels.fine = 'x';
+    dep.spec.template.spec.volumes = [{ name: 'v', emptyDir: { sizelimit: '1Gi' } }];
+    expect(lib.schemaErrors(objs)).toEqual([
+      `Deployment ${NS}/store: spec.template.spec.containers[0].resource: unknown field (the API server drops or rejects it)`,
+      `Deployment ${NS}/store: spec.template.spec.volumes[0].emptyDir.sizelimit: unknown field (the API server drops or rejects it)`,
+    ]);
+    // The test-only check over every kind reports the same line once.
+    expect(schemaErrors(objs)).toEqual(lib.schemaErrors(objs));
+  });
+
   test('kinds outside the bundle still come from kubernetes-models', () => {
     const sts = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: NS }, spec: { serviceName: 's', selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'x:1' }] } }, replicas: 'x' } };
     expect(schemaErrors([sts])).toEqual([`StatefulSet ${NS}/s: spec.replicas: must be integer`]);

@@ -32,10 +32,11 @@ export function unknownFields(objects: any[]): string[] {
 
 /** The library's schema errors, plus unknown fields of built-in objects. */
 export function schemaErrors(objects: any[]): string[] {
-  return [...lib.schemaErrors(objects), ...unknownFields(objects)];
+  // The library checks the fields of the kinds it bundles; this covers every kind (same message).
+  return [...new Set([...lib.schemaErrors(objects), ...unknownFields(objects)])];
 }
 
 /** validateManifests of the library (references strict: `existingClaims` lists claims made elsewhere), plus unknown fields. */
 export function validateManifests(objects: any[], options: lib.ValidateOptions = {}): string[] {
-  return [...lib.validateManifests(objects, options), ...unknownFields(objects)];
+  return [...new Set([...lib.validateManifests(objects, options), ...unknownFields(objects)])];
 }
