@@ -28,6 +28,8 @@ function postOnce(agent, port, path, body) {
         });
       },
     );
+    // A server that stops answering must not hang the bench.
+    req.setTimeout(30000, () => req.destroy(new Error(`no answer from ${path} on ${port} in 30 s`)));
     req.on('error', reject);
     req.end(body);
   });
