@@ -128,6 +128,7 @@ describe('consumer of the published package', () => {
       'build/lib/cli.js',
       'imports/seldondeployment-v1.validate.js',
       'imports/k8s-models.bundle.js',
+      'imports/k8s-fields.json',
     ]));
     const unwanted = files.filter((f) =>
       (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
