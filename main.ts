@@ -12,7 +12,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  MinioStore, MlflowServer, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript, writeManifests,
+  MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript, writeManifests,
 } from './lib';
 
 /** Namespace of the example. */
@@ -68,6 +68,9 @@ export function buildApp(outdir = 'dist'): App {
     canary: { model: challenger.model, traffic: 10 },
     ingress: 'istio',
   });
+  // Runs only when asked (`kubectl create job --from=cronjob/iris-promote ...`): iris@champion
+  // moves to the version of iris@challenger.
+  new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model });
 
   const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
     tracking: mlflow,

@@ -14,6 +14,7 @@ export { DEFAULT_ISTIO_GATEWAY, ISTIO_GATEWAY_ANNOTATION, PREDICTOR_LABEL } from
 export type { AutoscalingProps, CanaryProps, Ingress, NoRolloutProps, PredictorInfo, RolloutProps, ShadowProps, TrafficProps } from './rollout';
 export { CRON_MACROS, cronError } from './cron';
 export { writeHelmChart } from './helm';
+export * from './model-promotion';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
 export type { ComputeResources, NetworkClient } from './pod-defaults';

@@ -47,7 +47,7 @@ describe('the example app: iris and mtcars', () => {
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
       Namespace: 1, ConfigMap: 4, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
-      Deployment: 2, Job: 3, CronJob: 1, SeldonDeployment: 2,
+      Deployment: 2, Job: 3, CronJob: 2, SeldonDeployment: 2,
     });
   });
 
@@ -85,8 +85,8 @@ describe('the example app: iris and mtcars', () => {
 
   test('every container: non-root, read-only root fs, no escalation, ALL dropped, seccomp, resources, pinned', () => {
     const all = containers(objects);
-    // The challenger's CronJob and the iris canary predictor included.
-    expect(all).toHaveLength(9);
+    // The challenger's and the promotion's CronJobs and the iris canary predictor included.
+    expect(all).toHaveLength(10);
     for (const { owner, container, pod } of all) {
       expectRestricted(owner, container, pod);
       expectMountsResolve(container, pod);
@@ -157,7 +157,7 @@ describe('the example app: iris and mtcars', () => {
       expect(envOf(model)[ENV.modelUri]).toBe(`models:/${c.model}@champion`);
     }
     const admitted = get('NetworkPolicy', 'mlflow').spec.ingress[0].from.map((p: any) => p.podSelector.matchLabels[LABELS.instance]);
-    expect(admitted.sort()).toEqual(['iris', 'iris-challenger-train', 'iris-train', 'mtcars', 'mtcars-train']);
+    expect(admitted.sort()).toEqual(['iris', 'iris-challenger-train', 'iris-promote', 'iris-train', 'mtcars', 'mtcars-train']);
   });
 
   test('no credential values: no Secret objects, credentials only as secretKeyRef', () => {

@@ -1,0 +1,179 @@
+/**
+ * Promotion of a challenger: moves the `toAlias` (champion) of a registered model to the version
+ * `fromAlias` (challenger) points at. A suspended CronJob is the template of the promotion Job,
+ * run on demand with `kubectl create job --from=cronjob/<name> <name>-<n>`: nothing runs when the
+ * manifests are applied, nothing is edited to promote, and the image is the training image,
+ * which already has the rmlops MLflow client (no rebuild). Servers loading `models:/<name>@<toAlias>`
+ * resolve the alias at start, so a `kubectl rollout restart` of their Deployments serves the new
+ * version.
+ */
+import { k8s } from 'cdk8s-plus-28';
+import { Construct } from 'constructs';
+import { validateObjectsAtSynth } from './app-validation';
+import { ENV, R_SCRIPT_COMMAND } from './contract';
+import { ITrackingServer } from './mlflow-server';
+import {
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkResources, k8sResources, namespaceOf, podSecurityContext, recommendedLabels,
+  resolveName, restrictedSecurityContext, selectorLabels, tmpVolume, withDefaults, imageVersionLabel,
+} from './pod-defaults';
+import { DEFAULT_R_TRAINING_IMAGE, ModelRef, R_IMAGE_UID } from './r-training-job';
+import {
+  Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
+} from './validate';
+
+/** Environment variables of the promotion container (read by `PROMOTE_R`). */
+export const PROMOTION_ENV = {
+  /** Alias whose version is promoted (the challenger). */
+  fromAlias: 'RMLOPS_PROMOTE_FROM_ALIAS',
+  /** Alias that is moved (the champion). */
+  toAlias: 'RMLOPS_PROMOTE_TO_ALIAS',
+} as const;
+
+/** Name of the promotion container. */
+export const PROMOTION_CONTAINER_NAME = 'promote';
+
+/**
+ * The R program of the promotion Job (`Rscript -e`), on the exported MLflow client of the rmlops
+ * package: it reads the version of `<name>@<from>`, points `<name>@<to>` at it and prints both
+ * versions. A missing `from` alias fails the Job (exit 1) and moves nothing.
+ */
+export const PROMOTE_R = [
+  'e <- function(k) { v <- Sys.getenv(k); if (!nzchar(v)) stop(k, " is not set"); v }',
+  `client <- rmlops::mlflow_client(e("${ENV.trackingUri}"), wait_seconds = as.numeric(e("${ENV.mlflowWaitSeconds}")))`,
+  `name <- e("${ENV.registeredModelName}"); from <- e("${PROMOTION_ENV.fromAlias}"); to <- e("${PROMOTION_ENV.toAlias}")`,
+  'version <- rmlops::mlflow_get_version_by_alias(client, name, from)$version',
+  'before <- tryCatch(rmlops::mlflow_get_version_by_alias(client, name, to)$version, error = function(err) "none")',
+  'rmlops::mlflow_set_alias(client, name, to, version)',
+  'cat(sprintf("promoted %s@%s -> version %s (was %s), the version of %s@%s\\n", name, to, version, before, name, from))',
+].join('\n');
+
+/** Props of `ModelPromotion`. */
+export interface ModelPromotionProps {
+  /** The MLflow server holding the registry (its NetworkPolicy is opened to the promotion pods). */
+  readonly tracking: ITrackingServer;
+  /** The model whose alias moves: the champion's training job `model` (its name and alias), or `{ name, alias }`. */
+  readonly champion: ModelRef | { readonly name: string; readonly alias: string };
+  /** The alias whose version is promoted: the challenger's training job `model`, or an alias name. @default "challenger" */
+  readonly challenger?: ModelRef | string;
+  /** Name of the CronJob (and prefix of the Jobs made from it). @default the construct id */
+  readonly name?: string;
+  /** Image with the rmlops R package, pinned. @default DEFAULT_R_TRAINING_IMAGE */
+  readonly image?: string;
+  /** How long the program waits for MLflow, in seconds. @default 120 */
+  readonly mlflowWaitSeconds?: number;
+  /** Resources of the container. @default 100m CPU, 256Mi request, 512Mi limit */
+  readonly resources?: ComputeResources;
+  /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
+  readonly runAsUser?: number;
+}
+
+/** A promotion Job template: `kubectl create job --from=cronjob/<name> <name>-1` moves the alias. */
+export class ModelPromotion extends Construct {
+  /** Name of the CronJob. */
+  public readonly name: string;
+  /** Registered model name. */
+  public readonly modelName: string;
+  /** The alias promoted from. */
+  public readonly fromAlias: string;
+  /** The alias moved. */
+  public readonly toAlias: string;
+  /** The suspended CronJob whose jobTemplate is the promotion. */
+  public readonly cronJob: k8s.KubeCronJob;
+  /** Labels selecting the promotion pods. */
+  public readonly podSelector: Record<string, string>;
+
+  constructor(scope: Construct, id: string, props: ModelPromotionProps) {
+    super(scope, id);
+    const name = resolveName(id, props.name);
+    this.name = name;
+    const image = props.image ?? DEFAULT_R_TRAINING_IMAGE;
+    const champion = props.champion;
+    this.modelName = champion?.name;
+    this.toAlias = champion?.alias;
+    const challenger = props.challenger ?? 'challenger';
+    this.fromAlias = typeof challenger === 'string' ? challenger : challenger.alias;
+    const waitSeconds = props.mlflowWaitSeconds ?? 120;
+    const uid = props.runAsUser ?? R_IMAGE_UID;
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '256Mi', memoryLimit: '512Mi' });
+
+    validateAtSynth(this, () => {
+      const out: Problem[] = [
+        ...checkDnsLabel('name', name, 52).map((p) => ({ ...p, problem: `${p.problem}; a CronJob name is at most 52 (its Jobs get a suffix)` })),
+        ...checkPinnedImage('image', image),
+        ...checkRegisteredModelName('champion.name', this.modelName),
+        ...checkModelAlias('champion.alias', this.toAlias),
+        ...checkModelAlias('challenger', this.fromAlias),
+        ...checkInteger('mlflowWaitSeconds', waitSeconds, 0),
+        ...checkInteger('runAsUser', uid, 1),
+        ...checkResources('resources', resources),
+      ];
+      if (typeof challenger !== 'string' && challenger.name !== this.modelName) {
+        out.push({ prop: 'challenger', value: challenger.uri, problem: `is a version of "${challenger.name}", not of the champion's model "${this.modelName}"; an alias points within one registered model`, fix: `train the challenger with registeredModelName "${this.modelName}"` });
+      }
+      if (this.fromAlias === this.toAlias) {
+        out.push({ prop: 'challenger', value: this.fromAlias, problem: 'is the champion\'s alias, so the promotion would move nothing', fix: 'promote from the challenger\'s own alias, e.g. "challenger"' });
+      }
+      return out;
+    });
+    validateObjectsAtSynth(this);
+
+    const spec = { name: 'r-promotion', instance: name, component: 'promotion' };
+    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
+    this.podSelector = selectorLabels(spec);
+    props.tracking.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
+
+    this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
+      metadata: { name, labels },
+      spec: {
+        // Never scheduled: a CronJob is the one object `kubectl create job --from` copies a Job
+        // from, and suspended it runs only when asked.
+        suspend: true,
+        schedule: '@yearly',
+        concurrencyPolicy: 'Forbid',
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            // Setting an alias is idempotent, so a retry after a lost answer is safe.
+            backoffLimit: 2,
+            activeDeadlineSeconds: 600,
+            ttlSecondsAfterFinished: 86400,
+            template: {
+              metadata: { labels },
+              spec: {
+                restartPolicy: 'Never',
+                automountServiceAccountToken: false,
+                securityContext: podSecurityContext(uid),
+                containers: [{
+                  name: PROMOTION_CONTAINER_NAME,
+                  image,
+                  command: [R_SCRIPT_COMMAND, '-e', PROMOTE_R],
+                  env: [
+                    { name: ENV.trackingUri, value: props.tracking.trackingUri },
+                    { name: ENV.registeredModelName, value: this.modelName },
+                    { name: PROMOTION_ENV.fromAlias, value: this.fromAlias },
+                    { name: PROMOTION_ENV.toAlias, value: this.toAlias },
+                    { name: ENV.mlflowWaitSeconds, value: String(waitSeconds) },
+                    { name: ENV.tmpDir, value: TMP_PATH },
+                    { name: 'HOME', value: TMP_PATH },
+                  ],
+                  resources: k8sResources(resources, '64Mi'),
+                  securityContext: restrictedSecurityContext(uid),
+                  volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_PATH }],
+                }],
+                volumes: [tmpVolume('64Mi')],
+              },
+            },
+          },
+        },
+      },
+    });
+  }
+
+  /** The command that runs the promotion once (`kubectl create job --from=cronjob/...`). */
+  public get runCommand(): string {
+    const ns = namespaceOf(this);
+    return `kubectl${ns ? ` -n ${ns}` : ''} create job --from=cronjob/${this.name} ${this.name}-$(date +%s)`;
+  }
+}
