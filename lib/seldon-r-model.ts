@@ -19,6 +19,7 @@ import {
   ENV, ModelHttpPort, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, R_SCRIPT_COMMAND, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
+import { parseQuantity } from './k8s-names';
 import { ITrackingServer } from './mlflow-server';
 import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
@@ -106,6 +107,13 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly scratchSize?: string;
   /** Numeric uid the R image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
+  /**
+   * Protocol the Seldon executor speaks to the model: Seldon's own v1 messages (`/predict`), or
+   * the Open Inference Protocol (`/v2/models/<graph node>/infer`). Sets the SeldonDeployment's
+   * `spec.protocol` and the model container's probe paths; the R server answers both.
+   * @default "seldon"
+   */
+  readonly protocol?: 'seldon' | 'v2';
   /** The main predictor's HorizontalPodAutoscaler on CPU (`hpaSpec`); `replicas` must then be unset. @default - none: `replicas` pods */
   readonly autoscaling?: AutoscalingProps;
   /** The main predictor's PodDisruptionBudget (`pdbSpec`): a pod count below the replicas, or a percentage such as "50%". @default - none */
@@ -184,6 +192,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         ...checkScratchSize(scratchSize),
       ];
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
+      if (props.protocol !== undefined && !['seldon', 'v2'].includes(props.protocol)) {
+        out.push({ prop: 'protocol', value: props.protocol, problem: 'is not a protocol the R server and the executor share', fix: 'use "seldon" or "v2"' });
+      }
       out.push(...checkArgv('command', props.command), ...checkArgv('args', props.args));
       if (props.modelVolume) {
         out.push(...checkDnsLabel('modelVolume.claimName', props.modelVolume.claimName, 253));
@@ -229,8 +240,12 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
     props.tracking?.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
 
+    const protocol = props.protocol ?? 'seldon';
     const env = [
       { name: ENV.modelUri, value: this.modelUri },
+      // One worker process per requested core (at least one): the R server forks them after
+      // loading the model once; more would only compete for the same CPU share.
+      { name: ENV.workers, value: String(workersForCpu(resources.cpuRequest)) },
       ...(props.tracking ? [{ name: ENV.trackingUri, value: props.tracking.trackingUri }] : []),
       ...(props.maxRequestBytes !== undefined ? [{ name: ENV.maxBodyBytes, value: String(props.maxRequestBytes) }] : []),
       { name: ENV.tmpDir, value: TMP_PATH },
@@ -245,15 +260,21 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       env,
       // The name `http` makes the operator route the executor here and inject
       // PREDICTIVE_UNIT_HTTP_SERVICE_PORT with this number, which the R server binds.
-      ports: [{ name: R_MODEL_PORT_NAME, containerPort: httpPort, protocol: 'TCP' }],
+      // `metrics` on 6000 is what the operator would add; declared so a PodMonitor (or any
+      // scraper selecting the port by name) finds it in the manifests. The operator then injects
+      // PREDICTIVE_UNIT_METRICS_SERVICE_PORT/_ENDPOINT (/prometheus) from it, which the server reads.
+      ports: [
+        { name: R_MODEL_PORT_NAME, containerPort: httpPort, protocol: 'TCP' },
+        { name: 'metrics', containerPort: SELDON_MODEL_METRICS_PORT, protocol: 'TCP' },
+      ],
       readinessProbe: {
-        httpGet: { path: PATHS.healthStatus, port: ReadinessPort.fromNumber(httpPort) },
+        httpGet: { path: protocol === 'v2' ? PATHS.v2Ready : PATHS.healthStatus, port: ReadinessPort.fromNumber(httpPort) },
         periodSeconds: 5,
         timeoutSeconds: 3,
         failureThreshold: 3,
       },
       livenessProbe: {
-        httpGet: { path: PATHS.healthPing, port: LivenessPort.fromNumber(httpPort) },
+        httpGet: { path: protocol === 'v2' ? PATHS.v2Live : PATHS.healthPing, port: LivenessPort.fromNumber(httpPort) },
         // Loading a model from MLflow takes a while; liveness must not kill a loading server.
         initialDelaySeconds: 30,
         periodSeconds: 10,
@@ -286,6 +307,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       metadata: { name, labels, annotations: ingressAnnotations(props) },
       spec: {
         name,
+        protocol,
         predictors: rolloutPredictors({
           name: predictor,
           replicas,
@@ -320,6 +342,13 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       },
     });
   }
+}
+
+/** Worker processes for a CPU request: one per whole core, rounded up, 1 to 64. */
+export function workersForCpu(cpuRequest: string | undefined): number {
+  const cores = cpuRequest === undefined ? 1 : parseQuantity(cpuRequest);
+  if (typeof cores !== 'number' || !(cores > 0)) return 1;
+  return Math.min(64, Math.max(1, Math.ceil(cores - 1e-9)));
 }
 
 /**

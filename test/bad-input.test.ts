@@ -739,6 +739,12 @@ describe('bad input is reported at synth with path, value and fix', () => {
     expectSynthLine(chart, '[test/mlflow] backendStoreSecret.key = "db uri": is not a valid Secret key (at most 253 letters, digits, \'-\', \'_\' and \'.\'). Fix: use a key such as "db-uri"');
   });
 
+  test('114. a protocol neither the R server nor the executor speaks', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, protocol: 'grpc' as 'v2' });
+    expectSynthLine(chart, '[test/iris] protocol = "grpc": is not a protocol the R server and the executor share. Fix: use "seldon" or "v2"');
+  });
+
   // ---- reporting
   test('all problems are reported at once, and nothing is synthesized', () => {
     const chart = newChart();

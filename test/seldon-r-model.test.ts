@@ -43,7 +43,10 @@ describe('SeldonRModel', () => {
     expect(p.replicas).toBe(2);
     const c = p.componentSpecs[0].spec.containers[0];
     expect(c.image).toBe(DEFAULT_R_SERVING_IMAGE);
-    expect(c.ports).toEqual([{ name: R_MODEL_PORT_NAME, containerPort: R_MODEL_HTTP_PORT, protocol: 'TCP' }]);
+    expect(c.ports).toEqual([
+      { name: R_MODEL_PORT_NAME, containerPort: R_MODEL_HTTP_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: 6000, protocol: 'TCP' },
+    ]);
     expect(p.graph).toMatchObject({ name: c.name, type: 'MODEL', endpoint: { type: 'REST' } });
   });
 
@@ -178,6 +181,44 @@ describe('SeldonRModel', () => {
     new SeldonRModel(custom, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, command: ['Rscript', '/app/serve.R'], args: ['--quiet'] });
     expect(model(synthValid(custom)).command).toEqual(['Rscript', '/app/serve.R']);
     expect(model(synthValid(custom)).args).toEqual(['--quiet']);
+  });
+
+  test('protocol: "seldon" by default; "v2" sets spec.protocol and the OIP probe paths', () => {
+    const byDefault = newChart();
+    new SeldonRModel(byDefault, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' } });
+    const sdep = find(synthValid(byDefault), 'SeldonDeployment', 'iris');
+    expect(sdep.spec.protocol).toBe('seldon');
+    const v2 = newChart();
+    new SeldonRModel(v2, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' }, protocol: 'v2' });
+    const out = find(synthValid(v2), 'SeldonDeployment', 'iris');
+    expect(out.spec.protocol).toBe('v2');
+    const c = out.spec.predictors[0].componentSpecs[0].spec.containers[0];
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/v2/health/ready', port: R_MODEL_HTTP_PORT });
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/v2/health/live', port: R_MODEL_HTTP_PORT });
+    // The executor calls /v2/models/<graph node>/infer, and the operator sets PREDICTIVE_UNIT_ID
+    // to the container's name: the node and the container must keep the same name.
+    expect(out.spec.predictors[0].graph.name).toBe(c.name);
+  });
+
+  test('metrics: the port named metrics (6000, the operator\'s) is declared on the model container; its env is left to the operator', () => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', { model: 'file:///models/m', modelVolume: { claimName: 'models' } });
+    const c = predictor(synthValid(chart)).componentSpecs[0].spec.containers[0];
+    expect(c.ports).toContainEqual({ name: 'metrics', containerPort: 6000, protocol: 'TCP' });
+    const env = envOf(c);
+    expect(env[ENV.metricsPort]).toBeUndefined();
+    expect(env[ENV.metricsEndpoint]).toBeUndefined();
+  });
+
+  test.each([
+    [undefined, '1'], ['250m', '1'], ['1', '1'], ['1500m', '2'], ['2', '2'], ['3.2', '4'], ['200', '64'],
+  ])('workers: cpu request %s gives %s worker process(es)', (cpu, workers) => {
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
+      resources: cpu === undefined ? undefined : { cpuRequest: cpu, memoryRequest: '512Mi', memoryLimit: '1Gi' },
+    });
+    expect(envOf(predictor(synthValid(chart)).componentSpecs[0].spec.containers[0])[ENV.workers]).toBe(workers);
   });
 });
 

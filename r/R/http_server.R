@@ -265,6 +265,9 @@ flush_output <- function(state, opts) {
 # client closes or `opts$linger` passes, so unread bytes never make the kernel send a reset.
 start_linger <- function(state, opts) {
   if (state$lingering || !state$open) return(invisible())
+  # Nothing unread: closing now sends a FIN, not a reset, and the client sees the end at once.
+  pending <- tryCatch(readBin(state$con, "raw", n = 65536L), error = function(e) raw(0))
+  if (length(pending) == 0L) return(close_connection(state))
   state$lingering <- TRUE
   state$buf <- raw(0)
   state$linger_until <- now_seconds() + opts$linger
