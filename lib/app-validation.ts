@@ -138,6 +138,15 @@ export function validateObjectsAtSynth(scope: Construct): void {
   });
 }
 
+/**
+ * Makes `app.synth()` (and every `chart.toJson()`) run `validateApp` on the whole app, for apps
+ * whose objects are not all made by this library's constructs. Problems are reported as
+ * `[] <problem>` lines of cdk8s's validation error (the app's construct path is empty).
+ */
+export function validateAppAtSynth(app: App, options: ValidateOptions = {}): void {
+  app.node.addValidation({ validate: () => validateApp(app, options) });
+}
+
 /** Every object of `app` with its construct path (synthesizes nothing, runs no validation). */
 export function appObjects(app: App): AppObject[] {
   return renderedObjects(app);

@@ -21,5 +21,5 @@ export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';
 export { loadManifestDir, loadManifestFile, validateDirectory, validateManifests } from './manifest-validation';
 export type { DirectoryResult, ValidateOptions } from './manifest-validation';
-export { appObjects, validateApp } from './app-validation';
+export { appObjects, validateApp, validateAppAtSynth } from './app-validation';
 export type { AppObject } from './app-validation';

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { App, Chart, JsonPatch, Testing, Yaml } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, validateApp, validateDirectory, validateManifests, writeManifests,
+  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, validateApp, validateAppAtSynth, validateDirectory, validateManifests, writeManifests,
 } from '../lib';
 import { seldonOperatorObjects } from '../lib/app-validation';
 import { main as cli } from '../lib/cli';
@@ -99,6 +99,17 @@ describe('writeManifests validates every object it is about to write', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('validateAppAtSynth: app.synth() of an app without our constructs runs the same checks', () => {
+    const app = Testing.app();
+    const chart = new Chart(app, 'mine', { namespace: 'team-a' });
+    const cm = new k8s.KubeConfigMap(chart, 'cm', { metadata: { name: 'settings' }, data: { a: 'b' } });
+    expect(() => app.synth()).not.toThrow();
+    validateAppAtSynth(app);
+    expect(() => app.synth()).not.toThrow();
+    cm.addJsonPatch(JsonPatch.add('/data/bad key', 'x'));
+    expect(() => app.synth()).toThrow('[] ConfigMap team-a/settings: data["bad key"]: "bad key" is not a valid ConfigMap/Secret key ([-._a-zA-Z0-9]+)');
   });
 
   test('a pipeline volume claim made elsewhere is named in options.existingClaims', () => {

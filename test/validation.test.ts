@@ -439,6 +439,24 @@ describe('validator: SeldonDeployment against the Seldon Core 1.17.1 CRD', () =>
     expect(schemaErrors(objs)).toEqual(lib.schemaErrors(objs));
   });
 
+  test('a corrupt V8 code cache of a generated file is ignored (and the file still validates)', () => {
+    const { loadGenerated, generatedImportsFile } = require('../lib/k8s-schemas') as typeof import('../lib/k8s-schemas');
+    const file = generatedImportsFile('seldondeployment-v1.validate.js');
+    const dir = path.join(ROOT, 'node_modules', '.cache', 'rmlops-cdk8s-v8');
+    const corrupt: string[] = [];
+    if (fs.existsSync(dir)) {
+      for (const f of fs.readdirSync(dir).filter((f) => f.startsWith('seldondeployment-v1.validate.js-'))) {
+        fs.writeFileSync(path.join(dir, f), 'not a code cache');
+        corrupt.push(f);
+      }
+    }
+    const validate = loadGenerated(file);
+    expect(validate({ apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'x' }, spec: {} })).toBe(false);
+    expect(validate.errors[0]).toEqual(expect.objectContaining({ keyword: 'required', params: { missingProperty: 'predictors' } }));
+    // The next process rewrites the cache; remove the corrupt copies so it does.
+    for (const f of corrupt) fs.rmSync(path.join(dir, f), { force: true });
+  });
+
   test('kinds outside the bundle still come from kubernetes-models', () => {
     const sts = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: NS }, spec: { serviceName: 's', selector: { matchLabels: { a: 'b' } }, template: { metadata: { labels: { a: 'b' } }, spec: { containers: [{ name: 'c', image: 'x:1' }] } }, replicas: 'x' } };
     expect(schemaErrors([sts])).toEqual([`StatefulSet ${NS}/s: spec.replicas: must be integer`]);
