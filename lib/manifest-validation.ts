@@ -15,6 +15,7 @@ import {
   labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
 } from './k8s-names';
 import { builtInSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
+import { seldonRolloutRules } from './rollout-rules';
 
 const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
 const SELDON_KIND = 'SeldonDeployment';
@@ -292,7 +293,10 @@ export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'ex
     if (obj.kind === 'Service') serviceRules(obj, refs ? templates : undefined, report);
     if (obj.kind === 'NetworkPolicy' && refs) networkPolicyRules(obj, templates, report);
     if (obj.kind === 'ConfigMap') configMapRules(obj, report);
-    if (isSeldon(obj)) seldonRules(obj, report);
+    if (isSeldon(obj)) {
+      seldonRules(obj, report);
+      seldonRolloutRules(obj, report);
+    }
   }
   return out;
 }

@@ -10,7 +10,7 @@ import {
 import { ENV } from './contract';
 import { ModelRef } from './r-training-job';
 import {
-  Problem, checkDnsLabel, checkInteger, checkModelUri, checkNameWithSuffix, checkReplicas, checkServiceName, parseQuantity,
+  Problem, checkDnsLabel, checkInteger, checkModelUri, checkNameWithSuffix, checkReplicas, checkServiceName,
 } from './validate';
 
 /** The ingress the Seldon operator routes a traffic split and a mirror through. */
@@ -201,7 +201,13 @@ export function checkRollout(props: RolloutInput, ctx: RolloutContext): Problem[
     if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 99) {
       out.push({ prop: 'canary.traffic', value: t, problem: 'is not an integer from 1 to 99 (the main predictor gets the rest, and the percentages sum to 100)', fix: 'use e.g. 10 for a tenth of the requests' });
     }
-    if (props.canary.replicas !== undefined) out.push(...checkReplicas('canary.replicas', props.canary.replicas));
+    if (props.canary.replicas !== undefined) {
+      const r = checkReplicas('canary.replicas', props.canary.replicas);
+      out.push(...r);
+      if (r.length === 0 && props.canary.replicas === 0) {
+        out.push({ prop: 'canary.replicas', value: 0, problem: 'leaves no pod to answer the canary\'s share of the traffic', fix: 'use at least 1, or remove `canary` to stop the canary' });
+      }
+    }
   }
 
   const a = props.autoscaling;
@@ -215,8 +221,8 @@ export function checkRollout(props: RolloutInput, ctx: RolloutContext): Problem[
     if (ctx.replicas !== undefined) {
       out.push({ prop: 'replicas', value: ctx.replicas, problem: 'is ignored by the Seldon operator when `autoscaling` is set (the HorizontalPodAutoscaler owns the replica count)', fix: 'remove `replicas`; `autoscaling.minReplicas` is the floor' });
     }
-    const cpu = ctx.cpuRequest === undefined ? undefined : parseQuantity(ctx.cpuRequest);
-    if (cpu === undefined || !(cpu > 0)) {
+    // A request that is set but not a positive quantity is reported by the resources check.
+    if (ctx.cpuRequest === undefined) {
       out.push({ prop: 'resources.cpuRequest', value: ctx.cpuRequest, problem: 'is not a positive CPU quantity, and the autoscaler measures CPU utilization as a percentage of the request', fix: 'set a CPU request such as "250m"' });
     }
   }
@@ -299,10 +305,13 @@ export function rolloutPredictors(main: Predictor, props: RolloutInput, modelCon
     };
   }
   const out = [first];
-  if (props.canary) {
+  // A predictor whose name is taken is left out: its prop problem fails synth, and a second
+  // predictor of the same name would only add duplicate-object reports.
+  const free = (n: string) => !out.some((p) => p.name === n);
+  if (props.canary && free(names.canary!)) {
     out.push({ ...withModel(relabel(main, names.canary!), uriOf(props.canary.model)), replicas: props.canary.replicas ?? 1, traffic: props.canary.traffic });
   }
-  if (props.shadow) {
+  if (props.shadow && free(names.shadow!)) {
     out.push({ ...withModel(relabel(main, names.shadow!), uriOf(props.shadow.model)), replicas: 1, shadow: true });
   }
   return out;

@@ -6,8 +6,10 @@ import * as path from 'path';
 import { Chart, JsonPatch, Testing } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  ExternalS3Bucket, MinioStore, MlflowServer, RTrainingJob, SeldonPodContainer, SeldonRModel, TRAINING_SCRIPT_MAX_BYTES, TrainingScript,
+  ExternalS3Bucket, MinioStore, MlflowServer, ModelPromotion, RTrainingJob, SeldonPodContainer, SeldonRModel, TRAINING_SCRIPT_MAX_BYTES, TrainingScript,
+  orderedManifests, validateManifests,
 } from '../lib';
+import { buildApp } from '../main';
 import { fixtureScript, newChart } from './constructs-support';
 
 const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -773,5 +775,187 @@ describe('bad input is reported at synth with path, value and fix', () => {
       extraContainers: [{ name: 'exporter', image: 'docker.io/prom/statsd-exporter:v0.28.0', ports: [{ name: 'stats', containerPort: 9001 }, { name: 'stats-grpc', containerPort: 9501 }, { name: 'stats-m', containerPort: 6001 }] }],
     });
     expect(() => Testing.synth(chart)).not.toThrow();
+  });
+});
+
+// ---- issue 11: rollouts, scheduled training, autoscaling and disruption, promotion
+describe('bad input of rollouts, schedules, autoscaling and promotion is reported at synth', () => {
+  const FILE_MODEL = { model: 'file:///models/m', modelVolume: { claimName: 'models' } } as const;
+  const tracking = (chart: Chart) => new MlflowServer(chart, 'mlflow', { artifactStore: new MinioStore(chart, 'minio') });
+  /** Each case: what to build, and the exact lines of the synth error (all of them). */
+  const cases: [string, (chart: Chart) => void, string[]][] = [
+    ['130. a canary without `ingress` (only plain JavaScript gets past the types)', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10 } } as any), [
+      '[test/iris] ingress = undefined: is required with a canary or a shadow: the Seldon operator splits and mirrors traffic only through Istio or Ambassador. Fix: set `ingress` to "istio" or "ambassador", whichever the Seldon operator is installed with',
+    ]],
+    ['131. an ingress the operator does not route through', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10 }, ingress: 'nginx' as 'istio' }), [
+      '[test/iris] ingress = "nginx": is neither "istio" nor "ambassador". Fix: use "istio" or "ambassador", whichever the Seldon operator is installed with',
+    ]],
+    ['132. istioGateway with Ambassador', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, shadow: { model: 'file:///models/c' }, ingress: 'ambassador', istioGateway: 'istio-system/gw' }), [
+      '[test/iris] istioGateway = "istio-system/gw": only applies with `ingress: "istio"`. Fix: set `ingress: "istio"`, or remove it',
+    ]],
+    ['133. istioGateway that is not [namespace/]name', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, shadow: { model: 'file:///models/c' }, ingress: 'istio', istioGateway: 'a/b/c' }), [
+      '[test/iris] istioGateway = "a/b/c": is not `[namespace/]name` of DNS-1123 labels. Fix: use e.g. "istio-system/seldon-gateway"',
+    ]],
+    ['134. canary traffic of 100 (nothing left for the main predictor)', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 100 }, ingress: 'istio' }), [
+      '[test/iris] canary.traffic = 100: is not an integer from 1 to 99 (the main predictor gets the rest, and the percentages sum to 100). Fix: use e.g. 10 for a tenth of the requests',
+    ]],
+    ['135. canary traffic that is not a whole percentage', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 12.5 }, ingress: 'istio' }), [
+      '[test/iris] canary.traffic = 12.5: is not an integer from 1 to 99 (the main predictor gets the rest, and the percentages sum to 100). Fix: use e.g. 10 for a tenth of the requests',
+    ]],
+    ['136. a canary with no pod', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10, replicas: 0 }, ingress: 'istio' }), [
+      '[test/iris] canary.replicas = 0: leaves no pod to answer the canary\'s share of the traffic. Fix: use at least 1, or remove `canary` to stop the canary',
+    ]],
+    ['137. a canary of the main model', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/m', traffic: 10 }, ingress: 'istio' }), [
+      '[test/iris] canary.model = "file:///models/m": is the main predictor\'s model, so the canary compares nothing. Fix: serve the challenger, e.g. a training job with `modelAlias: "challenger"` or "models:/<name>@challenger"',
+    ]],
+    ['138. a canary from MLflow without `tracking`', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'models:/iris@challenger', traffic: 10 }, ingress: 'istio' }), [
+      '[test/iris] tracking = undefined: is required to load "models:/iris@challenger" (canary.model) from MLflow. Fix: pass the MlflowServer as `tracking`',
+    ]],
+    ['139. a shadow file:// model outside the model volume', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, shadow: { model: 'file:///data/c' }, ingress: 'istio' }), [
+      '[test/iris] shadow.model = "file:///data/c": is not inside modelVolume.mountPath "/models". Fix: use a URI inside `modelVolume.mountPath`, or serve it from MLflow',
+    ]],
+    ['140. a shadow URI the R server cannot load', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, shadow: { model: 's3://bucket/model' }, ingress: 'istio' }), [
+      '[test/iris] shadow.model = "s3://bucket/model": is not a model URI the R server can load. Fix: use "models:/<name>@<alias>", "models:/<name>/<version>", "runs:/<run-id>/<path>" or "file:///<dir>" (or pass a training job\'s `model`)',
+    ]],
+    ['141. a canary named like the main predictor', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, predictorName: 'canary', canary: { model: 'file:///models/c', traffic: 10 }, ingress: 'istio' }), [
+      '[test/iris] canary.predictorName = "canary": is also the name of the main predictor (the operator names Services and Deployments after it). Fix: give each predictor its own name, e.g. "canary"',
+    ]],
+    ['142. a shadow named like the canary', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10, predictorName: 'b' }, shadow: { model: 'file:///models/d', predictorName: 'b' }, ingress: 'istio' }), [
+      '[test/iris] shadow.predictorName = "b": is also the name of the canary (the operator names Services and Deployments after it). Fix: give each predictor its own name, e.g. "shadow"',
+    ]],
+    ['143. a canary predictor name that is not a DNS label', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10, predictorName: 'Canary_1' }, ingress: 'istio' }), [
+      '[test/iris] canary.predictorName = "Canary_1": is not a DNS-1123 label of at most 63 characters (lower-case letters, digits and \'-\', starting and ending alphanumeric). Fix: use a name such as "canary-1"',
+    ]],
+    ['144. a canary predictor name too long for the operator\'s Deployment name', (c) => new SeldonRModel(c, 'iris-classifier', { ...FILE_MODEL, canary: { model: 'file:///models/c', traffic: 10, predictorName: 'challenger-from-the-nightly-retraining-run' }, ingress: 'istio' }), [
+      '[test/iris-classifier] name = "iris-classifier": makes the derived name "iris-classifier-challenger-from-the-nightly-retraining-run-0-model" 66 characters long (the limit is 63). Fix: shorten it to at most 12 characters',
+    ]],
+    ['145. autoscaling with maxReplicas below minReplicas', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, autoscaling: { minReplicas: 4, maxReplicas: 2, targetCpuUtilization: 70 } }), [
+      '[test/iris] autoscaling.maxReplicas = 2: is below autoscaling.minReplicas (4). Fix: use at least 4, or lower minReplicas',
+    ]],
+    ['146. autoscaling and replicas together', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, replicas: 2, autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilization: 70 } }), [
+      '[test/iris] replicas = 2: is ignored by the Seldon operator when `autoscaling` is set (the HorizontalPodAutoscaler owns the replica count). Fix: remove `replicas`; `autoscaling.minReplicas` is the floor',
+    ]],
+    ['147. autoscaling on CPU utilization without a CPU request', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, resources: { cpuRequest: undefined }, autoscaling: { minReplicas: 1, maxReplicas: 2, targetCpuUtilization: 70 } }), [
+      '[test/iris] resources.cpuRequest = undefined: is not a positive CPU quantity, and the autoscaler measures CPU utilization as a percentage of the request. Fix: set a CPU request such as "250m"',
+    ]],
+    ['148. autoscaling bounds and target below 1', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, autoscaling: { minReplicas: 0, maxReplicas: 2, targetCpuUtilization: 0 } }), [
+      '[test/iris] autoscaling.minReplicas = 0: is not an integer from 1 to 2147483647. Fix: use an integer of at least 1 and at most 2147483647',
+      '[test/iris] autoscaling.targetCpuUtilization = 0: is not an integer from 1 to 2147483647. Fix: use an integer of at least 1 and at most 2147483647',
+    ]],
+    ['149. minAvailable equal to replicas (drains hang)', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, replicas: 2, minAvailable: 2 }), [
+      '[test/iris] minAvailable = 2: is not below replicas (2), so no pod may ever be evicted and node drains hang. Fix: raise replicas to at least 3, or lower minAvailable',
+    ]],
+    ['150. minAvailable with the default single replica', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, minAvailable: 1 }), [
+      '[test/iris] minAvailable = 1: is not below replicas (1), so no pod may ever be evicted and node drains hang. Fix: raise replicas to at least 2, or lower minAvailable',
+    ]],
+    ['151. minAvailable not below autoscaling.minReplicas', (c) => new SeldonRModel(c, 'iris', { ...FILE_MODEL, minAvailable: 3, autoscaling: { minReplicas: 3, maxReplicas: 5, targetCpuUtilization: 70 } }), [
+      '[test/iris] minAvailable = 3: is not below autoscaling.minReplicas (3), so no pod may ever be evicted and node drains hang. Fix: raise autoscaling.minReplicas to at least 4, or lower minAvailable',
+    ]],
+    ['152. minAvailable "100%" or a word', (c) => {
+      new SeldonRModel(c, 'iris', { ...FILE_MODEL, replicas: 2, minAvailable: '100%' });
+      new SeldonRModel(c, 'wine', { ...FILE_MODEL, replicas: 2, minAvailable: 'half' });
+    }, [
+      '[test/iris] minAvailable = "100%": is neither a pod count nor a percentage from 1% to 99%. Fix: use e.g. 1 or "50%"',
+      '[test/wine] minAvailable = "half": is neither a pod count nor a percentage from 1% to 99%. Fix: use e.g. 1 or "50%"',
+    ]],
+    ['153. a schedule with day of week 7', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '0 3 * * 7' }), [
+      '[test/train] schedule = "0 3 * * 7": has day of week "7": 7 is outside 0-6. Fix: use five fields such as "0 3 * * *" (03:00 daily) or a descriptor such as "@daily"',
+    ]],
+    ['154. a schedule with seconds (6 fields)', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '0 0 3 * * *' }), [
+      '[test/train] schedule = "0 0 3 * * *": has 6 field(s); Kubernetes expects 5 (minute hour day-of-month month day-of-week). Fix: use five fields such as "0 3 * * *" (03:00 daily) or a descriptor such as "@daily"',
+    ]],
+    ['155. a time zone inside the schedule', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: 'CRON_TZ=Europe/Berlin 0 3 * * *' }), [
+      '[test/train] schedule = "CRON_TZ=Europe/Berlin 0 3 * * *": sets a time zone inside the schedule, which the API server rejects. Fix: remove the prefix and set `timeZone` instead',
+    ]],
+    ['156. an unknown time zone', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@daily', timeZone: 'Mars/Olympus' }), [
+      '[test/train] timeZone = "Mars/Olympus": is not an IANA time zone name. Fix: use a name such as "Europe/Berlin" or "Etc/UTC"',
+    ]],
+    ['157. a starting deadline under the controller\'s 10 s sync, a negative history limit', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@daily', startingDeadlineSeconds: 5, failedJobsHistoryLimit: -1 }), [
+      '[test/train] startingDeadlineSeconds = 5: is not an integer from 10 to 2147483647. Fix: use an integer of at least 10 and at most 2147483647',
+      '[test/train] failedJobsHistoryLimit = -1: is not an integer from 0 to 2147483647. Fix: use an integer of at least 0 and at most 2147483647',
+    ]],
+    ['158. a CronJob setting without a schedule', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), timeZone: 'Etc/UTC' }), [
+      '[test/train] timeZone = "Etc/UTC": only applies to a scheduled training (a CronJob), and `schedule` is not set. Fix: set `schedule` (e.g. "0 3 * * *"), or remove it',
+    ]],
+    ['159. a scheduled training whose name is too long for a CronJob', (c) => new RTrainingJob(c, 'iris-random-forest-challenger-weekly-retraining-cronjob', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@weekly' }), [
+      '[test/iris-random-forest-challenger-weekly-retraining-cronjob] name = "iris-random-forest-challenger-weekly-retraining-cronjob": has 55 characters; a CronJob name is at most 52 (its Jobs get an 11-character suffix). Fix: shorten it to at most 52 characters (set the `name` prop)',
+    ]],
+    ['160. a promotion from the champion alias to itself', (c) => new ModelPromotion(c, 'promote', { tracking: tracking(c), champion: { name: 'iris', alias: 'champion' }, challenger: 'champion' }), [
+      '[test/promote] challenger = "champion": is the champion\'s alias, so the promotion would move nothing. Fix: promote from the challenger\'s own alias, e.g. "challenger"',
+    ]],
+    ['161. a promotion from another registered model', (c) => {
+      const m = tracking(c);
+      const wine = new RTrainingJob(c, 'wine', { tracking: m, trainingScript: fixtureScript(), registeredModelName: 'wine', modelAlias: 'challenger' });
+      new ModelPromotion(c, 'promote', { tracking: m, champion: { name: 'iris', alias: 'champion' }, challenger: wine.model });
+    }, [
+      '[test/promote] challenger = "models:/wine@challenger": is a version of "wine", not of the champion\'s model "iris"; an alias points within one registered model. Fix: train the challenger with registeredModelName "iris"',
+    ]],
+    ['162. a promotion with a long name, a moving image tag and a bad alias', (c) => new ModelPromotion(c, 'promote-the-iris-challenger-to-champion-every-time-asked', { tracking: tracking(c), champion: { name: 'iris', alias: 'champion' }, challenger: 'chall enger', image: 'r:latest' }), [
+      '[test/promote-the-iris-challenger-to-champion-every-time-asked] name = "promote-the-iris-challenger-to-champion-every-time-asked": is not a DNS-1123 label of at most 52 characters (lower-case letters, digits and \'-\', starting and ending alphanumeric); a CronJob name is at most 52 (its Jobs get a suffix). Fix: use a name such as "promote-the-iris-challenger-to-champion-every-time-a"',
+      '[test/promote-the-iris-challenger-to-champion-every-time-asked] image = "r:latest": uses the moving tag "latest". Fix: pin an exact version tag (e.g. "registry/image:1.2.3") or a digest ("registry/image@sha256:<64 hex>")',
+      '[test/promote-the-iris-challenger-to-champion-every-time-asked] challenger = "chall enger": is not a valid MLflow alias (1-255 letters, digits, \'_\' or \'-\'). Fix: use an alias such as "champion" or "production"',
+    ]],
+  ];
+  for (const [name, build, expected] of cases) {
+    test(name, () => {
+      const chart = newChart();
+      build(chart);
+      expect(synthLines(chart).filter((l) => l.startsWith('['))).toEqual(expected);
+    });
+  }
+
+  // JsonPatch escape hatches: the shipped validator checks the final SeldonDeployment.
+  const patched = (ops: JsonPatch[], props: Record<string, unknown> = {}) => {
+    const chart = newChart();
+    const m = new SeldonRModel(chart, 'iris', { ...FILE_MODEL, replicas: 2, canary: { model: 'file:///models/c', traffic: 10 }, ingress: 'istio', ...props } as any);
+    m.resource.addJsonPatch(...ops);
+    return synthLines(chart).filter((l) => l.startsWith('['));
+  };
+  const at = '[test/iris] SeldonDeployment team-a/iris:';
+  test('163. a patched traffic split that does not sum to 100, and a second predictor of the same name', () => {
+    expect(patched([JsonPatch.replace('/spec/predictors/1/traffic', 20), JsonPatch.replace('/spec/predictors/1/name', 'default')])).toEqual([
+      '[test/iris] name = "iris-default": Service team-a/iris-default is defined twice: by test/iris/Resource as the Seldon operator\'s Service for predictor "default", and by test/iris/Resource as the Seldon operator\'s Service for predictor "default"; the cluster keeps only one of them. Fix: give one of them another name',
+      '[test/iris] name = "iris-default-model": Service team-a/iris-default-model is defined twice: by test/iris/Resource as the Seldon operator\'s Service for graph node "model", and by test/iris/Resource as the Seldon operator\'s Service for graph node "model"; the cluster keeps only one of them. Fix: give one of them another name',
+      '[test/iris] name = "iris-default-0-model": Deployment team-a/iris-default-0-model is defined twice: by test/iris/Resource as the Seldon operator\'s Deployment for component spec 0 of predictor "default", and by test/iris/Resource as the Seldon operator\'s Deployment for component spec 0 of predictor "default"; the cluster keeps only one of them. Fix: give one of them another name',
+      `${at} spec.predictors[1].name: "default" is also the name of spec.predictors[0]; the Seldon webhook rejects duplicate predictor names`,
+      `${at} spec.predictors: the traffic of the predictors that are not shadows sums to 110; the Seldon webhook requires 100`,
+    ]);
+  });
+
+  test('164. two patched shadows; a single predictor patched to 50% traffic', () => {
+    expect(patched([JsonPatch.add('/spec/predictors/1/shadow', true), JsonPatch.add('/spec/predictors/0/shadow', true)])).toEqual([
+      `${at} spec.predictors[1].shadow: a second shadow predictor: the Seldon webhook allows one`,
+    ]);
+    const chart = newChart();
+    const m = new SeldonRModel(chart, 'iris', { ...FILE_MODEL });
+    m.resource.addJsonPatch(JsonPatch.add('/spec/predictors/0/traffic', 50));
+    expect(synthLines(chart).filter((l) => l.startsWith('['))).toEqual([
+      `${at} spec.predictors: the only predictor that is not a shadow has traffic 50; the Seldon webhook requires 100 (or none)`,
+    ]);
+  });
+
+  test('165. a patched hpaSpec: min above max, replicas kept, a container without a CPU request', () => {
+    const auto = { replicas: undefined, autoscaling: { minReplicas: 2, maxReplicas: 3, targetCpuUtilization: 70 }, minAvailable: 1, canary: undefined, ingress: undefined };
+    const c0 = '/spec/predictors/0/componentSpecs/0';
+    expect(patched([
+      JsonPatch.replace(`${c0}/hpaSpec/minReplicas`, 5),
+      JsonPatch.add('/spec/predictors/0/replicas', 2),
+      JsonPatch.remove(`${c0}/spec/containers/0/resources/requests/cpu`),
+    ], auto)).toEqual([
+      `${at} spec.predictors[0].componentSpecs[0].hpaSpec.minReplicas: 5 is above maxReplicas (3); the API server rejects the HorizontalPodAutoscaler`,
+      `${at} spec.predictors[0].replicas: is ignored by the Seldon operator for componentSpecs[0], which has an hpaSpec (the HorizontalPodAutoscaler owns the count)`,
+      `${at} spec.predictors[0].componentSpecs[0].spec.containers[0].resources.requests.cpu: missing: the hpaSpec targets CPU utilization, a percentage of every container's CPU request`,
+    ]);
+  });
+
+  // The Seldon binding drops a JsonPatch on pdbSpec's int-or-string fields, so this one is a
+  // hand-edited manifest, as `rmlops-cdk8s validate` would read it.
+  test('166. a manifest whose pdbSpec sets both bounds, one of them not a count or percentage', () => {
+    const sdep = orderedManifests(buildApp()).map((m) => m.object).find((o) => o.kind === 'SeldonDeployment' && o.metadata.name === 'iris');
+    sdep.spec.predictors[0].componentSpecs[0].pdbSpec = { minAvailable: 1, maxUnavailable: 'one' };
+    expect(validateManifests([sdep])).toEqual([
+      'SeldonDeployment rmlops-iris/iris: spec.predictors[0].componentSpecs[0].pdbSpec: minAvailable and maxUnavailable are both set; a PodDisruptionBudget takes one',
+      'SeldonDeployment rmlops-iris/iris: spec.predictors[0].componentSpecs[0].pdbSpec.maxUnavailable: "one" is neither a non-negative count nor a percentage such as "50%"',
+    ]);
   });
 });
