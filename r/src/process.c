@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,10 +93,11 @@ SEXP rmlops_reap(SEXP pids) {
 
 /*
  * Leaves a forked worker without running R's exit sequence, which would delete the session
- * temporary directory the supervisor and its other workers still use.
+ * temporary directory the supervisor and its other workers still use. exit_group is what
+ * _exit() does; called directly because only a worker (never the R session itself) may end here.
  */
 SEXP rmlops_exit_now(SEXP status) {
-  _exit(Rf_asInteger(status));
+  syscall(SYS_exit_group, Rf_asInteger(status));
   return R_NilValue;
 }
 
