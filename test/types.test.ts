@@ -12,9 +12,12 @@ const stripped = path.join(dir, 'port-contract-bad.stripped.ts');
 const scriptBad = path.join(dir, 'training-script-bad.ts');
 const scriptGood = path.join(dir, 'training-script-good.ts');
 const scriptStripped = path.join(dir, 'training-script-bad.stripped.ts');
+const rolloutBad = path.join(dir, 'rollout-bad.ts');
+const rolloutGood = path.join(dir, 'rollout-good.ts');
+const rolloutStripped = path.join(dir, 'rollout-bad.stripped.ts');
 // Each virtual stripped file and the fixture it is made from.
-const STRIPPED = new Map<string, string>([[stripped, bad], [scriptStripped, scriptBad]]);
-const FIXTURES = [bad, good, stripped, scriptBad, scriptGood, scriptStripped];
+const STRIPPED = new Map<string, string>([[stripped, bad], [scriptStripped, scriptBad], [rolloutStripped, rolloutBad]]);
+const FIXTURES = [bad, good, stripped, scriptBad, scriptGood, scriptStripped, rolloutBad, rolloutGood, rolloutStripped];
 
 // One program for both suites: compiling the library takes most of the time.
 let compiled: Map<string, string[]> | undefined;
@@ -106,5 +109,29 @@ describe('compile-time: RTrainingJob requires a TrainingScript', () => {
 
   test('both factories compile', () => {
     expect(diagnostics.get(scriptGood)).toEqual([]);
+  });
+});
+
+describe('compile-time: a canary or a shadow requires `ingress`', () => {
+  let diagnostics: Map<string, string[]>;
+  beforeAll(() => {
+    diagnostics = compile();
+  });
+
+  test('the bad fixture compiles: each omission is an expected error (none unused)', () => {
+    expect(diagnostics.get(rolloutBad)).toEqual([]);
+  });
+
+  test('without @ts-expect-error: a canary and a shadow without ingress, and an unknown ingress, each fail', () => {
+    const errors = diagnostics.get(rolloutStripped)!;
+    expect(errors).toHaveLength(3);
+    // Line numbers of the stripped file (the @ts-expect-error lines removed).
+    expect(errors.map((e) => e.split(':')[1])).toEqual(['10', '12', '14']);
+    for (const e of errors.slice(0, 2)) expect(e).toMatch(/Property 'ingress' is missing/);
+    expect(errors[2]).toMatch(/"nginx"/);
+  });
+
+  test('rollouts with ingress, and a single predictor without it, compile', () => {
+    expect(diagnostics.get(rolloutGood)).toEqual([]);
   });
 });
