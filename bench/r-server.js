@@ -65,7 +65,12 @@ function installPackage(tmp) {
 function startProcess(args, env) {
   const child = spawn(args[0], args.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout.on('data', (d) => { out = (out + d).slice(-200000); });
+  child.pids = [];
+  child.stdout.on('data', (d) => {
+    // Request log lines soon push the start-up lines out of the kept tail: note workers as they start.
+    for (const m of String(d).matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)) child.pids.push(Number(m[1]));
+    out = (out + d).slice(-200000);
+  });
   child.stderr.on('data', (d) => { out = (out + d).slice(-200000); });
   child.output = () => out;
   return child;
@@ -100,7 +105,7 @@ function rssMiB(pid) {
 }
 
 function workerPids(child) {
-  return [...child.output().matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)].map((m) => Number(m[1]));
+  return child.pids;
 }
 
 /** Runs every measurement; `log` receives progress lines. */

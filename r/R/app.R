@@ -36,6 +36,7 @@ set_loaded_model <- function(state, bundle, info) {
   # I() keeps one-element vectors as JSON arrays; as.character(NULL) stays an empty array, so a
   # regression model (no class levels) has "levels": [] rather than failing here.
   state$meta <- list(tags = list(model_name = name, model_version = version, run_id = run_id))
+  state$meta_json <- as.character(jsonlite::toJSON(state$meta, auto_unbox = TRUE, null = "null"))
   input_schema <- list(
     names = I(spec$feature_names), shape = I(length(spec$feature_names)),
     types = I(vapply(spec$features, function(f) f$type, "")),
@@ -62,7 +63,7 @@ handle_predict <- function(state, body) {
   if (is.null(bundle)) stop(not_ready("the model is not loaded yet: retry when the readiness probe answers 200"))
   newdata <- decode_request(body, state$spec)
   predictions <- predict_bundle(bundle, newdata)
-  list(status = 200L, body = encode_predictions(predictions, bundle$output$names, state$meta),
+  list(status = 200L, body = encode_predictions(predictions, bundle$output$names, state$meta_json),
        rows = nrow(newdata))
 }
 

@@ -333,9 +333,44 @@ frame_from_matrix <- function(m, features) {
   df
 }
 
+# JSON text of values, written without jsonlite for the shapes predictions take (it costs
+# more than a small prediction): numbers with 15 significant digits (jsonlite's digits = NA),
+# non-finite numbers and NA as null (RFC 8259 has no NaN or Infinity), strings escaped.
+json_values <- function(x) {
+  if (is.logical(x)) return(ifelse(is.na(x), "null", ifelse(x, "true", "false")))
+  if (is.numeric(x)) {
+    out <- sprintf("%.15g", x)
+    out[!is.finite(x)] <- "null"
+    return(out)
+  }
+  x <- enc2utf8(as.character(x))
+  out <- paste0('"', gsub('(["\\\\])', "\\\\\\1", x, perl = TRUE), '"')
+  # Control characters need \u escapes: rare in class labels, left to jsonlite.
+  odd <- grepl("[\001-\037]", x, perl = TRUE)
+  if (any(odd)) out[odd] <- vapply(x[odd], function(v) as.character(jsonlite::toJSON(v, auto_unbox = TRUE)), "")
+  out[is.na(x)] <- "null"
+  out
+}
+
+json_array <- function(items) paste0("[", paste(items, collapse = ","), "]")
+
 # A vector answers as one output ("prediction"); class probabilities as one column per class.
+# `meta` may be given as JSON text (the server precomputes it once).
 encode_predictions <- function(predictions, output_names, meta) {
   if (is.factor(predictions)) predictions <- as.character(predictions)
+  if (is.character(meta) || (is.atomic(predictions) && (is.null(dim(predictions)) || is.matrix(predictions)))) {
+    meta_json <- if (is.character(meta)) meta else as.character(jsonlite::toJSON(meta, auto_unbox = TRUE, digits = NA, null = "null"))
+    if (is.matrix(predictions)) {
+      names_out <- colnames(predictions) %||% unlist(output_names)
+      v <- matrix(json_values(predictions), nrow = nrow(predictions))
+      rows <- paste0("[", do.call(paste, c(lapply(seq_len(ncol(v)), function(j) v[, j]), sep = ",")), "]")
+    } else {
+      names_out <- unlist(output_names)
+      rows <- json_values(unname(predictions))
+    }
+    return(paste0('{"data":{"names":', json_array(json_values(as.character(names_out))), ',"ndarray":',
+                  json_array(rows), '},"meta":', meta_json, "}"))
+  }
   if (is.matrix(predictions)) {
     output_names <- colnames(predictions) %||% output_names
     predictions <- unname(predictions)

@@ -100,11 +100,20 @@ probe_paths <- function(paths) c(paths$healthPing, paths$healthStatus, "/v2/heal
 # Request log line and metrics. The line is formatted by hand: jsonlite per request costs more
 # than a small prediction, and the fields are numbers and a path restricted to printable ASCII.
 make_request_log <- function(metrics) {
+  minute <- -1
+  prefix <- ""
   function(method, path, status, started, rows) {
-    seconds <- now_seconds() - started
+    now <- now_seconds()
+    seconds <- now - started
     record_request(metrics, route_label(path), status, seconds)
-    cat(sprintf('{"ts":"%s","method":"%s","path":"%s","status":%d,"duration_ms":%.3f,"rows":%s}\n',
-                format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"), json_escape(method), json_escape(path),
+    # The timestamp's date-and-minute part is formatted once a minute.
+    m <- now %/% 60
+    if (m != minute) {
+      minute <<- m
+      prefix <<- format(as.POSIXct(m * 60, origin = "1970-01-01", tz = "UTC"), "%Y-%m-%dT%H:%M:", tz = "UTC")
+    }
+    cat(sprintf('{"ts":"%s%06.3fZ","method":"%s","path":"%s","status":%d,"duration_ms":%.3f,"rows":%s}\n',
+                prefix, now - m * 60, json_escape(method), json_escape(path),
                 as.integer(status), seconds * 1000, if (is.na(rows)) "null" else as.character(as.integer(rows))))
   }
 }

@@ -97,3 +97,13 @@ test_that("metrics: counters by route and code, a cumulative histogram, labels e
   expect_equal(route_label("/v2/models/anything/infer"), "/v2/models/{model}/infer")
   expect_equal(route_label("/etc/passwd"), "other")
 })
+
+test_that("answers are RFC 8259 JSON written by hand: escapes, no NaN or Infinity, 15 significant digits", {
+  x <- encode_predictions(c('a"b', "c\\d", "e\001f", NA), "prediction", '{"tags":{}}')
+  expect_equal(unlist(jsonlite::parse_json(x)$data$ndarray, use.names = FALSE)[1:3], c('a"b', "c\\d", "e\001f"))
+  n <- encode_predictions(c(1 / 3, NaN, Inf, -Inf, 2L), "y", '{"tags":{}}')
+  expect_match(n, '"ndarray":[0.333333333333333,null,null,null,2]', fixed = TRUE)
+  m <- matrix(c(0.25, 0.75, 1, 0), nrow = 2, dimnames = list(NULL, c("a", "b")))
+  expect_equal(jsonlite::parse_json(encode_predictions(m, c("a", "b"), '{}'), simplifyVector = TRUE)$data$ndarray, unname(m))
+  expect_equal(json_values(c(TRUE, NA, FALSE)), c("true", "null", "false"))
+})
