@@ -41,8 +41,9 @@ async function benchReal({ quick = false } = {}) {
 
     const sdep = stack.manifests.seldonDeployments().find((s) => ck.trainingJobFor(stack, s).job === job);
     out.sdep = sdep.metadata.name;
-    const model = await stack.startModel(sdep);
-    const target = ck.trainingJobFor(stack, sdep);
+    const predictor = sdep.spec.predictors[0].name;
+    const model = await stack.startModel(sdep, { predictor });
+    const target = ck.trainingJobFor(stack, sdep, predictor);
     const version = await ck.aliasVersion(stack, target.model, target.alias);
     const mv = (await ck.api(stack, 'GET', 'model-versions/get', { query: { name: target.model, version } })).model_version;
     const runInfo = (await ck.api(stack, 'GET', 'runs/get', { query: { run_id: mv.run_id } })).run.info;
@@ -52,7 +53,7 @@ async function benchReal({ quick = false } = {}) {
     const opts = { path: '/api/v1.0/predictions', body, requests: n, warmup: 100 };
 
     if (out.executor.path) {
-      const ex = await stack.startExecutor(sdep);
+      const ex = await stack.startExecutor(sdep, { predictor });
       // Interleaved halves so that drift on a shared machine hits both sides alike.
       const direct = [];
       const hop = [];

@@ -44,10 +44,11 @@ async function main() {
   console.log(`minio-s3: http://127.0.0.1:${stack.minio.port}`);
   if (consoleCp) console.log(`minio-console: http://127.0.0.1:${stack.minio.spec.ports[consoleCp]} (user ${user}, password ${password})`);
   let first = true;
-  for (const [name, m] of stack.models) {
-    const e = stack.executors.get(name);
+  for (const [key, m] of stack.models) {
+    const e = stack.executors.get(key);
+    const name = key.replace('/', '-');
     if (e) {
-      // One line is exactly `predictions: …` (the first model's executor); the others are named.
+      // One line is exactly `predictions: …` (the first predictor's executor); the others are named.
       console.log(`${first ? 'predictions' : `predictions-${name}`}: http://127.0.0.1:${e.port}/api/v1.0/predictions`);
       first = false;
     }

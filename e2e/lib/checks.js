@@ -102,8 +102,8 @@ function exampleRequest(stack, bucket, key) {
 }
 
 // The training Job whose registered model and alias a SeldonDeployment serves.
-function trainingJobFor(stack, sdep) {
-  const { c } = stack.modelContainer(sdep);
+function trainingJobFor(stack, sdep, predictor) {
+  const { c } = stack.modelContainer(sdep, predictor);
   const uri = ((c.env || []).find((e) => e.name === contract.env.modelUri) || {}).value || '';
   const m = /^models:\/([^/@]+)@([^/@]+)$/.exec(uri);
   assert.ok(m, `SeldonDeployment ${sdep.metadata.name}: ${contract.env.modelUri}=${uri} is not models:/<name>@<alias>`);

@@ -53,8 +53,16 @@ class Manifests {
     return this.one('Deployment', 'tracking-server');
   }
 
+  // Training Jobs, and the Jobs that training CronJobs create (run here once, on demand).
   trainingJobs() {
-    return this.byComponent('Job', 'training');
+    const fromCron = this.byComponent('CronJob', 'training').map((cj) => ({
+      apiVersion: 'batch/v1',
+      kind: 'Job',
+      metadata: { ...cj.metadata, ...(cj.spec.jobTemplate.metadata || {}), name: cj.metadata.name, namespace: cj.metadata.namespace },
+      spec: cj.spec.jobTemplate.spec,
+      fromCronJob: cj.metadata.name,
+    }));
+    return [...this.byComponent('Job', 'training'), ...fromCron];
   }
 
   seldonDeployments() {

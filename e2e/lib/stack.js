@@ -161,18 +161,27 @@ class Stack {
   // ---- serving ------------------------------------------------------------------------------
   // The model container of a SeldonDeployment's predictor, with the env the Seldon operator
   // injects, listening where the executor will look for it.
-  modelContainer(sdep, predictorIndex = 0) {
-    const pred = sdep.spec.predictors[predictorIndex];
+  modelContainer(sdep, predictor) {
+    const pred = predictor ? sdep.spec.predictors.find((p) => p.name === predictor) : sdep.spec.predictors[0];
+    if (!pred) throw new Error(`SeldonDeployment ${sdep.metadata.name} has no predictor ${predictor}`);
     const comp = pred.componentSpecs[0];
     const c = comp.spec.containers.find((x) => x.name === pred.graph.name);
     if (!c) throw new Error(`SeldonDeployment ${sdep.metadata.name}: no container named like its graph node ${pred.graph.name}`);
     return { pred, comp, c };
   }
 
-  async startModel(sdep, { port, env, wait = true } = {}) {
-    const { pred, comp, c } = this.modelContainer(sdep);
+  // One model server per predictor, as the operator makes one Deployment per predictor.
+  modelKey(sdep, predictor) {
+    return `${sdep.metadata.name}/${this.modelContainer(sdep, predictor).pred.name}`;
+  }
+
+  async startModel(sdep, { port, env, wait = true, predictor } = {}) {
+    const { pred, comp, c } = this.modelContainer(sdep, predictor);
     const http = (c.ports || []).find((p) => p.name === contract.modelPortName);
+    const metrics = (c.ports || []).find((p) => p.name === 'metrics');
     const local = port || (await freePort());
+    const ports = {};
+    if (http) ports[http.containerPort] = local;
     const injected = {
       [envName('httpPort')]: local,
       PREDICTIVE_UNIT_SERVICE_PORT: local,
@@ -180,30 +189,36 @@ class Stack {
       PREDICTOR_ID: pred.name,
       SELDON_DEPLOYMENT_ID: sdep.metadata.name,
     };
+    if (metrics && envName('metricsPort')) {
+      ports[metrics.containerPort] = await freePort();
+      injected[envName('metricsPort')] = ports[metrics.containerPort];
+      if (envName('metricsEndpoint')) injected[envName('metricsEndpoint')] = contract.paths.modelMetrics || '/prometheus';
+    }
     const owner = { ...sdep, kind: 'SeldonDeployment' };
     const { proc, spec } = await this.spawnContainer(owner, comp, c.name, {
-      name: `serve-${sdep.metadata.name}`,
-      ports: http ? { [http.containerPort]: local } : {},
+      name: `serve-${sdep.metadata.name}-${pred.name}`,
+      label: `seldondeployment/${sdep.metadata.name}/${pred.name}/${c.name}`,
+      ports,
       extraEnv: injected,
       extraEnvWhy: 'as the Seldon operator injects it:',
       env,
     });
-    const entry = { proc, spec, port: local, sdep };
-    this.models.set(sdep.metadata.name, entry);
+    const entry = { proc, spec, port: local, sdep, predictor: pred.name };
+    this.models.set(this.modelKey(sdep, pred.name), entry);
     if (wait) await this.ready(spec, proc, 180000);
     return entry;
   }
 
-  async stopModel(sdep) {
-    const m = this.models.get(sdep.metadata.name);
+  async stopModel(sdep, { predictor } = {}) {
+    const m = this.models.get(this.modelKey(sdep, predictor));
     if (m) await m.proc.stop();
   }
 
   // ---- Seldon's executor ----------------------------------------------------------------------
   // The predictor spec as the operator hands it to the executor: each graph node's endpoint
   // names the host and port of its container in the same pod.
-  predictorForExecutor(sdep, modelPort) {
-    const pred = JSON.parse(JSON.stringify(sdep.spec.predictors[0]));
+  predictorForExecutor(sdep, predictor, modelPort) {
+    const pred = JSON.parse(JSON.stringify(this.modelContainer(sdep, predictor).pred));
     const fill = (node) => {
       node.endpoint = { ...(node.endpoint || {}), service_host: '127.0.0.1', service_port: modelPort, httpPort: modelPort, type: (node.endpoint && node.endpoint.type) || 'REST' };
       for (const ch of node.children || []) fill(ch);
@@ -221,16 +236,17 @@ class Stack {
     return other;
   }
 
-  async startExecutor(sdep, { ports } = {}) {
+  async startExecutor(sdep, { ports, predictor } = {}) {
     const ex = executor();
     if (!ex.path) throw new Error(`executor unavailable: ${ex.reason}`);
-    const model = this.models.get(sdep.metadata.name);
-    if (!model) throw new Error(`start the model of ${sdep.metadata.name} first`);
+    const key = this.modelKey(sdep, predictor);
+    const model = this.models.get(key);
+    if (!model) throw new Error(`start the model of ${key} first`);
     const p = ports || (await this.executorPorts());
-    const pred = this.predictorForExecutor(sdep, model.port);
-    this.cluster.note(`executor ${sdep.metadata.name}: graph node ${pred.graph.name} endpoint -> service_host 127.0.0.1, httpPort ${model.port} (the operator fills these in)`);
+    const pred = this.predictorForExecutor(sdep, predictor, model.port);
+    this.cluster.note(`executor ${key}: graph node ${pred.graph.name} endpoint -> service_host 127.0.0.1, httpPort ${model.port} (the operator fills these in)`);
     const spec = {
-      label: `executor/${sdep.metadata.name}`,
+      label: `executor/${key}`,
       command: [ex.path, '--sdep', sdep.metadata.name, '--namespace', sdep.metadata.namespace, '--predictor', pred.name,
         '--http_port', String(p.http), '--grpc_port', String(p.grpc), '--protocol', sdep.spec.protocol || 'seldon',
         '--transport', sdep.spec.transport || 'rest'],
@@ -242,11 +258,11 @@ class Stack {
       cwd: this.dir,
       pathDirs: [],
     };
-    const proc = new Proc(`executor-${sdep.metadata.name}`, spec, { logDir: this.logDir, echo: this.echo });
+    const proc = new Proc(`executor-${key.replace('/', '-')}`, spec, { logDir: this.logDir, echo: this.echo });
     this.track(proc);
     const entry = { proc, port: p.http, grpcPort: p.grpc };
-    this.executors.set(sdep.metadata.name, entry);
-    await waitFor(`executor ${sdep.metadata.name} ready (GET /ready on 127.0.0.1:${p.http})`,
+    this.executors.set(key, entry);
+    await waitFor(`executor ${key} ready (GET /ready on 127.0.0.1:${p.http})`,
       async () => (await request(p.http, 'GET', '/ready', { timeoutMs: 3000 })).status === 200,
       { timeoutMs: 60000, intervalMs: 250, proc });
     return entry;
@@ -267,8 +283,10 @@ class Stack {
     }
     if (serve) {
       for (const sdep of this.manifests.seldonDeployments()) {
-        await this.startModel(sdep);
-        if (executors && executor().path) await this.startExecutor(sdep);
+        for (const pred of sdep.spec.predictors) {
+          await this.startModel(sdep, { predictor: pred.name });
+          if (executors && executor().path) await this.startExecutor(sdep, { predictor: pred.name });
+        }
       }
     }
     return this;
