@@ -62,16 +62,12 @@ function installPackage(tmp) {
   return lib;
 }
 
+// The servers' stdout (one log line per request) goes to /dev/null, as a container runtime
+// would take it: read by this process, it would compete with the load generator for its thread.
 function startProcess(args, env) {
-  const child = spawn(args[0], args.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(args[0], args.slice(1), { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let out = '';
-  child.pids = [];
-  child.stdout.on('data', (d) => {
-    // Request log lines soon push the start-up lines out of the kept tail: note workers as they start.
-    for (const m of String(d).matchAll(/"msg":"worker started","worker":\d+,"pid":(\d+)/g)) child.pids.push(Number(m[1]));
-    out = (out + d).slice(-200000);
-  });
-  child.stderr.on('data', (d) => { out = (out + d).slice(-200000); });
+  child.stderr.on('data', (d) => { out = (out + d).slice(-20000); });
   child.output = () => out;
   return child;
 }
@@ -104,8 +100,13 @@ function rssMiB(pid) {
   }
 }
 
+// The supervisor's children (Rscript runs R in the same process, so child.pid is the supervisor).
 function workerPids(child) {
-  return child.pids;
+  try {
+    return fs.readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /** Runs every measurement; `log` receives progress lines. */

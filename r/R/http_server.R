@@ -81,9 +81,49 @@ format_response <- function(status, body, content_type = "application/json", kee
   if (head_only) charToRaw(head) else c(charToRaw(head), body_raw)
 }
 
+# A header line that needs no further check: token name, colon, then no control characters.
+valid_header_line <- "^[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*$"
+host_syntax <- "^([A-Za-z0-9._~!$&'()*+,;=%-]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]*)?$"
+
 # Parses the head (request line + headers). Returns an http_error condition when it is not
-# valid HTTP/1.x (RFC 9112 2-5): the caller answers it and closes.
+# valid HTTP/1.x (RFC 9112 2-5): the caller answers it and closes. The common case (an
+# origin-form target, HTTP/1.0 or 1.1, well-formed headers) is recognised with a few vectorised
+# checks; anything else goes through parse_head_strict(), which accepts the same requests and
+# says what is wrong with the others.
 parse_head <- function(head_raw) {
+  if (any(head_raw == as.raw(0L))) return(parse_head_strict(head_raw))
+  lines <- strsplit(rawToChar(head_raw), "\r\n", fixed = TRUE, useBytes = TRUE)[[1L]]
+  if (length(lines) == 0L) return(parse_head_strict(head_raw))
+  rl <- strsplit(lines[[1L]], " ", fixed = TRUE, useBytes = TRUE)[[1L]]
+  header_lines <- lines[-1L]
+  if (length(rl) != 3L || !(rl[[3L]] %in% c("HTTP/1.1", "HTTP/1.0")) || !startsWith(rl[[2L]], "/") ||
+      grepl("[^!-~]|#", rl[[2L]], perl = TRUE) || !grepl("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", rl[[1L]], perl = TRUE) ||
+      !all(grepl(valid_header_line, header_lines, perl = TRUE, useBytes = TRUE))) {
+    return(parse_head_strict(head_raw))
+  }
+  colon <- regexpr(":", header_lines, fixed = TRUE)
+  keys <- tolower(substr(header_lines, 1L, colon - 1L))
+  values <- gsub("^[ \t]+|[ \t]+$", "", substring(header_lines, colon + 1L), perl = TRUE, useBytes = TRUE)
+  minor <- if (rl[[3L]] == "HTTP/1.1") 1L else 0L
+  hosts <- values[keys == "host"]
+  if (length(hosts) != minor || (minor == 1L && !grepl(host_syntax, hosts, perl = TRUE))) {
+    return(parse_head_strict(head_raw))
+  }
+  target <- rl[[2L]]
+  qpos <- regexpr("?", target, fixed = TRUE)
+  cl <- values[keys == "content-length"]
+  list(
+    method = rl[[1L]],
+    path = if (qpos > 0L) substr(target, 1L, qpos - 1L) else target,
+    query = if (qpos > 0L) substring(target, qpos + 1L) else "",
+    minor = minor,
+    headers = stats::setNames(as.list(values), keys),
+    content_length = if (length(cl)) unique(trimws(unlist(strsplit(cl, ",", fixed = TRUE)))) else character(),
+    transfer_encoding = values[keys == "transfer-encoding"]
+  )
+}
+
+parse_head_strict <- function(head_raw) {
   malformed <- function(what) bad_head(paste0("malformed HTTP request: ", what))
   if (any(head_raw == as.raw(0L))) return(malformed("NUL byte in the head"))
   text <- rawToChar(head_raw)
@@ -116,7 +156,7 @@ parse_head <- function(head_raw) {
     return(bad_head(if (length(hosts) == 0L) "missing Host header (required in HTTP/1.1)" else "more than one Host header"))
   }
   if (length(hosts) > 1L) return(bad_head("more than one Host header"))
-  if (length(hosts) == 1L && !grepl("^([A-Za-z0-9._~!$&'()*+,;=%-]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]*)?$", hosts)) {
+  if (length(hosts) == 1L && !grepl(host_syntax, hosts, perl = TRUE)) {
     return(bad_head(sprintf("invalid Host header '%s'", hosts)))
   }
   target <- m[[3L]]
