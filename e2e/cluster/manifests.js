@@ -26,6 +26,9 @@ function podTemplates(objects) {
   for (const { obj } of objects) {
     if (obj.kind === 'Deployment' || obj.kind === 'Job') {
       out.push({ source: ref(obj), name: `${obj.kind}-${obj.metadata.name}`, metadata: obj.spec.template.metadata, spec: obj.spec.template.spec });
+    } else if (obj.kind === 'CronJob') {
+      const t = obj.spec.jobTemplate.spec.template;
+      out.push({ source: `${ref(obj)} jobTemplate`, name: `${obj.kind}-${obj.metadata.name}`, metadata: t.metadata, spec: t.spec });
     } else if (obj.kind === 'SeldonDeployment') {
       for (const p of obj.spec.predictors || []) {
         (p.componentSpecs || []).forEach((c, i) => out.push({
