@@ -100,12 +100,18 @@ export function checkCronSchedule(prop: string, value: string): Problem[] {
  */
 export function checkTimeZone(prop: string, value: string): Problem[] {
   let ok = typeof value === 'string' && value !== '' && value !== 'Local' && !/\s/.test(value);
+  let resolved = '';
   if (ok) {
     try {
-      new Intl.DateTimeFormat('en-US', { timeZone: value });
+      resolved = new Intl.DateTimeFormat('en-US', { timeZone: value }).resolvedOptions().timeZone;
     } catch {
       ok = false;
     }
   }
-  return ok ? [] : [{ prop, value, problem: 'is not an IANA time zone name', fix: 'use a name such as "Europe/Berlin" or "Etc/UTC"' }];
+  if (!ok) return [{ prop, value, problem: 'is not an IANA time zone name', fix: 'use a name such as "Europe/Berlin" or "Etc/UTC"' }];
+  // ICU matches names case-insensitively; the API server loads a file of that exact name.
+  if (resolved !== value && resolved.toLowerCase() === value.toLowerCase()) {
+    return [{ prop, value, problem: `is spelled "${resolved}" in the tz database, and the API server matches names case-sensitively`, fix: `use "${resolved}"` }];
+  }
+  return [];
 }

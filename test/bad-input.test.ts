@@ -870,6 +870,9 @@ describe('bad input of rollouts, schedules, autoscaling and promotion is reporte
     ['156. an unknown time zone', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@daily', timeZone: 'Mars/Olympus' }), [
       '[test/train] timeZone = "Mars/Olympus": is not an IANA time zone name. Fix: use a name such as "Europe/Berlin" or "Etc/UTC"',
     ]],
+    ['167. a time zone in the wrong case', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@daily', timeZone: 'europe/berlin' }), [
+      '[test/train] timeZone = "europe/berlin": is spelled "Europe/Berlin" in the tz database, and the API server matches names case-sensitively. Fix: use "Europe/Berlin"',
+    ]],
     ['157. a starting deadline under the controller\'s 10 s sync, a negative history limit', (c) => new RTrainingJob(c, 'train', { tracking: tracking(c), trainingScript: fixtureScript(), schedule: '@daily', startingDeadlineSeconds: 5, failedJobsHistoryLimit: -1 }), [
       '[test/train] startingDeadlineSeconds = 5: is not an integer from 10 to 2147483647. Fix: use an integer of at least 10 and at most 2147483647',
       '[test/train] failedJobsHistoryLimit = -1: is not an integer from 0 to 2147483647. Fix: use an integer of at least 0 and at most 2147483647',
