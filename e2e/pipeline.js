@@ -30,9 +30,9 @@ async function main() {
     console.log(`starting from ${stack.manifests.docs.length} manifests (logs in ${stack.logDir}; RMLOPS_PIPELINE_VERBOSE=1 prints every rewrite)…`);
     await stack.up();
   } catch (err) {
-    console.error(err.message);
     for (const line of quiet) console.error(line);
-    await stack.down({ keep: true });
+    console.error(err.message);
+    await stack.down();
     process.exit(1);
   }
 
