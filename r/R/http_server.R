@@ -512,6 +512,7 @@ new_http_server <- function(opts = http_server_options(), log = log_request, pro
   server$conns <- list()
   server$draining <- FALSE
   server$drain_deadline <- NA_real_
+  server$may_accept <- function() TRUE
   server
 }
 
@@ -601,7 +602,7 @@ accept_connection <- function(server, name, now) {
 serve_once <- function(server) {
   opts <- server$opts
   conns <- server$conns
-  active <- if (server$draining) character() else names(Filter(function(l) l$active, server$listeners))
+  active <- if (server$draining || !server$may_accept()) character() else names(Filter(function(l) l$active, server$listeners))
   # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
   if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
   writing <- vapply(conns, function(s) length(s$out) > 0L, NA)

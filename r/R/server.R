@@ -192,7 +192,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
           pool$next_start[[slot]] <- now_seconds() + if (lived < 1) 1 else 0
         }
         pool$retired <- merge_snapshots(list(pool$retired, read_metrics_file(metrics_file(slot))))
-        unlink(metrics_file(slot))
+        unlink(c(metrics_file(slot), file.path(rundir, sprintf("conns-%d", slot))))
         pool$pids[[slot]] <- NA_integer_
       }
     }
@@ -284,9 +284,36 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
     NULL
   }
   add_listener(server, http_sock, make_handler(state, paths), "http")
+  # Workers woken together by one connection race for it, and the winner is often the same one:
+  # 4 keep-alive connections could all land on one worker. Each worker publishes its connection
+  # count, and only those within one of the least loaded accept.
+  rundir <- dirname(pool_file)
+  conns_file <- file.path(rundir, sprintf("conns-%d", slot))
+  published <- -1L
+  others <- integer()
+  others_read <- 0
+  server$may_accept <- function() {
+    now <- now_seconds()
+    if (now - others_read > 0.1) {
+      others_read <<- now
+      files <- setdiff(list.files(rundir, pattern = "^conns-[0-9]+$", full.names = TRUE), conns_file)
+      others <<- vapply(files, function(f) {
+        n <- suppressWarnings(as.integer(tryCatch(readLines(f, n = 1L, warn = FALSE), error = function(e) NA)))
+        if (length(n) == 1L && !is.na(n)) n else 0L
+      }, 0L)
+    }
+    length(others) == 0L || length(server$conns) <= min(others) + 1L
+  }
   last_write <- 0
   on_tick <- function() {
     now <- now_seconds()
+    n <- length(server$conns)
+    if (n != published) {
+      tmp <- paste0(conns_file, ".tmp")
+      writeLines(as.character(n), tmp)
+      file.rename(tmp, conns_file)
+      published <<- n
+    }
     if (m$dirty && now - last_write >= 1) {
       write_metrics_file(m, metrics_path_file)
       last_write <<- now
