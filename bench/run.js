@@ -10,6 +10,7 @@ const os = require('os');
 const path = require('path');
 const { summarize } = require('./lib/stats');
 const { load } = require('./lib/http-load');
+const { benchRServer, reportRServer } = require('./r-server');
 
 const ROOT = path.join(__dirname, '..');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-bench-'));
@@ -268,6 +269,8 @@ function report(m, cold, scaling, serving) {
     row(s.n, s.objects, fmt(s.wall.p50), fmt(s.wall.iqr), fmt(s.peakRssMiB), `${fmt(s.wall.p50 / one, 2)}×`, fmt(per, 2));
   }
   lines.push('');
+  // The R server's section comes from bench/r-server.js (reportRServer).
+  if (!serving) return lines.join('\n');
 
   const lat = (r) => summarize(r.latencies);
   const os1 = lat(serving.oursSingle);
@@ -322,9 +325,9 @@ async function main() {
   console.error('bench: synth scaling…');
   const scaling = benchSynthScaling();
   console.error('bench: R serving…');
-  const serving = await benchServing();
+  const serving = await benchRServer({ quick, log: (l) => console.error(l) });
   console.error('bench: real components (MLflow, MinIO, executor)…');
-  const md = `${report(m, cold, scaling, serving)}\n${await realSection()}`;
+  const md = `${report(m, cold, scaling)}\n${reportRServer(serving)}\n\n${await realSection()}`;
   if (!quick) fs.writeFileSync(path.join(__dirname, 'results.md'), md + '\n');
   console.log(md);
 }
