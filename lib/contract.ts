@@ -141,6 +141,8 @@ export const MLFLOW_SERVER_ENV = {
   secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
   /** Backend store URI when it comes from a Secret. */
   backendStoreUri: 'MLFLOW_BACKEND_STORE_URI',
+  /** MLflow 3.9.0 starts a job runner and huey consumers unless this is `false`. */
+  jobExecution: 'MLFLOW_SERVER_ENABLE_JOB_EXECUTION',
 } as const;
 
 /** Keys of the credentials Secrets the constructs read (the README tells users to create them). */

@@ -13,7 +13,7 @@ import {
   checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
   readWriteOnceClaim, restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
-import { Problem, checkDnsLabel, checkDnsSubdomain, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth } from './validate';
+import { Problem, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth } from './validate';
 
 /**
  * MLflow version the default image runs: >= 3.5 for the Host-header check (`--allowed-hosts`),
@@ -68,6 +68,9 @@ export interface BackendStoreSecret {
   readonly key?: string;
 }
 
+/** Upper bound of `MlflowServerProps.workers`: past it the memory request, not CPU, is the limit. */
+export const MAX_MLFLOW_WORKERS = 16;
+
 /** Props of `MlflowServer`. */
 export interface MlflowServerProps {
   /** Where artifacts go: a `MinioStore`, an `ExternalS3Bucket`, or any `IArtifactStore`. */
@@ -101,6 +104,16 @@ export interface MlflowServerProps {
    * @default [] (only registered clients; humans use `kubectl port-forward`)
    */
   readonly uiNamespaces?: string[];
+  /**
+   * Uvicorn worker processes (`--workers`). Each holds a full MLflow in memory (about 130 MiB on
+   * 3.9.0). @default 2
+   */
+  readonly workers?: number;
+  /**
+   * MLflow's server-side job execution (a job runner plus huey consumers: about 0.7 GiB more on
+   * 3.9.0, and a slower start). Nothing in this pipeline submits server jobs. @default false
+   */
+  readonly jobExecution?: boolean;
   /** Resources of the MLflow container. @default 250m CPU, 1Gi request, 2Gi limit */
   readonly resources?: ComputeResources;
   /**
@@ -146,6 +159,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
     const clusterDomain = props.clusterDomain ?? 'cluster.local';
     const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
     const scratchSize = props.scratchSize ?? '4Gi';
+    const workers = props.workers ?? 2;
     const backend = props.backendStoreSecret;
 
     const ns = namespaceOf(this);
@@ -167,7 +181,11 @@ export class MlflowServer extends Construct implements ITrackingServer {
         ...checkPinnedImage('image', image),
         ...checkResources('resources', resources),
         ...checkScratchSize(scratchSize),
+        ...checkInteger('workers', workers, 1),
       ];
+      if (workers > MAX_MLFLOW_WORKERS) {
+        out.push({ prop: 'workers', value: workers, problem: `is more than ${MAX_MLFLOW_WORKERS}: each worker holds a whole MLflow in memory`, fix: `use 1 to ${MAX_MLFLOW_WORKERS}, and more replicas with a database backend for more throughput` });
+      }
       // The cluster domain lands in --allowed-hosts, which MLflow matches against the Host header.
       out.push(...checkDnsSubdomain('clusterDomain', clusterDomain, 'cluster.local'));
       if (backend) {
@@ -206,6 +224,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
       { name: MLFLOW_SERVER_ENV.secretAccessKey, valueFrom: { secretKeyRef: { name: store.credentialsSecret.name, key: store.credentialsSecret.secretAccessKeyKey } } },
       { name: 'AWS_DEFAULT_REGION', value: store.region },
       { name: 'HOME', value: TMP_PATH },
+      { name: MLFLOW_SERVER_ENV.jobExecution, value: String(props.jobExecution ?? false) },
     ];
     const volumes: k8s.Volume[] = [tmpVolume(scratchSize)];
     const mounts: k8s.VolumeMount[] = [{ name: TMP_VOLUME, mountPath: TMP_PATH }];
@@ -264,6 +283,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
                 '--serve-artifacts',
                 '--artifacts-destination', `s3://${store.bucket}`,
                 '--allowed-hosts', this.allowedHosts.join(','),
+                '--workers', String(workers),
               ],
               env,
               ports: [{ name: 'http', containerPort: MLFLOW_PORT }],
