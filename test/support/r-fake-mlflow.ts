@@ -44,6 +44,11 @@ export class FakeMlflow {
     res.end(data);
   }
 
+  private sendHtml(res: http.ServerResponse, status: number, html: string) {
+    res.writeHead(status, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(html) });
+    res.end(html);
+  }
+
   private error(res: http.ServerResponse, status: number, code: string, message: string) {
     this.send(res, status, { error_code: code, message });
   }
@@ -64,7 +69,8 @@ export class FakeMlflow {
       if (method !== 'GET') return this.invalid(res, `${method} ${p}`);
       if (this.failArtifactLists > 0) {
         this.failArtifactLists--;
-        return this.error(res, 500, 'INTERNAL_ERROR', 'An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation');
+        // Real MLflow 3.9.0 while the provisioning Job has not created its S3 user yet.
+        return this.error(res, 401, 'UNAUTHENTICATED', 'Failed to list artifacts in s3://mlflow-artifacts: The Access Key Id you provided does not exist in our records.');
       }
       return this.send(res, 200, this.listArtifacts(q('path') ?? ''));
     }
@@ -72,13 +78,15 @@ export class FakeMlflow {
     if (p.startsWith(art)) {
       const key = decodeURIComponent(p.slice(art.length));
       if (method === 'PUT') {
-        if (this.failUploads) return this.error(res, 500, 'INTERNAL_ERROR', 'S3 upload failed: access denied');
+        // Real MLflow 3.9.0 answers a failed S3 upload with Flask's HTML error page, no error_code.
+        if (this.failUploads) return this.sendHtml(res, 500, '<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n');
         this.artifacts.set(key, raw);
         return this.send(res, 200, {});
       }
       if (method === 'GET') {
         const b = this.artifacts.get(key);
-        return b ? this.send(res, 200, b) : this.error(res, 404, 'RESOURCE_DOES_NOT_EXIST', `artifact ${key} not found`);
+        // Real MLflow 3.9.0 wraps S3's 404 in a 500.
+        return b ? this.send(res, 200, b) : this.error(res, 500, 'INTERNAL_ERROR', `The following failures occurred while downloading one or more artifacts from s3://mlflow-artifacts/${key}: An error occurred (404) when calling the HeadObject operation: Not Found`);
       }
       return this.invalid(res, `${method} ${p}`);
     }
@@ -187,7 +195,8 @@ export class FakeMlflow {
         const ver = this.aliases.get(`${q('name')}@${q('alias')}`);
         const v = this.versions.get(q('name')!)?.find((x) => x.version === ver);
         return v ? this.send(res, 200, { model_version: { ...this.view(v), aliases: [q('alias')] } })
-          : this.error(res, 404, 'RESOURCE_DOES_NOT_EXIST', `Registered model alias ${q('alias')} not found.`);
+          // Real MLflow 3.9.0: 400, not 404, for an unknown alias (and an unknown model name).
+          : this.error(res, 400, 'INVALID_PARAMETER_VALUE', `Registered model alias ${q('alias')} not found.`);
       }
       default:
         return this.invalid(res, `endpoint not in MLflow's REST API: ${ep}`);
