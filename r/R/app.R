@@ -72,36 +72,44 @@ readiness_problem <- function(state) {
   state$unready()
 }
 
-# The routing table: exact paths, then the OIP v2 model paths. Each route names the methods it
-# allows (HEAD with every GET) and its label in the metrics.
-route_of <- function(path, paths) {
-  switch(path,
-    "/predict" = , "/api/v1.0/predictions" = list(id = "predict", allow = "POST", label = path),
-    "/health/ping" = list(id = "ping", allow = c("GET", "HEAD"), label = path),
-    "/health/status" = list(id = "status", allow = c("GET", "HEAD"), label = path),
-    "/metadata" = list(id = "metadata", allow = c("GET", "HEAD"), label = path),
-    "/v2" = list(id = "v2_server", allow = c("GET", "HEAD"), label = path),
-    "/v2/health/live" = list(id = "v2_live", allow = c("GET", "HEAD"), label = path),
-    "/v2/health/ready" = list(id = "v2_ready", allow = c("GET", "HEAD"), label = path),
-    {
-      m <- regmatches(path, regexec("^/v2/models/([^/]+)(/versions/([^/]+))?(/ready|/infer)?$", path))[[1L]]
-      if (length(m) == 0L) return(NULL)
-      kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
-      label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
-      list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
-           model = utils::URLdecode(m[[2L]]), version = if (nzchar(m[[4L]])) utils::URLdecode(m[[4L]]) else NA_character_)
-    })
+# The routing table: exact paths (from the contract), then the OIP v2 model paths. Each route
+# names the methods it allows (HEAD with every GET) and its label in the metrics.
+route_table <- function(paths) {
+  get <- c("GET", "HEAD")
+  table <- list()
+  table[[paths$modelPredict]] <- list(id = "predict", allow = "POST")
+  table[[paths$predictions]] <- list(id = "predict", allow = "POST")
+  table[[paths$healthPing]] <- list(id = "ping", allow = get)
+  table[[paths$healthStatus]] <- list(id = "status", allow = get)
+  table[[paths$metadata]] <- list(id = "metadata", allow = get)
+  table[[paths$v2Live]] <- list(id = "v2_live", allow = get)
+  table[[paths$v2Ready]] <- list(id = "v2_ready", allow = get)
+  table[["/v2"]] <- list(id = "v2_server", allow = get)
+  for (p in names(table)) table[[p]]$label <- p
+  table
+}
+
+route_of <- function(path, table) {
+  exact <- table[[path]]
+  if (!is.null(exact)) return(exact)
+  m <- regmatches(path, regexec("^/v2/models/([^/]+)(/versions/([^/]+))?(/ready|/infer)?$", path))[[1L]]
+  if (length(m) == 0L) return(NULL)
+  kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
+  label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
+  list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
+       model = utils::URLdecode(m[[2L]]), version = if (nzchar(m[[4L]])) utils::URLdecode(m[[4L]]) else NA_character_)
 }
 
 # Route labels for the metrics: known routes by template, everything else as "other", so a
 # scanner cannot grow the label set without bound.
-route_label <- function(path) {
-  r <- route_of(path, NULL)
+route_label <- function(path, table) {
+  r <- route_of(path, table)
   if (is.null(r)) "other" else r$label
 }
 
 make_handler <- function(state, paths) {
   all_allow <- "GET, HEAD, POST, OPTIONS"
+  table <- route_table(paths)
   function(req) {
     method <- req$method
     if (!method %in% known_methods) {
@@ -111,7 +119,7 @@ make_handler <- function(state, paths) {
     if (identical(req$path, "*")) {
       return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = all_allow)))
     }
-    route <- route_of(req$path, paths)
+    route <- route_of(req$path, table)
     if (is.null(route)) {
       msg <- sprintf("no route for %s %s: POST %s with a Seldon message, or POST /v2/models/<name>/infer",
                      method, req$path, paths$modelPredict)

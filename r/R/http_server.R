@@ -513,6 +513,7 @@ new_http_server <- function(opts = http_server_options(), log = log_request, pro
   server$draining <- FALSE
   server$drain_deadline <- NA_real_
   server$may_accept <- function() TRUE
+  server$after_round <- function() NULL
   server
 }
 
@@ -595,6 +596,7 @@ accept_connection <- function(server, name, now) {
   }
   conns[[length(conns) + 1L]] <- state
   server$conns <- conns
+  server$accepted <- (server$accepted %||% 0L) + 1L
   invisible()
 }
 
@@ -602,7 +604,8 @@ accept_connection <- function(server, name, now) {
 serve_once <- function(server) {
   opts <- server$opts
   conns <- server$conns
-  active <- if (server$draining || !server$may_accept()) character() else names(Filter(function(l) l$active, server$listeners))
+  may <- server$draining || server$may_accept()
+  active <- if (server$draining || !may) character() else names(Filter(function(l) l$active, server$listeners))
   # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
   if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
   writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
@@ -612,7 +615,8 @@ serve_once <- function(server) {
   sel <- which(writing | !more)
   socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns[sel], function(s) s$con))
   nl <- length(active)
-  wait <- if (any(more)) 0 else opts$tick
+  # A worker left out of accepting this round looks again soon: another may have just given up the lock.
+  wait <- if (any(more)) 0 else if (!may) min(opts$tick, 0.005) else opts$tick
   ready <- if (length(socks) == 0L) {
     Sys.sleep(wait)
     logical(0)
@@ -647,6 +651,7 @@ run_server <- function(server, on_tick = function() NULL, should_stop = function
     if (sig > 0L && !server$draining) on_signal(sig)
     if (drained(server)) break
     serve_once(server)
+    server$after_round()
     on_tick()
   }
   invisible()

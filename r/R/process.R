@@ -34,5 +34,10 @@ exit_worker <- function(status = 0L) {
 
 listener_nonblocking <- function(port) .Call(C_rmlops_listener_nonblocking, as.integer(port))
 
+# The workers' accept lock (see src/process.c).
+lock_open <- function(path) .Call(C_rmlops_lock_open, path)
+lock_try <- function(fd) .Call(C_rmlops_lock_try, as.integer(fd))
+lock_release <- function(fd) .Call(C_rmlops_lock_release, as.integer(fd))
+
 #' @useDynLib rmlops, .registration = TRUE, .fixes = "C_"
 NULL

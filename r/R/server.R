@@ -95,17 +95,18 @@ check_port <- function(port, what, contract) {
   invisible(port)
 }
 
-probe_paths <- function(paths) c(paths$healthPing, paths$healthStatus, "/v2/health/live", "/v2/health/ready")
+probe_paths <- function(paths) c(paths$healthPing, paths$healthStatus, paths$v2Live, paths$v2Ready)
 
 # Request log line and metrics. The line is formatted by hand: jsonlite per request costs more
 # than a small prediction, and the fields are numbers and a path restricted to printable ASCII.
-make_request_log <- function(metrics) {
+make_request_log <- function(metrics, paths) {
+  table <- route_table(paths)
   minute <- -1
   prefix <- ""
   function(method, path, status, started, rows) {
     now <- now_seconds()
     seconds <- now - started
-    record_request(metrics, route_label(path), status, seconds)
+    record_request(metrics, route_label(path, table), status, seconds)
     # The timestamp's date-and-minute part is formatted once a minute.
     m <- now %/% 60
     if (m != minute) {
@@ -130,7 +131,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
   pool_file <- file.path(rundir, "pool")
   state <- new_model_state(model_name)
   own <- new_metrics()
-  server <- new_http_server(opts, make_request_log(own), probe_paths(paths))
+  server <- new_http_server(opts, make_request_log(own, paths), probe_paths(paths))
   pool <- new.env(parent = emptyenv())
   pool$pids <- rep(NA_integer_, workers)
   pool$started <- rep(NA_real_, workers)
@@ -159,7 +160,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
     pid <- fork_process()
     if (pid == 0L) {
       status <- tryCatch({
-        worker_main(server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_file(slot), slot)
+        worker_main(server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_file(slot), slot, workers)
         0L
       }, error = function(e) {
         log_line(list(level = "error", msg = "worker failed", worker = slot, error = conditionMessage(e)))
@@ -192,7 +193,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
           pool$next_start[[slot]] <- now_seconds() + if (lived < 1) 1 else 0
         }
         pool$retired <- merge_snapshots(list(pool$retired, read_metrics_file(metrics_file(slot))))
-        unlink(c(metrics_file(slot), file.path(rundir, sprintf("conns-%d", slot))))
+        unlink(metrics_file(slot))
         pool$pids[[slot]] <- NA_integer_
       }
     }
@@ -268,12 +269,13 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
 }
 
 # A worker: the supervisor's state (model loaded) and the shared HTTP listener, nothing else.
-worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_path_file, slot) {
+worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_path_file, slot,
+                        workers) {
   # Copies of the supervisor's sockets: closing them here leaves the supervisor's open.
   for (s in parent_server$conns) try(close(s$con), silent = TRUE)
   try(close(metrics_sock), silent = TRUE)
   m <- new_metrics()
-  server <- new_http_server(opts, make_request_log(m), probe_paths(paths))
+  server <- new_http_server(opts, make_request_log(m, paths), probe_paths(paths))
   state$unready <- function() {
     if (server$draining) return("shutting down")
     line <- tryCatch(readLines(pool_file, n = 1L, warn = FALSE), error = function(e) character())
@@ -284,36 +286,27 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
     NULL
   }
   add_listener(server, http_sock, make_handler(state, paths), "http")
-  # Workers woken together by one connection race for it, and the winner is often the same one:
-  # 4 keep-alive connections could all land on one worker. Each worker publishes its connection
-  # count, and only those within one of the least loaded accept.
-  rundir <- dirname(pool_file)
-  conns_file <- file.path(rundir, sprintf("conns-%d", slot))
-  published <- -1L
-  others <- integer()
-  others_read <- 0
+  # Only one worker at a time waits on the listener (the accept lock, see src/process.c). A
+  # worker that has just accepted leaves the lock to the others for one round, so a burst of
+  # keep-alive connections spreads over the workers instead of piling on one.
+  lock_fd <- lock_open(file.path(dirname(pool_file), "accept.lock"))
+  holding <- FALSE
+  seen <- 0L
+  just_accepted <- FALSE
+  server$accepted <- 0L
   server$may_accept <- function() {
-    now <- now_seconds()
-    if (now - others_read > 0.1) {
-      others_read <<- now
-      files <- setdiff(list.files(rundir, pattern = "^conns-[0-9]+$", full.names = TRUE), conns_file)
-      others <<- vapply(files, function(f) {
-        n <- suppressWarnings(as.integer(tryCatch(readLines(f, n = 1L, warn = FALSE), error = function(e) NA)))
-        if (length(n) == 1L && !is.na(n)) n else 0L
-      }, 0L)
-    }
-    length(others) == 0L || length(server$conns) <= min(others) + 1L
+    holding <<- !(just_accepted && workers > 1L) && (lock_fd < 0L || lock_try(lock_fd))
+    holding
+  }
+  server$after_round <- function() {
+    if (holding && lock_fd >= 0L) lock_release(lock_fd)
+    holding <<- FALSE
+    just_accepted <<- server$accepted > seen
+    seen <<- server$accepted
   }
   last_write <- 0
   on_tick <- function() {
     now <- now_seconds()
-    n <- length(server$conns)
-    if (n != published) {
-      tmp <- paste0(conns_file, ".tmp")
-      writeLines(as.character(n), tmp)
-      file.rename(tmp, conns_file)
-      published <<- n
-    }
     if (m$dirty && now - last_write >= 1) {
       write_metrics_file(m, metrics_path_file)
       last_write <<- now

@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -128,7 +129,30 @@ SEXP rmlops_listener_nonblocking(SEXP port) {
   return Rf_ScalarInteger(-1);
 }
 
+/*
+ * The accept lock: only the worker holding it waits on the shared listener. Without it every
+ * worker wakes for a connection, one accept() wins, and R's socketAccept() in the others waits
+ * for a whole second (its smallest timeout) for a connection that is not there. Each worker
+ * opens the file itself: flock() locks belong to an open file description, which fork() shares.
+ */
+SEXP rmlops_lock_open(SEXP path) {
+  int fd = open(CHAR(STRING_ELT(path, 0)), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  return Rf_ScalarInteger(fd);
+}
+
+SEXP rmlops_lock_try(SEXP fd) {
+  return Rf_ScalarLogical(flock(Rf_asInteger(fd), LOCK_EX | LOCK_NB) == 0);
+}
+
+SEXP rmlops_lock_release(SEXP fd) {
+  flock(Rf_asInteger(fd), LOCK_UN);
+  return R_NilValue;
+}
+
 static const R_CallMethodDef call_methods[] = {
+  {"rmlops_lock_open", (DL_FUNC)&rmlops_lock_open, 1},
+  {"rmlops_lock_try", (DL_FUNC)&rmlops_lock_try, 1},
+  {"rmlops_lock_release", (DL_FUNC)&rmlops_lock_release, 1},
   {"rmlops_signals_install", (DL_FUNC)&rmlops_signals_install, 0},
   {"rmlops_signal_pending", (DL_FUNC)&rmlops_signal_pending, 0},
   {"rmlops_signal_clear", (DL_FUNC)&rmlops_signal_clear, 0},

@@ -94,8 +94,10 @@ test_that("metrics: counters by route and code, a cumulative histogram, labels e
   expect_match(text, 'rmlops_request_duration_seconds_count{route="/predict"} 6', fixed = TRUE)
   expect_match(text, 'rmlops_model_info{model_name="a\\"b",model_version="3",run_id="r1"} 1', fixed = TRUE)
   expect_match(text, "rmlops_model_load_seconds 1.5\n", fixed = TRUE)
-  expect_equal(route_label("/v2/models/anything/infer"), "/v2/models/{model}/infer")
-  expect_equal(route_label("/etc/passwd"), "other")
+  table <- route_table(test_contract$paths)
+  expect_equal(route_label("/v2/models/anything/infer", table), "/v2/models/{model}/infer")
+  expect_equal(route_label(test_contract$paths$modelPredict, table), "/predict")
+  expect_equal(route_label("/etc/passwd", table), "other")
 })
 
 test_that("answers are RFC 8259 JSON written by hand: escapes, no NaN or Infinity, 15 significant digits", {
