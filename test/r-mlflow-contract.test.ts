@@ -71,10 +71,19 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     const port = await freePort();
     const fake = new FakeMlflow();
     fakes.push(fake);
-    // MLflow is not listening yet: the trainer must back off and retry, not fail.
-    const late = new Promise<void>((resolve) => setTimeout(() => fake.listen(port).then(resolve), 2000));
-    const [{ code, output }] = await Promise.all([train(port, '0.8'), late]);
-    expect(output).toMatch(/waiting for MLflow/);
+    // MLflow is not listening yet: the trainer must back off and retry, not fail. The fake
+    // starts once the trainer says it is waiting (a fixed delay raced the training on a busy
+    // machine), or after 60 s, when the assertion below fails.
+    const proc = startR('train.R', trainEnv(port, tmp, '0.8'));
+    procs.push(proc);
+    for (let i = 0; i < 600 && !/waiting for MLflow/.test(proc.output()); i++) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const waited = /waiting for MLflow/.test(proc.output());
+    await fake.listen(port);
+    const code = await proc.exited;
+    const output = proc.output();
+    expect(waited).toBe(true);
     expect(code).toBe(0);
     expect(fake.violations).toEqual([]);
     const [run] = [...fake.runs.values()];
