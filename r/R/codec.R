@@ -70,7 +70,50 @@ json_type <- function(x) {
 }
 
 # Parses a raw request body into a data frame with the spec's columns, in its order and types.
+# A large batch for an all-numeric model has its data.ndarray read by C (src/process.c,
+# rmlops_parse_rows) and the rest of the message by jsonlite; whatever that path does not
+# take, the strict parser below reads and explains.
 decode_request <- function(body, spec) {
+  if (spec$all_numeric && length(body) > 4096L) {
+    fast <- tryCatch(decode_rows_fast(body, spec), error = function(e) NULL)
+    if (!is.null(fast)) return(fast)
+  }
+  decode_strict(body, spec)
+}
+
+decode_rows_fast <- function(body, spec) {
+  if (any(body == as.raw(0L))) return(NULL)
+  text <- rawToChar(body)
+  Encoding(text) <- "UTF-8"
+  if (!validUTF8(text) || json_depth_exceeds(text, max_json_depth)) return(NULL)
+  # "ndarray" exactly once, so the span found is the value of data.ndarray once checked below.
+  at <- gregexpr('"ndarray"', text, fixed = TRUE)[[1L]]
+  if (length(at) != 1L || at[[1L]] < 0L) return(NULL)
+  after <- substring(text, at[[1L]] + 9L)
+  colon <- regexpr("^[ \t\r\n]*:[ \t\r\n]*", after, perl = TRUE)
+  if (colon < 0L) return(NULL)
+  value <- substring(after, attr(colon, "match.length") + 1L)
+  end <- regexpr("\\][ \t\r\n]*\\]", value, perl = TRUE)
+  if (end < 0L) return(NULL)
+  span_len <- end + attr(end, "match.length") - 1L
+  values <- .Call(C_rmlops_parse_rows, substr(value, 1L, span_len), length(spec$feature_names))
+  if (is.null(values)) return(NULL)
+  prefix_len <- nchar(text) - nchar(value)
+  rest <- paste0(substr(text, 1L, prefix_len), "0", substring(value, span_len + 1L))
+  msg <- jsonlite::parse_json(rest, simplifyVector = FALSE)
+  data <- msg[["data"]]
+  if (!is_json_object(msg) || anyDuplicated(names(msg)) || !is_json_object(data) || anyDuplicated(names(data)) ||
+      !identical(data[["ndarray"]], 0L) || !is.null(data[["tensor"]]) ||
+      any(c("jsonData", "strData", "binData") %in% names(msg))) {
+    return(NULL)
+  }
+  p <- length(spec$feature_names)
+  order <- resolve_names(data[["names"]], spec$feature_names)
+  m <- matrix(values, ncol = p, byrow = TRUE)
+  frame_from_matrix(m[, order, drop = FALSE], spec$feature_names)
+}
+
+decode_strict <- function(body, spec) {
   msg <- parse_json_body(body, spec)
   if (!is_json_object(msg)) {
     stop(bad_request(sprintf("the message is a JSON %s: expected an object such as %s",

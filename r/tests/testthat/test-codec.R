@@ -81,3 +81,29 @@ test_that("the Seldon status body has code, info, reason and FAILURE", {
   s <- jsonlite::parse_json(seldon_status_body(413L, "too big", "PAYLOAD_TOO_LARGE"))$status
   expect_equal(s, list(code = 413L, info = "too big", reason = "PAYLOAD_TOO_LARGE", status = "FAILURE"))
 })
+
+test_that("a large all-numeric batch is read by the C row reader exactly as the strict parser reads it", {
+  spec <- input_spec(lapply(c("a", "b", "c"), function(n) list(name = n, type = "numeric")))
+  set.seed(3)
+  m <- matrix(round(rnorm(900) * 1e3, 3), ncol = 3)
+  m[1, ] <- c(0, -0.5, 1e-300)
+  rows <- paste0("[", apply(m, 1, function(r) paste(format(r, digits = 15, trim = TRUE), collapse = " , ")), "]", collapse = ",\n ")
+  body <- charToRaw(sprintf('{"meta":{"x":"ndarrays"},"data":{"names":["c","a","b"],"ndarray":[ %s ]}}', rows))
+  expect_false(is.null(decode_rows_fast(body, spec)))
+  expect_equal(decode_request(body, spec), decode_strict(body, spec))
+  expect_equal(decode_request(body, spec)$c, m[, 1])
+  many <- paste(rep("[1,2,3]", 600), collapse = ",")
+  # Not numbers as JSON writes them, or not that shape: the strict parser answers, with its message.
+  for (cell in c("+1", ".5", "5.", "01", "0x10", "Infinity", "NaN", "1e", "--1", "1.2.3", "true", "null", '"2"', "1e999", "[2]")) {
+    json <- sprintf('{"data":{"ndarray":[%s,[1,%s,3]]}}', many, cell)
+    expect_null(decode_rows_fast(charToRaw(json), spec))
+    expect_error(decode_request(charToRaw(json), spec), class = "bad_request")
+  }
+  bad <- function(json) tryCatch(decode_request(charToRaw(json), spec), bad_request = function(e) conditionMessage(e))
+  expect_match(bad(sprintf('{"data":{"ndarray":[%s,[1,1e999,3]]}}', many)), "not finite")
+  expect_match(bad(sprintf('{"data":{"ndarray":[%s,[1,true,3]]}}', many)), "JSON boolean")
+  expect_match(bad(sprintf('{"data":{"ndarray":[%s]},"data":1}', many)), "duplicate key")
+  expect_match(bad(sprintf('{"data":{"ndarray":[%s],"tensor":{}}}', many)), "both")
+  expect_match(bad(sprintf('{"data":{"ndarray":[%s,[1,2]]}}', many)), "ragged")
+  expect_match(bad(sprintf('{"data":{"names":["a","a","b"],"ndarray":[%s]}}', many)), "duplicate name")
+})
