@@ -83,9 +83,11 @@ export function buildApp(outdir = 'dist'): App {
     qualityThreshold: 4,
     qualityDirection: 'lower',
   });
+  // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
   new SeldonRModel(chart, 'mtcars', {
     model: trainMtcars.model,
     tracking: mlflow,
+    protocol: 'v2',
     autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 },
   });
   return app;

@@ -260,31 +260,56 @@ describe('serving', () => {
         assert.equal(direct.data.ndarray.length, 1);
       });
 
-      describe("through Seldon's executor", { skip: executorSkip }, () => {
+      // What the executor serves depends on the SeldonDeployment's protocol; the R server
+      // answers both on the same port.
+      const v2 = sdep.spec.protocol === 'v2';
+      const node = sdep.spec.predictors.find((p) => p.name === predictor).graph.name;
+      const inferPath = v2 ? `/v2/models/${node}/infer` : '/api/v1.0/predictions';
+      const asProtocol = (seldon) => (v2 ? ck.v2Request(seldon) : seldon);
+      const answer = (res) => (v2 ? JSON.parse(res.body).outputs : JSON.parse(res.body).data);
+
+      it(`the R server answers ${inferPath} directly${v2 ? ' (Open Inference Protocol v2)' : ''}`, async () => {
+        const res = await request(model.port, 'POST', inferPath, { body: asProtocol(body) });
+        assert.equal(res.status, 200, res.body);
+        if (v2) {
+          const [out] = JSON.parse(res.body).outputs;
+          assert.deepEqual(out.data, direct.data.ndarray.flat());
+        }
+      });
+
+      describe(`through Seldon's executor (--protocol ${v2 ? 'v2' : 'seldon'})`, { skip: executorSkip }, () => {
+        let viaR;
         before(async () => {
           ex = await stack.startExecutor(sdep, { predictor });
+          viaR = answer(await request(model.port, 'POST', inferPath, { body: asProtocol(body) }));
         });
 
-        it(`answers POST /api/v1.0/predictions with the R server's predictions`, async () => {
-          const res = await request(ex.port, 'POST', '/api/v1.0/predictions', { body });
+        it(`answers POST ${inferPath} with the R server's predictions`, async () => {
+          const res = await request(ex.port, 'POST', inferPath, { body: asProtocol(body) });
           assert.equal(res.status, 200, res.body);
-          assert.deepEqual(JSON.parse(res.body).data, direct.data);
+          assert.deepEqual(answer(res), viaR);
         });
 
-        it('answers /api/v1.0/metadata', async () => {
-          const res = await request(ex.port, 'GET', '/api/v1.0/metadata');
+        it(`answers ${v2 ? `/v2/models/${node}` : '/api/v1.0/metadata'}`, async () => {
+          const res = await request(ex.port, 'GET', v2 ? `/v2/models/${node}` : '/api/v1.0/metadata');
           assert.equal(res.status, 200, res.body);
           const version = await ck.aliasVersion(stack, target.model, target.alias);
           assert.ok(res.body.includes(`"${version}"`) || res.body.includes(target.model), res.body);
         });
 
-        it('answers bad input with a 4xx and a Seldon status body', async () => {
-          const bad = { data: { names: ['no-such-feature'], ndarray: [['x']] } };
-          const res = await request(ex.port, 'POST', '/api/v1.0/predictions', { body: bad });
+        it(`answers bad input with a 4xx and ${v2 ? 'a v2 error body' : 'a Seldon status body'}`, async () => {
+          const bad = v2
+            ? { inputs: [{ name: 'no-such-feature', shape: [1], datatype: 'BYTES', data: ['x'] }] }
+            : { data: { names: ['no-such-feature'], ndarray: [['x']] } };
+          const res = await request(ex.port, 'POST', inferPath, { body: bad });
           assert.ok(res.status >= 400 && res.status < 500, `HTTP ${res.status}: ${res.body}`);
-          const status = JSON.parse(res.body).status;
-          assert.equal(status.status, 'FAILURE', res.body);
-          assert.equal(status.code, res.status);
+          if (v2) {
+            assert.equal(typeof JSON.parse(res.body).error, 'string', res.body);
+          } else {
+            const status = JSON.parse(res.body).status;
+            assert.equal(status.status, 'FAILURE', res.body);
+            assert.equal(status.code, res.status);
+          }
         });
 
         it("follows an R server restart: /ready goes down, then up, and predictions resume", async () => {
@@ -296,9 +321,9 @@ describe('serving', () => {
             async () => (await request(ex.port, 'GET', '/ready')).status === 200, { timeoutMs: 120000, intervalMs: 250, proc: model.proc });
           await waitFor('R server loaded', async () => (await request(model.port, 'GET', '/health/status')).status === 200,
             { timeoutMs: 120000, intervalMs: 250, proc: model.proc });
-          const res = await request(ex.port, 'POST', '/api/v1.0/predictions', { body });
+          const res = await request(ex.port, 'POST', inferPath, { body: asProtocol(body) });
           assert.equal(res.status, 200, res.body);
-          assert.deepEqual(JSON.parse(res.body).data, direct.data);
+          assert.deepEqual(answer(res), viaR);
         });
       });
 

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
 import { buildApp, EXAMPLE_SCRIPTS, NAMESPACE, synth } from '../main';
-import { ANNOTATIONS, ENV, orderedManifests, LABELS, PART_OF } from '../lib';
+import { ANNOTATIONS, ENV, orderedManifests, LABELS, PART_OF, PATHS } from '../lib';
 import { containers, envOf, expectMountsResolve, expectRestricted, podSpecs } from './constructs-support';
 
 const root = path.join(__dirname, '..');
@@ -40,6 +40,16 @@ describe('the example app: iris and mtcars', () => {
       if (annotations?.[ANNOTATIONS.trainingScriptSha256]) annotations[ANNOTATIONS.trainingScriptSha256] = '<its sha256>';
     }
     expect(redacted).toMatchSnapshot();
+  });
+
+  test('iris speaks the Seldon protocol and mtcars the Open Inference Protocol v2, probes to match', () => {
+    const sdep = (name: string) => objects.find((o) => o.kind === 'SeldonDeployment' && o.metadata.name === name) as any;
+    const model = (name: string) => sdep(name).spec.predictors[0].componentSpecs[0].spec.containers[0];
+    expect(sdep('iris').spec.protocol).toBe('seldon');
+    expect(model('iris').readinessProbe.httpGet.path).toBe(PATHS.healthStatus);
+    expect(sdep('mtcars').spec.protocol).toBe('v2');
+    expect(model('mtcars').readinessProbe.httpGet.path).toBe('/v2/health/ready');
+    expect(model('mtcars').livenessProbe.httpGet.path).toBe('/v2/health/live');
   });
 
   test('objects by kind', () => {

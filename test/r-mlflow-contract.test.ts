@@ -82,7 +82,6 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     const waited = /waiting for MLflow/.test(proc.output());
     await fake.listen(port);
     const code = await proc.exited;
-    const output = proc.output();
     expect(waited).toBe(true);
     expect(code).toBe(0);
     expect(fake.violations).toEqual([]);

@@ -101,6 +101,18 @@ function exampleRequest(stack, bucket, key) {
   return { data: { names: features, ndarray: [row] } };
 }
 
+// The same rows as an Open Inference Protocol (v2) request: one tensor per feature, typed from
+// the example's JSON values.
+function v2Request(seldon) {
+  const { names, ndarray } = seldon.data;
+  const datatype = (v) => (typeof v === 'boolean' ? 'BOOL' : typeof v === 'number' ? 'FP64' : 'BYTES');
+  return {
+    inputs: names.map((name, i) => ({
+      name, shape: [ndarray.length], datatype: datatype(ndarray[0][i]), data: ndarray.map((row) => row[i]),
+    })),
+  };
+}
+
 // The training Job whose registered model and alias a SeldonDeployment serves.
 function trainingJobFor(stack, sdep, predictor) {
   const { c } = stack.modelContainer(sdep, predictor);
@@ -122,5 +134,5 @@ function unreachableThreshold(target) {
 
 module.exports = {
   logLines, finishedLine, api, aliasVersion, latestVersion, artifactsDestination, s3Location, s3List, s3Objects, s3Cat,
-  exampleRequest, trainingJobFor, unreachableThreshold,
+  exampleRequest, trainingJobFor, unreachableThreshold, v2Request,
 };
