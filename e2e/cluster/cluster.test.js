@@ -164,7 +164,9 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
         for (const p of sdep.spec.predictors) {
           const found = await until(`operator output for ${sdep.metadata.name}/${p.name}`, async () => {
             const deps = (await cp.getJson(['deployments', '-n', ns])).items
-              .filter((d) => (d.metadata.ownerReferences || []).some((o) => o.kind === 'SeldonDeployment' && o.name === sdep.metadata.name));
+              .filter((d) => (d.metadata.ownerReferences || []).some((o) => o.kind === 'SeldonDeployment' && o.name === sdep.metadata.name))
+              // The operator names a predictor's Deployments <sdep>-<predictor>-<i>-<containers>.
+              .filter((d) => d.metadata.name.startsWith(`${sdep.metadata.name}-${p.name}-`));
             const svcs = (await cp.getJson(['services', '-n', ns])).items
               .filter((s) => (s.metadata.ownerReferences || []).some((o) => o.kind === 'SeldonDeployment' && o.name === sdep.metadata.name));
             const main = svcs.find((s) => s.metadata.name === `${sdep.metadata.name}-${p.name}`);
@@ -201,6 +203,11 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
         assert.deepEqual(M.missingLeaves(oursModel.securityContext, model.securityContext), [], `${key}: container securityContext`);
         const svc = g.main.spec.ports.map((p) => p.port).sort((a, b) => a - b);
         assert.ok(svc.includes(8000) && svc.includes(5001), `${key}: Service ${g.main.metadata.name} ports ${svc}`);
+        // The executor speaks the SeldonDeployment's protocol (mtcars: v2), and our metrics port
+        // is the one the operator would have assigned.
+        const args = exec.args || [];
+        assert.equal(args[args.indexOf('--protocol') + 1], g.sdep.spec.protocol || 'seldon', `${key}: executor args ${args.join(' ')}`);
+        assert.deepEqual((model.ports || []).filter((p) => p.name === 'metrics').map((p) => p.containerPort), [6000], `${key}: model metrics port`);
       }
     });
 
