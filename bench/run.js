@@ -5,7 +5,6 @@
 const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const http = require('http');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const { summarize } = require('./lib/stats');
@@ -38,17 +37,7 @@ function fmt(x, digits = 1) {
   return x >= 100 ? x.toFixed(0) : x.toFixed(digits);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require('../e2e/lib/net');
 
 function get(port, urlPath) {
   return new Promise((resolve) => {

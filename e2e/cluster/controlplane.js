@@ -46,19 +46,7 @@ function operatorBinary() {
   return { reason: `no operator binary at ${built} and RMLOPS_SELDON_OPERATOR is unset (run scripts/real/install-cluster.sh)` };
 }
 
-// A port that was free a moment ago; the window for a collision is small and a collision fails
-// loudly at startup rather than silently.
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require('../lib/net');
 
 function openssl(args, cwd) {
   execFileSync('openssl', args, { cwd, stdio: ['ignore', 'ignore', 'pipe'] });

@@ -11,17 +11,7 @@ const net = require('net');
 const path = require('path');
 const { ROOT, BIN, VENV_BIN, R_LIB, versions } = require('./env');
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
+const { freePort } = require('./net');
 
 function portIsFree(port) {
   return new Promise((resolve) => {
