@@ -10,21 +10,13 @@
 # prints versions. Compiles run under `nice` because the build machines are shared.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-CACHE="${RMLOPS_CACHE:-$ROOT/.cache}"
-BIN="$CACHE/bin"
-STAMPS="$CACHE/stamps"
-mkdir -p "$BIN" "$STAMPS"
-START=$SECONDS
+. "$(dirname "$0")/lib.sh"
 
 KUBE_VERSION=v1.28.15
 # The commit of tag v1.28.15, as the module proxy reports it (Origin.Hash).
 KUBE_COMMIT=841856557ef0f6a399096c42635d114d6f2cf7f4
 KINE_VERSION=v0.16.4
 
-step() { printf '== %s (t+%ss)\n' "$*" "$((SECONDS - START))"; }
-stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
-stamp_set() { printf '%s' "$2" >"$STAMPS/$1"; }
 
 if ! command -v go >/dev/null; then
   echo "go is not installed: the control plane cannot be built" >&2

@@ -5,12 +5,7 @@
 # runs under `nice` because the build machines are shared.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-CACHE="${RMLOPS_CACHE:-$ROOT/.cache}"
-BIN="$CACHE/bin"
-STAMPS="$CACHE/stamps"
-mkdir -p "$BIN" "$STAMPS"
-START=$SECONDS
+. "$(dirname "$0")/lib.sh"
 
 HELM_VERSION=v3.19.0
 
@@ -31,13 +26,13 @@ for p in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   LDFLAGS+=" -X $p.k8sVersionMajor=$K8S_MAJOR -X $p.k8sVersionMinor=$K8S_MINOR"
 done
 want="helm.sh/helm/v3@$HELM_VERSION $(go env GOVERSION) $LDFLAGS"
-printf '== helm %s\n' "$HELM_VERSION"
-if [[ -f "$STAMPS/helm" && "$(cat "$STAMPS/helm")" == "$want" && -x "$BIN/helm" ]]; then
+step "helm $HELM_VERSION"
+if stamp_ok helm "$want" && [[ -x "$BIN/helm" ]]; then
   echo "up to date"
 else
   rm -f "$STAMPS/helm"
   CGO_ENABLED=0 GOBIN="$BIN" nice -n 10 go install -trimpath -ldflags "$LDFLAGS" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  printf '%s' "$want" >"$STAMPS/helm"
+  stamp_set helm "$want"
 fi
 "$BIN/helm" version --short
 printf '== done in %ss\n' "$((SECONDS - START))"

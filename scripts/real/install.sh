@@ -6,12 +6,7 @@
 # writes a stamp holding what it built, and a rerun with the same pins only prints versions.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
-CACHE="${RMLOPS_CACHE:-$ROOT/.cache}"
-BIN="$CACHE/bin"
-STAMPS="$CACHE/stamps"
-mkdir -p "$BIN" "$STAMPS"
-START=$SECONDS
+. "$(dirname "$0")/lib.sh"
 
 if [[ ! -f "$ROOT/versions.json" ]]; then
   echo "versions.json not found at $ROOT: it holds the pins this script installs" >&2
@@ -19,9 +14,6 @@ if [[ ! -f "$ROOT/versions.json" ]]; then
 fi
 pin() { node -e "const v = require(process.argv[1]); const x = $1; if (x === undefined) process.exit(3); console.log(x)" "$ROOT/versions.json"; }
 
-step() { printf '== %s (t+%ss)\n' "$*" "$((SECONDS - START))"; }
-stamp_ok() { [[ -f "$STAMPS/$1" && "$(cat "$STAMPS/$1")" == "$2" ]]; }
-stamp_set() { printf '%s' "$2" > "$STAMPS/$1"; }
 
 # ---- MLflow ---------------------------------------------------------------------------------
 MLFLOW_VERSION="$(pin v.mlflow)"
