@@ -201,7 +201,9 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
   });
 
   test.each([
-    ['chunked body', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, /^HTTP\/1\.1 501 /],
+    ['chunked body that is not JSON', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`, /^HTTP\/1\.1 400 [^]*malformed JSON/],
+    ['a transfer coding other than chunked', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n`, /^HTTP\/1\.1 501 /],
+    ['malformed chunk size', `POST ${'/predict'} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n`, /^HTTP\/1\.1 400 [^]*chunk size/],
     ['POST without Content-Length', 'POST /predict HTTP/1.1\r\nHost: x\r\n\r\n', /^HTTP\/1\.1 411 /],
     ['garbage request line', 'HELLO THERE\r\n\r\n', /^HTTP\/1\.1 400 /],
     ['invalid Content-Length', 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', /^HTTP\/1\.1 400 /],
@@ -219,6 +221,13 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     await rawExchange(port, 'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"data":', 200);
     const res = await post(P.modelPredict, JSON.stringify({ data: { ndarray: [IRIS[2][0]] } }));
     expect(res.json().data.ndarray).toEqual(['virginica']);
+  });
+
+  test('a chunked request body is read (RFC 9112 7.1)', async () => {
+    const b = JSON.stringify({ data: { ndarray: [IRIS[2][0]] } });
+    const chunks = `${(10).toString(16)}\r\n${b.slice(0, 10)}\r\n${Buffer.byteLength(b.slice(10)).toString(16)};x=y\r\n${b.slice(10)}\r\n0\r\n\r\n`;
+    const reply = await rawExchange(port, `POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}`);
+    expect(reply).toMatch(/^HTTP\/1\.1 200 [^]*"ndarray":\["virginica"\]/);
   });
 
   test('repeated identical Content-Length headers are one length (RFC 9112)', async () => {

@@ -202,8 +202,11 @@ request_length <- function(req, opts) {
       return(http_error("Transfer-Encoding together with Content-Length, or in HTTP/1.0, is refused", 400L,
                         "BAD_REQUEST", "bad_request"))
     }
-    return(http_error("Transfer-Encoding is not supported: send the body with Content-Length", 501L,
-                      "NOT_IMPLEMENTED", "not_implemented"))
+    codings <- tolower(trimws(unlist(strsplit(req$transfer_encoding, ",", fixed = TRUE))))
+    # RFC 9112 7.1: every recipient parses chunked; no other coding is supported.
+    if (identical(codings, "chunked")) return(-1)
+    return(http_error(sprintf("Transfer-Encoding '%s' is not supported: send the body with Content-Length or chunked",
+                              paste(codings, collapse = ", ")), 501L, "NOT_IMPLEMENTED", "not_implemented"))
   }
   cl <- req$content_length
   if (length(cl) > 1L) {
@@ -381,8 +384,15 @@ process_buffer <- function(state, handler, opts, log, server) {
       }
       return(reject(state, len, log, opts, req$method, req$path, state$request_started))
     }
-    total <- end + 3L + len
-    if (length(state$buf) < total) {
+    chunked <- NULL
+    if (identical(len, -1)) {
+      chunked <- read_chunked(state$buf, end + 4L, opts$max_body)
+      if (inherits(chunked, "http_error")) {
+        return(reject(state, chunked, log, opts, req$method, req$path, state$request_started))
+      }
+    }
+    total <- if (is.null(chunked)) end + 3L + len else chunked$consumed
+    if (is.na(total) || length(state$buf) < total) {
       state$awaiting_body <- TRUE
       expect <- tolower(req$headers[["expect"]] %||% "")
       if (expect == "100-continue" && !state$sent_continue) {
@@ -391,7 +401,7 @@ process_buffer <- function(state, handler, opts, log, server) {
       }
       return(invisible())
     }
-    req$body <- if (len > 0) state$buf[(end + 4L):total] else raw(0)
+    req$body <- if (!is.null(chunked)) chunked$body else if (len > 0) state$buf[(end + 4L):total] else raw(0)
     state$buf <- if (total < length(state$buf)) state$buf[-seq_len(total)] else raw(0)
     state$heads <- state$heads + 1L
     state$sent_continue <- FALSE
@@ -407,6 +417,56 @@ process_buffer <- function(state, handler, opts, log, server) {
     # not keep the loop from other connections and new ones (probes); the rest waits a round.
     state$more <- length(state$buf) > 0L
     return(invisible())
+  }
+}
+
+crlf <- charToRaw("\r\n")
+
+# A chunked body (RFC 9112 7.1) starting at `pos` in `buf`: list(body, consumed) once complete
+# (consumed: index of its last byte, trailers included), list(consumed = NA) while incomplete, or
+# an http_error. Chunk extensions and trailer fields are read and ignored.
+read_chunked <- function(buf, pos, max_body) {
+  parts <- list()
+  size_total <- 0
+  n <- length(buf)
+  line_at <- function(from) {
+    if (from > n) return(NA_integer_)
+    eol <- grepRaw(crlf, buf, offset = from, fixed = TRUE)
+    if (length(eol) == 0L) {
+      if (n - from > 4096L) return(-1L)
+      return(NA_integer_)
+    }
+    eol
+  }
+  bad <- function(what) http_error(paste0("malformed chunked body: ", what), 400L, "BAD_REQUEST", "bad_request")
+  repeat {
+    eol <- line_at(pos)
+    if (is.na(eol)) return(list(consumed = NA_integer_))
+    if (eol < 0L) return(bad("chunk size line too long"))
+    line <- rawToChar(buf[seq.int(pos, length.out = eol - pos)])
+    size_text <- sub("[ \t]*(;.*)?$", "", line)
+    if (!grepl("^[0-9A-Fa-f]{1,8}$", size_text)) return(bad(sprintf("invalid chunk size '%s'", substr(line, 1L, 40L))))
+    size <- strtoi(size_text, 16L)
+    pos <- eol + 2L
+    if (size == 0L) {
+      repeat {
+        eol <- line_at(pos)
+        if (is.na(eol)) return(list(consumed = NA_integer_))
+        if (eol < 0L) return(bad("trailer line too long"))
+        if (eol == pos) break
+        pos <- eol + 2L
+      }
+      body <- if (length(parts)) do.call(c, parts) else raw(0)
+      return(list(body = body, consumed = eol + 1L))
+    }
+    size_total <- size_total + size
+    if (size_total > max_body) {
+      return(payload_too_large(sprintf("chunked body over the limit of %.0f bytes: send fewer rows per request", max_body)))
+    }
+    if (n < pos + size + 1L) return(list(consumed = NA_integer_))
+    if (buf[[pos + size]] != as.raw(13L) || buf[[pos + size + 1L]] != as.raw(10L)) return(bad("chunk data not followed by CRLF"))
+    parts[[length(parts) + 1L]] <- buf[seq.int(pos, length.out = size)]
+    pos <- pos + size + 2L
   }
 }
 

@@ -46,7 +46,8 @@ test_that("Content-Length syntax and framing conflicts", {
     expect_equal(len(bad)$code, 400L)
   }
   expect_equal(len("Content-Length: 3", "Transfer-Encoding: chunked")$code, 400L)
-  expect_equal(len("Transfer-Encoding: chunked")$code, 501L)
+  expect_equal(len("Transfer-Encoding: chunked"), -1)
+  expect_equal(len("Transfer-Encoding: gzip, chunked")$code, 501L)
   expect_equal(len()$code, 411L)
 })
 
@@ -108,4 +109,17 @@ test_that("answers are RFC 8259 JSON written by hand: escapes, no NaN or Infinit
   m <- matrix(c(0.25, 0.75, 1, 0), nrow = 2, dimnames = list(NULL, c("a", "b")))
   expect_equal(jsonlite::parse_json(encode_predictions(m, c("a", "b"), '{}'), simplifyVector = TRUE)$data$ndarray, unname(m))
   expect_equal(json_values(c(TRUE, NA, FALSE)), c("true", "null", "false"))
+})
+
+test_that("chunked bodies (RFC 9112 7.1): sizes in hex, extensions and trailers ignored, limits kept", {
+  raw_of <- function(x) charToRaw(x)
+  r <- read_chunked(raw_of("5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\nX-T: 1\r\n\r\nNEXT"), 1L, 100)
+  expect_equal(rawToChar(r$body), "hello, world!!!")
+  expect_equal(r$consumed, nchar("5;ext=1\r\nhello\r\nA\r\n, world!!!\r\n0\r\nX-T: 1\r\n\r\n"))
+  expect_true(is.na(read_chunked(raw_of("5\r\nhel"), 1L, 100)$consumed))
+  expect_true(is.na(read_chunked(raw_of("5\r\nhello\r\n0\r\n"), 1L, 100)$consumed))
+  expect_equal(read_chunked(raw_of("zz\r\nhello\r\n0\r\n\r\n"), 1L, 100)$code, 400L)
+  expect_equal(read_chunked(raw_of("5\r\nhelloXX0\r\n\r\n"), 1L, 100)$code, 400L)
+  expect_equal(read_chunked(raw_of("FF\r\n"), 1L, 100)$code, 413L)
+  expect_equal(rawToChar(read_chunked(raw_of("0\r\n\r\n"), 1L, 100)$body), "")
 })
