@@ -10,18 +10,7 @@ const os = require('os');
 const path = require('path');
 const procs = require('./procs');
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const CACHE = process.env.RMLOPS_CACHE || path.join(ROOT, '.cache');
-const BIN = path.join(CACHE, 'bin');
-
-function isExecutable(p) {
-  try {
-    fs.accessSync(p, fs.constants.X_OK);
-    return fs.statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
+const { ROOT, BIN, isExecutable } = require('../lib/env');
 
 function binaries() {
   const want = ['kube-apiserver', 'kubectl', 'kine'].map((n) => path.join(BIN, n));
