@@ -500,12 +500,34 @@ handle_safely <- function(handler, req) {
   )
 }
 
+# One line per request, so it is built by hand: format(Sys.time(), tz = "UTC") and jsonlite took
+# about 0.6 ms a request, more than a single-row predict(). The same fields and order as
+# log_line() would write.
 log_request <- function(method, path, status, started, rows) {
-  log_line(list(
-    ts = format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"), method = method, path = path,
-    status = as.integer(status), duration_ms = round((now_seconds() - started) * 1000, 3),
-    rows = if (is.na(rows)) NA_integer_ else as.integer(rows)
-  ))
+  cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s}\n',
+              utc_timestamp_ms(), json_string(method), json_string(path), as.integer(status),
+              format(round((now_seconds() - started) * 1000, 3)),
+              if (is.na(rows)) "null" else as.character(as.integer(rows))))
+}
+
+# Formatting a time in UTC is slow; the part up to the second changes once a second.
+log_clock <- new.env(parent = emptyenv())
+log_clock$second <- -1
+log_clock$text <- ""
+
+utc_timestamp_ms <- function(t = unclass(Sys.time())) {
+  second <- floor(t)
+  if (second != log_clock$second) {
+    log_clock$second <- second
+    log_clock$text <- format(.POSIXct(second, tz = "UTC"), "%Y-%m-%dT%H:%M:%S", tz = "UTC")
+  }
+  sprintf("%s.%03dZ", log_clock$text, min(999L, as.integer((t - second) * 1000)))
+}
+
+# Printable ASCII without quotes or backslashes needs no escaping; anything else goes through
+# jsonlite.
+json_string <- function(x) {
+  if (grepl('[^ -~]|["\\\\]', x)) as.character(jsonlite::toJSON(x, auto_unbox = TRUE)) else paste0('"', x, '"')
 }
 
 read_available <- function(state, now) {
