@@ -7,7 +7,6 @@
 const { spawn, spawnSync, execFileSync } = require('child_process');
 const fs = require('fs');
 const http = require('http');
-const net = require('net');
 const os = require('os');
 const path = require('path');
 const { summarize } = require('./lib/stats');
@@ -18,16 +17,27 @@ const MARK_START = '<!-- r-server:start -->';
 const MARK_END = '<!-- r-server:end -->';
 const FEATURES = ['Sepal.Length', 'Sepal.Width', 'Petal.Length', 'Petal.Width'];
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+const { freePort } = require('../e2e/lib/net');
+
+// wrk (C, Debian package `wrk`) as a second load generator: on 2 cores the Node one above takes a
+// large share of the CPU that the servers need, so it caps the multi-connection figures.
+function wrkAvailable() {
+  return spawnSync('wrk', ['--version'], { encoding: 'utf8' }).error === undefined;
+}
+
+function wrkLoad({ port, path: urlPath, body: payload, connections, seconds, tmp }) {
+  const lua = path.join(tmp, `wrk-${connections}.lua`);
+  fs.writeFileSync(lua, `wrk.method = "POST"\nwrk.body = ${JSON.stringify(payload)}\nwrk.headers["Content-Type"] = "application/json"\n`);
+  const run = spawnSync('wrk', ['-t', String(Math.min(connections, 2)), '-c', String(connections), '-d', `${seconds}s`,
+    '-s', lua, '--latency', `http://127.0.0.1:${port}${urlPath}`], { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
+  const text = `${run.stdout}${run.stderr}`;
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(text);
+  if (run.status !== 0 || !rps || /Non-2xx/.test(text)) throw new Error(`wrk against ${urlPath} failed:\n${text}`);
+  const ms = (q) => {
+    const m = new RegExp(`\\s${q}%\\s+([\\d.]+)(us|ms|s)\\b`).exec(text);
+    return m ? Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]] : NaN;
+  };
+  return { rps: Number(rps[1]), p50: ms(50), p99: ms(99) };
 }
 
 function get(port, urlPath) {
@@ -160,6 +170,11 @@ async function benchRServer({ quick = false, log = () => undefined } = {}) {
           r.rssAfter = pids.map(rssMiB);
           r.soak = { requests: first.latencies.length + second.latencies.length, rps: [first.rps, second.rps] };
         }
+        if (workers === 2 && wrkAvailable()) {
+          const secs = quick ? 3 : 10;
+          r.wrk = { c1: wrkLoad({ port, path: '/predict', body: body(1), connections: 1, seconds: secs, tmp }),
+            c4: wrkLoad({ port, path: '/predict', body: body(1), connections: 4, seconds: secs, tmp }) };
+        }
         out[`w${workers}`] = r;
       } finally {
         await stop(child);
@@ -178,6 +193,11 @@ async function benchRServer({ quick = false, log = () => undefined } = {}) {
         conc4: await load({ port: rport, path: '/predict', body: body(1), requests: 2 * n, connections: 4, warmup: 20 }),
         batch1000: await load({ port: rport, path: '/predict', body: body(1000), requests: quick ? 40 : 200, warmup: 5 }),
       };
+      if (wrkAvailable()) {
+        const secs = quick ? 3 : 10;
+        out.rserve.wrk = { c1: wrkLoad({ port: rport, path: '/predict', body: body(1), connections: 1, seconds: secs, tmp }),
+          c4: wrkLoad({ port: rport, path: '/predict', body: body(1), connections: 4, seconds: secs, tmp }) };
+      }
     } finally {
       await stop(rserve);
     }
@@ -214,6 +234,16 @@ function reportRServer(r) {
   }
   lines.push('');
   lines.push(`At 4 connections, \`r/serve.R\` with 2 workers answers ${fmt(w2.conc4.rps / r.rserve.conc4.rps, 2)}× Rserve's requests per second.`, '');
+  if (w2.wrk && r.rserve.wrk) {
+    lines.push('The same single-row requests from wrk (a C load generator, 10 s per row), which leaves more of the 2 cores to the servers:', '');
+    row('server', 'workers', 'connections', 'req/s', 'p50 ms', 'p99 ms', 'vs 1 connection');
+    row('---', '---:', '---:', '---:', '---:', '---:', '---:');
+    for (const [name, x, workers] of [['`r/serve.R`', w2.wrk, 2], ['baseline: Rserve HTTP', r.rserve.wrk, 'per conn.']]) {
+      row(name, workers, 1, fmt(x.c1.rps), fmt(x.c1.p50, 2), fmt(x.c1.p99, 2), '1×');
+      row(name, workers, 4, fmt(x.c4.rps), fmt(x.c4.p50, 2), fmt(x.c4.p99, 2), `${fmt(x.c4.rps / x.c1.rps, 2)}×`);
+    }
+    lines.push('', `With wrk, at 4 connections \`r/serve.R\` answers ${fmt(w2.wrk.c4.rps / r.rserve.wrk.c4.rps, 2)}× Rserve's requests per second.`, '');
+  }
   const b1 = lat(w2.batch1000);
   const b100 = lat(w2.batch100);
   const rb = lat(r.rserve.batch1000);

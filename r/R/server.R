@@ -287,21 +287,29 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
   }
   add_listener(server, http_sock, make_handler(state, paths), "http")
   # Only one worker at a time waits on the listener (the accept lock, see src/process.c). A
-  # worker that has just accepted leaves the lock to the others for one round, so a burst of
-  # keep-alive connections spreads over the workers instead of piling on one.
+  # worker that has just accepted stays away from the lock for 5 ms (10 ms once it holds more
+  # than one connection), long enough for another worker (which looks every 5 ms) to take the
+  # next connection. A burst of keep-alive connections (the executor's, a load balancer's) then
+  # spreads over the workers instead of piling on whichever waited first; a keep-alive
+  # connection stays with the worker that accepted it, so an uneven split leaves a core idle for
+  # as long as it lasts. The pause does not grow with the connections held: a backlog of many
+  # connections must still drain fast (probes wait in it).
   lock_fd <- lock_open(file.path(dirname(pool_file), "accept.lock"))
   holding <- FALSE
   seen <- 0L
-  just_accepted <- FALSE
+  next_try <- 0
   server$accepted <- 0L
   server$may_accept <- function() {
-    holding <<- !(just_accepted && workers > 1L) && (lock_fd < 0L || lock_try(lock_fd))
+    holding <<- (workers == 1L || now_seconds() >= next_try) && (lock_fd < 0L || lock_try(lock_fd))
     holding
   }
   server$after_round <- function() {
     if (holding && lock_fd >= 0L) lock_release(lock_fd)
     holding <<- FALSE
-    just_accepted <<- server$accepted > seen
+    if (server$accepted > seen && workers > 1L) {
+      open <- length(Filter(function(s) s$open, server$conns))
+      next_try <<- now_seconds() + if (open > 1L) 0.01 else 0.005
+    }
     seen <<- server$accepted
   }
   last_write <- 0
