@@ -9,7 +9,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { ROOT, BIN, VENV_BIN, R_LIB, versions } = require('./env');
+const { ROOT, CACHE, BIN, VENV_BIN, R_LIB, versions } = require('./env');
 
 const { freePort } = require('./net');
 
@@ -269,8 +269,18 @@ class LocalCluster {
     const pathRe = byLength.length
       ? new RegExp(`(^|[^A-Za-z0-9._-])(${byLength.map((m) => escapeRe(m.from)).join('|')})(?=$|[^A-Za-z0-9._-])`, 'g')
       : null;
-    const rewritePaths = (value) =>
-      pathRe ? value.replace(pathRe, (all, pre, p) => pre + byLength.find((m) => m.from === p).to) : value;
+    // Host paths the harness put in (the cache's binaries, the repository's files) are never
+    // container paths: with the repository or the cache under /tmp they would otherwise be taken
+    // for the /tmp emptyDir and rewritten again.
+    const hostPrefixes = [...new Set([CACHE, ROOT])].sort((a, b) => b.length - a.length);
+    const rewritePaths = (value) => {
+      if (!pathRe) return value;
+      const kept = [];
+      // The placeholder ends in a path character, so nothing right after it reads as a mount path.
+      const guarded = hostPrefixes.reduce((v, h) => v.split(h).join(`\u0000${kept.push(h) - 1}_`), value);
+      return guarded.replace(pathRe, (all, pre, p) => pre + byLength.find((m) => m.from === p).to)
+        .replace(/\u0000(\d+)_/g, (all, i) => kept[Number(i)]);
+    };
     const rewrite = (value, where) => rewritePaths(this.rewriteDns(String(value), where));
 
     // Env: the image's, then the container's, then what the platform injects.
