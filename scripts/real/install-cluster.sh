@@ -65,29 +65,13 @@ fi
 
 # ---- Seldon operator ------------------------------------------------------------------------
 step "seldon operator 1.17.1"
-OPERATOR_STATUS=""
-if [[ -n "${RMLOPS_SELDON_OPERATOR:-}" ]]; then
-  echo "using RMLOPS_SELDON_OPERATOR=$RMLOPS_SELDON_OPERATOR"
-else
-  rc=0
-  bash "$ROOT/e2e/go/operator/build.sh" "$BIN/seldon-operator" || rc=$?
-  if ((rc == 3)); then
-    OPERATOR_STATUS="unavailable: $(cat "$BIN/seldon-operator.unavailable")"
-  elif ((rc != 0)); then
-    echo "e2e/go/operator/build.sh failed ($rc)" >&2
-    exit "$rc"
-  fi
-fi
+seldon_build operator RMLOPS_SELDON_OPERATOR
+OPERATOR_STATUS="$SELDON_STATUS"
 
 # ---- versions -------------------------------------------------------------------------------
 step "versions"
 echo "kube-apiserver: $("$BIN/kube-apiserver" --version 2>&1)"
 echo "kubectl: $("$BIN/kubectl" version --client 2>&1 | head -n 1)"
 echo "kine: $("$BIN/kine" --version 2>&1 | head -n 1)"
-OPERATOR="${RMLOPS_SELDON_OPERATOR:-$BIN/seldon-operator}"
-if [[ -x "$OPERATOR" ]]; then
-  echo "seldon operator: $OPERATOR"
-else
-  echo "seldon operator: ${OPERATOR_STATUS:-unavailable: no binary at $OPERATOR}"
-fi
+seldon_version_line operator RMLOPS_SELDON_OPERATOR "$OPERATOR_STATUS" ""
 echo "go: $GO_VERSION; cache: $CACHE (t+$((SECONDS - START))s)"

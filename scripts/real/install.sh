@@ -82,26 +82,10 @@ declare -A EXPECTED_SUMS=(
 go_build minio github.com/minio/minio minio
 go_build mc github.com/minio/mc mc
 
-# ---- Seldon executor (built by the lead's wrapper module) -----------------------------------
-EXECUTOR_BUILD="$ROOT/e2e/go/executor/build.sh"
+# ---- Seldon executor --------------------------------------------------------------------------
 step "seldon executor $(pin v.seldonCore)"
-EXECUTOR_STATUS=""
-if [[ -n "${RMLOPS_SELDON_EXECUTOR:-}" ]]; then
-  echo "using RMLOPS_SELDON_EXECUTOR=$RMLOPS_SELDON_EXECUTOR"
-elif [[ -f "$EXECUTOR_BUILD" ]]; then
-  # Exit 3: the module cannot be had here; the reason is in <binary>.unavailable.
-  rc=0
-  bash "$EXECUTOR_BUILD" "$BIN/seldon-executor" || rc=$?
-  if ((rc == 3)); then
-    EXECUTOR_STATUS="unavailable: $(cat "$BIN/seldon-executor.unavailable" 2>/dev/null || echo "see above")"
-  elif ((rc != 0)); then
-    echo "$EXECUTOR_BUILD failed ($rc)" >&2
-    exit "$rc"
-  fi
-else
-  EXECUTOR_STATUS="unavailable: $EXECUTOR_BUILD does not exist yet (no wrapper module to build the executor from)"
-  echo "$EXECUTOR_STATUS"
-fi
+seldon_build executor RMLOPS_SELDON_EXECUTOR
+EXECUTOR_STATUS="$SELDON_STATUS"
 
 # ---- R --------------------------------------------------------------------------------------
 step "R package"
@@ -136,11 +120,6 @@ step "versions"
 echo "mlflow: $("$VENV/bin/mlflow" --version 2>&1 | tail -n 1), boto3 $("$VENV/bin/python" -c 'import boto3; print(boto3.__version__)')"
 echo "minio: $("$BIN/minio" --version 2>&1 | head -n 1)"
 echo "mc: $("$BIN/mc" --version 2>&1 | head -n 1)"
-EXECUTOR="${RMLOPS_SELDON_EXECUTOR:-$BIN/seldon-executor}"
-if [[ -x "$EXECUTOR" ]]; then
-  echo "seldon executor: $EXECUTOR (seldon-core $(pin v.seldonCore) executor; it has no --version flag)"
-else
-  echo "seldon executor: ${EXECUTOR_STATUS:-unavailable: no binary at $EXECUTOR}"
-fi
+seldon_version_line executor RMLOPS_SELDON_EXECUTOR "$EXECUTOR_STATUS" " (seldon-core $(pin v.seldonCore) executor; it has no --version flag)"
 echo "R: $(Rscript -e 'cat(R.version.string)' 2>&1)"
 echo "cache: $CACHE (t+$((SECONDS - START))s)"
