@@ -131,6 +131,19 @@ export const ANNOTATIONS = {
   trainingScriptSha256: 'rmlops-cdk8s/training-script-sha256',
 } as const;
 
+/** Environment variables of the promotion container (read by `PROMOTE_R` in model-promotion.ts). */
+export const PROMOTION_ENV = {
+  /** Alias whose version is promoted (the challenger). */
+  fromAlias: 'RMLOPS_PROMOTE_FROM_ALIAS',
+  /** Alias that is moved (the champion). */
+  toAlias: 'RMLOPS_PROMOTE_TO_ALIAS',
+} as const;
+
+/** Label every predictor's pods carry with the predictor name, so each predictor can be selected on its own. */
+export const PREDICTOR_LABEL = 'rmlops-cdk8s/predictor' as const;
+/** Annotation of the Seldon operator naming the Istio Gateway of the VirtualService it writes. */
+export const ISTIO_GATEWAY_ANNOTATION = 'seldon.io/istio-gateway' as const;
+
 /** Environment variable names understood by the MLflow server and its S3 client. */
 export const MLFLOW_SERVER_ENV = {
   /** S3 endpoint of the artifact store (path-style). */

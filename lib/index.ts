@@ -10,7 +10,7 @@ export * from './seldon-r-model';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
 export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';
-export { DEFAULT_ISTIO_GATEWAY, ISTIO_GATEWAY_ANNOTATION, PREDICTOR_LABEL } from './rollout';
+export { DEFAULT_ISTIO_GATEWAY } from './rollout';
 export type { AutoscalingProps, CanaryProps, Ingress, NoRolloutProps, PredictorInfo, RolloutProps, ShadowProps, TrafficProps } from './rollout';
 export { CRON_MACROS, cronError } from './cron';
 export { writeHelmChart } from './helm';

@@ -10,7 +10,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
-import { ENV, R_SCRIPT_COMMAND } from './contract';
+import { ENV, PROMOTION_ENV, R_SCRIPT_COMMAND } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkResources, k8sResources, namespaceOf, podSecurityContext, recommendedLabels,
@@ -20,14 +20,6 @@ import { DEFAULT_R_TRAINING_IMAGE, ModelRef, R_IMAGE_UID } from './r-training-jo
 import {
   Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
-
-/** Environment variables of the promotion container (read by `PROMOTE_R`). */
-export const PROMOTION_ENV = {
-  /** Alias whose version is promoted (the challenger). */
-  fromAlias: 'RMLOPS_PROMOTE_FROM_ALIAS',
-  /** Alias that is moved (the champion). */
-  toAlias: 'RMLOPS_PROMOTE_TO_ALIAS',
-} as const;
 
 /** Name of the promotion container. */
 export const PROMOTION_CONTAINER_NAME = 'promote';

@@ -7,7 +7,7 @@
 import {
   SeldonDeploymentSpecPredictors as Predictor, SeldonDeploymentSpecPredictorsComponentSpecsPdbSpecMinAvailable as MinAvailable,
 } from '../imports/machinelearning.seldon.io';
-import { ENV } from './contract';
+import { ENV, ISTIO_GATEWAY_ANNOTATION, PREDICTOR_LABEL } from './contract';
 import { ModelRef } from './r-training-job';
 import {
   Problem, checkDnsLabel, checkInteger, checkModelUri, checkNameWithSuffix, checkReplicas, checkServiceName,
@@ -17,10 +17,6 @@ import {
 export type Ingress = 'istio' | 'ambassador';
 const INGRESSES: readonly string[] = ['istio', 'ambassador'];
 
-/** Label every predictor's pods carry with the predictor name, so each predictor can be selected on its own. */
-export const PREDICTOR_LABEL = 'rmlops-cdk8s/predictor' as const;
-/** Annotation of the Seldon operator naming the Istio Gateway of the VirtualService it writes. */
-export const ISTIO_GATEWAY_ANNOTATION = 'seldon.io/istio-gateway' as const;
 /** The Istio Gateway of the Seldon Core Helm chart's defaults. */
 export const DEFAULT_ISTIO_GATEWAY = 'istio-system/seldon-gateway';
 
