@@ -33,11 +33,11 @@ process.on('exit', () => {
 });
 
 class Proc {
-  constructor(name, spec, { logDir, echo = false }) {
+  constructor(name, spec, { logDir, logFile, echo = false }) {
     this.name = name;
     this.spec = spec;
     this.echo = echo;
-    this.logFile = path.join(logDir, `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${Date.now()}.log`);
+    this.logFile = logFile || path.join(logDir, `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}-${Date.now()}.log`);
     this.tail = '';
     this.exitCode = undefined;
     this.signal = undefined;
