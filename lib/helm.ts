@@ -10,6 +10,7 @@ import { App, Yaml } from 'cdk8s';
 import { validateApp } from './app-validation';
 import { ValidateOptions } from './manifest-validation';
 import { Manifest, orderedManifests } from './manifests';
+import { DNS_1123_LABEL } from './validate';
 
 /** Options of `writeHelmChart`. */
 export interface HelmChartOptions {
@@ -29,12 +30,11 @@ export interface HelmChartOptions {
 
 // SemVer 2.0.0 (semver.org), which Helm requires of a chart version.
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
-const CHART_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Problems with the chart options, as lines (empty when fine). */
 export function helmOptionProblems(o: HelmChartOptions): string[] {
   const out: string[] = [];
-  if (typeof o.name !== 'string' || !CHART_NAME.test(o.name) || o.name.length > 53) {
+  if (typeof o.name !== 'string' || !DNS_1123_LABEL.test(o.name) || o.name.length > 53) {
     out.push(`chart name ${JSON.stringify(o.name)}: use lower-case letters, digits and '-', at most 53 characters (e.g. "rmlops-iris")`);
   }
   if (typeof o.version !== 'string' || !SEMVER.test(o.version)) {

@@ -6,17 +6,14 @@
  * Each checker returns `undefined` when the value is valid, otherwise the reason.
  */
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+import { DNS_1123_LABEL, parseQuantity as quantityValue } from './validate';
+
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const ENV_VAR_NAME = /^[-._a-zA-Z][-._a-zA-Z0-9]*$/;
 const CONFIG_MAP_KEY = /^[-._a-zA-Z0-9]+$/;
-// The same expression the API server's OpenAPI schema uses for resource.Quantity.
-const QUANTITY =
-  /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
-
 export type Check = (value: string) => string | undefined;
 
 function show(value: unknown): string {
@@ -25,7 +22,7 @@ function show(value: unknown): string {
 
 export const dns1123Label: Check = (v) => {
   if (v.length > 63) return `${show(v)} is longer than 63 characters (DNS-1123 label)`;
-  if (!DNS1123_LABEL.test(v)) {
+  if (!DNS_1123_LABEL.test(v)) {
     return `${show(v)} is not a DNS-1123 label (lower case alphanumerics and '-', starting and ending with an alphanumeric)`;
   }
   return undefined;
@@ -110,11 +107,6 @@ export const configMapKey: Check = (v) => {
   return undefined;
 };
 
-const SUFFIX: Record<string, number> = {
-  '': 1, n: 1e-9, u: 1e-6, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, Pi: 2 ** 50, Ei: 2 ** 60,
-};
-
 /**
  * Parses a resource.Quantity (string or number) to a plain number, or returns the reason it is
  * not one. Precision is that of a double: enough to compare requests with limits.
@@ -122,10 +114,6 @@ const SUFFIX: Record<string, number> = {
 export function parseQuantity(q: unknown): number | string {
   if (typeof q === 'number') return Number.isFinite(q) ? q : `${show(q)} is not a finite number`;
   if (typeof q !== 'string') return `${show(q)} is not a quantity (string or number expected)`;
-  if (!QUANTITY.test(q)) return `${show(q)} is not a Kubernetes quantity (e.g. 250m, 1.5, 512Mi, 1e3)`;
-  const m = /^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(.*)$/.exec(q)!;
-  const base = Number(m[1]);
-  const suffix = m[2];
-  if (suffix in SUFFIX) return base * SUFFIX[suffix];
-  return base * 10 ** Number(suffix.slice(1)); // decimal exponent, e.g. 1e3
+  const value = quantityValue(q);
+  return value === undefined ? `${show(q)} is not a Kubernetes quantity (e.g. 250m, 1.5, 512Mi, 1e3)` : value;
 }

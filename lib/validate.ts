@@ -54,7 +54,8 @@ function problem(prop: string, value: unknown, what: string, fix: string): Probl
   return [{ prop, value, problem: what, fix }];
 }
 
-const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** A DNS-1123 label (without its 63-character limit, which callers check with their own). */
+export const DNS_1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Suggests a valid DNS label for a bad name (lower case, `-` for anything else). */
