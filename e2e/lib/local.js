@@ -96,7 +96,8 @@ function resolveImage(image) {
 }
 
 // The R package the image installs from r/ is installed by `npm run real:install` into the cache;
-// a stale copy would test old code. Same fingerprint as scripts/real/install.sh computes.
+// a stale copy would test old code. scripts/real/install.sh stamps the install with this same
+// function (`node e2e/lib/local.js --r-sources-hash`), so the two cannot drift apart.
 function rSourcesHash(dir) {
   const rel = path.relative(ROOT, dir);
   const files = [];
@@ -359,4 +360,8 @@ class LocalCluster {
   }
 }
 
-module.exports = { LocalCluster, freePort, portIsFree, resolveImage, parseDockerfile };
+module.exports = { LocalCluster, freePort, portIsFree, resolveImage, parseDockerfile, rSourcesHash };
+
+if (require.main === module && process.argv[2] === '--r-sources-hash') {
+  console.log(rSourcesHash(path.join(ROOT, 'r')));
+}

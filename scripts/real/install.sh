@@ -95,7 +95,7 @@ if ! command -v Rscript >/dev/null; then
   exit 1
 fi
 if [[ -f "$ROOT/r/DESCRIPTION" ]]; then
-  want="$(cd "$ROOT" && find r -path r/tests -prune -o -type f -print | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)"
+  want="$(node "$ROOT/e2e/lib/local.js" --r-sources-hash)"
   if stamp_ok r-lib "$want" && [[ -d "$R_LIB" ]]; then
     echo "up to date"
   else
