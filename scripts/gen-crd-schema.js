@@ -132,4 +132,4 @@ function main() {
 }
 
 if (require.main === module) main();
-module.exports = { generate, CRD, SCHEMA_FILE, VALIDATOR_FILE };
+module.exports = { generate, strict, shareRepeats, CRD, SCHEMA_FILE, VALIDATOR_FILE };
