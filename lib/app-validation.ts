@@ -1,7 +1,7 @@
 /**
  * Checks of a whole cdk8s app on its final objects (JsonPatch escape hatches and later mutations
  * included): no two objects with the same identity anywhere in the app, including the objects
- * the Seldon operator creates from a SeldonDeployment, and every object against the schemas and
+ * the Seldon operator creates from a SeldonDeployment and KServe from an InferenceService, and every object against the schemas and
  * the API server's rules. Each construct of this library registers the check for the objects
  * under it, so `app.synth()`, `Testing.synth()` and `writeManifests` all run it.
  */
@@ -61,6 +61,25 @@ export function seldonOperatorObjects(sdep: AppObject): AppObject[] {
   return out;
 }
 
+/**
+ * The objects KServe 0.20 creates for an InferenceService's predictor, by name: in Standard
+ * (RawDeployment) mode a Deployment, a Service and a HorizontalPodAutoscaler `<isvc>-predictor`;
+ * in Knative (Serverless) mode a Knative Service of that name (Knative then makes the Kubernetes
+ * Services `<isvc>-predictor` and `<isvc>-predictor-00001…`).
+ */
+export function kserveControllerObjects(isvc: AppObject): AppObject[] {
+  const o = isvc.object;
+  const name = o?.metadata?.name;
+  if (typeof name !== 'string') return [];
+  const namespace = o?.metadata?.namespace;
+  const meta = { name: `${name}-predictor`, ...(namespace !== undefined ? { namespace } : {}) };
+  const mode = o?.metadata?.annotations?.['serving.kserve.io/deploymentMode'];
+  const kinds = mode === 'Standard' || mode === 'RawDeployment'
+    ? [['apps/v1', 'Deployment'], ['v1', 'Service'], ['autoscaling/v2', 'HorizontalPodAutoscaler']]
+    : [['serving.knative.dev/v1', 'Service'], ['v1', 'Service']];
+  return kinds.map(([apiVersion, kind]) => ({ object: { apiVersion, kind, metadata: meta }, path: isvc.path, createdBy: `KServe's ${kind} for the predictor` }));
+}
+
 function identity(obj: any): string {
   const group = String(obj?.apiVersion ?? '').split('/').slice(0, -1).join('/');
   return `${group}|${obj?.kind}|${obj?.metadata?.namespace ?? ''}|${obj?.metadata?.name}`;
@@ -75,7 +94,11 @@ function who(o: AppObject): string {
  * selects the pairs to report (each construct reports the pairs it is responsible for).
  */
 export function duplicateErrors(objects: AppObject[], only?: (later: AppObject, earlier: AppObject) => boolean): string[] {
-  const all = [...objects, ...objects.filter((o) => o.object?.kind === 'SeldonDeployment').flatMap(seldonOperatorObjects)];
+  const all = [
+    ...objects,
+    ...objects.filter((o) => o.object?.kind === 'SeldonDeployment').flatMap(seldonOperatorObjects),
+    ...objects.filter((o) => o.object?.kind === 'InferenceService').flatMap(kserveControllerObjects),
+  ];
   const first = new Map<string, AppObject>();
   const out: string[] = [];
   for (const o of all) {

@@ -32,6 +32,43 @@ export type ModelHttpPort<P extends number> = P extends SeldonExecutorPort
   ? `port ${P} is owned by the Seldon executor sidecar: use ${typeof R_MODEL_HTTP_PORT}`
   : P;
 
+/**
+ * HTTP port of a KServe custom predictor's container: the port KServe routes to when the
+ * container declares none, and what `KServeRModel` declares by default.
+ */
+export const KSERVE_MODEL_HTTP_PORT = 8080 as const;
+/**
+ * Ports other processes own in every KServe predictor pod, with their owner. A model container
+ * that declares one either is rejected by Knative's webhook or fails with "address already in
+ * use" (docs/kserve.md gives the source of each).
+ */
+export const KSERVE_RESERVED_PORTS = {
+  8008: "Knative's queue-proxy (profiling)",
+  8012: "Knative's queue-proxy (HTTP/1 backend)",
+  8013: "Knative's queue-proxy (HTTP/2 backend)",
+  8022: "Knative's queue-proxy (admin)",
+  8112: "Knative's queue-proxy (HTTPS backend, with system-internal TLS)",
+  9081: "KServe's agent (logger and batcher)",
+  9088: "KServe's metrics aggregation (on queue-proxy)",
+  9090: "Knative's queue-proxy (autoscaler metrics)",
+  9091: "Knative's queue-proxy (user metrics)",
+} as const;
+/** A port owned by Knative's queue-proxy or KServe's agent in a KServe predictor pod. */
+export type KServeReservedPort = keyof typeof KSERVE_RESERVED_PORTS;
+/**
+ * Compile-time check of a KServe model port, as `ModelHttpPort` is for Seldon: a reserved port
+ * resolves to a string type that names its owner and the fix, so it does not compile.
+ */
+export type KServeModelHttpPort<P extends number> = P extends KServeReservedPort
+  ? `port ${P} is owned by ${(typeof KSERVE_RESERVED_PORTS)[P]} in every KServe predictor pod: use ${typeof KSERVE_MODEL_HTTP_PORT}`
+  : P;
+/** Name KServe requires for a custom predictor's serving container. */
+export const KSERVE_CONTAINER_NAME = 'kserve-container' as const;
+/** Where KServe's storage initializer puts the files of `STORAGE_URI` in the model container. */
+export const KSERVE_MODEL_MOUNT_PATH = '/mnt/models' as const;
+/** KServe release whose InferenceService CRD the bindings in `imports/` were generated from. */
+export const KSERVE_VERSION = '0.20.0' as const;
+
 /** MinIO S3 API port. */
 export const MINIO_API_PORT = 9000 as const;
 /** MinIO web console port. */
@@ -101,6 +138,21 @@ export const ENV = {
   metricsPort: 'PREDICTIVE_UNIT_METRICS_SERVICE_PORT',
   /** Path of the R server's Prometheus metrics. */
   metricsEndpoint: 'PREDICTIVE_UNIT_METRICS_ENDPOINT',
+  /**
+   * Port the R server binds, as Knative injects it (and `KServeRModel` sets it in Standard
+   * mode); it must agree with `PREDICTIVE_UNIT_HTTP_SERVICE_PORT` when both are set.
+   */
+  port: 'PORT',
+  /**
+   * Model location for KServe's storage initializer: KServe's pod webhook downloads it into
+   * /mnt/models and rewrites the variable to that directory, which the server then loads when
+   * `MODEL_URI` is unset.
+   */
+  storageUri: 'STORAGE_URI',
+  /** Name of the InferenceService (KServe sets it on every predictor container): the model name in the v2 paths. */
+  inferenceServiceName: 'INFERENCE_SERVICE_NAME',
+  /** Protocol a KServe custom container declares to KServe (`v1` or `v2`). */
+  kserveProtocol: 'PROTOCOL',
   /** Graph node name the Seldon operator injects: the model name in the v2 paths. */
   predictiveUnitId: 'PREDICTIVE_UNIT_ID',
 } as const;

@@ -7,6 +7,7 @@ export * from './minio-store';
 export * from './mlflow-server';
 export * from './r-training-job';
 export * from './seldon-r-model';
+export * from './kserve-r-model';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
 export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';

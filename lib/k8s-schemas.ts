@@ -1,9 +1,10 @@
 /**
  * Schema validation: built-in kinds against the Kubernetes OpenAPI schemas shipped in
  * `kubernetes-models` 4.4.2 (Kubernetes v1.27.1: the newest schema not newer than our 1.28
- * target, so a field a 1.28 API server does not know cannot pass), and the SeldonDeployment
+ * target, so a field a 1.28 API server does not know cannot pass), the SeldonDeployment
  * against the v1 openAPIV3Schema of the Seldon Core 1.17.1 CRD, compiled at build time
- * (scripts/gen-crd-schema.js) into imports/seldondeployment-v1.validate.js.
+ * (scripts/gen-crd-schema.js) into imports/seldondeployment-v1.validate.js, and the
+ * InferenceService against KServe 0.20.0's v1beta1 schema (scripts/gen-kserve.js).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -197,6 +198,24 @@ export function seldonSchemaErrors(obj: any): FieldError[] {
   const validate = seldonValidator();
   if (validate(obj)) return [];
   // anyOf (int-or-string) failures repeat the branch errors; keep one per distinct field+message.
+  const unique = new Map<string, FieldError>();
+  for (const e of (validate.errors ?? []).map(describeAjvError)) unique.set(`${e.at}|${e.message}`, e);
+  return [...unique.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// InferenceService
+
+let isvcValidator: StandaloneValidate | undefined;
+
+/**
+ * Schema errors of an InferenceService against the full v1beta1 schema of the KServe 0.20.0 CRD
+ * (scripts/gen-kserve.js; the bindings come from a reduced copy, the check never does).
+ */
+export function inferenceServiceSchemaErrors(obj: any): FieldError[] {
+  isvcValidator ??= loadGenerated(generatedImportsFile('inferenceservice-v1beta1.validate.js')) as StandaloneValidate;
+  const validate = isvcValidator;
+  if (validate(obj)) return [];
   const unique = new Map<string, FieldError>();
   for (const e of (validate.errors ?? []).map(describeAjvError)) unique.set(`${e.at}|${e.message}`, e);
   return [...unique.values()];

@@ -1,7 +1,7 @@
 /**
  * What `kubectl apply` and a running cluster would reject, checked offline on final objects: the
  * official schemas, the API server's own validation rules the schemas do not carry, references
- * between the objects, our Seldon rules and our security baseline. `writeManifests`, the
+ * between the objects, our Seldon and KServe rules and our security baseline. `writeManifests`, the
  * `rmlops-cdk8s validate` command and the tests all run these same checks.
  *
  * Every error names the object (`Kind namespace/name`) and the JSON path of the field.
@@ -9,16 +9,20 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
-import { R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS } from './contract';
+import {
+  KSERVE_CONTAINER_NAME, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS,
+} from './contract';
 import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
   labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
 } from './k8s-names';
-import { builtInSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
+import { builtInSchemaErrors, inferenceServiceSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 import { seldonRolloutRules } from './rollout-rules';
 
 const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
 const SELDON_KIND = 'SeldonDeployment';
+const KSERVE_API_VERSION = 'serving.kserve.io/v1beta1';
+const KSERVE_KIND = 'InferenceService';
 
 /** Which checks `validateManifests` runs besides the schemas and the API server's rules. */
 export interface ValidateOptions {
@@ -146,6 +150,10 @@ function isSeldon(obj: any): boolean {
   return obj?.kind === SELDON_KIND && obj?.apiVersion === SELDON_API_VERSION;
 }
 
+function isInferenceService(obj: any): boolean {
+  return obj?.kind === KSERVE_KIND && obj?.apiVersion === KSERVE_API_VERSION;
+}
+
 /** A pod spec inside an object, wherever the kind keeps it. */
 interface PodTemplate {
   readonly obj: any;
@@ -155,14 +163,16 @@ interface PodTemplate {
   readonly labels: Record<string, unknown>;
   /** Volume names a StatefulSet's volumeClaimTemplates add to every pod. */
   readonly claimTemplates: string[];
+  /** JSON path of the pod labels. */
+  readonly labelsAt: string;
 }
 
 const TEMPLATE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job'];
 
 function podTemplates(obj: any): PodTemplate[] {
   const kind = obj?.kind;
-  const make = (at: string, spec: any, labels: any, claimTemplates: string[] = []): PodTemplate[] =>
-    spec && typeof spec === 'object' ? [{ obj, at, spec, labels: labels ?? {}, claimTemplates }] : [];
+  const make = (at: string, spec: any, labels: any, claimTemplates: string[] = [], labelsAt = at.replace(/\.spec$/, '.metadata.labels')): PodTemplate[] =>
+    spec && typeof spec === 'object' ? [{ obj, at, spec, labels: labels ?? {}, claimTemplates, labelsAt }] : [];
   if (kind === 'Pod') return make('spec', obj.spec, obj.metadata?.labels);
   if (TEMPLATE_KINDS.includes(kind)) {
     const claims = list(obj.spec?.volumeClaimTemplates).map((c) => c?.metadata?.name).filter((n) => typeof n === 'string');
@@ -176,6 +186,11 @@ function podTemplates(obj: any): PodTemplate[] {
     return list(obj.spec?.predictors).flatMap((p, i) =>
       list(p?.componentSpecs).flatMap((c, j) =>
         make(`spec.predictors[${i}].componentSpecs[${j}].spec`, c?.spec, c?.metadata?.labels)));
+  }
+  // A custom predictor is a pod spec inline (containers, volumes, securityContext...) with the
+  // pod template's labels beside it; other predictor forms (model formats) have no containers.
+  if (isInferenceService(obj) && list(obj.spec?.predictor?.containers).length > 0) {
+    return make('spec.predictor', obj.spec.predictor, obj.spec.predictor.labels, [], 'spec.predictor.labels');
   }
   return [];
 }
@@ -224,6 +239,14 @@ export function schemaErrors(objects: any[]): string[] {
       report('(root)', 'apiVersion and kind must be strings');
       continue;
     }
+    if (obj.kind === KSERVE_KIND && /^serving\.kserve\.io\//.test(obj.apiVersion)) {
+      if (obj.apiVersion !== KSERVE_API_VERSION) {
+        report('apiVersion', `${JSON.stringify(obj.apiVersion)}: only ${KSERVE_API_VERSION} is supported (KServe 0.20.0 CRD)`);
+        continue;
+      }
+      for (const e of inferenceServiceSchemaErrors(obj)) report(e.at, e.message);
+      continue;
+    }
     if (obj.kind === SELDON_KIND) {
       if (obj.apiVersion !== SELDON_API_VERSION) {
         report('apiVersion', `${JSON.stringify(obj.apiVersion)}: only ${SELDON_API_VERSION} is supported (Seldon Core 1.17.1 CRD, v1)`);
@@ -269,6 +292,7 @@ function nameRule(obj: any): Check {
       return pathSegmentName;
     default:
       if (isSeldon(obj)) return dns1123Label; // prefixes the Deployments and Services Seldon creates
+      if (isInferenceService(obj)) return dns1035Label; // KServe's webhook: a letter first; prefixes Services
       return dns1123Subdomain;
   }
 }
@@ -297,6 +321,7 @@ export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'ex
       seldonRules(obj, report);
       seldonRolloutRules(obj, report);
     }
+    if (isInferenceService(obj)) kserveRules(obj, report);
   }
   return out;
 }
@@ -358,7 +383,7 @@ function portNumber(report: Report, at: string, value: unknown, min = 1): void {
 function podRules(t: PodTemplate, objects: any[] | undefined, existingClaims: readonly string[], report: Report): void {
   const spec = t.spec;
   if (list(spec.containers).length === 0) report(`${t.at}.containers`, 'a pod needs at least one container');
-  labelRules(t.labels, t.at.replace(/\.spec$/, '.metadata.labels'), report);
+  labelRules(t.labels, t.labelsAt, report);
 
   // Volumes
   const volumes = new Set<string>(t.claimTemplates);
@@ -592,6 +617,74 @@ function seldonRules(sdep: any, report: Report): void {
     };
     if (predictor?.graph === undefined) report(`${at}.graph`, 'missing');
     else visit(predictor.graph, `${at}.graph`);
+  }
+}
+
+/** KServe 0.20 deployment modes by annotation value, old names included (the webhook renames them). */
+const KSERVE_MODES: Readonly<Record<string, 'Knative' | 'Standard' | 'ModelMesh'>> = {
+  Knative: 'Knative', Serverless: 'Knative', Standard: 'Standard', RawDeployment: 'Standard', ModelMesh: 'ModelMesh',
+};
+/** Environment variables Knative sets in the user container and refuses from the user (serving k8s_validation.go). */
+const KNATIVE_RESERVED_ENV = ['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION'];
+
+/**
+ * What KServe 0.20's webhooks and controller, and Knative's for Serverless mode, reject or
+ * silently ignore in a custom predictor (docs/kserve.md has the source of each rule). Without
+ * the deploymentMode annotation the cluster's default decides; the Knative rules are then checked
+ * too, since KServe's shipped default is Knative.
+ */
+function kserveRules(isvc: any, report: Report): void {
+  const annotation = isvc.metadata?.annotations?.['serving.kserve.io/deploymentMode'];
+  const mode = annotation === undefined ? 'Knative' : KSERVE_MODES[annotation];
+  if (annotation !== undefined && mode === undefined) {
+    report('metadata.annotations["serving.kserve.io/deploymentMode"]', `${JSON.stringify(annotation)} is not a KServe deployment mode (Knative, Standard, ModelMesh; Serverless and RawDeployment are their old names)`);
+  }
+  const name = isvc.metadata?.name;
+  // Knative names the first revision <ksvc>-00001; both it and the predictor Service are DNS labels.
+  const suffix = mode === 'Knative' ? '-predictor-00001' : '-predictor';
+  if (typeof name === 'string' && name.length + suffix.length > 63) {
+    report('metadata.name', `${JSON.stringify(name)} is ${name.length} characters; KServe derives "${name}${suffix}", past the 63-character limit of a DNS label (at most ${63 - suffix.length})`);
+  }
+  const p = isvc.spec?.predictor ?? {};
+  const containers = list(p.containers);
+  if (containers.length === 0) return;
+  if (containers[0]?.name !== KSERVE_CONTAINER_NAME) {
+    report('spec.predictor.containers[0].name', `${JSON.stringify(containers[0]?.name)}: KServe runs the custom predictor's first container as "${KSERVE_CONTAINER_NAME}" and replaces it by the container of that name`);
+  }
+  let declared = 0;
+  for (const [i, c] of containers.entries()) {
+    for (const [j, port] of list(c?.ports).entries()) {
+      declared += 1;
+      const at = `spec.predictor.containers[${i}].ports[${j}]`;
+      const owner = (KSERVE_RESERVED_PORTS as Record<number, string>)[port?.containerPort];
+      if (owner !== undefined) report(`${at}.containerPort`, `${port.containerPort} is owned by ${owner} in every KServe predictor pod: use ${KSERVE_MODEL_HTTP_PORT}`);
+      if (mode === 'Knative' && port?.name !== undefined && !['http1', 'h2c'].includes(port.name)) {
+        report(`${at}.name`, `${JSON.stringify(port.name)}: Knative accepts only "http1" or "h2c" (or no name)`);
+      }
+    }
+    if (mode === 'Knative') {
+      for (const [j, e] of list(c?.env).entries()) {
+        if (KNATIVE_RESERVED_ENV.includes(e?.name)) report(`spec.predictor.containers[${i}].env[${j}].name`, `${e.name} is set by Knative in Serverless mode and rejected by its webhook`);
+      }
+    }
+  }
+  if (mode === 'Knative') {
+    if (declared > 1) report('spec.predictor.containers', `${declared} container ports: Knative routes to one port per pod and rejects more`);
+    if (p.securityContext !== undefined) report('spec.predictor.securityContext', 'Knative rejects a pod-level securityContext unless the cluster enables kubernetes.podspec-securitycontext: set the fields on each container');
+    if (list(p.initContainers).length > 0) report('spec.predictor.initContainers', 'Knative rejects init containers unless the cluster enables kubernetes.podspec-init-containers');
+    if (p.scaleMetric !== undefined && !['concurrency', 'rps'].includes(p.scaleMetric)) {
+      report('spec.predictor.scaleMetric', `${JSON.stringify(p.scaleMetric)}: Knative's autoscaler (Serverless mode) scales on concurrency or rps; KServe's webhook rejects other metrics`);
+    }
+  }
+  if (mode === 'Standard') {
+    if (p.canaryTrafficPercent !== undefined) report('spec.predictor.canaryTrafficPercent', 'splits traffic between Knative revisions; in Standard (RawDeployment) mode KServe ignores it silently');
+    if (p.minReplicas === 0) report('spec.predictor.minReplicas', '0: Standard (RawDeployment) mode cannot scale to zero; KServe raises the HorizontalPodAutoscaler\'s minimum to 1');
+    if (p.scaleMetric !== undefined && !['cpu', 'memory'].includes(p.scaleMetric)) {
+      report('spec.predictor.scaleMetric', `${JSON.stringify(p.scaleMetric)}: the HorizontalPodAutoscaler of Standard (RawDeployment) mode scales on cpu or memory`);
+    }
+  }
+  if (typeof p.minReplicas === 'number' && typeof p.maxReplicas === 'number' && p.maxReplicas !== 0 && p.maxReplicas < p.minReplicas) {
+    report('spec.predictor.maxReplicas', `${p.maxReplicas} is below minReplicas (${p.minReplicas})`);
   }
 }
 

@@ -19,6 +19,7 @@ function render() {
     modelHttpPort: contract.R_MODEL_HTTP_PORT,
     modelPortName: contract.R_MODEL_PORT_NAME,
     modelMetricsPort: contract.SELDON_MODEL_METRICS_PORT,
+    kserveModelMountPath: contract.KSERVE_MODEL_MOUNT_PATH,
     paths: contract.PATHS,
     env: contract.ENV,
     trainingConfigErrorExitCode: contract.TRAINING_CONFIG_ERROR_EXIT_CODE,

@@ -15,9 +15,14 @@ const scriptStripped = path.join(dir, 'training-script-bad.stripped.ts');
 const rolloutBad = path.join(dir, 'rollout-bad.ts');
 const rolloutGood = path.join(dir, 'rollout-good.ts');
 const rolloutStripped = path.join(dir, 'rollout-bad.stripped.ts');
+const kserveBad = path.join(dir, 'kserve-port-bad.ts');
+const kserveGood = path.join(dir, 'kserve-port-good.ts');
+const kserveStripped = path.join(dir, 'kserve-port-bad.stripped.ts');
 // Each virtual stripped file and the fixture it is made from.
-const STRIPPED = new Map<string, string>([[stripped, bad], [scriptStripped, scriptBad], [rolloutStripped, rolloutBad]]);
-const FIXTURES = [bad, good, stripped, scriptBad, scriptGood, scriptStripped, rolloutBad, rolloutGood, rolloutStripped];
+const STRIPPED = new Map<string, string>([[stripped, bad], [scriptStripped, scriptBad], [rolloutStripped, rolloutBad], [kserveStripped, kserveBad]]);
+const FIXTURES = [
+  bad, good, stripped, scriptBad, scriptGood, scriptStripped, rolloutBad, rolloutGood, rolloutStripped, kserveBad, kserveGood, kserveStripped,
+];
 
 // One program for both suites: compiling the library takes most of the time.
 let compiled: Map<string, string[]> | undefined;
@@ -133,5 +138,35 @@ describe('compile-time: a canary or a shadow requires `ingress`', () => {
 
   test('rollouts with ingress, and a single predictor without it, compile', () => {
     expect(diagnostics.get(rolloutGood)).toEqual([]);
+  });
+});
+
+describe('compile-time port contract of KServeRModel', () => {
+  let diagnostics: Map<string, string[]>;
+  beforeAll(() => {
+    diagnostics = compile();
+  });
+
+  test('the bad fixture compiles: each reserved port is an expected error (none unused)', () => {
+    expect(diagnostics.get(kserveBad)).toEqual([]);
+  });
+
+  test('without @ts-expect-error, each of the nine reserved ports fails and names its owner', () => {
+    const errors = diagnostics.get(kserveStripped)!;
+    expect(errors).toHaveLength(9);
+    const owners: [number, RegExp][] = [
+      [8012, /queue-proxy \(HTTP\/1 backend\)/], [8013, /queue-proxy \(HTTP\/2 backend\)/], [8022, /queue-proxy \(admin\)/],
+      [9090, /queue-proxy \(autoscaler metrics\)/], [9091, /queue-proxy \(user metrics\)/], [9081, /KServe's agent/],
+      [9088, /KServe's metrics aggregation/], [8008, /queue-proxy \(profiling\)/], [8112, /queue-proxy \(HTTPS backend/],
+    ];
+    owners.forEach(([port, owner], i) => {
+      expect(errors[i]).toContain(`"port ${port} is owned by `);
+      expect(errors[i]).toMatch(owner);
+      expect(errors[i]).toContain('in every KServe predictor pod: use 8080"');
+    });
+  });
+
+  test('the default, 8080, 9000 and a computed number compile', () => {
+    expect(diagnostics.get(kserveGood)).toEqual([]);
   });
 });
