@@ -7,16 +7,31 @@
  *
  * Before `kubectl apply -f dist/`, create the two Secrets the pipeline reads (see README):
  * `minio-root` (root-user, root-password) and `mlflow-s3` (access-key-id, secret-access-key).
+ *
+ * The KServe variant (`npm run synth -- --target kserve`, written to dist-kserve/) is the same
+ * pipeline in its own namespace with both models served by KServe instead: `iris` in Serverless
+ * (Knative) mode, scaling on concurrency, and `mtcars` as a raw Deployment scaling on CPU.
  */
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript, writeManifests,
+  KServeRModel, MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript,
+  writeManifests,
 } from './lib';
 
 /** Namespace of the example. */
 export const NAMESPACE = 'rmlops-iris';
+/** Namespace of the KServe variant (its own, so both variants can run in one cluster). */
+export const KSERVE_NAMESPACE = 'rmlops-iris-kserve';
+
+/** Where each variant of the example serves its models, and the folder `npm run synth` writes it to. */
+export const TARGETS = {
+  seldon: { outdir: 'dist' },
+  kserve: { outdir: 'dist-kserve' },
+} as const;
+/** A variant of the example. */
+export type Target = keyof typeof TARGETS;
 
 /** The example training scripts, wherever synth is run from. */
 export const EXAMPLE_SCRIPTS = {
@@ -24,8 +39,9 @@ export const EXAMPLE_SCRIPTS = {
   mtcars: path.join(__dirname, 'examples', 'mtcars', 'train.R'),
 } as const;
 
-/** Builds the example app (nothing is written). */
-export function buildApp(outdir = 'dist'): App {
+/** Builds the example app for `target` (nothing is written). */
+export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target = 'seldon'): App {
+  if (target === 'kserve') return buildKServeApp(outdir);
   const app = new App({ outdir });
 
   // The namespace has a chart of its own: a cluster-scoped object must not get `metadata.namespace`.
@@ -93,15 +109,76 @@ export function buildApp(outdir = 'dist'): App {
   return app;
 }
 
-/** Writes the example's manifests into `outdir` (which must exist and be empty). */
-export function synth(outdir: string): void {
-  writeManifests(buildApp(outdir), outdir);
+/**
+ * The KServe variant: MinIO, MLflow and the two training Jobs as above, and each model as an
+ * InferenceService. No Seldon executor runs in these pods, and Knative's queue-proxy meets the
+ * restricted Pod Security Standard, so the namespace enforces `restricted`.
+ */
+function buildKServeApp(outdir: string): App {
+  const app = new App({ outdir });
+  const base = new Chart(app, 'namespace');
+  new k8s.KubeNamespace(base, 'Namespace', {
+    metadata: {
+      name: KSERVE_NAMESPACE,
+      labels: { ...POD_SECURITY_LABELS, 'pod-security.kubernetes.io/enforce': 'restricted' },
+    },
+  });
+  const chart = new Chart(app, 'iris', { namespace: KSERVE_NAMESPACE });
+  const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
+  const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
+  const train = new RTrainingJob(chart, 'iris-train', {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
+    registeredModelName: 'iris',
+    experimentName: 'iris',
+    modelAlias: 'champion',
+    qualityMetric: 'accuracy',
+    qualityThreshold: 0.9,
+  });
+  // Knative keeps one pod warm (no scale to zero: loading the model takes seconds) and adds
+  // pods past 4 requests in flight per pod. A new model version reaches it as a new revision:
+  // set canaryTrafficPercent to roll it out gradually (docs/kserve.md).
+  new KServeRModel(chart, 'iris', {
+    model: train.model,
+    tracking: mlflow,
+    deploymentMode: 'Serverless',
+    minReplicas: 1,
+    maxReplicas: 3,
+    scaleMetric: 'concurrency',
+    scaleTarget: 4,
+  });
+  const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.mtcars),
+    registeredModelName: 'mtcars',
+    experimentName: 'mtcars',
+    modelAlias: 'champion',
+    qualityMetric: 'rmse',
+    qualityThreshold: 4,
+    qualityDirection: 'lower',
+  });
+  // A plain Deployment, Service and HorizontalPodAutoscaler: no Knative needed.
+  new KServeRModel(chart, 'mtcars', {
+    model: trainMtcars.model,
+    tracking: mlflow,
+    deploymentMode: 'RawDeployment',
+    minReplicas: 1,
+    maxReplicas: 3,
+    scaleMetric: 'cpu',
+    scaleTarget: 70,
+  });
+  return app;
+}
+
+/** Writes the manifests of the example's `target` variant into `outdir` (which must exist and be empty). */
+export function synth(outdir: string, target: Target = 'seldon'): void {
+  writeManifests(buildApp(outdir, target), outdir);
 }
 
 // `cdk8s synth` runs this file directly and passes its output folder in CDK8S_OUTDIR.
 if (require.main === module) {
   const fs = require('fs') as typeof import('fs');
-  const outdir = process.env.CDK8S_OUTDIR ?? 'dist';
+  const outdir = process.env.CDK8S_OUTDIR ?? TARGETS.seldon.outdir;
   fs.mkdirSync(outdir, { recursive: true });
   synth(outdir);
 }
