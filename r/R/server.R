@@ -333,13 +333,14 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
 serve_main <- function(contract = rmlops_contract()) {
   status_of(contract, {
     model_uri <- contract_env(contract, "modelUri")
+    if (is.na(model_uri)) model_uri <- storage_uri_model(contract)
     if (is.na(model_uri)) {
-      stop(config_error(sprintf("%s is not set: give models:/<name>@<alias>, models:/<name>/<version>, runs:/<id>/<path> or a directory",
-                                contract_env_name(contract, "modelUri"))))
+      stop(config_error(sprintf("%s is not set (nor %s): give models:/<name>@<alias>, models:/<name>/<version>, runs:/<id>/<path> or a directory",
+                                contract_env_name(contract, "modelUri"), contract_env_name(contract, "storageUri"))))
     }
     stopped <- serve_model(
       model_uri = model_uri,
-      port = contract_env_number(contract, "httpPort", contract$modelHttpPort),
+      port = serving_port(contract),
       tracking_uri = contract_env(contract, "trackingUri"),
       wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300),
       max_body = contract_env_number(contract, "maxBodyBytes", 5 * 1024^2),
@@ -347,8 +348,35 @@ serve_main <- function(contract = rmlops_contract()) {
       workers = contract_env_number(contract, "workers", 1),
       metrics_port = contract_env_number(contract, "metricsPort", contract$modelMetricsPort),
       metrics_path = contract_env(contract, "metricsEndpoint", contract$paths$modelMetrics),
-      model_name = contract_env(contract, "predictiveUnitId")
+      model_name = contract_env(contract, "inferenceServiceName", contract_env(contract, "predictiveUnitId"))
     )
     if (!isTRUE(stopped)) stop(rmlops_condition("the model could not be loaded within the wait: stopping", "model_load_timeout"))
   })
+}
+
+# The port to bind: Seldon's operator injects PREDICTIVE_UNIT_HTTP_SERVICE_PORT, Knative (KServe)
+# injects PORT. Both set and different means the pod's wiring is wrong: binding either one would
+# leave the other's traffic unanswered, so that is a configuration error, not a guess.
+serving_port <- function(contract) {
+  seldon <- contract_env_number(contract, "httpPort", NA_real_)
+  knative <- contract_env_number(contract, "port", NA_real_)
+  if (!is.na(seldon) && !is.na(knative) && seldon != knative) {
+    stop(config_error(sprintf("%s=%s and %s=%s disagree: set one of them, or both to the port the container declares",
+                              contract_env_name(contract, "httpPort"), format(seldon), contract_env_name(contract, "port"),
+                              format(knative))))
+  }
+  if (!is.na(seldon)) seldon else if (!is.na(knative)) knative else contract$modelHttpPort
+}
+
+# KServe's pod webhook downloads STORAGE_URI into /mnt/models before the container starts and
+# rewrites the variable to that directory. A remote URI left as written means nothing downloaded
+# it (no KServe webhook, or a pod made without KServe): the server cannot fetch s3:// itself.
+storage_uri_model <- function(contract) {
+  storage <- contract_env(contract, "storageUri")
+  if (is.na(storage)) return(NA_character_)
+  if (startsWith(storage, "/")) return(storage)
+  stop(config_error(sprintf(paste("%s=%s was not downloaded: KServe's storage initializer replaces it with %s when it has fetched",
+                                  "the model; outside KServe, set %s to the bundle's directory or to an MLflow URI"),
+                            contract_env_name(contract, "storageUri"), storage, contract$kserveModelMountPath,
+                            contract_env_name(contract, "modelUri"))))
 }

@@ -86,3 +86,35 @@ test_that("serve_model refuses the executor's ports and unsupported model URIs a
   expect_error(serve_model("", port = 9999), "no model URI", class = "config_error")
   expect_error(serve_model("/mnt/models", port = 70000), "invalid port", class = "config_error")
 })
+
+test_that("the port comes from Seldon's or Knative's variable; both set and different is a configuration error", {
+  withr::local_envvar(PREDICTIVE_UNIT_HTTP_SERVICE_PORT = NA, PORT = NA)
+  expect_equal(serving_port(test_contract), test_contract$modelHttpPort)
+  withr::local_envvar(PORT = "8080")
+  expect_equal(serving_port(test_contract), 8080)
+  withr::local_envvar(PREDICTIVE_UNIT_HTTP_SERVICE_PORT = "8080")
+  expect_equal(serving_port(test_contract), 8080)
+  withr::local_envvar(PREDICTIVE_UNIT_HTTP_SERVICE_PORT = "9000")
+  expect_error(serving_port(test_contract), "PREDICTIVE_UNIT_HTTP_SERVICE_PORT=9000 and PORT=8080 disagree", class = "config_error")
+  withr::local_envvar(PREDICTIVE_UNIT_HTTP_SERVICE_PORT = NA, PORT = "eighty")
+  expect_error(serving_port(test_contract), "PORT must be a number", class = "config_error")
+})
+
+test_that("STORAGE_URI: the directory KServe's webhook rewrote it to is the model; a remote URI left as written is a configuration error", {
+  withr::local_envvar(STORAGE_URI = NA)
+  expect_true(is.na(storage_uri_model(test_contract)))
+  withr::local_envvar(STORAGE_URI = "/mnt/models")
+  expect_equal(storage_uri_model(test_contract), "/mnt/models")
+  expect_equal(test_contract$kserveModelMountPath, "/mnt/models")
+  withr::local_envvar(STORAGE_URI = "s3://bucket/iris")
+  expect_error(storage_uri_model(test_contract), "STORAGE_URI=s3://bucket/iris was not downloaded", class = "config_error")
+})
+
+test_that("serve_main exits 2 at once, with a JSON log line, when only a remote STORAGE_URI is given", {
+  withr::local_envvar(MODEL_URI = NA, STORAGE_URI = "gs://bucket/iris")
+  out <- capture.output(status <- serve_main(test_contract), type = "message")
+  expect_equal(status, 2L)
+  line <- jsonlite::fromJSON(out[length(out)])
+  expect_equal(line$level, "error")
+  expect_match(line$msg, "was not downloaded")
+})
