@@ -9,6 +9,7 @@ const BIN = path.join(CACHE, 'bin');
 const VENV_BIN = path.join(CACHE, 'mlflow-venv', 'bin');
 const R_LIB = path.join(CACHE, 'r-lib');
 const DIST = process.env.RMLOPS_DIST || path.join(ROOT, 'dist');
+const DIST_KSERVE = process.env.RMLOPS_DIST_KSERVE || path.join(ROOT, 'dist-kserve');
 
 function versions() {
   return JSON.parse(fs.readFileSync(path.join(ROOT, 'versions.json'), 'utf8'));
@@ -53,4 +54,4 @@ function missingComponents() {
   return need.filter(([p]) => !isExecutable(p)).map(([p, n]) => `${n} (${p})`);
 }
 
-module.exports = { ROOT, CACHE, BIN, VENV_BIN, R_LIB, DIST, versions, executor, missingComponents, isExecutable };
+module.exports = { ROOT, CACHE, BIN, VENV_BIN, R_LIB, DIST, DIST_KSERVE, versions, executor, missingComponents, isExecutable };

@@ -69,6 +69,10 @@ class Manifests {
     return this.of('SeldonDeployment');
   }
 
+  inferenceServices() {
+    return this.of('InferenceService');
+  }
+
   configMap(ns, name) {
     const cm = this.of('ConfigMap').find((c) => c.metadata.name === name && (c.metadata.namespace || ns) === ns);
     if (!cm) throw new Error(`ConfigMap ${ns}/${name} is mounted but not in dist/`);

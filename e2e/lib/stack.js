@@ -31,6 +31,7 @@ class Stack {
     this.cluster = new LocalCluster({ manifests: this.manifests, dir: this.dir, log });
     this.models = new Map(); // sdep name -> { proc, port }
     this.executors = new Map();
+    this.inference = new Map(); // InferenceService name -> { proc, port, mode, metricsPort }
   }
 
   async init() {
@@ -212,6 +213,57 @@ class Stack {
   async stopModel(sdep, { predictor } = {}) {
     const m = this.models.get(this.modelKey(sdep, predictor));
     if (m) await m.proc.stop();
+  }
+
+  // ---- KServe ---------------------------------------------------------------------------------
+  // The kserve-container of an InferenceService's predictor (a custom predictor is a pod spec
+  // inline), run with its own command and env plus what Knative and KServe inject. KServe makes
+  // one Deployment (or Knative revision) of it; here one process.
+  // opts.storageDir: where "KServe's storage initializer" put STORAGE_URI's files (the caller
+  // downloads them); the env then names that folder, as KServe's webhook rewrites it to /mnt/models.
+  async startInferenceService(isvc, { env = {}, wait = true, storageDir } = {}) {
+    const pred = isvc.spec.predictor;
+    const c = (pred.containers || []).find((x) => x.name === 'kserve-container');
+    if (!c) throw new Error(`InferenceService ${isvc.metadata.name} has no kserve-container`);
+    const annotations = isvc.metadata.annotations || {};
+    const mode = { Serverless: 'Knative', RawDeployment: 'Standard' }[annotations['serving.kserve.io/deploymentMode']]
+      || annotations['serving.kserve.io/deploymentMode'] || 'Knative';
+    const http = (c.ports || [])[0];
+    const local = await freePort();
+    const ports = { [http ? http.containerPort : 8080]: local };
+    const label = `inferenceservice/${isvc.metadata.name}/${c.name}`;
+    // KServe sets INFERENCE_SERVICE_NAME on every predictor container; Knative sets PORT to the
+    // container's port (here: its local stand-in) and refuses it from the user.
+    const injected = { INFERENCE_SERVICE_NAME: isvc.metadata.name };
+    if (mode === 'Knative') injected[envName('port')] = local;
+    const overrides = { ...env };
+    const manifestEnv = Object.fromEntries((c.env || []).map((e) => [e.name, e.value]));
+    if (mode !== 'Knative' && manifestEnv[envName('port')] !== undefined) overrides[envName('port')] = local;
+    // The R server's metrics port, as the Prometheus annotations name it, to a free local port.
+    const metricsPort = annotations['prometheus.io/port'] || annotations['prometheus.kserve.io/port'];
+    const metricsPath = annotations['prometheus.io/path'] || annotations['prometheus.kserve.io/path'];
+    const metricsLocal = metricsPort ? await freePort() : undefined;
+    if (metricsPort) {
+      this.cluster.note(`${label}: metrics port ${metricsPort} (Prometheus annotation) -> 127.0.0.1:${metricsLocal}`);
+      overrides[envName('metricsPort')] = metricsLocal;
+    }
+    const storage = manifestEnv[envName('storageUri')];
+    if (storage !== undefined && storageDir) {
+      this.cluster.note(`${label}: KServe's storage initializer downloads ${storage} into /mnt/models -> ${storageDir}`);
+      overrides[envName('storageUri')] = storageDir;
+    }
+    const { proc, spec } = await this.spawnContainer(isvc, { metadata: { labels: pred.labels || {} }, spec: pred }, c.name, {
+      name: `serve-isvc-${isvc.metadata.name}`,
+      label,
+      ports,
+      extraEnv: injected,
+      extraEnvWhy: mode === 'Knative' ? 'as Knative and KServe inject it:' : 'as KServe injects it:',
+      env: overrides,
+    });
+    const entry = { proc, spec, port: local, isvc, mode, metricsPort: metricsLocal, metricsPath };
+    this.inference.set(isvc.metadata.name, entry);
+    if (wait) await this.ready(spec, proc, 180000);
+    return entry;
   }
 
   // ---- Seldon's executor ----------------------------------------------------------------------
