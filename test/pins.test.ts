@@ -2,7 +2,7 @@
 // and mc release images, and the Seldon Core release the CRD bindings come from.
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, MLFLOW_VERSION, SELDON_CORE_VERSION } from '../lib';
+import { DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, KSERVE_VERSION, MLFLOW_VERSION, SELDON_CORE_VERSION } from '../lib';
 import { LibraryTargets, Versions, pinDrift } from './support/pins';
 
 const ROOT = path.join(__dirname, '..');
@@ -26,12 +26,13 @@ const library: LibraryTargets = {
   minioImage: DEFAULT_MINIO_IMAGE,
   mcImage: DEFAULT_MC_IMAGE,
   seldonCoreVersion: SELDON_CORE_VERSION,
+  kserveVersion: KSERVE_VERSION,
   texts: texts(),
 };
 
 describe('versions.json pins what the library runs', () => {
   test('the file has every pin, and only those (the e2e installer reads the same keys)', () => {
-    expect(Object.keys(versions).sort()).toEqual(['mc', 'minio', 'mlflow', 'r', 'seldonCore', 'seldonCoreCommit']);
+    expect(Object.keys(versions).sort()).toEqual(['kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'r', 'seldonCore', 'seldonCoreCommit']);
     for (const go of [versions.minio, versions.mc]) expect(Object.keys(go).sort()).toEqual(['commit', 'goVersion', 'release']);
   });
 
@@ -64,6 +65,12 @@ describe('versions.json pins what the library runs', () => {
       'lib/x.ts: names Seldon Core 1.18.2 ("seldon-core 1.18.2"), versions.json pins 1.17.1'],
     ['a CRD taken from another commit', (_v, lib) => { lib.texts = { '../shared/crds/SOURCE.md': 'tag `v1.17.1` (commit 0000000000000000000000000000000000000000)' }; },
       '../shared/crds/SOURCE.md: the CRD was not taken from commit 822053e7bbc897f34d84aaf5892d5947163249c5 (seldonCoreCommit)'],
+    ['a KServe bump in versions.json only', (v) => { v.kserve = '0.21.0'; },
+      'kserve: the library targets KServe 0.20.0 (KSERVE_VERSION), versions.json pins 0.21.0'],
+    ['a KServe version named in a lib comment', (_v, lib) => { lib.texts = { 'lib/x.ts': '// read from KServe v0.19.1' }; },
+      'lib/x.ts: names KServe 0.19.1 ("KServe v0.19.1"), versions.json pins 0.20.0'],
+    ['a KServe CRD taken from another commit', (_v, lib) => { lib.texts = { '../shared/crds/SOURCE.md': `commit ${'0'.repeat(40)}, commit 822053e7bbc897f34d84aaf5892d5947163249c5` }; },
+      '../shared/crds/SOURCE.md: the KServe CRD was not taken from commit 1fb781055dd1567164358233e1125142ca6ef1fe (kserveCommit)'],
     ['an R version that is not x.y.z', (v) => { v.r = '4.2'; }, 'r: "4.2" is not a version x.y.z'],
   ])('rejects %s', (_label, drift, message) => {
     const v = JSON.parse(JSON.stringify(versions));

@@ -18,6 +18,8 @@ export interface Versions {
   readonly mc: GoReleasePin;
   readonly seldonCore: string;
   readonly seldonCoreCommit: string;
+  readonly kserve: string;
+  readonly kserveCommit: string;
   readonly r: string;
 }
 
@@ -28,6 +30,7 @@ export interface LibraryTargets {
   readonly minioImage: string;
   readonly mcImage: string;
   readonly seldonCoreVersion: string;
+  readonly kserveVersion: string;
   /** Files that name versions in prose or config (lib sources, cdk8s.yaml, the CRD's SOURCE.md), by name. */
   readonly texts: Readonly<Record<string, string>>;
 }
@@ -62,10 +65,14 @@ function goReleaseDrift(name: string, pin: GoReleasePin, image: string): string[
 /** Every disagreement between versions.json and the library; empty when they agree. */
 export function pinDrift(v: Versions, lib: LibraryTargets): string[] {
   const out: string[] = [];
-  for (const [key, value] of [['mlflow', v.mlflow], ['seldonCore', v.seldonCore], ['r', v.r]] as const) {
+  for (const [key, value] of [['mlflow', v.mlflow], ['seldonCore', v.seldonCore], ['kserve', v.kserve], ['r', v.r]] as const) {
     if (typeof value !== 'string' || !SEMVER.test(value)) out.push(`${key}: ${JSON.stringify(value)} is not a version x.y.z`);
   }
   if (!COMMIT.test(v.seldonCoreCommit)) out.push(`seldonCoreCommit: ${v.seldonCoreCommit} is not 40 lower-case hex digits`);
+  if (!COMMIT.test(v.kserveCommit)) out.push(`kserveCommit: ${v.kserveCommit} is not 40 lower-case hex digits`);
+  if (lib.kserveVersion !== v.kserve) {
+    out.push(`kserve: the library targets KServe ${lib.kserveVersion} (KSERVE_VERSION), versions.json pins ${v.kserve}`);
+  }
 
   const mlflowTag = imageTag(lib.mlflowImage);
   const mlflowFromTag = /^v(\d+\.\d+\.\d+)(-[a-z]+)?$/.exec(mlflowTag ?? '')?.[1];
@@ -83,6 +90,7 @@ export function pinDrift(v: Versions, lib: LibraryTargets): string[] {
     { what: 'MLflow image', re: /ghcr\.io\/mlflow\/mlflow:v(\d+\.\d+\.\d+)/g, pinned: v.mlflow },
     { what: 'MinIO release', re: /minio\/minio:(RELEASE\.[0-9TZ-]+)/g, pinned: v.minio.release },
     { what: 'mc release', re: /minio\/mc:(RELEASE\.[0-9TZ-]+)/g, pinned: v.mc.release },
+    { what: 'KServe', re: /(?:KServe|kserve\/kserve@|kserve@) ?v?(0\.\d+\.\d+)\b/g, pinned: v.kserve },
   ];
   for (const [file, text] of Object.entries(lib.texts)) {
     for (const { what, re, pinned } of named) {
@@ -94,6 +102,9 @@ export function pinDrift(v: Versions, lib: LibraryTargets): string[] {
   const source = lib.texts['../shared/crds/SOURCE.md'];
   if (source !== undefined && !source.includes(`commit ${v.seldonCoreCommit}`)) {
     out.push(`../shared/crds/SOURCE.md: the CRD was not taken from commit ${v.seldonCoreCommit} (seldonCoreCommit)`);
+  }
+  if (source !== undefined && !source.includes(`commit ${v.kserveCommit}`)) {
+    out.push(`../shared/crds/SOURCE.md: the KServe CRD was not taken from commit ${v.kserveCommit} (kserveCommit)`);
   }
   return out;
 }
