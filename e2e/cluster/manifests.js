@@ -6,11 +6,12 @@ const YAML = require('yaml');
 const { ROOT } = require('./controlplane');
 
 const DIST = process.env.RMLOPS_DIST || path.join(ROOT, 'dist');
+const DIST_KSERVE = process.env.RMLOPS_DIST_KSERVE || path.join(ROOT, 'dist-kserve');
 
-function distObjects() {
+function distObjects(dir = DIST) {
   const out = [];
-  for (const file of fs.readdirSync(DIST).filter((f) => /\.ya?ml$/.test(f)).sort()) {
-    for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(DIST, file), 'utf8'))) {
+  for (const file of fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort()) {
+    for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(dir, file), 'utf8'))) {
       const obj = doc.toJS();
       if (obj) out.push({ file, obj });
     }
@@ -38,6 +39,13 @@ function podTemplates(objects) {
           spec: c.spec,
         }));
       }
+    } else if (obj.kind === 'InferenceService' && ((obj.spec.predictor || {}).containers || []).length) {
+      // A custom predictor is a pod spec inline, next to KServe's own fields (replicas, scaling,
+      // canary), which a Pod does not have.
+      const p = obj.spec.predictor;
+      const podFields = ['containers', 'volumes', 'securityContext', 'serviceAccountName', 'automountServiceAccountToken', 'nodeSelector', 'tolerations', 'imagePullSecrets'];
+      const spec = Object.fromEntries(podFields.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
+      out.push({ source: `${ref(obj)} predictor`, name: `isvc-${obj.metadata.name}`, metadata: { labels: p.labels || {} }, spec });
     }
   }
   return out;
@@ -128,5 +136,5 @@ function missingLeaves(want, got, at = '') {
 }
 
 module.exports = {
-  DIST, distObjects, ref, podTemplates, podFrom, dryRunPod, psaNamespace, ensureDefaultServiceAccount, psaViolations, missingLeaves,
+  DIST, DIST_KSERVE, distObjects, ref, podTemplates, podFrom, dryRunPod, psaNamespace, ensureDefaultServiceAccount, psaViolations, missingLeaves,
 };
