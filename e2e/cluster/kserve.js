@@ -19,10 +19,11 @@ const path = require('path');
 const tls = require('tls');
 const YAML = require('yaml');
 const procs = require('./procs');
-const { CACHE, BIN, isExecutable } = require('../lib/env');
+const { CACHE, BIN, isExecutable, versions } = require('../lib/env');
 const { freePort, makeCA, serverCert, until } = require('./controlplane');
 
-const KSERVE_VERSION = 'v0.20.0';
+// The pin of versions.json; scripts/real/install-kserve.sh copies that version's config.
+const KSERVE_VERSION = `v${versions().kserve}`;
 const KSERVE_NAMESPACE = 'kserve';
 const CONFIGMAP_NAME = 'inferenceservice-config';
 const MUTATE_PATH = '/mutate-serving-kserve-io-v1beta1-inferenceservice';

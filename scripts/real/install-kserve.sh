@@ -15,7 +15,14 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 KSERVE_MODULE=github.com/kserve/kserve
-KSERVE_VERSION=v0.20.0
+# The pins live in versions.json ("kserve", "kserveCommit": the commit of the tag, as the module
+# proxy reports it in Origin.Hash); e2e/go/kserve/go.mod requires the same version.
+KSERVE_VERSION="v$(node -p "require('$ROOT/versions.json').kserve")"
+KSERVE_COMMIT="$(node -p "require('$ROOT/versions.json').kserveCommit")"
+if ! grep -q "^require $KSERVE_MODULE $KSERVE_VERSION\$" "$ROOT/e2e/go/kserve/go.mod"; then
+  echo "e2e/go/kserve/go.mod does not require $KSERVE_MODULE $KSERVE_VERSION (versions.json)" >&2
+  exit 1
+fi
 KSERVE_DIR="$ROOT/e2e/go/kserve"
 KSERVE_CONFIG="$CACHE/kserve/$KSERVE_VERSION"
 
@@ -54,8 +61,10 @@ if stamp_ok kserve-config "$want" && [[ -f "$KSERVE_CONFIG/configmap/inferencese
 else
   log="$(mktemp)"
   # Inside the wrapper module, so its go.sum checks the download.
-  if ! dir="$(cd "$KSERVE_DIR" && go mod download -json "$KSERVE_MODULE@$KSERVE_VERSION" 2>"$log" \
-      | sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p')" || [[ -z "$dir" || ! -d "$dir/config/crd/full" ]]; then
+  info="$(cd "$KSERVE_DIR" && go mod download -json "$KSERVE_MODULE@$KSERVE_VERSION" 2>"$log")" || true
+  dir="$(sed -nE 's/^\s*"Dir": "(.*)",?$/\1/p' <<<"$info")"
+  hash="$(sed -nE 's/^\s*"Hash": "(.*)",?$/\1/p' <<<"$info")"
+  if [[ -z "$dir" || ! -d "$dir/config/crd/full" ]]; then
     if grep -qE '403 Forbidden|not available|410 Gone|404 Not Found' "$log"; then
       unavailable "the Go module proxy does not serve $KSERVE_MODULE@$KSERVE_VERSION: $(head -c 300 "$log")"
     fi
@@ -64,6 +73,11 @@ else
     exit 1
   fi
   rm -f "$log"
+  # The proxy reports the commit only when it fetched the module itself (not from a GOPROXY=off cache).
+  if [[ -n "$hash" && "$hash" != "$KSERVE_COMMIT" ]]; then
+    echo "$KSERVE_MODULE@$KSERVE_VERSION is commit $hash, versions.json pins $KSERVE_COMMIT" >&2
+    exit 1
+  fi
   rm -rf "$KSERVE_CONFIG"
   mkdir -p "$KSERVE_CONFIG/crd" "$KSERVE_CONFIG/configmap"
   # Every CRD of the full set (the llmisvc and localmodel ones live in subfolders), without the
