@@ -24,6 +24,7 @@ import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel, namespaceOf,
   recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost, withDefaults,
 } from './pod-defaults';
+import { parseQuantity } from './k8s-names';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import { DEFAULT_R_SERVING_IMAGE, workersForCpu } from './seldon-r-model';
 import {
@@ -115,7 +116,10 @@ export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_P
   readonly canaryTrafficPercent?: number;
   /** Largest request body the R server accepts, in bytes. @default - the server's own default */
   readonly maxRequestBytes?: number;
-  /** Resources of the R container. @default 250m CPU, 512Mi request, 1Gi limit */
+  /**
+   * Resources of the R container. All four are written: KServe would otherwise fill the missing
+   * ones from its ConfigMap. @default 250m CPU request, CPU limit the request rounded up to whole cores (at least 1), 512Mi request, 1Gi limit
+   */
   readonly resources?: ComputeResources;
   /** Size of the `/tmp` emptyDir (the R server downloads MLflow bundles there). @default "1Gi" */
   readonly scratchSize?: string;
@@ -164,7 +168,12 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const image = props.image ?? DEFAULT_R_SERVING_IMAGE;
     const httpPort: number = (props.httpPort as number | undefined) ?? KSERVE_MODEL_HTTP_PORT;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    const given = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    // KServe's defaulter fills a missing CPU limit from inferenceservice-config (1 core as
+    // shipped): below a request over one core that is a Deployment the API server rejects, and
+    // otherwise a throttle nobody asked for. So the limit is always written: whole cores, at least
+    // the request.
+    const resources = { ...given, cpuLimit: given.cpuLimit ?? wholeCores(given.cpuRequest) };
     const scratchSize = props.scratchSize ?? '1Gi';
     const uri = typeof props.model === 'string' ? props.model : props.model.uri;
     const storage = storageScheme(uri);
@@ -327,6 +336,13 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       },
     });
   }
+}
+
+/** A CPU quantity rounded up to whole cores, at least 1 ("250m" -> "1", "1500m" -> "2"); unparsable values are returned as given. */
+function wholeCores(cpu: string | undefined): string {
+  const cores = cpu === undefined ? 1 : parseQuantity(cpu);
+  if (typeof cores !== 'number' || !Number.isFinite(cores)) return cpu ?? '1';
+  return String(Math.max(1, Math.ceil(cores - 1e-9)));
 }
 
 /** The scheme of a URI KServe's storage initializer handles, or undefined. */

@@ -624,6 +624,20 @@ function seldonRules(sdep: any, report: Report): void {
 const KSERVE_MODES: Readonly<Record<string, 'Knative' | 'Standard' | 'ModelMesh'>> = {
   Knative: 'Knative', Serverless: 'Knative', Standard: 'Standard', RawDeployment: 'Standard', ModelMesh: 'ModelMesh',
 };
+/** Pod fields of a Knative revision behind a feature flag, disabled by default (serving pkg/apis/config/features.go, fieldmask.go). */
+const KNATIVE_FLAGGED_POD_FIELDS: readonly [string, string][] = [
+  ['affinity', 'kubernetes.podspec-affinity'],
+  ['nodeSelector', 'kubernetes.podspec-nodeselector'],
+  ['tolerations', 'kubernetes.podspec-tolerations'],
+  ['topologySpreadConstraints', 'kubernetes.podspec-topologyspreadconstraints'],
+  ['runtimeClassName', 'kubernetes.podspec-runtimeclassname'],
+  ['priorityClassName', 'kubernetes.podspec-priorityclassname'],
+  ['schedulerName', 'kubernetes.podspec-schedulername'],
+  ['hostAliases', 'kubernetes.podspec-hostaliases'],
+  ['shareProcessNamespace', 'kubernetes.podspec-shareprocessnamespace'],
+  ['dnsPolicy', 'kubernetes.podspec-dnspolicy'],
+  ['dnsConfig', 'kubernetes.podspec-dnsconfig'],
+];
 /** Environment variables Knative sets in the user container and refuses from the user (serving k8s_validation.go). */
 const KNATIVE_RESERVED_ENV = ['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISION'];
 
@@ -672,6 +686,22 @@ function kserveRules(isvc: any, report: Report): void {
     if (declared > 1) report('spec.predictor.containers', `${declared} container ports: Knative routes to one port per pod and rejects more`);
     if (p.securityContext !== undefined) report('spec.predictor.securityContext', 'Knative rejects a pod-level securityContext unless the cluster enables kubernetes.podspec-securitycontext: set the fields on each container');
     if (list(p.initContainers).length > 0) report('spec.predictor.initContainers', 'Knative rejects init containers unless the cluster enables kubernetes.podspec-init-containers');
+    // Pod fields Knative's webhook masks unless a feature flag of config-features enables them.
+    for (const [field, flag] of KNATIVE_FLAGGED_POD_FIELDS) {
+      if (p[field] !== undefined) report(`spec.predictor.${field}`, `Knative rejects it unless the cluster enables ${flag} (config-features)`);
+    }
+    if (p.terminationGracePeriodSeconds !== undefined) {
+      report('spec.predictor.terminationGracePeriodSeconds', 'Knative masks it on every revision (no feature flag allows it); it derives the grace period from the revision timeout');
+    }
+    for (const [i, v] of list(p.volumes).entries()) {
+      if (v?.persistentVolumeClaim !== undefined) report(`spec.predictor.volumes[${i}].persistentVolumeClaim`, 'Knative rejects PersistentVolumeClaim volumes unless the cluster enables kubernetes.podspec-persistent-volume-claim');
+    }
+    for (const [i, c] of containers.entries()) {
+      if (list(c?.securityContext?.capabilities?.add).length > 0) {
+        report(`spec.predictor.containers[${i}].securityContext.capabilities.add`, 'Knative rejects added capabilities unless the cluster enables kubernetes.containerspec-addcapabilities');
+      }
+      if (c?.lifecycle !== undefined) report(`spec.predictor.containers[${i}].lifecycle`, 'Knative does not allow lifecycle hooks on a user container');
+    }
     if (p.scaleMetric !== undefined && !['concurrency', 'rps'].includes(p.scaleMetric)) {
       report('spec.predictor.scaleMetric', `${JSON.stringify(p.scaleMetric)}: Knative's autoscaler (Serverless mode) scales on concurrency or rps; KServe's webhook rejects other metrics`);
     }

@@ -189,3 +189,25 @@ describe('the KServe example app', () => {
     expect(ns.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
   });
 });
+
+describe('validator: Knative feature-flagged pod fields', () => {
+  test('each field Knative masks by default is reported with the flag that enables it', () => {
+    const o = JSON.parse(JSON.stringify(variants()[2]));
+    const at = `InferenceService ${NS}/knative`;
+    Object.assign(o.spec.predictor, {
+      nodeSelector: { disk: 'ssd' },
+      tolerations: [{ key: 'gpu', operator: 'Exists' }],
+      terminationGracePeriodSeconds: 60,
+    });
+    o.spec.predictor.volumes.push({ name: 'models', persistentVolumeClaim: { claimName: 'models' } });
+    o.spec.predictor.containers[0].securityContext.capabilities.add = ['NET_ADMIN'];
+    const lib = require('../lib/manifest-validation') as typeof import('../lib/manifest-validation');
+    expect(lib.apiRuleErrors([o], { references: false })).toEqual([
+      `${at}: spec.predictor.nodeSelector: Knative rejects it unless the cluster enables kubernetes.podspec-nodeselector (config-features)`,
+      `${at}: spec.predictor.tolerations: Knative rejects it unless the cluster enables kubernetes.podspec-tolerations (config-features)`,
+      `${at}: spec.predictor.terminationGracePeriodSeconds: Knative masks it on every revision (no feature flag allows it); it derives the grace period from the revision timeout`,
+      `${at}: spec.predictor.volumes[1].persistentVolumeClaim: Knative rejects PersistentVolumeClaim volumes unless the cluster enables kubernetes.podspec-persistent-volume-claim`,
+      `${at}: spec.predictor.containers[0].securityContext.capabilities.add: Knative rejects added capabilities unless the cluster enables kubernetes.containerspec-addcapabilities`,
+    ]);
+  });
+});

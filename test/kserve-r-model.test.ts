@@ -164,6 +164,14 @@ describe('KServeRModel', () => {
     expect(p.containers[0].resources.requests['ephemeral-storage']).toBe('1Gi');
   });
 
+  test('all four resources are written (KServe would fill a missing one), the CPU limit in whole cores at least the request', () => {
+    const res = (r: any) => container(synthValid(chartWith({ resources: r }))).resources;
+    expect(res(undefined)).toEqual({ requests: { cpu: '250m', memory: '512Mi', 'ephemeral-storage': '1Gi' }, limits: { cpu: '1', memory: '1Gi' } });
+    expect(res({ cpuRequest: '1500m' }).limits.cpu).toBe('2');
+    expect(res({ cpuRequest: '2' }).limits.cpu).toBe('2');
+    expect(res({ cpuRequest: '500m', cpuLimit: '750m' }).limits.cpu).toBe('750m');
+  });
+
   test('the MLflow NetworkPolicy admits the predictor pods by the labels KServe puts on them', () => {
     const { chart, mlflow, train } = setup();
     const m = new KServeRModel(chart, 'iris', { model: train.model, tracking: mlflow });
