@@ -16,8 +16,8 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  KServeRModel, MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, SeldonRModel, TrainingScript,
-  writeManifests,
+  KServeRModel, MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, RTrainingJobProps, SeldonRModel,
+  TrainingScript, writeManifests,
 } from './lib';
 
 /** Namespace of the example. */
@@ -39,43 +39,57 @@ export const EXAMPLE_SCRIPTS = {
   mtcars: path.join(__dirname, 'examples', 'mtcars', 'train.R'),
 } as const;
 
+/**
+ * The Namespace (a chart of its own: a cluster-scoped object must not get `metadata.namespace`),
+ * then, in the example's chart, MinIO and MLflow.
+ */
+function storeAndTracking(app: App, namespace: string, labels: Record<string, string>): { chart: Chart; mlflow: MlflowServer } {
+  new k8s.KubeNamespace(new Chart(app, 'namespace'), 'Namespace', { metadata: { name: namespace, labels } });
+  const chart = new Chart(app, 'iris', { namespace });
+  const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
+  return { chart, mlflow: new MlflowServer(chart, 'mlflow', { artifactStore: minio }) };
+}
+
+/** The iris classifier's training, moving `alias` past an accuracy gate of 0.9. */
+function irisTraining(chart: Chart, mlflow: MlflowServer, id: string, alias: string, schedule: Partial<RTrainingJobProps> = {}): RTrainingJob {
+  return new RTrainingJob(chart, id, {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
+    registeredModelName: 'iris',
+    experimentName: 'iris',
+    modelAlias: alias,
+    qualityMetric: 'accuracy',
+    qualityThreshold: 0.9,
+    ...schedule,
+  });
+}
+
+/** The mtcars regression's training, moving `champion` only if the holdout RMSE is at most 4 mpg. */
+function mtcarsTraining(chart: Chart, mlflow: MlflowServer): RTrainingJob {
+  return new RTrainingJob(chart, 'mtcars-train', {
+    tracking: mlflow,
+    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.mtcars),
+    registeredModelName: 'mtcars',
+    experimentName: 'mtcars',
+    modelAlias: 'champion',
+    qualityMetric: 'rmse',
+    qualityThreshold: 4,
+    qualityDirection: 'lower',
+  });
+}
+
 /** Builds the example app for `target` (nothing is written). */
 export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target = 'seldon'): App {
   if (target === 'kserve') return buildKServeApp(outdir);
   const app = new App({ outdir });
-
-  // The namespace has a chart of its own: a cluster-scoped object must not get `metadata.namespace`.
-  const base = new Chart(app, 'namespace');
   // Pod Security Admission: enforce baseline (the Seldon executor sidecar is not restricted),
   // warn and audit at restricted (see POD_SECURITY_LABELS).
-  new k8s.KubeNamespace(base, 'Namespace', { metadata: { name: NAMESPACE, labels: { ...POD_SECURITY_LABELS } } });
-
-  const chart = new Chart(app, 'iris', { namespace: NAMESPACE });
-  const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
-  const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
-  const train = new RTrainingJob(chart, 'iris-train', {
-    tracking: mlflow,
-    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
-    registeredModelName: 'iris',
-    experimentName: 'iris',
-    modelAlias: 'champion',
-    qualityMetric: 'accuracy',
-    qualityThreshold: 0.9,
-  });
+  const { chart, mlflow } = storeAndTracking(app, NAMESPACE, { ...POD_SECURITY_LABELS });
+  const train = irisTraining(chart, mlflow, 'iris-train', 'champion');
   // The challenger: the same script retrained every Monday at 03:00 (a CronJob), moving its own
   // alias, `iris@challenger`, when it passes the gate. It answers a tenth of the requests next to
   // the champion; `npx rmlops-cdk8s promote` moves `champion` to it (docs/rollouts.md).
-  const challenger = new RTrainingJob(chart, 'iris-challenger-train', {
-    tracking: mlflow,
-    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
-    registeredModelName: 'iris',
-    experimentName: 'iris',
-    modelAlias: 'challenger',
-    qualityMetric: 'accuracy',
-    qualityThreshold: 0.9,
-    schedule: '0 3 * * 1',
-    timeZone: 'Etc/UTC',
-  });
+  const challenger = irisTraining(chart, mlflow, 'iris-challenger-train', 'challenger', { schedule: '0 3 * * 1', timeZone: 'Etc/UTC' });
   new SeldonRModel(chart, 'iris', {
     model: train.model,
     tracking: mlflow,
@@ -88,17 +102,7 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   // moves to the version of iris@challenger.
   new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model });
 
-  const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
-    tracking: mlflow,
-    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.mtcars),
-    registeredModelName: 'mtcars',
-    experimentName: 'mtcars',
-    modelAlias: 'champion',
-    qualityMetric: 'rmse',
-    // Miles per gallon: the alias moves only if the holdout error is at most 4 mpg.
-    qualityThreshold: 4,
-    qualityDirection: 'lower',
-  });
+  const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
   new SeldonRModel(chart, 'mtcars', {
     model: trainMtcars.model,
@@ -116,25 +120,8 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
  */
 function buildKServeApp(outdir: string): App {
   const app = new App({ outdir });
-  const base = new Chart(app, 'namespace');
-  new k8s.KubeNamespace(base, 'Namespace', {
-    metadata: {
-      name: KSERVE_NAMESPACE,
-      labels: { ...POD_SECURITY_LABELS, 'pod-security.kubernetes.io/enforce': 'restricted' },
-    },
-  });
-  const chart = new Chart(app, 'iris', { namespace: KSERVE_NAMESPACE });
-  const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
-  const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
-  const train = new RTrainingJob(chart, 'iris-train', {
-    tracking: mlflow,
-    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.iris),
-    registeredModelName: 'iris',
-    experimentName: 'iris',
-    modelAlias: 'champion',
-    qualityMetric: 'accuracy',
-    qualityThreshold: 0.9,
-  });
+  const { chart, mlflow } = storeAndTracking(app, KSERVE_NAMESPACE, { ...POD_SECURITY_LABELS, 'pod-security.kubernetes.io/enforce': 'restricted' });
+  const train = irisTraining(chart, mlflow, 'iris-train', 'champion');
   // Knative keeps one pod warm (no scale to zero: loading the model takes seconds) and adds
   // pods past 4 requests in flight per pod. A new model version reaches it as a new revision:
   // set canaryTrafficPercent to roll it out gradually (docs/kserve.md).
@@ -147,16 +134,7 @@ function buildKServeApp(outdir: string): App {
     scaleMetric: 'concurrency',
     scaleTarget: 4,
   });
-  const trainMtcars = new RTrainingJob(chart, 'mtcars-train', {
-    tracking: mlflow,
-    trainingScript: TrainingScript.fromFile(EXAMPLE_SCRIPTS.mtcars),
-    registeredModelName: 'mtcars',
-    experimentName: 'mtcars',
-    modelAlias: 'champion',
-    qualityMetric: 'rmse',
-    qualityThreshold: 4,
-    qualityDirection: 'lower',
-  });
+  const trainMtcars = mtcarsTraining(chart, mlflow);
   // A plain Deployment, Service and HorizontalPodAutoscaler: no Knative needed.
   new KServeRModel(chart, 'mtcars', {
     model: trainMtcars.model,

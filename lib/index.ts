@@ -6,6 +6,7 @@ export * from './artifact-store';
 export * from './minio-store';
 export * from './mlflow-server';
 export * from './r-training-job';
+export * from './r-server';
 export * from './seldon-r-model';
 export * from './kserve-r-model';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';

@@ -26,7 +26,9 @@ import {
 } from './pod-defaults';
 import { parseQuantity } from './k8s-names';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
-import { DEFAULT_R_SERVING_IMAGE, workersForCpu } from './seldon-r-model';
+import {
+  DEFAULT_R_SERVING_IMAGE, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING, RServerContainerProps, quantities, rServerEnv,
+} from './r-server';
 import {
   Problem, checkArgv, checkDnsLabel, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth,
 } from './validate';
@@ -74,7 +76,7 @@ const SERVERLESS_SUFFIX = '-predictor-00001';
 const RAW_SUFFIX = '-predictor';
 
 /** Props of `KServeRModel`. */
-export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_PORT> {
+export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_PORT> extends RServerContainerProps {
   /**
    * What to serve: a training job's `model` or a `models:/`/`runs:/` URI (loaded from MLflow by
    * the server), or a storage URI (`s3://`, `gs://`, `pvc://<claim>/<path>`, `https://`, `hf://`)
@@ -87,12 +89,6 @@ export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_P
   readonly name?: string;
   /** Serverless (Knative) or a raw Deployment; written as the deploymentMode annotation so the cluster's default does not decide. @default "RawDeployment" (written "Standard") */
   readonly deploymentMode?: KServeDeploymentMode;
-  /** R model server image, pinned. @default DEFAULT_R_SERVING_IMAGE */
-  readonly image?: string;
-  /** Command of the model container. @default ["Rscript", "/opt/rmlops/serve.R"] (R_ENTRYPOINTS.serve) */
-  readonly command?: string[];
-  /** Arguments of the model container. @default - none */
-  readonly args?: string[];
   /**
    * The R server's HTTP port, the container's only port. Ports of Knative's queue-proxy (8008,
    * 8012, 8013, 8022, 8112, 9090, 9091) and KServe's agent and metrics aggregation (9081, 9088)
@@ -114,8 +110,6 @@ export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_P
    * when rolling out a new model or image, then raise it to 100. Serverless mode only. @default - all traffic to the latest revision
    */
   readonly canaryTrafficPercent?: number;
-  /** Largest request body the R server accepts, in bytes. @default - the server's own default */
-  readonly maxRequestBytes?: number;
   /**
    * Resources of the R container. All four are written: KServe would otherwise fill the missing
    * ones from its ConfigMap. @default 250m CPU request, CPU limit the request rounded up to whole cores (at least 1), 512Mi request, 1Gi limit
@@ -123,8 +117,6 @@ export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_P
   readonly resources?: ComputeResources;
   /** Size of the `/tmp` emptyDir (the R server downloads MLflow bundles there). @default "1Gi" */
   readonly scratchSize?: string;
-  /** Numeric uid the R image runs as. @default R_IMAGE_UID (10001) */
-  readonly runAsUser?: number;
   /** Service account of the predictor pods (e.g. one with the storage initializer's S3 credentials). @default - the namespace's default */
   readonly serviceAccountName?: string;
   /**
@@ -264,11 +256,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       // Knative injects PORT itself and rejects a container that sets it; in Standard mode nothing
       // sets it, and the server would bind its Seldon default (9000) instead of the declared port.
       ...(mode === 'Knative' ? [] : [{ name: ENV.port, value: String(httpPort) }]),
-      { name: ENV.workers, value: String(workersForCpu(resources.cpuRequest)) },
-      ...(props.tracking ? [{ name: ENV.trackingUri, value: props.tracking.trackingUri }] : []),
-      ...(props.maxRequestBytes !== undefined ? [{ name: ENV.maxBodyBytes, value: String(props.maxRequestBytes) }] : []),
-      { name: ENV.tmpDir, value: TMP_PATH },
-      { name: 'HOME', value: TMP_PATH },
+      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
     ];
     const { requests, limits } = resourceMaps(resources, scratchSize);
     const container: PredictorContainer = {
@@ -281,22 +269,13 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       ports: [{ name: 'http1', containerPort: httpPort, protocol: 'TCP' }],
       readinessProbe: {
         httpGet: { path: PATHS.v2Ready, port: ReadinessPort.fromNumber(httpPort) },
-        periodSeconds: 5,
-        timeoutSeconds: 3,
-        failureThreshold: 3,
+        ...R_SERVER_READINESS_TIMING,
       },
       livenessProbe: {
         httpGet: { path: PATHS.v2Live, port: LivenessPort.fromNumber(httpPort) },
-        // Loading a model from MLflow takes a while; liveness must not kill a loading server.
-        initialDelaySeconds: 30,
-        periodSeconds: 10,
-        timeoutSeconds: 3,
-        failureThreshold: 6,
+        ...R_SERVER_LIVENESS_TIMING,
       },
-      resources: {
-        requests: Object.fromEntries(Object.entries(requests).map(([k, v]) => [k, ContainerRequests.fromString(v)])),
-        limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, ContainerLimits.fromString(v)])),
-      },
+      resources: { requests: quantities(requests, ContainerRequests.fromString), limits: quantities(limits, ContainerLimits.fromString) },
       securityContext: restrictedSecurityContext(uid),
       volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_PATH }],
     };

@@ -19,7 +19,6 @@ import {
   ENV, ModelHttpPort, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, R_SCRIPT_COMMAND, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
-import { parseQuantity } from './k8s-names';
 import { ITrackingServer } from './mlflow-server';
 import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
@@ -27,6 +26,9 @@ import {
   recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost,
   withDefaults,
 } from './pod-defaults';
+import {
+  DEFAULT_R_SERVING_IMAGE, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING, RServerContainerProps, quantities, rServerEnv,
+} from './r-server';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import { AutoscalingProps, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors } from './rollout';
 import {
@@ -34,8 +36,6 @@ import {
   checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth,
 } from './validate';
 
-/** Default R model server image (built from `r/` by the project). */
-export const DEFAULT_R_SERVING_IMAGE = 'ghcr.io/rmlops/r-serve:0.1.0';
 /** Name of the model container, which is also the graph node name (Seldon pairs them by name). */
 export const MODEL_CONTAINER_NAME = 'model';
 /** Name of the pod volume of `modelVolume`. */
@@ -53,7 +53,7 @@ export interface ModelVolume {
 }
 
 /** Props of `SeldonRModel`. */
-export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> {
+export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> extends RServerContainerProps {
   /** What to serve: a training job's `model`, or a URI (`models:/name@alias`, `models:/name/3`, `runs:/id/path`, `file:///dir`). */
   readonly model: ModelRef | string;
   /** MLflow server to load `models:/` and `runs:/` URIs from (its NetworkPolicy is opened to the model pods). @default - none; only `file://` URIs then */
@@ -67,12 +67,6 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly name?: string;
   /** Predictor name; the Service Seldon creates is `<name>-<predictorName>`. @default "default" */
   readonly predictorName?: string;
-  /** R model server image, pinned. @default DEFAULT_R_SERVING_IMAGE */
-  readonly image?: string;
-  /** Command of the model container. @default ["Rscript", "/opt/rmlops/serve.R"] (R_ENTRYPOINTS.serve) */
-  readonly command?: string[];
-  /** Arguments of the model container. @default - none */
-  readonly args?: string[];
   /**
    * Port of the R server's REST endpoint (a containerPort named `http`, which Seldon routes the
    * executor to). 8000 and 5001 belong to the executor and do not compile. @default 9000
@@ -80,8 +74,6 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly httpPort?: ModelHttpPort<P>;
   /** Pod replicas. @default 1 */
   readonly replicas?: number;
-  /** Largest request body the R server accepts, in bytes. @default - the server's own default */
-  readonly maxRequestBytes?: number;
   /** Resources of the R container. @default 250m CPU, 512Mi request, 1Gi limit */
   readonly resources?: ComputeResources;
   /** Resources of Seldon's executor sidecar. @default 100m CPU, 128Mi request, 512Mi limit */
@@ -105,8 +97,6 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
    * @default "1Gi"
    */
   readonly scratchSize?: string;
-  /** Numeric uid the R image runs as. @default R_IMAGE_UID (10001) */
-  readonly runAsUser?: number;
   /**
    * Protocol the Seldon executor speaks to the model: Seldon's own v1 messages (`/predict`), or
    * the Open Inference Protocol (`/v2/models/<graph node>/infer`). Sets the SeldonDeployment's
@@ -243,13 +233,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const protocol = props.protocol ?? 'seldon';
     const env = [
       { name: ENV.modelUri, value: this.modelUri },
-      // One worker process per requested core (at least one): the R server forks them after
-      // loading the model once; more would only compete for the same CPU share.
-      { name: ENV.workers, value: String(workersForCpu(resources.cpuRequest)) },
-      ...(props.tracking ? [{ name: ENV.trackingUri, value: props.tracking.trackingUri }] : []),
-      ...(props.maxRequestBytes !== undefined ? [{ name: ENV.maxBodyBytes, value: String(props.maxRequestBytes) }] : []),
-      { name: ENV.tmpDir, value: TMP_PATH },
-      { name: 'HOME', value: TMP_PATH },
+      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
     ];
     const { requests, limits } = resourceMaps(resources, scratchSize);
     const modelContainer: SeldonContainer = {
@@ -269,22 +253,13 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       ],
       readinessProbe: {
         httpGet: { path: protocol === 'v2' ? PATHS.v2Ready : PATHS.healthStatus, port: ReadinessPort.fromNumber(httpPort) },
-        periodSeconds: 5,
-        timeoutSeconds: 3,
-        failureThreshold: 3,
+        ...R_SERVER_READINESS_TIMING,
       },
       livenessProbe: {
         httpGet: { path: protocol === 'v2' ? PATHS.v2Live : PATHS.healthPing, port: LivenessPort.fromNumber(httpPort) },
-        // Loading a model from MLflow takes a while; liveness must not kill a loading server.
-        initialDelaySeconds: 30,
-        periodSeconds: 10,
-        timeoutSeconds: 3,
-        failureThreshold: 6,
+        ...R_SERVER_LIVENESS_TIMING,
       },
-      resources: {
-        requests: Object.fromEntries(Object.entries(requests).map(([k, v]) => [k, ContainerRequests.fromString(v)])),
-        limits: Object.fromEntries(Object.entries(limits).map(([k, v]) => [k, ContainerLimits.fromString(v)])),
-      },
+      resources: { requests: quantities(requests, ContainerRequests.fromString), limits: quantities(limits, ContainerLimits.fromString) },
       securityContext: restrictedSecurityContext(uid),
       volumeMounts: [
         { name: TMP_VOLUME, mountPath: TMP_PATH },
@@ -334,21 +309,14 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
           }],
           svcOrchSpec: {
             resources: {
-              requests: Object.fromEntries(Object.entries(exec.requests).map(([k, v]) => [k, ExecutorRequests.fromString(v)])),
-              limits: Object.fromEntries(Object.entries(exec.limits).map(([k, v]) => [k, ExecutorLimits.fromString(v)])),
+              requests: quantities(exec.requests, ExecutorRequests.fromString),
+              limits: quantities(exec.limits, ExecutorLimits.fromString),
             },
           },
         }, props, MODEL_CONTAINER_NAME),
       },
     });
   }
-}
-
-/** Worker processes for a CPU request: one per whole core, rounded up, 1 to 64. */
-export function workersForCpu(cpuRequest: string | undefined): number {
-  const cores = cpuRequest === undefined ? 1 : parseQuantity(cpuRequest);
-  if (typeof cores !== 'number' || !(cores > 0)) return 1;
-  return Math.min(64, Math.max(1, Math.ceil(cores - 1e-9)));
 }
 
 /**
