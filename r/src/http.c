@@ -1,0 +1,568 @@
+/*
+ * The per-request work of the HTTP server (R/http_server.R) and the codec (R/codec.R) for the
+ * common case, in C. Done in R, the head's regular expressions, the JSON tree jsonlite builds and
+ * the number formatting cost more than a single-row predict().
+ *
+ * Every function here is a fast path with the R code as its reference: it either gives exactly
+ * what the R code gives, or returns NULL and the caller runs the R code, which also explains
+ * what is wrong. A fast path accepts a narrower input than the R code (plain ASCII, no escapes,
+ * no unexpected keys), so any doubt ends on the R path.
+ */
+#define R_NO_REMAP
+#include <R.h>
+#include <Rinternals.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- growable byte buffer ------------------------------------------------------------------ */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} buf_t;
+
+static int buf_reserve(buf_t *b, size_t more) {
+  if (b->n + more <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->n + more) cap *= 2;
+  char *q = (char *)realloc(b->p, cap);
+  if (q == NULL) return 0;
+  b->p = q;
+  b->cap = cap;
+  return 1;
+}
+
+static int buf_add(buf_t *b, const char *s, size_t len) {
+  if (!buf_reserve(b, len)) return 0;
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+  return 1;
+}
+
+static int buf_str(buf_t *b, const char *s) { return buf_add(b, s, strlen(s)); }
+
+/* ---- the request head ---------------------------------------------------------------------- */
+
+/* RFC 9110 5.6.2 tchar. */
+static int is_tchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Characters of host_syntax's reg-name part (R/http_server.R). */
+static int is_host_char(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
+  return c != 0 && strchr("._~!$&'()*+,;=%-", c) != NULL;
+}
+
+static int is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* host_syntax: ^([reg-name chars]*|\[[0-9A-Fa-f:.]+\])(:[0-9]*)?$ */
+static int valid_host(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  if (n > 0 && s[0] == '[') {
+    i = 1;
+    while (i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.')) i++;
+    if (i == 1 || i >= n || s[i] != ']') return 0;
+    i++;
+  } else {
+    while (i < n && is_host_char(s[i])) i++;
+  }
+  if (i < n && s[i] == ':') {
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  }
+  return i == n;
+}
+
+/* 1-based position of the first CRLFCRLF in buf (as grepRaw gives it), 0 if none. */
+SEXP rmlops_head_end(SEXP buf) {
+  R_xlen_t n = XLENGTH(buf);
+  const unsigned char *b = RAW(buf);
+  for (R_xlen_t i = 0; i + 3 < n; i++) {
+    if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n') return Rf_ScalarInteger((int)(i + 1));
+  }
+  return Rf_ScalarInteger(0);
+}
+
+#define MAX_FAST_HEADERS 64
+
+/*
+ * The first `len` bytes of `buf` are a request head (no final CRLFCRLF). Returns what
+ * parse_head() returns for it when the head is the common, unremarkable kind: request line
+ * `<token> /<target> HTTP/1.x`, header lines `<token>:<value>` of printable ASCII (and tab),
+ * Host as parse_head() wants it, at most one Content-Length without a comma. NULL otherwise.
+ */
+SEXP rmlops_parse_head(SEXP buf, SEXP len_) {
+  int len = Rf_asInteger(len_);
+  if (len <= 0 || len > XLENGTH(buf)) return R_NilValue;
+  const unsigned char *s = RAW(buf);
+  int i = 0;
+  /* Request line. */
+  int m0 = i;
+  while (i < len && is_tchar(s[i])) i++;
+  int m1 = i;
+  if (m1 == m0 || i >= len || s[i] != ' ') return R_NilValue;
+  i++;
+  int t0 = i;
+  if (i >= len || s[i] != '/') return R_NilValue;
+  while (i < len && s[i] >= 0x21 && s[i] <= 0x7e && s[i] != '#') i++;
+  int t1 = i;
+  if (i >= len || s[i] != ' ') return R_NilValue;
+  i++;
+  if (len - i < 8 || memcmp(s + i, "HTTP/1.", 7) != 0 || (s[i + 7] != '0' && s[i + 7] != '1')) return R_NilValue;
+  int minor = s[i + 7] - '0';
+  i += 8;
+  if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
+  /* Header lines. */
+  int ks[MAX_FAST_HEADERS], ke[MAX_FAST_HEADERS], vs[MAX_FAST_HEADERS], ve[MAX_FAST_HEADERS];
+  int nh = 0, hosts = 0, host_at = -1, cls = 0, cl_at = -1, tes = 0;
+  while (i < len) {
+    i += 2; /* the CRLF ending the previous line */
+    if (nh == MAX_FAST_HEADERS) return R_NilValue;
+    int k0 = i;
+    while (i < len && is_tchar(s[i])) i++;
+    if (i == k0 || i >= len || s[i] != ':') return R_NilValue;
+    int k1 = i;
+    i++;
+    int v0 = i;
+    while (i < len && (s[i] == '\t' || (s[i] >= 0x20 && s[i] <= 0x7e))) i++;
+    int v1 = i;
+    if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
+    /* A line of just CRLF cannot occur: the head ends at the first empty line. */
+    while (v0 < v1 && (s[v0] == ' ' || s[v0] == '\t')) v0++;
+    while (v1 > v0 && (s[v1 - 1] == ' ' || s[v1 - 1] == '\t')) v1--;
+    ks[nh] = k0; ke[nh] = k1; vs[nh] = v0; ve[nh] = v1;
+    int kl = k1 - k0;
+    if (kl == 4 && strncasecmp((const char *)s + k0, "host", 4) == 0) { hosts++; host_at = nh; }
+    if (kl == 14 && strncasecmp((const char *)s + k0, "content-length", 14) == 0) { cls++; cl_at = nh; }
+    if (kl == 17 && strncasecmp((const char *)s + k0, "transfer-encoding", 17) == 0) tes++;
+    nh++;
+  }
+  if (hosts != minor) return R_NilValue;
+  if (hosts == 1 && !valid_host(s + vs[host_at], (size_t)(ve[host_at] - vs[host_at]))) return R_NilValue;
+  if (cls > 1) return R_NilValue;
+  if (cls == 1) {
+    if (ve[cl_at] == vs[cl_at] || memchr(s + vs[cl_at], ',', (size_t)(ve[cl_at] - vs[cl_at])) != NULL) return R_NilValue;
+  }
+
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 7));
+  SEXP names = PROTECT(Rf_allocVector(STRSXP, 7));
+  const char *fields[] = {"method", "path", "query", "minor", "headers", "content_length", "transfer_encoding"};
+  for (int f = 0; f < 7; f++) SET_STRING_ELT(names, f, Rf_mkChar(fields[f]));
+  Rf_setAttrib(out, R_NamesSymbol, names);
+  SET_VECTOR_ELT(out, 0, Rf_ScalarString(Rf_mkCharLen((const char *)s + m0, m1 - m0)));
+  int q = t0;
+  while (q < t1 && s[q] != '?') q++;
+  SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLen((const char *)s + t0, q - t0)));
+  SET_VECTOR_ELT(out, 2, Rf_ScalarString(q < t1 ? Rf_mkCharLen((const char *)s + q + 1, t1 - q - 1) : Rf_mkChar("")));
+  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(minor));
+  SEXP headers = PROTECT(Rf_allocVector(VECSXP, nh));
+  SEXP keys = PROTECT(Rf_allocVector(STRSXP, nh));
+  char key[256];
+  for (int h = 0; h < nh; h++) {
+    int kl = ke[h] - ks[h];
+    SEXP k;
+    if (kl < (int)sizeof key) {
+      for (int c = 0; c < kl; c++) {
+        unsigned char ch = s[ks[h] + c];
+        key[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+      }
+      k = Rf_mkCharLen(key, kl);
+    } else {
+      char *big = R_alloc((size_t)kl, 1);
+      for (int c = 0; c < kl; c++) {
+        unsigned char ch = s[ks[h] + c];
+        big[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+      }
+      k = Rf_mkCharLen(big, kl);
+    }
+    SET_STRING_ELT(keys, h, k);
+    SET_VECTOR_ELT(headers, h, Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h])));
+  }
+  Rf_setAttrib(headers, R_NamesSymbol, keys);
+  SET_VECTOR_ELT(out, 4, headers);
+  SET_VECTOR_ELT(out, 5, cls == 1 ? Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[cl_at], ve[cl_at] - vs[cl_at]))
+                                  : Rf_allocVector(STRSXP, 0));
+  SEXP te = PROTECT(Rf_allocVector(STRSXP, tes));
+  for (int h = 0, t = 0; h < nh; h++) {
+    if (ke[h] - ks[h] == 17 && strncasecmp((const char *)s + ks[h], "transfer-encoding", 17) == 0) {
+      SET_STRING_ELT(te, t++, Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h]));
+    }
+  }
+  SET_VECTOR_ELT(out, 6, te);
+  UNPROTECT(5);
+  return out;
+}
+
+/* ---- the response -------------------------------------------------------------------------- */
+
+/*
+ * format_response(): head and body in one raw vector (see the top of R/http_server.R for why
+ * one write). `body` is a raw vector or a string (written as UTF-8).
+ */
+SEXP rmlops_format_response(SEXP status, SEXP reason, SEXP date, SEXP content_type, SEXP body, SEXP keep_alive,
+                            SEXP extra_names, SEXP extra_values, SEXP head_only) {
+  const char *b;
+  size_t blen;
+  if (TYPEOF(body) == RAWSXP) {
+    b = (const char *)RAW(body);
+    blen = (size_t)XLENGTH(body);
+  } else {
+    b = Rf_translateCharUTF8(STRING_ELT(body, 0));
+    blen = strlen(b);
+  }
+  buf_t o = {NULL, 0, 0};
+  char num[64];
+  int ok = buf_reserve(&o, 256 + blen);
+  snprintf(num, sizeof num, "HTTP/1.1 %d ", Rf_asInteger(status));
+  ok = ok && buf_str(&o, num) && buf_str(&o, Rf_translateCharUTF8(STRING_ELT(reason, 0))) &&
+       buf_str(&o, "\r\nDate: ") && buf_str(&o, CHAR(STRING_ELT(date, 0))) &&
+       buf_str(&o, "\r\nContent-Type: ") && buf_str(&o, Rf_translateCharUTF8(STRING_ELT(content_type, 0)));
+  snprintf(num, sizeof num, "\r\nContent-Length: %llu\r\n", (unsigned long long)blen);
+  ok = ok && buf_str(&o, num) && buf_str(&o, Rf_asLogical(keep_alive) == 1 ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  for (R_xlen_t h = 0; ok && h < XLENGTH(extra_values); h++) {
+    ok = buf_str(&o, Rf_translateCharUTF8(STRING_ELT(extra_names, h))) && buf_str(&o, ": ") &&
+         buf_str(&o, Rf_translateCharUTF8(STRING_ELT(extra_values, h))) && buf_str(&o, "\r\n");
+  }
+  ok = ok && buf_str(&o, "\r\n");
+  if (ok && Rf_asLogical(head_only) != 1) ok = buf_add(&o, b, blen);
+  if (!ok) {
+    free(o.p);
+    Rf_error("out of memory formatting a response");
+  }
+  SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)o.n));
+  memcpy(RAW(out), o.p, o.n);
+  free(o.p);
+  UNPROTECT(1);
+  return out;
+}
+
+/* ---- the request log line ------------------------------------------------------------------ */
+
+static int add_escaped(buf_t *b, const char *s) {
+  for (; *s; s++) {
+    if ((*s == '"' || *s == '\\') && !buf_add(b, "\\", 1)) return 0;
+    if (!buf_add(b, s, 1)) return 0;
+  }
+  return 1;
+}
+
+/*
+ * make_request_log()'s line, written to R's standard output (sink() and capture.output() see
+ * it as they see cat()). `prefix` is the timestamp up to the minute; only " and \ are escaped,
+ * as json_escape() does (method and path are printable ASCII by then).
+ */
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows) {
+  buf_t b = {NULL, 0, 0};
+  char num[96];
+  int ok = buf_reserve(&b, 256) && buf_str(&b, "{\"ts\":\"") && buf_str(&b, CHAR(STRING_ELT(prefix, 0)));
+  snprintf(num, sizeof num, "%06.3fZ\",\"method\":\"", Rf_asReal(seconds));
+  ok = ok && buf_str(&b, num) && add_escaped(&b, CHAR(STRING_ELT(method, 0))) && buf_str(&b, "\",\"path\":\"") &&
+       add_escaped(&b, CHAR(STRING_ELT(path, 0)));
+  int r = Rf_asInteger(rows);
+  if (r == NA_INTEGER) {
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), Rf_asReal(ms));
+  } else {
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), Rf_asReal(ms), r);
+  }
+  ok = ok && buf_str(&b, num) && buf_add(&b, "", 1);
+  if (!ok) {
+    free(b.p);
+    Rf_error("out of memory formatting a log line");
+  }
+  Rprintf("%s", b.p);
+  free(b.p);
+  return R_NilValue;
+}
+
+/* ---- JSON values of predictions ------------------------------------------------------------ */
+
+/* json_values() of one element: 1 written, 0 when the R code must do it (a string with a
+ * control character), -1 out of memory. */
+static int add_value(buf_t *b, SEXP x, R_xlen_t i) {
+  char num[64];
+  int ok;
+  switch (TYPEOF(x)) {
+  case REALSXP: {
+    double v = REAL(x)[i];
+    if (!isfinite(v)) {
+      ok = buf_str(b, "null");
+    } else {
+      snprintf(num, sizeof num, "%.15g", v);
+      ok = buf_str(b, num);
+    }
+    break;
+  }
+  case INTSXP: {
+    int v = INTEGER(x)[i];
+    if (v == NA_INTEGER) {
+      ok = buf_str(b, "null");
+    } else {
+      /* R's sprintf("%.15g") formats an integer as a double. */
+      snprintf(num, sizeof num, "%.15g", (double)v);
+      ok = buf_str(b, num);
+    }
+    break;
+  }
+  case LGLSXP: {
+    int v = LOGICAL(x)[i];
+    ok = buf_str(b, v == NA_LOGICAL ? "null" : v ? "true" : "false");
+    break;
+  }
+  case STRSXP: {
+    SEXP e = STRING_ELT(x, i);
+    if (e == NA_STRING) {
+      ok = buf_str(b, "null");
+      break;
+    }
+    const char *s = Rf_translateCharUTF8(e);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+      if (*c < 0x20) return 0;
+    }
+    ok = buf_add(b, "\"", 1) && add_escaped(b, s) && buf_add(b, "\"", 1);
+    break;
+  }
+  default:
+    return 0;
+  }
+  return ok ? 1 : -1;
+}
+
+/*
+ * The JSON array of a prediction vector, or of a matrix's rows (row-major, one array per row),
+ * exactly as encode_predictions() writes it with json_values(). NULL when the R code must do it.
+ */
+SEXP rmlops_json_ndarray(SEXP x) {
+  int t = TYPEOF(x);
+  if (t != REALSXP && t != INTSXP && t != LGLSXP && t != STRSXP) return R_NilValue;
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  R_xlen_t n = XLENGTH(x), nr = n, nc = 0;
+  /* Empty predictions come out of paste0()'s recycling in the R code (e.g. [""]): left to it. */
+  if (n == 0) return R_NilValue;
+  if (!Rf_isNull(dim)) {
+    if (LENGTH(dim) != 2) return R_NilValue;
+    nr = INTEGER(dim)[0];
+    nc = INTEGER(dim)[1];
+    /* json_values() makes no rows of a matrix without columns. */
+    if (nc == 0) return R_NilValue;
+  }
+  buf_t b = {NULL, 0, 0};
+#define ADD(str) ((ok = buf_add(&b, str, 1) ? 1 : -1) > 0)
+  int ok = buf_reserve(&b, (size_t)n * 8 + 16) ? 1 : -1;
+  if (ok > 0) ADD("[");
+  for (R_xlen_t r = 0; ok > 0 && r < nr; r++) {
+    if (r > 0 && !ADD(",")) break;
+    if (nc == 0) {
+      ok = add_value(&b, x, r);
+    } else {
+      if (!ADD("[")) break;
+      for (R_xlen_t c = 0; ok > 0 && c < nc; c++) {
+        if (c > 0 && !ADD(",")) break;
+        ok = add_value(&b, x, r + c * nr);
+      }
+      if (ok > 0) ADD("]");
+    }
+  }
+  if (ok > 0) ADD("]");
+#undef ADD
+  if (ok <= 0) {
+    free(b.p);
+    if (ok < 0) Rf_error("out of memory encoding predictions");
+    return R_NilValue;
+  }
+  SEXP out = PROTECT(Rf_allocVector(STRSXP, 1));
+  SET_STRING_ELT(out, 0, Rf_mkCharLenCE(b.p, (int)b.n, CE_UTF8));
+  free(b.p);
+  UNPROTECT(1);
+  return out;
+}
+
+/* ---- a Seldon message for an all-numeric model --------------------------------------------- */
+
+typedef struct {
+  const unsigned char *c, *end;
+} cursor_t;
+
+static void ws(cursor_t *k) {
+  while (k->c < k->end && (*k->c == ' ' || *k->c == '\t' || *k->c == '\n' || *k->c == '\r')) k->c++;
+}
+
+static int eat(cursor_t *k, char ch) {
+  ws(k);
+  if (k->c < k->end && *k->c == ch) {
+    k->c++;
+    return 1;
+  }
+  return 0;
+}
+
+/* A string of printable ASCII without escapes: its bytes (between the quotes) and length. */
+static int plain_string(cursor_t *k, const char **s, int *len) {
+  ws(k);
+  if (k->c >= k->end || *k->c != '"') return 0;
+  const unsigned char *p = ++k->c;
+  while (k->c < k->end && *k->c >= 0x20 && *k->c <= 0x7e && *k->c != '"' && *k->c != '\\') k->c++;
+  if (k->c >= k->end || *k->c != '"') return 0;
+  *s = (const char *)p;
+  *len = (int)(k->c - p);
+  k->c++;
+  return 1;
+}
+
+/*
+ * A JSON number (RFC 8259 6) that jsonlite reads as the same finite double. Integer literals
+ * are what jsonlite reads as integers (so -0 is 0); very long ones, and anything strtod()
+ * over- or underflows, are left to the R path.
+ */
+static int json_number(cursor_t *k, double *out) {
+  ws(k);
+  const unsigned char *p = k->c, *e = k->end;
+  int integer = 1, digits = 0;
+  if (p < e && *p == '-') p++;
+  if (p < e && *p == '0') {
+    p++;
+    digits = 1;
+  } else if (p < e && *p >= '1' && *p <= '9') {
+    while (p < e && *p >= '0' && *p <= '9') { p++; digits++; }
+  } else {
+    return 0;
+  }
+  if (p < e && *p == '.') {
+    integer = 0;
+    p++;
+    if (!(p < e && *p >= '0' && *p <= '9')) return 0;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) {
+    integer = 0;
+    p++;
+    if (p < e && (*p == '+' || *p == '-')) p++;
+    if (!(p < e && *p >= '0' && *p <= '9')) return 0;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+  }
+  if (integer && digits > 18) return 0;
+  /* The body is copied with a NUL after it, so strtod stops at the end of the buffer at worst. */
+  char *stop;
+  errno = 0;
+  double x = strtod((const char *)k->c, &stop);
+  if ((const unsigned char *)stop != p || errno != 0 || !isfinite(x)) return 0;
+  if (integer && x == 0) x = 0;
+  *out = x;
+  k->c = p;
+  return 1;
+}
+
+/*
+ * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
+ * "names" optional, no other keys) when the model's features are all numeric: the data frame
+ * decode_strict() would build. NULL for anything else, including every message decode_strict()
+ * refuses, so the R path answers those with its explanation.
+ */
+SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
+  if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return R_NilValue;
+  int p = LENGTH(features);
+  if (p < 1) return R_NilValue;
+  R_xlen_t blen = XLENGTH(body);
+  const unsigned char *raw = RAW(body);
+  /* Plain ASCII only: no NUL, no UTF-8 to validate, nothing jsonlite would read differently. */
+  for (R_xlen_t i = 0; i < blen; i++) {
+    unsigned char ch = raw[i];
+    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return R_NilValue;
+  }
+  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
+  memcpy(text, raw, (size_t)blen);
+  text[blen] = 0;
+  cursor_t k = {text, text + blen};
+  int order[256];
+  if (p > 256) return R_NilValue;
+  for (int j = 0; j < p; j++) order[j] = j;
+  int seen_data = 0, seen_names = 0, seen_nd = 0;
+  size_t n = 0, cap = 0;
+  double *v = NULL;
+  const char *key;
+  int klen;
+  if (!eat(&k, '{')) goto fail;
+  do {
+    if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+    if (klen != 4 || memcmp(key, "data", 4) != 0 || seen_data) goto fail;
+    seen_data = 1;
+    if (!eat(&k, '{')) goto fail;
+    do {
+      if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+      if (klen == 5 && memcmp(key, "names", 5) == 0 && !seen_names) {
+        seen_names = 1;
+        int taken[256] = {0}, count = 0;
+        if (!eat(&k, '[')) goto fail;
+        do {
+          const char *s;
+          int sl;
+          if (count == p || !plain_string(&k, &s, &sl)) goto fail;
+          int j = 0;
+          for (; j < p; j++) {
+            const char *f = Rf_translateCharUTF8(STRING_ELT(features, j));
+            if ((int)strlen(f) == sl && memcmp(f, s, (size_t)sl) == 0) break;
+          }
+          if (j == p || taken[j]) goto fail;
+          taken[j] = 1;
+          order[j] = count++;
+        } while (eat(&k, ','));
+        if (!eat(&k, ']') || count != p) goto fail;
+      } else if (klen == 7 && memcmp(key, "ndarray", 7) == 0 && !seen_nd) {
+        seen_nd = 1;
+        if (!eat(&k, '[')) goto fail;
+        do {
+          if (!eat(&k, '[')) goto fail;
+          if (n + (size_t)p > cap) {
+            cap = cap ? 2 * cap : (size_t)p * 64;
+            double *w = (double *)realloc(v, cap * sizeof(double));
+            if (w == NULL) goto fail;
+            v = w;
+          }
+          for (int j = 0; j < p; j++) {
+            if (j > 0 && !eat(&k, ',')) goto fail;
+            if (!json_number(&k, &v[n++])) goto fail;
+          }
+          if (!eat(&k, ']')) goto fail;
+        } while (eat(&k, ','));
+        if (!eat(&k, ']')) goto fail;
+      } else {
+        goto fail;
+      }
+    } while (eat(&k, ','));
+    if (!eat(&k, '}')) goto fail;
+  } while (eat(&k, ','));
+  if (!eat(&k, '}') || !seen_nd) goto fail;
+  ws(&k);
+  if (k.c != k.end) goto fail;
+  if (n / (size_t)p > (size_t)INT_MAX) goto fail;
+
+  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
+  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
+  for (int j = 0; j < p; j++) {
+    SEXP col = Rf_allocVector(REALSXP, rows);
+    SET_VECTOR_ELT(df, j, col);
+    double *d = REAL(col);
+    const double *src = v + order[j];
+    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
+  }
+  free(v);
+  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
+  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
+  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
+  INTEGER(rn)[0] = NA_INTEGER;
+  INTEGER(rn)[1] = -(int)rows;
+  Rf_setAttrib(df, R_RowNamesSymbol, rn);
+  UNPROTECT(2);
+  return df;
+fail:
+  free(v);
+  return R_NilValue;
+}
