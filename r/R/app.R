@@ -209,6 +209,8 @@ make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeou
 start_load_job <- function(load_fn) {
   parallel::mcparallel({
     closeAllConnections()
+    # The HTTP clients' sockets are descriptors of src/http.c, which R does not know.
+    .Call(C_rmlops_close_clients)
     load_fn()
   }, silent = FALSE)
 }

@@ -1,15 +1,18 @@
-# A small HTTP/1.1 server on base R sockets, written for keep-alive clients.
+# A small HTTP/1.1 server in R, written for keep-alive clients. The listening sockets are base R's
+# serverSocket(); the clients' sockets are plain non-blocking descriptors that src/http.c
+# accepts, polls, reads and writes (R's socket connections cost more per request than the HTTP
+# work, and cannot report a partial write).
 #
 # Why not httpuv/plumber: httpuv writes the headers and the body of a response in two writes.
 # On a persistent connection (the Seldon executor holds one) the second, small segment waits
 # for the client's delayed ACK under Nagle: ~40 ms per request. Here every response is ONE
-# writeBin() of headers + body, so there is never a small segment behind unacknowledged data,
+# send() of headers + body, so there is never a small segment behind unacknowledged data,
 # and accepted sockets set TCP_NODELAY.
 #
 # One thread serves every connection of a process, so no client may block it: output is queued
-# per connection and written only when socketSelect() reports the socket writable; a connection
-# with output pending is not read, so a pipelining client that never reads stops being served
-# instead of stalling the loop. Every limit answers the client before closing (a 4xx/503 it can
+# per connection and written as far as the socket takes it without waiting, the rest when poll()
+# reports the socket writable; a connection with output pending is not read, so a pipelining
+# client that never reads stops being served instead of stalling the loop. Every limit answers the client before closing (a 4xx/503 it can
 # read), and a connection is closed by "lingering": the server stops writing, reads and discards
 # what the client still sends until it closes or a short deadline passes, so the kernel never
 # turns unread request bytes into a reset that destroys the answer.
@@ -36,13 +39,12 @@ known_methods <- c("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
 http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_timeout = 120,
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
                                 max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
-                                linger = 2, tick = 0.25, max_drain = 64 * 1024^2,
-                                write_chunk = 16384, socket_timeout = 1L, drain_timeout = 5) {
+                                linger = 2, tick = 0.25, max_drain = 64 * 1024^2, drain_timeout = 5) {
   list(max_body = max_body, max_head = max_head, idle_timeout = idle_timeout,
        request_timeout = request_timeout, head_timeout = head_timeout, write_timeout = write_timeout,
        max_connections = as.integer(max_connections), max_overflow = as.integer(max_overflow),
        overflow_timeout = overflow_timeout, linger = linger, tick = tick, max_drain = max_drain,
-       write_chunk = write_chunk, socket_timeout = as.integer(socket_timeout), drain_timeout = drain_timeout)
+       drain_timeout = drain_timeout)
 }
 
 # RFC 9110 6.6.1: an origin server with a clock sends Date. Formatted once per second.
@@ -230,6 +232,7 @@ request_length <- function(req, opts) {
   n
 }
 
+# `con`: the client's socket descriptor (NULL in tests: nothing is ever written or read).
 new_connection <- function(con, now, overflow = FALSE) {
   state <- new.env(parent = emptyenv())
   state$con <- con
@@ -254,7 +257,7 @@ new_connection <- function(con, now, overflow = FALSE) {
 }
 
 # Queues bytes for the client and writes what the socket takes now. A response is queued
-# whole, so when the socket is writable it leaves in one writeBin() (see the top of the file).
+# whole, so when the socket has room it leaves in one send() (see the top of the file).
 send_raw <- function(state, bytes, opts) {
   if (length(state$out) == 0L) {
     state$out <- bytes
@@ -265,38 +268,20 @@ send_raw <- function(state, bytes, opts) {
   flush_output(state, opts)
 }
 
-socket_writable <- function(con) {
-  isTRUE(tryCatch(socketSelect(list(con), write = TRUE, timeout = 0), error = function(e) FALSE))
-}
-
-# writeBin() on a socket cannot report a partial write: when the kernel buffer cannot take
-# the bytes it waits up to the connection's timeout (whole seconds, set at accept) and then
-# only warns. The byte stream is then out of sync, so the caller must close the connection.
-write_all <- function(con, bytes) {
-  ok <- TRUE
-  withCallingHandlers(
-    tryCatch(writeBin(bytes, con), error = function(e) ok <<- FALSE),
-    warning = function(w) {
-      ok <<- FALSE
-      invokeRestart("muffleWarning")
-    }
-  )
-  ok
-}
-
-# Writes pending output only while the socket reports writable, so a client that does not
-# read cannot block the loop: its output waits, and process_buffer() stops taking its
-# pipelined requests. Chunks bound how much one writeBin() can ask of a nearly full buffer.
+# Writes as much pending output as the socket takes without waiting, so a client that does
+# not read cannot block the loop: its output waits, and process_buffer() stops taking its
+# pipelined requests.
 flush_output <- function(state, opts) {
-  while (state$open && length(state$out) > 0L && socket_writable(state$con)) {
-    n <- min(length(state$out), opts$write_chunk)
-    whole <- n == length(state$out)
-    if (!write_all(state$con, if (whole) state$out else state$out[seq_len(n)])) {
-      close_connection(state)
+  if (state$open && length(state$out) > 0L) {
+    sent <- .Call(C_rmlops_send, state$con, state$out)
+    if (sent < 0) {
+      close_connection(state) # reset by the client, or it went away
       return(invisible(FALSE))
     }
-    state$out <- if (whole) raw(0) else state$out[-seq_len(n)]
-    state$last_write <- now_seconds()
+    if (sent > 0) {
+      state$out <- if (sent == length(state$out)) raw(0) else state$out[-seq_len(sent)]
+      state$last_write <- now_seconds()
+    }
   }
   if (length(state$out) == 0L && state$close_when_done && state$drain <= 0) start_linger(state, opts)
   invisible(state$open)
@@ -307,7 +292,7 @@ flush_output <- function(state, opts) {
 start_linger <- function(state, opts) {
   if (state$lingering || !state$open) return(invisible())
   # Nothing unread: closing now sends a FIN, not a reset, and the client sees the end at once.
-  pending <- tryCatch(readBin(state$con, "raw", n = 65536L), error = function(e) raw(0))
+  pending <- .Call(C_rmlops_recv, state$con, 65536L)
   if (length(pending) == 0L) return(close_connection(state))
   state$lingering <- TRUE
   state$buf <- raw(0)
@@ -319,7 +304,8 @@ close_connection <- function(state) {
   if (isTRUE(state$closed)) return(invisible())
   state$closed <- TRUE
   state$open <- FALSE
-  try(close(state$con), silent = TRUE)
+  .Call(C_rmlops_close, state$con)
+  invisible()
 }
 
 # Error bodies follow the protocol of the path: OIP v2 paths get {"error": ...}, others Seldon's.
@@ -529,8 +515,8 @@ json_string <- function(x) {
 }
 
 read_available <- function(state, now) {
-  chunk <- tryCatch(readBin(state$con, "raw", n = 262144L), error = function(e) NULL)
-  if (is.null(chunk) || (length(chunk) == 0L && !isIncomplete(state$con))) {
+  chunk <- .Call(C_rmlops_recv, state$con, 262144L)
+  if (is.null(chunk)) {
     close_connection(state) # EOF or reset by the client
     return(invisible())
   }
@@ -599,15 +585,21 @@ new_http_server <- function(opts = http_server_options(), log = log_request, pro
 
 # Binds `port` on all interfaces; a port that cannot be bound is a configuration error.
 bind_port <- function(port) {
-  tryCatch(serverSocket(port), error = function(e) {
+  socket <- tryCatch(serverSocket(port), error = function(e) {
     stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(e))))
   }, warning = function(w) {
     stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(w))))
   })
+  attr(socket, "port") <- as.integer(port)
+  socket
 }
 
+# `socket`: a serverSocket() from bind_port(). The loop polls and accepts on its descriptor,
+# made non-blocking, so an accept() never waits for a connection another worker has taken.
 add_listener <- function(server, socket, handler, name) {
-  server$listeners[[name]] <- list(socket = socket, handler = handler, active = TRUE)
+  fd <- listener_nonblocking(attr(socket, "port"))
+  if (fd < 0L) stop(config_error(sprintf("cannot find the listening socket of port %d", attr(socket, "port"))))
+  server$listeners[[name]] <- list(socket = socket, fd = fd, handler = handler, active = TRUE)
   invisible(server)
 }
 
@@ -657,13 +649,10 @@ close_all <- function(server, listeners = TRUE) {
 accept_connection <- function(server, name, now) {
   opts <- server$opts
   listener <- server$listeners[[name]]
-  # The listener is non-blocking when workers share it: another worker may have taken the
-  # connection, and accept() then fails at once. The accepted socket's own timeout bounds how
-  # long one writeBin() may wait on a client that does not read (see write_all).
-  con <- tryCatch(socketAccept(listener$socket, blocking = FALSE, open = "a+b", timeout = opts$socket_timeout,
-                               options = "no-delay"),
-                  error = function(e) NULL)
-  if (is.null(con)) return(invisible())
+  # The listener is non-blocking: another worker may have taken the connection, and accept()
+  # then fails at once.
+  con <- .Call(C_rmlops_accept, listener$fd)
+  if (con < 0L) return(invisible())
   conns <- Filter(function(s) s$open, server$conns)
   regular <- sum(vapply(conns, function(s) !s$overflow, NA))
   overflow <- FALSE
@@ -693,7 +682,7 @@ serve_once <- function(server) {
   # not read meanwhile: its buffer stays small, and a pipelining client feels TCP back-pressure.
   more <- vapply(conns, function(s) s$more && length(s$out) == 0L, NA)
   sel <- which(writing | !more)
-  socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns[sel], function(s) s$con))
+  socks <- c(vapply(active, function(n) server$listeners[[n]]$fd, 0L), vapply(conns[sel], function(s) s$con, 0L))
   nl <- length(active)
   # A worker left out of accepting this round looks again soon: another may have just given up the lock.
   wait <- if (any(more)) 0 else if (!may) min(opts$tick, 0.005) else opts$tick
@@ -701,9 +690,9 @@ serve_once <- function(server) {
     Sys.sleep(wait)
     logical(0)
   } else {
-    tryCatch(socketSelect(socks, write = c(logical(nl), writing[sel]), timeout = wait), error = function(e) NULL)
+    .Call(C_rmlops_poll, socks, c(logical(nl), writing[sel]), wait)
   }
-  # NULL: select() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
+  # NULL: poll() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
   # is ready this round; the caller looks at the signal.
   if (is.null(ready)) ready <- logical(length(socks))
   now <- now_seconds()

@@ -272,7 +272,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
 worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, paths, pool_file, metrics_path_file, slot,
                         workers) {
   # Copies of the supervisor's sockets: closing them here leaves the supervisor's open.
-  for (s in parent_server$conns) try(close(s$con), silent = TRUE)
+  for (s in parent_server$conns) close_connection(s)
   try(close(metrics_sock), silent = TRUE)
   m <- new_metrics()
   server <- new_http_server(opts, make_request_log(m, paths), probe_paths(paths))

@@ -566,3 +566,137 @@ fail:
   free(v);
   return R_NilValue;
 }
+
+/* ---- client sockets ------------------------------------------------------------------------ */
+
+/*
+ * The server's client connections are plain descriptors, accepted and read and written here.
+ * R's socket connections cannot say how much of a write went out (writeBin() waits up to the
+ * connection's timeout for the rest, then only warns), and socketSelect(), readBin() and
+ * writeBin() with their condition handlers cost more per request than the HTTP work itself.
+ * Every descriptor is non-blocking, so no call here ever waits except rmlops_poll().
+ *
+ * The accepted descriptors are recorded, so a forked child that must not hold them (the
+ * model loader) can close them all: closeAllConnections() does not know them.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_TRACKED_FD 65536
+static unsigned char tracked[MAX_TRACKED_FD / 8];
+
+static void track(int fd, int on) {
+  if (fd < 0 || fd >= MAX_TRACKED_FD) return;
+  if (on) tracked[fd / 8] |= (unsigned char)(1u << (fd % 8));
+  else tracked[fd / 8] &= (unsigned char)~(1u << (fd % 8));
+}
+
+/* A descriptor accepted on `listener` (non-blocking, TCP_NODELAY), or -1 when none is waiting. */
+SEXP rmlops_accept(SEXP listener) {
+  int fd = accept(Rf_asInteger(listener), NULL, NULL);
+  if (fd < 0) return Rf_ScalarInteger(-1);
+  int flags = fcntl(fd, F_GETFL, 0);
+  int one = 1;
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    close(fd);
+    return Rf_ScalarInteger(-1);
+  }
+  /* Each response is one send(); without TCP_NODELAY a small one could wait for a delayed ACK. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  track(fd, 1);
+  return Rf_ScalarInteger(fd);
+}
+
+static int fd_of(SEXP fd) {
+  if (TYPEOF(fd) != INTSXP || XLENGTH(fd) != 1) return -1;
+  int v = INTEGER(fd)[0];
+  return v == NA_INTEGER ? -1 : v;
+}
+
+/*
+ * Up to `n` bytes that have arrived: a raw vector, empty when nothing is there yet; NULL at
+ * end of stream or on an error (reset), when the connection is over.
+ */
+SEXP rmlops_recv(SEXP fd_, SEXP n_) {
+  int fd = fd_of(fd_);
+  if (fd < 0) return R_NilValue;
+  static unsigned char chunk[262144];
+  int n = Rf_asInteger(n_);
+  if (n < 1 || n > (int)sizeof chunk) n = (int)sizeof chunk;
+  ssize_t got;
+  do got = recv(fd, chunk, (size_t)n, MSG_DONTWAIT); while (got < 0 && errno == EINTR);
+  if (got == 0) return R_NilValue;
+  if (got < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? Rf_allocVector(RAWSXP, 0) : R_NilValue;
+  SEXP out = Rf_allocVector(RAWSXP, (R_xlen_t)got);
+  memcpy(RAW(out), chunk, (size_t)got);
+  return out;
+}
+
+/*
+ * Sends what the socket takes now of `bytes`: the number of bytes sent (0 when its buffer is
+ * full), or -1 when the connection is broken. No SIGPIPE: a client that went away is -1.
+ */
+SEXP rmlops_send(SEXP fd_, SEXP bytes) {
+  int fd = fd_of(fd_);
+  if (fd < 0) return Rf_ScalarReal(0);
+  const unsigned char *p = RAW(bytes);
+  size_t len = (size_t)XLENGTH(bytes), sent = 0;
+  while (sent < len) {
+    ssize_t w = send(fd, p + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return Rf_ScalarReal(-1);
+    }
+    sent += (size_t)w;
+  }
+  return Rf_ScalarReal((double)sent);
+}
+
+SEXP rmlops_close(SEXP fd_) {
+  int fd = fd_of(fd_);
+  if (fd >= 0) {
+    track(fd, 0);
+    close(fd);
+  }
+  return R_NilValue;
+}
+
+/* In a forked child: closes every client connection its parent had accepted. */
+SEXP rmlops_close_clients(void) {
+  for (int fd = 0; fd < MAX_TRACKED_FD; fd++) {
+    if (tracked[fd / 8] & (1u << (fd % 8))) {
+      track(fd, 0);
+      close(fd);
+    }
+  }
+  return R_NilValue;
+}
+
+/*
+ * poll() on `fds`, for reading, or for writing where `write` is TRUE, for up to `timeout`
+ * seconds: which are ready (an error or hang-up counts as ready, and the next read or write
+ * says which). NULL when a signal interrupted the wait (SIGTERM: the caller looks at it).
+ */
+SEXP rmlops_poll(SEXP fds, SEXP write, SEXP timeout) {
+  int n = LENGTH(fds);
+  struct pollfd stack[128];
+  struct pollfd *p = n <= 128 ? stack : (struct pollfd *)R_alloc((size_t)n, sizeof(struct pollfd));
+  for (int i = 0; i < n; i++) {
+    p[i].fd = INTEGER(fds)[i];
+    p[i].events = LOGICAL(write)[i] == 1 ? POLLOUT : POLLIN;
+    p[i].revents = 0;
+  }
+  double t = Rf_asReal(timeout);
+  int ms = (!R_FINITE(t) || t < 0) ? -1 : (int)ceil(t * 1000);
+  int r = poll(p, (nfds_t)n, ms);
+  if (r < 0) return R_NilValue;
+  SEXP out = PROTECT(Rf_allocVector(LGLSXP, n));
+  for (int i = 0; i < n; i++) LOGICAL(out)[i] = (p[i].revents & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL)) != 0;
+  UNPROTECT(1);
+  return out;
+}
