@@ -125,11 +125,12 @@ make_handler <- function(state, paths) {
                      method, req$path, paths$modelPredict)
       stop(not_found(msg))
     }
-    allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
     if (method == "OPTIONS") {
+      allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
       return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = allow), route = route$label))
     }
     if (!method %in% route$allow) {
+      allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
       e <- method_not_allowed(sprintf("%s accepts %s only, not %s", req$path,
                                       paste(route$allow, collapse = " and "), method))
       e$headers <- c(Allow = allow)

@@ -428,7 +428,7 @@ encode_predictions <- function(predictions, output_names, meta) {
   if (is.character(meta) || (is.atomic(predictions) && (is.null(dim(predictions)) || is.matrix(predictions)))) {
     meta_json <- if (is.character(meta)) meta else as.character(jsonlite::toJSON(meta, auto_unbox = TRUE, digits = NA, null = "null"))
     names_out <- if (is.matrix(predictions)) colnames(predictions) %||% unlist(output_names) else unlist(output_names)
-    return(paste0('{"data":{"names":', json_array(json_values(as.character(names_out))), ',"ndarray":',
+    return(paste0('{"data":{"names":', json_ndarray(as.character(names_out)), ',"ndarray":',
                   json_ndarray(predictions), '},"meta":', meta_json, "}"))
   }
   if (is.matrix(predictions)) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- growable byte buffer ------------------------------------------------------------------ */
 
@@ -202,13 +203,53 @@ SEXP rmlops_parse_head(SEXP buf, SEXP len_) {
   return out;
 }
 
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+/* as.numeric(Sys.time()), without building a POSIXct: the loop reads the clock several times
+ * per request. */
+SEXP rmlops_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return Rf_ScalarReal((double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+}
+
+/* grepl("^[0-9]{1,<max>}$", x) for one string, without compiling a regular expression. */
+SEXP rmlops_is_digits(SEXP x, SEXP max) {
+  if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 || STRING_ELT(x, 0) == NA_STRING) return Rf_ScalarLogical(0);
+  const char *c = CHAR(STRING_ELT(x, 0));
+  size_t n = strlen(c);
+  if (n < 1 || n > (size_t)Rf_asInteger(max)) return Rf_ScalarLogical(0);
+  for (size_t i = 0; i < n; i++) {
+    if (c[i] < '0' || c[i] > '9') return Rf_ScalarLogical(0);
+  }
+  return Rf_ScalarLogical(1);
+}
+
+/* RFC 9110 5.6.7 IMF-fixdate of the current second, formatted once a second. */
+static const char *http_date(void) {
+  static time_t cached = -1;
+  static char text[64];
+  static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  time_t now = time(NULL);
+  if (now != cached) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(text, sizeof text, "%s, %02d %s %d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached = now;
+  }
+  return text;
+}
+
 /* ---- the response -------------------------------------------------------------------------- */
 
 /*
  * format_response(): head and body in one raw vector (see the top of R/http_server.R for why
- * one write). `body` is a raw vector or a string (written as UTF-8).
+ * one write). `body` is a raw vector or a string (written as UTF-8); `reasons` is http_reason,
+ * reason phrases named by status code.
  */
-SEXP rmlops_format_response(SEXP status, SEXP reason, SEXP date, SEXP content_type, SEXP body, SEXP keep_alive,
+SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
                             SEXP extra_names, SEXP extra_values, SEXP head_only) {
   const char *b;
   size_t blen;
@@ -222,9 +263,18 @@ SEXP rmlops_format_response(SEXP status, SEXP reason, SEXP date, SEXP content_ty
   buf_t o = {NULL, 0, 0};
   char num[64];
   int ok = buf_reserve(&o, 256 + blen);
+  snprintf(num, sizeof num, "%d", Rf_asInteger(status));
+  const char *reason = "Unknown";
+  SEXP codes = Rf_getAttrib(reasons, R_NamesSymbol);
+  for (R_xlen_t r = 0; r < XLENGTH(reasons) && !Rf_isNull(codes); r++) {
+    if (strcmp(CHAR(STRING_ELT(codes, r)), num) == 0) {
+      reason = Rf_translateCharUTF8(STRING_ELT(reasons, r));
+      break;
+    }
+  }
   snprintf(num, sizeof num, "HTTP/1.1 %d ", Rf_asInteger(status));
-  ok = ok && buf_str(&o, num) && buf_str(&o, Rf_translateCharUTF8(STRING_ELT(reason, 0))) &&
-       buf_str(&o, "\r\nDate: ") && buf_str(&o, CHAR(STRING_ELT(date, 0))) &&
+  ok = ok && buf_str(&o, num) && buf_str(&o, reason) &&
+       buf_str(&o, "\r\nDate: ") && buf_str(&o, http_date()) &&
        buf_str(&o, "\r\nContent-Type: ") && buf_str(&o, Rf_translateCharUTF8(STRING_ELT(content_type, 0)));
   snprintf(num, sizeof num, "\r\nContent-Length: %llu\r\n", (unsigned long long)blen);
   ok = ok && buf_str(&o, num) && buf_str(&o, Rf_asLogical(keep_alive) == 1 ? "Connection: keep-alive\r\n" : "Connection: close\r\n");

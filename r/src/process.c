@@ -242,8 +242,10 @@ fail:
 /* src/http.c */
 SEXP rmlops_head_end(SEXP buf);
 SEXP rmlops_parse_head(SEXP buf, SEXP len);
-SEXP rmlops_format_response(SEXP status, SEXP reason, SEXP date, SEXP content_type, SEXP body, SEXP keep_alive,
+SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
                             SEXP extra_names, SEXP extra_values, SEXP head_only);
+SEXP rmlops_now(void);
+SEXP rmlops_is_digits(SEXP x, SEXP max);
 SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows);
 SEXP rmlops_json_ndarray(SEXP x);
 SEXP rmlops_decode_seldon(SEXP body, SEXP features);
@@ -257,7 +259,9 @@ SEXP rmlops_poll(SEXP fds, SEXP write, SEXP timeout);
 static const R_CallMethodDef call_methods[] = {
   {"rmlops_head_end", (DL_FUNC)&rmlops_head_end, 1},
   {"rmlops_parse_head", (DL_FUNC)&rmlops_parse_head, 2},
-  {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 9},
+  {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 8},
+  {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
+  {"rmlops_is_digits", (DL_FUNC)&rmlops_is_digits, 2},
   {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 7},
   {"rmlops_json_ndarray", (DL_FUNC)&rmlops_json_ndarray, 1},
   {"rmlops_decode_seldon", (DL_FUNC)&rmlops_decode_seldon, 2},
