@@ -511,8 +511,63 @@ static int json_number(cursor_t *k, double *out) {
 }
 
 /*
+ * Skips one JSON value that jsonlite reads without complaint: plain strings, numbers as
+ * json_number() takes them, literals, and arrays and objects of those (an object's keys
+ * unique, so the value is the same to every parser).
+ */
+static int skip_value(cursor_t *k, int depth) {
+  const char *s;
+  int len;
+  double x;
+  ws(k);
+  if (k->c >= k->end || depth > 16) return 0;
+  switch (*k->c) {
+  case '"':
+    return plain_string(k, &s, &len);
+  case '[':
+    k->c++;
+    if (eat(k, ']')) return 1;
+    do {
+      if (!skip_value(k, depth + 1)) return 0;
+    } while (eat(k, ','));
+    return eat(k, ']');
+  case '{': {
+    k->c++;
+    if (eat(k, '}')) return 1;
+    const char *keys[64];
+    int lens[64], n = 0;
+    do {
+      if (n == 64 || !plain_string(k, &keys[n], &lens[n]) || !eat(k, ':')) return 0;
+      for (int i = 0; i < n; i++) {
+        if (lens[i] == lens[n] && memcmp(keys[i], keys[n], (size_t)lens[n]) == 0) return 0;
+      }
+      n++;
+      if (!skip_value(k, depth + 1)) return 0;
+    } while (eat(k, ','));
+    return eat(k, '}');
+  }
+  case 't':
+    if (k->end - k->c >= 4 && memcmp(k->c, "true", 4) == 0) { k->c += 4; return 1; }
+    return 0;
+  case 'f':
+    if (k->end - k->c >= 5 && memcmp(k->c, "false", 5) == 0) { k->c += 5; return 1; }
+    return 0;
+  case 'n':
+    if (k->end - k->c >= 4 && memcmp(k->c, "null", 4) == 0) { k->c += 4; return 1; }
+    return 0;
+  default:
+    return json_number(k, &x);
+  }
+}
+
+static int is_key(const char *key, int len, const char *want) {
+  return (size_t)len == strlen(want) && memcmp(key, want, (size_t)len) == 0;
+}
+
+/*
  * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
- * "names" optional, no other keys) when the model's features are all numeric: the data frame
+ * "names" optional; beside "data", other keys such as "meta" with any plain value, which
+ * decode_strict() ignores too) when the model's features are all numeric: the data frame
  * decode_strict() would build. NULL for anything else, including every message decode_strict()
  * refuses, so the R path answers those with its explanation.
  */
@@ -523,9 +578,16 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   R_xlen_t blen = XLENGTH(body);
   const unsigned char *raw = RAW(body);
   /* Plain ASCII only: no NUL, no UTF-8 to validate, nothing jsonlite would read differently. */
+  /* And no deeper than decode_strict()'s json_depth_exceeds() allows, counting as it does. */
+  int depth = 0;
   for (R_xlen_t i = 0; i < blen; i++) {
     unsigned char ch = raw[i];
     if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return R_NilValue;
+    if (ch == '[' || ch == '{') {
+      if (++depth > 16) return R_NilValue;
+    } else if (ch == ']' || ch == '}') {
+      depth--;
+    }
   }
   unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
   memcpy(text, raw, (size_t)blen);
@@ -539,10 +601,24 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   double *v = NULL;
   const char *key;
   int klen;
+  const char *others[16];
+  int other_lens[16], n_others = 0;
   if (!eat(&k, '{')) goto fail;
   do {
     if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
-    if (klen != 4 || memcmp(key, "data", 4) != 0 || seen_data) goto fail;
+    if (!is_key(key, klen, "data")) {
+      /* decode_strict() refuses these (when not null) and duplicate keys: left to it. */
+      if (is_key(key, klen, "jsonData") || is_key(key, klen, "strData") || is_key(key, klen, "binData")) goto fail;
+      if (n_others == 16) goto fail;
+      for (int i = 0; i < n_others; i++) {
+        if (other_lens[i] == klen && memcmp(others[i], key, (size_t)klen) == 0) goto fail;
+      }
+      others[n_others] = key;
+      other_lens[n_others++] = klen;
+      if (!skip_value(&k, 1)) goto fail;
+      continue;
+    }
+    if (seen_data) goto fail;
     seen_data = 1;
     if (!eat(&k, '{')) goto fail;
     do {
@@ -589,7 +665,7 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
     } while (eat(&k, ','));
     if (!eat(&k, '}')) goto fail;
   } while (eat(&k, ','));
-  if (!eat(&k, '}') || !seen_nd) goto fail;
+  if (!eat(&k, '}') || !seen_data || !seen_nd) goto fail;
   ws(&k);
   if (k.c != k.end) goto fail;
   if (n / (size_t)p > (size_t)INT_MAX) goto fail;

@@ -65,7 +65,16 @@ test_that("the C decoder builds decode_strict()'s data frame or leaves the body 
     '{"data":{"ndarray":[[+1,2]]}}', '{"data":{"ndarray":[[1e,2]]}}', '{"data":{"ndarray":[[0x1,2]]}}',
     '{"data":{"ndarray":[[Infinity,2]]}}', '{"data":{"names":["\\u0061","b"],"ndarray":[[1,2]]}}',
     '{"d\\u0061ta":{"ndarray":[[1,2]]}}', '{"data":{"ndarray":[[1,2]]}', '{"data":{"ndarray":[[1,2]]}}}',
-    '{"data":{"ndarray":[[1\v,2]]}}', '{"data":{"ndarray":[[1,2]]}}\u00a0', '{"data":{"ndarray":[{"a":1,"b":2}]}}'
+    '{"data":{"ndarray":[[1\v,2]]}}', '{"data":{"ndarray":[[1,2]]}}\u00a0', '{"data":{"ndarray":[{"a":1,"b":2}]}}',
+    '{"meta":{"puid":"x","tags":{"a":[1,2.5e-3,true,false,null,{}],"b":[]}},"data":{"ndarray":[[1,2]]}}',
+    '{"data":{"ndarray":[[1,2]]},"meta":{},"other":"x"}', '{"data":{"ndarray":[[1,2]]},"meta":{"a":01}}',
+    '{"data":{"ndarray":[[1,2]]},"meta":{"a":1,"a":2}}', '{"meta":1,"meta":2,"data":{"ndarray":[[1,2]]}}',
+    '{"jsonData":null,"data":{"ndarray":[[1,2]]}}', '{"binData":"eA==","data":{"ndarray":[[1,2]]}}',
+    '{"meta":{"a":"[[[[[[[[[[[[[[[[["},"data":{"ndarray":[[1,2]]}}', '{"meta":[tru],"data":{"ndarray":[[1,2]]}}',
+    paste0('{"meta":', strrep("[", 14), strrep("]", 14), ',"data":{"ndarray":[[1,2]]}}'),
+    paste0('{"meta":', strrep("[", 15), strrep("]", 15), ',"data":{"ndarray":[[1,2]]}}'),
+    '{"meta":{"a":"caf\u00e9"},"data":{"ndarray":[[1,2]]}}', '{"meta":"\\n","data":{"ndarray":[[1,2]]}}',
+    '{"meta":{}}', '{"meta":{},"data":{"ndarray":[[1,2]]},"data":{"ndarray":[[1,2]]}}'
   )
   fast_count <- 0L
   for (b in bodies) {
