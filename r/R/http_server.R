@@ -12,10 +12,11 @@
 # One thread serves every connection of a process, so no client may block it: output is queued
 # per connection and written as far as the socket takes it without waiting, the rest when poll()
 # reports the socket writable; a connection with output pending is not read, so a pipelining
-# client that never reads stops being served instead of stalling the loop. Every limit answers the client before closing (a 4xx/503 it can
-# read), and a connection is closed by "lingering": the server stops writing, reads and discards
-# what the client still sends until it closes or a short deadline passes, so the kernel never
-# turns unread request bytes into a reset that destroys the answer.
+# client that never reads stops being served instead of stalling the loop. Every limit answers
+# the client before closing (a 4xx/503 it can read), and a connection is closed by "lingering":
+# the server stops writing, reads and discards what the client still sends until it closes or a
+# short deadline passes, so the kernel never turns unread request bytes into a reset that
+# destroys the answer.
 #
 # Capacity: up to `max_connections` ordinary connections. Above that, an idle keep-alive
 # connection is closed to make room; if none is idle, the newcomer is accepted on probation
