@@ -657,8 +657,8 @@ accept_connection <- function(server, name, now) {
 }
 
 open_connections <- function(conns) {
-  if (length(conns) == 0L) return(conns)
-  open <- vapply(conns, function(s) s$open, NA)
+  open <- logical(length(conns))
+  for (i in seq_along(conns)) open[[i]] <- conns[[i]]$open
   if (all(open)) conns else conns[open]
 }
 
@@ -667,18 +667,33 @@ serve_once <- function(server) {
   opts <- server$opts
   conns <- server$conns
   may <- server$draining || server$may_accept()
-  # vapply rather than Filter() in the loop's every round: Filter's own calls showed in profiles.
-  active <- if (server$draining || !may) character() else {
-    names(server$listeners)[vapply(server$listeners, function(l) l$active, NA)]
-  }
-  # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
-  if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
-  writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
+  # Plain loops rather than Filter() or vapply(): this runs every round, and their own calls
+  # showed in the profiles of single requests.
+  active <- character()
+  listener_fds <- integer()
+  if (may && !server$draining && length(conns) < opts$max_connections + opts$max_overflow) {
+    for (name in names(server$listeners)) {
+      l <- server$listeners[[name]]
+      if (l$active) {
+        active <- c(active, name)
+        listener_fds <- c(listener_fds, l$fd)
+      }
+    }
+  } # else, above every limit: connections wait in the kernel's backlog.
+  n <- length(conns)
+  writing <- logical(n)
   # Requests already buffered are served without waiting for new bytes, and such a connection is
   # not read meanwhile: its buffer stays small, and a pipelining client feels TCP back-pressure.
-  more <- vapply(conns, function(s) s$more && length(s$out) == 0L, NA)
+  more <- logical(n)
+  fds <- integer(n)
+  for (i in seq_len(n)) {
+    s <- conns[[i]]
+    writing[[i]] <- length(s$out) > 0L
+    more[[i]] <- s$more && !writing[[i]]
+    fds[[i]] <- s$con
+  }
   sel <- which(writing | !more)
-  socks <- c(vapply(active, function(n) server$listeners[[n]]$fd, 0L), vapply(conns[sel], function(s) s$con, 0L))
+  socks <- c(listener_fds, fds[sel])
   nl <- length(active)
   # A worker left out of accepting this round looks again soon: another may have just given up the lock.
   wait <- if (any(more)) 0 else if (!may) min(opts$tick, 0.005) else opts$tick
