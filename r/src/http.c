@@ -295,6 +295,32 @@ SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP b
   return out;
 }
 
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+/*
+ * record_request() (R/metrics.R): one request of `status` that took `seconds` into a route's
+ * vector, in place: buckets (the first bound not below `seconds`, as findInterval(left.open =
+ * TRUE) + 1 finds it), their sum, count, then counts per status code 100..599. FALSE when the
+ * code is out of that range: the caller counts it.
+ */
+SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds) {
+  int nb = LENGTH(bounds) + 1, code = Rf_asInteger(status);
+  double s = Rf_asReal(seconds);
+  if (TYPEOF(v) != REALSXP || TYPEOF(bounds) != REALSXP || XLENGTH(v) != nb + 2 + 500) {
+    Rf_error("rmlops_record: not a metrics vector");
+  }
+  double *x = REAL(v);
+  const double *b = REAL(bounds);
+  int i = 0;
+  while (i < nb - 1 && b[i] < s) i++;
+  x[i] += 1;
+  x[nb] += s;
+  x[nb + 1] += 1;
+  if (code == NA_INTEGER || code < 100 || code > 599) return Rf_ScalarLogical(0);
+  x[nb + 2 + code - 100] += 1;
+  return Rf_ScalarLogical(1);
+}
+
 /* ---- the request log line ------------------------------------------------------------------ */
 
 static int add_escaped(buf_t *b, const char *s) {

@@ -245,6 +245,7 @@ SEXP rmlops_parse_head(SEXP buf, SEXP len);
 SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
                             SEXP extra_names, SEXP extra_values, SEXP head_only);
 SEXP rmlops_now(void);
+SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds);
 SEXP rmlops_is_digits(SEXP x, SEXP max);
 SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows);
 SEXP rmlops_json_ndarray(SEXP x);
@@ -261,6 +262,7 @@ static const R_CallMethodDef call_methods[] = {
   {"rmlops_parse_head", (DL_FUNC)&rmlops_parse_head, 2},
   {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 8},
   {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
+  {"rmlops_record", (DL_FUNC)&rmlops_record, 4},
   {"rmlops_is_digits", (DL_FUNC)&rmlops_is_digits, 2},
   {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 7},
   {"rmlops_json_ndarray", (DL_FUNC)&rmlops_json_ndarray, 1},

@@ -170,3 +170,23 @@ test_that("the server's request log line is one JSON object, strings escaped, ro
   expect_equal(second$path, "/a\"b\\c")
   expect_null(second$rows)
 })
+
+test_that("metrics recorded in place are what the list-based counters gave", {
+  m <- new_metrics()
+  secs <- c(0.0004, 0.0005, 0.0007, 0.001, 0.003, 0.02, 7, 11, 0.0001)
+  codes <- c(200L, 200L, 400L, 200L, 503L, 200L, 200L, 404L, 200L)
+  for (i in seq_along(secs)) record_request(m, "/predict", codes[[i]], secs[[i]])
+  record_request(m, "other", 200L, 0.002)
+  record_request(m, "other", 99L, 0.002)
+  snap <- metrics_snapshot(m)
+  expected_buckets <- tabulate(findInterval(secs, latency_buckets, left.open = TRUE) + 1L, length(latency_buckets) + 1L)
+  expect_equal(snap$hist[["/predict"]], list(buckets = as.numeric(expected_buckets), sum = sum(secs), count = 9))
+  expect_equal(snap$hist[["other"]]$count, 2)
+  expect_equal(snap$counts[sort(names(snap$counts))],
+               c("/predict\t200" = 6, "/predict\t400" = 1, "/predict\t404" = 1, "/predict\t503" = 1,
+                 "other\t200" = 1, "other\t99" = 1))
+  # A snapshot is a copy: later requests do not change it.
+  record_request(m, "/predict", 200L, 0.001)
+  expect_equal(snap$hist[["/predict"]]$count, 9)
+  expect_equal(metrics_snapshot(new_metrics()), list(counts = numeric(), hist = list()))
+})
