@@ -456,14 +456,16 @@ reject_large_body <- function(state, req, err, end, log, opts) {
 }
 
 # A handler's bug or an unexpected condition becomes a logged 500, never a dead server.
+# One handler for both kinds (an http_error is an error): each handler tryCatch() establishes is
+# another layer of calls on every request.
 handle_safely <- function(handler, req) {
   tryCatch(
     handler(req),
-    http_error = function(e) {
-      list(status = e$code, body = error_body(req$path, e$code, conditionMessage(e), e$reason),
-           headers = e$headers, route = e$route)
-    },
     error = function(e) {
+      if (inherits(e, "http_error")) {
+        return(list(status = e$code, body = error_body(req$path, e$code, conditionMessage(e), e$reason),
+                    headers = e$headers, route = e$route))
+      }
       log_line(list(level = "error", msg = "request failed", path = req$path, error = conditionMessage(e)))
       list(status = 500L, body = error_body(req$path, 500L, paste("internal error:", conditionMessage(e)),
                                             "MICROSERVICE_INTERNAL_ERROR"))
