@@ -431,24 +431,28 @@ SEXP rmlops_json_ndarray(SEXP x) {
     if (nc == 0) return R_NilValue;
   }
   buf_t b = {NULL, 0, 0};
-#define ADD(str) ((ok = buf_add(&b, str, 1) ? 1 : -1) > 0)
-  int ok = buf_reserve(&b, (size_t)n * 8 + 16) ? 1 : -1;
-  if (ok > 0) ADD("[");
+  int ok = buf_reserve(&b, (size_t)n * 8 + 16) && buf_add(&b, "[", 1) ? 1 : -1;
   for (R_xlen_t r = 0; ok > 0 && r < nr; r++) {
-    if (r > 0 && !ADD(",")) break;
+    if (r > 0 && !buf_add(&b, ",", 1)) {
+      ok = -1;
+      break;
+    }
     if (nc == 0) {
       ok = add_value(&b, x, r);
-    } else {
-      if (!ADD("[")) break;
-      for (R_xlen_t c = 0; ok > 0 && c < nc; c++) {
-        if (c > 0 && !ADD(",")) break;
-        ok = add_value(&b, x, r + c * nr);
-      }
-      if (ok > 0) ADD("]");
+      continue;
     }
+    if (!buf_add(&b, "[", 1)) {
+      ok = -1;
+      break;
+    }
+    for (R_xlen_t c = 0; ok > 0 && c < nc; c++) {
+      if (c > 0 && !buf_add(&b, ",", 1)) ok = -1;
+      else ok = add_value(&b, x, r + c * nr);
+    }
+    if (ok > 0 && !buf_add(&b, "]", 1)) ok = -1;
   }
-  if (ok > 0) ADD("]");
-#undef ADD
+  if (ok > 0 && !buf_add(&b, "]", 1)) ok = -1;
+  if (ok > 0 && b.n > (size_t)INT_MAX) ok = -1; /* an R string holds at most INT_MAX bytes */
   if (ok <= 0) {
     free(b.p);
     if (ok < 0) Rf_error("out of memory encoding predictions");
