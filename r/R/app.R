@@ -125,11 +125,12 @@ make_handler <- function(state, paths) {
                      method, req$path, paths$modelPredict)
       stop(not_found(msg))
     }
-    allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
     if (method == "OPTIONS") {
+      allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
       return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = allow), route = route$label))
     }
     if (!method %in% route$allow) {
+      allow <- paste(c(route$allow, "OPTIONS"), collapse = ", ")
       e <- method_not_allowed(sprintf("%s accepts %s only, not %s", req$path,
                                       paste(route$allow, collapse = " and "), method))
       e$headers <- c(Allow = allow)
@@ -209,6 +210,8 @@ make_loader <- function(state, load_fn, wait_seconds, on_give_up, attempt_timeou
 start_load_job <- function(load_fn) {
   parallel::mcparallel({
     closeAllConnections()
+    # The HTTP clients' sockets are descriptors of src/http.c, which R does not know.
+    .Call(C_rmlops_close_clients)
     load_fn()
   }, silent = FALSE)
 }

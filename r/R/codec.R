@@ -70,13 +70,18 @@ json_type <- function(x) {
 }
 
 # Parses a raw request body into a data frame with the spec's columns, in its order and types.
-# A large batch for an all-numeric model has its data.ndarray read by C (src/process.c,
-# rmlops_parse_rows) and the rest of the message by jsonlite; whatever that path does not
-# take, the strict parser below reads and explains.
+# For an all-numeric model, the plain message {"data":{"names":[...],"ndarray":[...]}} is read
+# by C in one pass (src/http.c, rmlops_decode_seldon); a large batch in any other message has
+# its data.ndarray read by C (src/process.c, rmlops_parse_rows) and the rest by jsonlite.
+# Whatever those paths do not take, the strict parser below reads and explains.
 decode_request <- function(body, spec) {
-  if (spec$all_numeric && length(body) > 4096L) {
-    fast <- tryCatch(decode_rows_fast(body, spec), error = function(e) NULL)
+  if (spec$all_numeric) {
+    fast <- .Call(C_rmlops_decode_seldon, body, spec$feature_names)
     if (!is.null(fast)) return(fast)
+    if (length(body) > 4096L) {
+      fast <- tryCatch(decode_rows_fast(body, spec), error = function(e) NULL)
+      if (!is.null(fast)) return(fast)
+    }
   }
   decode_strict(body, spec)
 }
@@ -397,22 +402,34 @@ json_values <- function(x) {
 
 json_array <- function(items) paste0("[", paste(items, collapse = ","), "]")
 
+# The ndarray of a prediction vector or matrix (rows of it), as json_values() writes the cells.
+# C (src/http.c) writes the same text without an R string per cell; strings with control
+# characters are left to json_values().
+json_ndarray <- function(predictions) {
+  fast <- .Call(C_rmlops_json_ndarray, predictions)
+  if (!is.null(fast)) return(fast)
+  json_ndarray_r(predictions)
+}
+
+json_ndarray_r <- function(predictions) {
+  if (is.matrix(predictions)) {
+    v <- matrix(json_values(predictions), nrow = nrow(predictions))
+    rows <- paste0("[", do.call(paste, c(lapply(seq_len(ncol(v)), function(j) v[, j]), sep = ",")), "]")
+  } else {
+    rows <- json_values(unname(predictions))
+  }
+  json_array(rows)
+}
+
 # A vector answers as one output ("prediction"); class probabilities as one column per class.
 # `meta` may be given as JSON text (the server precomputes it once).
 encode_predictions <- function(predictions, output_names, meta) {
   if (is.factor(predictions)) predictions <- as.character(predictions)
   if (is.character(meta) || (is.atomic(predictions) && (is.null(dim(predictions)) || is.matrix(predictions)))) {
     meta_json <- if (is.character(meta)) meta else as.character(jsonlite::toJSON(meta, auto_unbox = TRUE, digits = NA, null = "null"))
-    if (is.matrix(predictions)) {
-      names_out <- colnames(predictions) %||% unlist(output_names)
-      v <- matrix(json_values(predictions), nrow = nrow(predictions))
-      rows <- paste0("[", do.call(paste, c(lapply(seq_len(ncol(v)), function(j) v[, j]), sep = ",")), "]")
-    } else {
-      names_out <- unlist(output_names)
-      rows <- json_values(unname(predictions))
-    }
-    return(paste0('{"data":{"names":', json_array(json_values(as.character(names_out))), ',"ndarray":',
-                  json_array(rows), '},"meta":', meta_json, "}"))
+    names_out <- if (is.matrix(predictions)) colnames(predictions) %||% unlist(output_names) else unlist(output_names)
+    return(paste0('{"data":{"names":', json_ndarray(as.character(names_out)), ',"ndarray":',
+                  json_ndarray(predictions), '},"meta":', meta_json, "}"))
   }
   if (is.matrix(predictions)) {
     output_names <- colnames(predictions) %||% output_names

@@ -1,18 +1,22 @@
-# A small HTTP/1.1 server on base R sockets, written for keep-alive clients.
+# A small HTTP/1.1 server in R, written for keep-alive clients. The listening sockets are base R's
+# serverSocket(); the clients' sockets are plain non-blocking descriptors that src/http.c
+# accepts, polls, reads and writes (R's socket connections cost more per request than the HTTP
+# work, and cannot report a partial write).
 #
 # Why not httpuv/plumber: httpuv writes the headers and the body of a response in two writes.
 # On a persistent connection (the Seldon executor holds one) the second, small segment waits
 # for the client's delayed ACK under Nagle: ~40 ms per request. Here every response is ONE
-# writeBin() of headers + body, so there is never a small segment behind unacknowledged data,
+# send() of headers + body, so there is never a small segment behind unacknowledged data,
 # and accepted sockets set TCP_NODELAY.
 #
 # One thread serves every connection of a process, so no client may block it: output is queued
-# per connection and written only when socketSelect() reports the socket writable; a connection
-# with output pending is not read, so a pipelining client that never reads stops being served
-# instead of stalling the loop. Every limit answers the client before closing (a 4xx/503 it can
-# read), and a connection is closed by "lingering": the server stops writing, reads and discards
-# what the client still sends until it closes or a short deadline passes, so the kernel never
-# turns unread request bytes into a reset that destroys the answer.
+# per connection and written as far as the socket takes it without waiting, the rest when poll()
+# reports the socket writable; a connection with output pending is not read, so a pipelining
+# client that never reads stops being served instead of stalling the loop. Every limit answers
+# the client before closing (a 4xx/503 it can read), and a connection is closed by "lingering":
+# the server stops writing, reads and discards what the client still sends until it closes or a
+# short deadline passes, so the kernel never turns unread request bytes into a reset that
+# destroys the answer.
 #
 # Capacity: up to `max_connections` ordinary connections. Above that, an idle keep-alive
 # connection is closed to make room; if none is idle, the newcomer is accepted on probation
@@ -36,49 +40,23 @@ known_methods <- c("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS",
 http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_timeout = 120,
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
                                 max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
-                                linger = 2, tick = 0.25, max_drain = 64 * 1024^2,
-                                write_chunk = 16384, socket_timeout = 1L, drain_timeout = 5) {
+                                linger = 2, tick = 0.25, max_drain = 64 * 1024^2, drain_timeout = 5) {
   list(max_body = max_body, max_head = max_head, idle_timeout = idle_timeout,
        request_timeout = request_timeout, head_timeout = head_timeout, write_timeout = write_timeout,
        max_connections = as.integer(max_connections), max_overflow = as.integer(max_overflow),
        overflow_timeout = overflow_timeout, linger = linger, tick = tick, max_drain = max_drain,
-       write_chunk = write_chunk, socket_timeout = as.integer(socket_timeout), drain_timeout = drain_timeout)
-}
-
-crlf2 <- charToRaw("\r\n\r\n")
-
-# RFC 9110 6.6.1: an origin server with a clock sends Date. Formatted once per second.
-date_cache <- new.env(parent = emptyenv())
-date_cache$second <- -1
-date_cache$value <- ""
-http_date <- function() {
-  now <- floor(now_seconds())
-  if (now != date_cache$second) {
-    date_cache$second <- now
-    t <- as.POSIXlt(now, origin = "1970-01-01", tz = "GMT")
-    days <- c("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-    months <- c("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-    date_cache$value <- sprintf("%s, %02d %s %d %02d:%02d:%02d GMT", days[[t$wday + 1L]], t$mday,
-                                months[[t$mon + 1L]], t$year + 1900L, t$hour, t$min, as.integer(t$sec))
-  }
-  date_cache$value
+       drain_timeout = drain_timeout)
 }
 
 # `head_only`: HEAD answers the headers of the GET response, Content-Length included, no body.
+# Built in C (src/http.c) in one allocation: pasting the head and c() of two raw vectors showed
+# up in every request's profile. It carries Date (RFC 9110 6.6.1: an origin server with a clock
+# sends it), formatted once a second.
 format_response <- function(status, body, content_type = "application/json", keep_alive = TRUE,
                             extra_headers = character(), head_only = FALSE) {
-  body_raw <- if (is.raw(body)) body else charToRaw(enc2utf8(body))
-  reason <- http_reason[[as.character(status)]] %||% "Unknown"
-  head <- paste0(
-    "HTTP/1.1 ", status, " ", reason, "\r\n",
-    "Date: ", http_date(), "\r\n",
-    "Content-Type: ", content_type, "\r\n",
-    "Content-Length: ", length(body_raw), "\r\n",
-    if (keep_alive) "Connection: keep-alive\r\n" else "Connection: close\r\n",
-    if (length(extra_headers)) paste0(names(extra_headers), ": ", extra_headers, "\r\n", collapse = "") else "",
-    "\r\n"
-  )
-  if (head_only) charToRaw(head) else c(charToRaw(head), body_raw)
+  if (!is.raw(body)) body <- as.character(body)
+  .Call(C_rmlops_format_response, as.integer(status), http_reason, as.character(content_type), body,
+        keep_alive, as.character(names(extra_headers)), as.character(extra_headers), head_only)
 }
 
 # A header line that needs no further check: token name, colon, then no control characters.
@@ -91,6 +69,11 @@ host_syntax <- "^([A-Za-z0-9._~!$&'()*+,;=%-]*|\\[[0-9A-Fa-f:.]+\\])(:[0-9]*)?$"
 # checks; anything else goes through parse_head_strict(), which accepts the same requests and
 # says what is wrong with the others.
 parse_head <- function(head_raw) {
+  # The plainest heads are parsed in C (src/http.c), which gives what parse_head_r() gives, or NULL.
+  .Call(C_rmlops_parse_head, head_raw, length(head_raw)) %||% parse_head_r(head_raw)
+}
+
+parse_head_r <- function(head_raw) {
   if (any(head_raw == as.raw(0L))) return(parse_head_strict(head_raw))
   lines <- strsplit(rawToChar(head_raw), "\r\n", fixed = TRUE, useBytes = TRUE)[[1L]]
   if (length(lines) == 0L) return(parse_head_strict(head_raw))
@@ -190,7 +173,9 @@ parse_head_strict <- function(head_raw) {
 }
 
 wants_keep_alive <- function(req) {
-  connection <- tolower(req$headers[["connection"]] %||% "")
+  connection <- req$headers[["connection"]]
+  if (is.null(connection)) return(req$minor != 0L)
+  connection <- tolower(connection)
   if (req$minor == 0L) grepl("keep-alive", connection, fixed = TRUE) else !grepl("close", connection, fixed = TRUE)
 }
 
@@ -220,7 +205,7 @@ request_length <- function(req, opts) {
     }
     return(0)
   }
-  if (!grepl("^[0-9]{1,15}$", cl)) {
+  if (!.Call(C_rmlops_is_digits, cl, 15L)) { # grepl("^[0-9]{1,15}$", cl), without a regex per request
     return(http_error(sprintf("invalid Content-Length '%s': expected digits only", substr(cl, 1L, 40L)), 400L,
                       "BAD_REQUEST", "bad_request"))
   }
@@ -232,6 +217,7 @@ request_length <- function(req, opts) {
   n
 }
 
+# `con`: the client's socket descriptor (NULL in tests: nothing is ever written or read).
 new_connection <- function(con, now, overflow = FALSE) {
   state <- new.env(parent = emptyenv())
   state$con <- con
@@ -256,7 +242,7 @@ new_connection <- function(con, now, overflow = FALSE) {
 }
 
 # Queues bytes for the client and writes what the socket takes now. A response is queued
-# whole, so when the socket is writable it leaves in one writeBin() (see the top of the file).
+# whole, so when the socket has room it leaves in one send() (see the top of the file).
 send_raw <- function(state, bytes, opts) {
   if (length(state$out) == 0L) {
     state$out <- bytes
@@ -267,38 +253,20 @@ send_raw <- function(state, bytes, opts) {
   flush_output(state, opts)
 }
 
-socket_writable <- function(con) {
-  isTRUE(tryCatch(socketSelect(list(con), write = TRUE, timeout = 0), error = function(e) FALSE))
-}
-
-# writeBin() on a socket cannot report a partial write: when the kernel buffer cannot take
-# the bytes it waits up to the connection's timeout (whole seconds, set at accept) and then
-# only warns. The byte stream is then out of sync, so the caller must close the connection.
-write_all <- function(con, bytes) {
-  ok <- TRUE
-  withCallingHandlers(
-    tryCatch(writeBin(bytes, con), error = function(e) ok <<- FALSE),
-    warning = function(w) {
-      ok <<- FALSE
-      invokeRestart("muffleWarning")
-    }
-  )
-  ok
-}
-
-# Writes pending output only while the socket reports writable, so a client that does not
-# read cannot block the loop: its output waits, and process_buffer() stops taking its
-# pipelined requests. Chunks bound how much one writeBin() can ask of a nearly full buffer.
+# Writes as much pending output as the socket takes without waiting, so a client that does
+# not read cannot block the loop: its output waits, and process_buffer() stops taking its
+# pipelined requests.
 flush_output <- function(state, opts) {
-  while (state$open && length(state$out) > 0L && socket_writable(state$con)) {
-    n <- min(length(state$out), opts$write_chunk)
-    whole <- n == length(state$out)
-    if (!write_all(state$con, if (whole) state$out else state$out[seq_len(n)])) {
-      close_connection(state)
+  if (state$open && length(state$out) > 0L) {
+    sent <- .Call(C_rmlops_send, state$con, state$out)
+    if (sent < 0) {
+      close_connection(state) # reset by the client, or it went away
       return(invisible(FALSE))
     }
-    state$out <- if (whole) raw(0) else state$out[-seq_len(n)]
-    state$last_write <- now_seconds()
+    if (sent > 0) {
+      state$out <- if (sent == length(state$out)) raw(0) else state$out[-seq_len(sent)]
+      state$last_write <- now_seconds()
+    }
   }
   if (length(state$out) == 0L && state$close_when_done && state$drain <= 0) start_linger(state, opts)
   invisible(state$open)
@@ -309,7 +277,7 @@ flush_output <- function(state, opts) {
 start_linger <- function(state, opts) {
   if (state$lingering || !state$open) return(invisible())
   # Nothing unread: closing now sends a FIN, not a reset, and the client sees the end at once.
-  pending <- tryCatch(readBin(state$con, "raw", n = 65536L), error = function(e) raw(0))
+  pending <- .Call(C_rmlops_recv, state$con, 65536L)
   if (length(pending) == 0L) return(close_connection(state))
   state$lingering <- TRUE
   state$buf <- raw(0)
@@ -321,7 +289,8 @@ close_connection <- function(state) {
   if (isTRUE(state$closed)) return(invisible())
   state$closed <- TRUE
   state$open <- FALSE
-  try(close(state$con), silent = TRUE)
+  .Call(C_rmlops_close, state$con)
+  invisible()
 }
 
 # Error bodies follow the protocol of the path: OIP v2 paths get {"error": ...}, others Seldon's.
@@ -339,7 +308,9 @@ reject <- function(state, err, log, opts, method = "-", path = "-", started = no
   log(method, path, err$code, started, NA_integer_)
 }
 
-now_seconds <- function() as.numeric(Sys.time())
+# as.numeric(Sys.time()), read in C: Sys.time() builds a POSIXct, and the loop reads the clock
+# several times a request.
+now_seconds <- function() .Call(C_rmlops_now)
 
 bad_head <- function(message, code = 400L, reason = "BAD_REQUEST") http_error(message, code, reason, "bad_request")
 
@@ -359,8 +330,8 @@ process_buffer <- function(state, handler, opts, log, server) {
     state$awaiting_body <- FALSE
     if (length(state$buf) == 0L) { state$request_started <- NA_real_; return(invisible()) }
     if (is.na(state$request_started)) state$request_started <- now_seconds()
-    end <- grepRaw(crlf2, state$buf, fixed = TRUE)
-    if (length(end) == 0L) {
+    end <- .Call(C_rmlops_head_end, state$buf)
+    if (end == 0L) {
       if (length(state$buf) > opts$max_head) {
         reject(state, bad_head("request head too large", 431L, "HEADERS_TOO_LARGE"), log, opts)
       }
@@ -369,7 +340,7 @@ process_buffer <- function(state, handler, opts, log, server) {
     if (end > opts$max_head) {
       return(reject(state, bad_head("request head too large", 431L, "HEADERS_TOO_LARGE"), log, opts))
     }
-    req <- parse_head(state$buf[seq_len(end - 1L)])
+    req <- .Call(C_rmlops_parse_head, state$buf, end - 1L) %||% parse_head(state$buf[seq_len(end - 1L)])
     if (inherits(req, "http_error")) return(reject(state, req, log, opts))
     if (state$overflow && !(req$method %in% c("GET", "HEAD") && req$path %in% server$probe_paths)) {
       # Accepted above capacity: only a health probe is served (see the top of the file).
@@ -485,14 +456,16 @@ reject_large_body <- function(state, req, err, end, log, opts) {
 }
 
 # A handler's bug or an unexpected condition becomes a logged 500, never a dead server.
+# One handler for both kinds (an http_error is an error): each handler tryCatch() establishes is
+# another layer of calls on every request.
 handle_safely <- function(handler, req) {
   tryCatch(
     handler(req),
-    http_error = function(e) {
-      list(status = e$code, body = error_body(req$path, e$code, conditionMessage(e), e$reason),
-           headers = e$headers, route = e$route)
-    },
     error = function(e) {
+      if (inherits(e, "http_error")) {
+        return(list(status = e$code, body = error_body(req$path, e$code, conditionMessage(e), e$reason),
+                    headers = e$headers, route = e$route))
+      }
       log_line(list(level = "error", msg = "request failed", path = req$path, error = conditionMessage(e)))
       list(status = 500L, body = error_body(req$path, 500L, paste("internal error:", conditionMessage(e)),
                                             "MICROSERVICE_INTERNAL_ERROR"))
@@ -531,8 +504,8 @@ json_string <- function(x) {
 }
 
 read_available <- function(state, now) {
-  chunk <- tryCatch(readBin(state$con, "raw", n = 262144L), error = function(e) NULL)
-  if (is.null(chunk) || (length(chunk) == 0L && !isIncomplete(state$con))) {
+  chunk <- .Call(C_rmlops_recv, state$con, 262144L)
+  if (is.null(chunk)) {
     close_connection(state) # EOF or reset by the client
     return(invisible())
   }
@@ -601,15 +574,21 @@ new_http_server <- function(opts = http_server_options(), log = log_request, pro
 
 # Binds `port` on all interfaces; a port that cannot be bound is a configuration error.
 bind_port <- function(port) {
-  tryCatch(serverSocket(port), error = function(e) {
+  socket <- tryCatch(serverSocket(port), error = function(e) {
     stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(e))))
   }, warning = function(w) {
     stop(config_error(sprintf("cannot listen on port %d: %s", as.integer(port), conditionMessage(w))))
   })
+  attr(socket, "port") <- as.integer(port)
+  socket
 }
 
+# `socket`: a serverSocket() from bind_port(). The loop polls and accepts on its descriptor,
+# made non-blocking, so an accept() never waits for a connection another worker has taken.
 add_listener <- function(server, socket, handler, name) {
-  server$listeners[[name]] <- list(socket = socket, handler = handler, active = TRUE)
+  fd <- listener_nonblocking(attr(socket, "port"))
+  if (fd < 0L) stop(config_error(sprintf("cannot find the listening socket of port %d", attr(socket, "port"))))
+  server$listeners[[name]] <- list(socket = socket, fd = fd, handler = handler, active = TRUE)
   invisible(server)
 }
 
@@ -659,14 +638,11 @@ close_all <- function(server, listeners = TRUE) {
 accept_connection <- function(server, name, now) {
   opts <- server$opts
   listener <- server$listeners[[name]]
-  # The listener is non-blocking when workers share it: another worker may have taken the
-  # connection, and accept() then fails at once. The accepted socket's own timeout bounds how
-  # long one writeBin() may wait on a client that does not read (see write_all).
-  con <- tryCatch(socketAccept(listener$socket, blocking = FALSE, open = "a+b", timeout = opts$socket_timeout,
-                               options = "no-delay"),
-                  error = function(e) NULL)
-  if (is.null(con)) return(invisible())
-  conns <- Filter(function(s) s$open, server$conns)
+  # The listener is non-blocking: another worker may have taken the connection, and accept()
+  # then fails at once.
+  con <- .Call(C_rmlops_accept, listener$fd)
+  if (con < 0L) return(invisible())
+  conns <- open_connections(server$conns)
   regular <- sum(vapply(conns, function(s) !s$overflow, NA))
   overflow <- FALSE
   if (regular >= opts$max_connections && !evict_idle(conns)) overflow <- TRUE
@@ -682,20 +658,44 @@ accept_connection <- function(server, name, now) {
   invisible()
 }
 
+open_connections <- function(conns) {
+  open <- logical(length(conns))
+  for (i in seq_along(conns)) open[[i]] <- conns[[i]]$open
+  if (all(open)) conns else conns[open]
+}
+
 # One round: wait up to `tick` for socket events, serve them, expire connections.
 serve_once <- function(server) {
   opts <- server$opts
   conns <- server$conns
   may <- server$draining || server$may_accept()
-  active <- if (server$draining || !may) character() else names(Filter(function(l) l$active, server$listeners))
-  # Above every limit, nothing more is accepted: connections wait in the kernel's backlog.
-  if (length(conns) >= opts$max_connections + opts$max_overflow) active <- character()
-  writing <- vapply(conns, function(s) length(s$out) > 0L, NA)
+  # Plain loops rather than Filter() or vapply(): this runs every round, and their own calls
+  # showed in the profiles of single requests.
+  active <- character()
+  listener_fds <- integer()
+  if (may && !server$draining && length(conns) < opts$max_connections + opts$max_overflow) {
+    for (name in names(server$listeners)) {
+      l <- server$listeners[[name]]
+      if (l$active) {
+        active <- c(active, name)
+        listener_fds <- c(listener_fds, l$fd)
+      }
+    }
+  } # else, above every limit: connections wait in the kernel's backlog.
+  n <- length(conns)
+  writing <- logical(n)
   # Requests already buffered are served without waiting for new bytes, and such a connection is
   # not read meanwhile: its buffer stays small, and a pipelining client feels TCP back-pressure.
-  more <- vapply(conns, function(s) s$more && length(s$out) == 0L, NA)
+  more <- logical(n)
+  fds <- integer(n)
+  for (i in seq_len(n)) {
+    s <- conns[[i]]
+    writing[[i]] <- length(s$out) > 0L
+    more[[i]] <- s$more && !writing[[i]]
+    fds[[i]] <- s$con
+  }
   sel <- which(writing | !more)
-  socks <- c(lapply(active, function(n) server$listeners[[n]]$socket), lapply(conns[sel], function(s) s$con))
+  socks <- c(listener_fds, fds[sel])
   nl <- length(active)
   # A worker left out of accepting this round looks again soon: another may have just given up the lock.
   wait <- if (any(more)) 0 else if (!may) min(opts$tick, 0.005) else opts$tick
@@ -703,9 +703,9 @@ serve_once <- function(server) {
     Sys.sleep(wait)
     logical(0)
   } else {
-    tryCatch(socketSelect(socks, write = c(logical(nl), writing[sel]), timeout = wait), error = function(e) NULL)
+    .Call(C_rmlops_poll, socks, c(logical(nl), writing[sel]), wait)
   }
-  # NULL: select() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
+  # NULL: poll() interrupted by a signal (SIGCHLD of a worker or loader, SIGTERM): nothing
   # is ready this round; the caller looks at the signal.
   if (is.null(ready)) ready <- logical(length(socks))
   now <- now_seconds()
@@ -720,7 +720,7 @@ serve_once <- function(server) {
   }
   for (i in which(ready[seq_len(nl)])) accept_connection(server, active[[i]], now)
   expire_connections(server$conns, opts, now, server$log)
-  server$conns <- Filter(function(s) s$open, server$conns)
+  server$conns <- open_connections(server$conns)
   invisible()
 }
 

@@ -5,30 +5,49 @@
 
 latency_buckets <- c(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
+# Per route, one numeric vector that C (src/http.c, rmlops_record) updates in place on every
+# request: the latency buckets, their sum and count, then a count per status code from 100 to
+# 599. Updating lists and a key per route and code in R cost as much as the rest of the request's
+# logging. The vectors never leave `m`: snapshots are copies.
+n_buckets <- length(latency_buckets) + 1L
+status_codes <- 100:599
+
 new_metrics <- function() {
   m <- new.env(parent = emptyenv())
-  m$counts <- new.env(parent = emptyenv())
-  m$hist <- new.env(parent = emptyenv())
+  m$routes <- new.env(parent = emptyenv())
+  m$other_codes <- new.env(parent = emptyenv())
   m$dirty <- FALSE
   m$written <- 0
   m
 }
 
 record_request <- function(m, route, status, seconds) {
-  key <- paste0(route, "\t", status)
-  m$counts[[key]] <- (m$counts[[key]] %||% 0) + 1
-  h <- m$hist[[route]] %||% list(buckets = numeric(length(latency_buckets) + 1L), sum = 0, count = 0)
-  i <- findInterval(seconds, latency_buckets, left.open = TRUE) + 1L
-  h$buckets[[i]] <- h$buckets[[i]] + 1
-  h$sum <- h$sum + seconds
-  h$count <- h$count + 1
-  m$hist[[route]] <- h
+  v <- m$routes[[route]]
+  if (is.null(v)) {
+    v <- numeric(n_buckets + 2L + length(status_codes))
+    assign(route, v, envir = m$routes)
+  }
+  if (!.Call(C_rmlops_record, v, latency_buckets, as.integer(status), as.numeric(seconds))) {
+    key <- paste0(route, "\t", status)
+    m$other_codes[[key]] <- (m$other_codes[[key]] %||% 0) + 1
+  }
   m$dirty <- TRUE
   invisible()
 }
 
+# list(counts = c("<route>\t<code>" = n, ...), hist = list(<route> = list(buckets, sum, count)))
 metrics_snapshot <- function(m) {
-  list(counts = unlist(as.list(m$counts)) %||% numeric(), hist = as.list(m$hist))
+  counts <- numeric()
+  hist <- list()
+  for (route in ls(m$routes, sorted = FALSE)) {
+    v <- m$routes[[route]]
+    hist[[route]] <- list(buckets = v[seq_len(n_buckets)], sum = v[[n_buckets + 1L]], count = v[[n_buckets + 2L]])
+    by_code <- v[-seq_len(n_buckets + 2L)]
+    seen <- which(by_code > 0)
+    if (length(seen)) counts[paste0(route, "\t", status_codes[seen])] <- by_code[seen]
+  }
+  other <- unlist(as.list(m$other_codes))
+  list(counts = c(counts, other), hist = hist)
 }
 
 merge_snapshots <- function(snaps) {

@@ -109,8 +109,7 @@ SEXP rmlops_exit_now(SEXP status) {
  * non-blocking. Workers share it: all wake on one connection, one accept() wins, and the others
  * must get EAGAIN instead of blocking in accept() until the next connection.
  */
-SEXP rmlops_listener_nonblocking(SEXP port) {
-  int want = Rf_asInteger(port);
+static int find_listener(int want) {
   long maxfd = sysconf(_SC_OPEN_MAX);
   if (maxfd < 0 || maxfd > 65536) maxfd = 65536;
   for (int fd = 0; fd < maxfd; fd++) {
@@ -124,12 +123,21 @@ SEXP rmlops_listener_nonblocking(SEXP port) {
     if (addr.ss_family == AF_INET) bound = ntohs(((struct sockaddr_in *)&addr)->sin_port);
     if (addr.ss_family == AF_INET6) bound = ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
     if (bound != want) continue;
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return Rf_ScalarInteger(-1);
-    return Rf_ScalarInteger(fd);
+    return fd;
   }
-  return Rf_ScalarInteger(-1);
+  return -1;
 }
+
+SEXP rmlops_listener_nonblocking(SEXP port) {
+  int fd = find_listener(Rf_asInteger(port));
+  if (fd < 0) return Rf_ScalarInteger(-1);
+  int flags = fcntl(fd, F_GETFL, 0);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return Rf_ScalarInteger(-1);
+  return Rf_ScalarInteger(fd);
+}
+
+/* The descriptor of the listening socket on `port` (the server polls and accepts on it in C). */
+SEXP rmlops_listener_fd(SEXP port) { return Rf_ScalarInteger(find_listener(Rf_asInteger(port))); }
 
 /*
  * The accept lock: only the worker holding it waits on the shared listener. Without it every
@@ -231,7 +239,41 @@ fail:
   return R_NilValue;
 }
 
+/* src/http.c */
+SEXP rmlops_head_end(SEXP buf);
+SEXP rmlops_parse_head(SEXP buf, SEXP len);
+SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
+                            SEXP extra_names, SEXP extra_values, SEXP head_only);
+SEXP rmlops_now(void);
+SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds);
+SEXP rmlops_is_digits(SEXP x, SEXP max);
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows);
+SEXP rmlops_json_ndarray(SEXP x);
+SEXP rmlops_decode_seldon(SEXP body, SEXP features);
+SEXP rmlops_accept(SEXP listener);
+SEXP rmlops_recv(SEXP fd, SEXP n);
+SEXP rmlops_send(SEXP fd, SEXP bytes);
+SEXP rmlops_close(SEXP fd);
+SEXP rmlops_close_clients(void);
+SEXP rmlops_poll(SEXP fds, SEXP write, SEXP timeout);
+
 static const R_CallMethodDef call_methods[] = {
+  {"rmlops_head_end", (DL_FUNC)&rmlops_head_end, 1},
+  {"rmlops_parse_head", (DL_FUNC)&rmlops_parse_head, 2},
+  {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 8},
+  {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
+  {"rmlops_record", (DL_FUNC)&rmlops_record, 4},
+  {"rmlops_is_digits", (DL_FUNC)&rmlops_is_digits, 2},
+  {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 7},
+  {"rmlops_json_ndarray", (DL_FUNC)&rmlops_json_ndarray, 1},
+  {"rmlops_decode_seldon", (DL_FUNC)&rmlops_decode_seldon, 2},
+  {"rmlops_accept", (DL_FUNC)&rmlops_accept, 1},
+  {"rmlops_recv", (DL_FUNC)&rmlops_recv, 2},
+  {"rmlops_send", (DL_FUNC)&rmlops_send, 2},
+  {"rmlops_close", (DL_FUNC)&rmlops_close, 1},
+  {"rmlops_close_clients", (DL_FUNC)&rmlops_close_clients, 0},
+  {"rmlops_poll", (DL_FUNC)&rmlops_poll, 3},
+  {"rmlops_listener_fd", (DL_FUNC)&rmlops_listener_fd, 1},
   {"rmlops_parse_rows", (DL_FUNC)&rmlops_parse_rows, 2},
   {"rmlops_lock_open", (DL_FUNC)&rmlops_lock_open, 1},
   {"rmlops_lock_try", (DL_FUNC)&rmlops_lock_try, 1},

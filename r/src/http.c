@@ -1,0 +1,858 @@
+/*
+ * The per-request work of the HTTP server (R/http_server.R) and the codec (R/codec.R) for the
+ * common case, in C. Done in R, the head's regular expressions, the JSON tree jsonlite builds and
+ * the number formatting cost more than a single-row predict().
+ *
+ * Every function here is a fast path with the R code as its reference: it either gives exactly
+ * what the R code gives, or returns NULL and the caller runs the R code, which also explains
+ * what is wrong. A fast path accepts a narrower input than the R code (plain ASCII, no escapes,
+ * no unexpected keys), so any doubt ends on the R path.
+ */
+#define R_NO_REMAP
+#include <R.h>
+#include <Rinternals.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- growable byte buffer ------------------------------------------------------------------ */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} buf_t;
+
+static int buf_reserve(buf_t *b, size_t more) {
+  if (b->n + more <= b->cap) return 1;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->n + more) cap *= 2;
+  char *q = (char *)realloc(b->p, cap);
+  if (q == NULL) return 0;
+  b->p = q;
+  b->cap = cap;
+  return 1;
+}
+
+static int buf_add(buf_t *b, const char *s, size_t len) {
+  if (!buf_reserve(b, len)) return 0;
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+  return 1;
+}
+
+static int buf_str(buf_t *b, const char *s) { return buf_add(b, s, strlen(s)); }
+
+/* ---- the request head ---------------------------------------------------------------------- */
+
+/* RFC 9110 5.6.2 tchar. */
+static int is_tchar(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
+  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/* Characters of host_syntax's reg-name part (R/http_server.R). */
+static int is_host_char(unsigned char c) {
+  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
+  return c != 0 && strchr("._~!$&'()*+,;=%-", c) != NULL;
+}
+
+static int is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* host_syntax: ^([reg-name chars]*|\[[0-9A-Fa-f:.]+\])(:[0-9]*)?$ */
+static int valid_host(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  if (n > 0 && s[0] == '[') {
+    i = 1;
+    while (i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.')) i++;
+    if (i == 1 || i >= n || s[i] != ']') return 0;
+    i++;
+  } else {
+    while (i < n && is_host_char(s[i])) i++;
+  }
+  if (i < n && s[i] == ':') {
+    i++;
+    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
+  }
+  return i == n;
+}
+
+/* 1-based position of the first CRLFCRLF in buf (as grepRaw gives it), 0 if none. */
+SEXP rmlops_head_end(SEXP buf) {
+  R_xlen_t n = XLENGTH(buf);
+  const unsigned char *b = RAW(buf);
+  for (R_xlen_t i = 0; i + 3 < n; i++) {
+    if (b[i] == '\r' && b[i + 1] == '\n' && b[i + 2] == '\r' && b[i + 3] == '\n') return Rf_ScalarInteger((int)(i + 1));
+  }
+  return Rf_ScalarInteger(0);
+}
+
+#define MAX_FAST_HEADERS 64
+
+/*
+ * The first `len` bytes of `buf` are a request head (no final CRLFCRLF). Returns what
+ * parse_head() returns for it when the head is the common, unremarkable kind: request line
+ * `<token> /<target> HTTP/1.x`, header lines `<token>:<value>` of printable ASCII (and tab),
+ * Host as parse_head() wants it, at most one Content-Length without a comma. NULL otherwise.
+ */
+SEXP rmlops_parse_head(SEXP buf, SEXP len_) {
+  int len = Rf_asInteger(len_);
+  if (len <= 0 || len > XLENGTH(buf)) return R_NilValue;
+  const unsigned char *s = RAW(buf);
+  int i = 0;
+  /* Request line. */
+  int m0 = i;
+  while (i < len && is_tchar(s[i])) i++;
+  int m1 = i;
+  if (m1 == m0 || i >= len || s[i] != ' ') return R_NilValue;
+  i++;
+  int t0 = i;
+  if (i >= len || s[i] != '/') return R_NilValue;
+  while (i < len && s[i] >= 0x21 && s[i] <= 0x7e && s[i] != '#') i++;
+  int t1 = i;
+  if (i >= len || s[i] != ' ') return R_NilValue;
+  i++;
+  if (len - i < 8 || memcmp(s + i, "HTTP/1.", 7) != 0 || (s[i + 7] != '0' && s[i + 7] != '1')) return R_NilValue;
+  int minor = s[i + 7] - '0';
+  i += 8;
+  if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
+  /* Header lines. */
+  int ks[MAX_FAST_HEADERS], ke[MAX_FAST_HEADERS], vs[MAX_FAST_HEADERS], ve[MAX_FAST_HEADERS];
+  int nh = 0, hosts = 0, host_at = -1, cls = 0, cl_at = -1, tes = 0;
+  while (i < len) {
+    i += 2; /* the CRLF ending the previous line */
+    if (nh == MAX_FAST_HEADERS) return R_NilValue;
+    int k0 = i;
+    while (i < len && is_tchar(s[i])) i++;
+    if (i == k0 || i >= len || s[i] != ':') return R_NilValue;
+    int k1 = i;
+    i++;
+    int v0 = i;
+    while (i < len && (s[i] == '\t' || (s[i] >= 0x20 && s[i] <= 0x7e))) i++;
+    int v1 = i;
+    if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
+    /* A line of just CRLF cannot occur: the head ends at the first empty line. */
+    while (v0 < v1 && (s[v0] == ' ' || s[v0] == '\t')) v0++;
+    while (v1 > v0 && (s[v1 - 1] == ' ' || s[v1 - 1] == '\t')) v1--;
+    ks[nh] = k0; ke[nh] = k1; vs[nh] = v0; ve[nh] = v1;
+    int kl = k1 - k0;
+    if (kl == 4 && strncasecmp((const char *)s + k0, "host", 4) == 0) { hosts++; host_at = nh; }
+    if (kl == 14 && strncasecmp((const char *)s + k0, "content-length", 14) == 0) { cls++; cl_at = nh; }
+    if (kl == 17 && strncasecmp((const char *)s + k0, "transfer-encoding", 17) == 0) tes++;
+    nh++;
+  }
+  if (hosts != minor) return R_NilValue;
+  if (hosts == 1 && !valid_host(s + vs[host_at], (size_t)(ve[host_at] - vs[host_at]))) return R_NilValue;
+  if (cls > 1) return R_NilValue;
+  if (cls == 1) {
+    if (ve[cl_at] == vs[cl_at] || memchr(s + vs[cl_at], ',', (size_t)(ve[cl_at] - vs[cl_at])) != NULL) return R_NilValue;
+  }
+
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 7));
+  SEXP names = PROTECT(Rf_allocVector(STRSXP, 7));
+  const char *fields[] = {"method", "path", "query", "minor", "headers", "content_length", "transfer_encoding"};
+  for (int f = 0; f < 7; f++) SET_STRING_ELT(names, f, Rf_mkChar(fields[f]));
+  Rf_setAttrib(out, R_NamesSymbol, names);
+  SET_VECTOR_ELT(out, 0, Rf_ScalarString(Rf_mkCharLen((const char *)s + m0, m1 - m0)));
+  int q = t0;
+  while (q < t1 && s[q] != '?') q++;
+  SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLen((const char *)s + t0, q - t0)));
+  SET_VECTOR_ELT(out, 2, Rf_ScalarString(q < t1 ? Rf_mkCharLen((const char *)s + q + 1, t1 - q - 1) : Rf_mkChar("")));
+  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(minor));
+  SEXP headers = PROTECT(Rf_allocVector(VECSXP, nh));
+  SEXP keys = PROTECT(Rf_allocVector(STRSXP, nh));
+  char key[256];
+  for (int h = 0; h < nh; h++) {
+    int kl = ke[h] - ks[h];
+    SEXP k;
+    if (kl < (int)sizeof key) {
+      for (int c = 0; c < kl; c++) {
+        unsigned char ch = s[ks[h] + c];
+        key[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+      }
+      k = Rf_mkCharLen(key, kl);
+    } else {
+      char *big = R_alloc((size_t)kl, 1);
+      for (int c = 0; c < kl; c++) {
+        unsigned char ch = s[ks[h] + c];
+        big[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+      }
+      k = Rf_mkCharLen(big, kl);
+    }
+    SET_STRING_ELT(keys, h, k);
+    SET_VECTOR_ELT(headers, h, Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h])));
+  }
+  Rf_setAttrib(headers, R_NamesSymbol, keys);
+  SET_VECTOR_ELT(out, 4, headers);
+  SET_VECTOR_ELT(out, 5, cls == 1 ? Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[cl_at], ve[cl_at] - vs[cl_at]))
+                                  : Rf_allocVector(STRSXP, 0));
+  SEXP te = PROTECT(Rf_allocVector(STRSXP, tes));
+  for (int h = 0, t = 0; h < nh; h++) {
+    if (ke[h] - ks[h] == 17 && strncasecmp((const char *)s + ks[h], "transfer-encoding", 17) == 0) {
+      SET_STRING_ELT(te, t++, Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h]));
+    }
+  }
+  SET_VECTOR_ELT(out, 6, te);
+  UNPROTECT(5);
+  return out;
+}
+
+/* ---- small helpers ------------------------------------------------------------------------- */
+
+/* as.numeric(Sys.time()), without building a POSIXct: the loop reads the clock several times
+ * per request. */
+SEXP rmlops_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return Rf_ScalarReal((double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec);
+}
+
+/* grepl("^[0-9]{1,<max>}$", x) for one string, without compiling a regular expression. */
+SEXP rmlops_is_digits(SEXP x, SEXP max) {
+  if (TYPEOF(x) != STRSXP || XLENGTH(x) != 1 || STRING_ELT(x, 0) == NA_STRING) return Rf_ScalarLogical(0);
+  const char *c = CHAR(STRING_ELT(x, 0));
+  size_t n = strlen(c);
+  if (n < 1 || n > (size_t)Rf_asInteger(max)) return Rf_ScalarLogical(0);
+  for (size_t i = 0; i < n; i++) {
+    if (c[i] < '0' || c[i] > '9') return Rf_ScalarLogical(0);
+  }
+  return Rf_ScalarLogical(1);
+}
+
+/* RFC 9110 5.6.7 IMF-fixdate of the current second, formatted once a second. */
+static const char *http_date(void) {
+  static time_t cached = -1;
+  static char text[64];
+  static const char *days[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static const char *months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  time_t now = time(NULL);
+  if (now != cached) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    snprintf(text, sizeof text, "%s, %02d %s %d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday, months[tm.tm_mon],
+             tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    cached = now;
+  }
+  return text;
+}
+
+/* ---- the response -------------------------------------------------------------------------- */
+
+/*
+ * format_response(): head and body in one raw vector (see the top of R/http_server.R for why
+ * one write). `body` is a raw vector or a string (written as UTF-8); `reasons` is http_reason,
+ * reason phrases named by status code.
+ */
+SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
+                            SEXP extra_names, SEXP extra_values, SEXP head_only) {
+  const char *b;
+  size_t blen;
+  if (TYPEOF(body) == RAWSXP) {
+    b = (const char *)RAW(body);
+    blen = (size_t)XLENGTH(body);
+  } else {
+    b = Rf_translateCharUTF8(STRING_ELT(body, 0));
+    blen = strlen(b);
+  }
+  buf_t o = {NULL, 0, 0};
+  char num[64];
+  int ok = buf_reserve(&o, 256 + blen);
+  snprintf(num, sizeof num, "%d", Rf_asInteger(status));
+  const char *reason = "Unknown";
+  SEXP codes = Rf_getAttrib(reasons, R_NamesSymbol);
+  for (R_xlen_t r = 0; r < XLENGTH(reasons) && !Rf_isNull(codes); r++) {
+    if (strcmp(CHAR(STRING_ELT(codes, r)), num) == 0) {
+      reason = Rf_translateCharUTF8(STRING_ELT(reasons, r));
+      break;
+    }
+  }
+  snprintf(num, sizeof num, "HTTP/1.1 %d ", Rf_asInteger(status));
+  ok = ok && buf_str(&o, num) && buf_str(&o, reason) &&
+       buf_str(&o, "\r\nDate: ") && buf_str(&o, http_date()) &&
+       buf_str(&o, "\r\nContent-Type: ") && buf_str(&o, Rf_translateCharUTF8(STRING_ELT(content_type, 0)));
+  snprintf(num, sizeof num, "\r\nContent-Length: %llu\r\n", (unsigned long long)blen);
+  ok = ok && buf_str(&o, num) && buf_str(&o, Rf_asLogical(keep_alive) == 1 ? "Connection: keep-alive\r\n" : "Connection: close\r\n");
+  for (R_xlen_t h = 0; ok && h < XLENGTH(extra_values); h++) {
+    ok = buf_str(&o, Rf_translateCharUTF8(STRING_ELT(extra_names, h))) && buf_str(&o, ": ") &&
+         buf_str(&o, Rf_translateCharUTF8(STRING_ELT(extra_values, h))) && buf_str(&o, "\r\n");
+  }
+  ok = ok && buf_str(&o, "\r\n");
+  if (ok && Rf_asLogical(head_only) != 1) ok = buf_add(&o, b, blen);
+  if (!ok) {
+    free(o.p);
+    Rf_error("out of memory formatting a response");
+  }
+  SEXP out = PROTECT(Rf_allocVector(RAWSXP, (R_xlen_t)o.n));
+  memcpy(RAW(out), o.p, o.n);
+  free(o.p);
+  UNPROTECT(1);
+  return out;
+}
+
+/* ---- metrics ------------------------------------------------------------------------------- */
+
+/*
+ * record_request() (R/metrics.R): one request of `status` that took `seconds` into a route's
+ * vector, in place: buckets (the first bound not below `seconds`, as findInterval(left.open =
+ * TRUE) + 1 finds it), their sum, count, then counts per status code 100..599. FALSE when the
+ * code is out of that range: the caller counts it.
+ */
+SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds) {
+  int nb = LENGTH(bounds) + 1, code = Rf_asInteger(status);
+  double s = Rf_asReal(seconds);
+  if (TYPEOF(v) != REALSXP || TYPEOF(bounds) != REALSXP || XLENGTH(v) != nb + 2 + 500) {
+    Rf_error("rmlops_record: not a metrics vector");
+  }
+  double *x = REAL(v);
+  const double *b = REAL(bounds);
+  int i = 0;
+  while (i < nb - 1 && b[i] < s) i++;
+  x[i] += 1;
+  x[nb] += s;
+  x[nb + 1] += 1;
+  if (code == NA_INTEGER || code < 100 || code > 599) return Rf_ScalarLogical(0);
+  x[nb + 2 + code - 100] += 1;
+  return Rf_ScalarLogical(1);
+}
+
+/* ---- the request log line ------------------------------------------------------------------ */
+
+static int add_escaped(buf_t *b, const char *s) {
+  for (; *s; s++) {
+    if ((*s == '"' || *s == '\\') && !buf_add(b, "\\", 1)) return 0;
+    if (!buf_add(b, s, 1)) return 0;
+  }
+  return 1;
+}
+
+/*
+ * make_request_log()'s line, written to R's standard output (sink() and capture.output() see
+ * it as they see cat()). `prefix` is the timestamp up to the minute; only " and \ are escaped,
+ * as json_escape() does (method and path are printable ASCII by then).
+ */
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows) {
+  buf_t b = {NULL, 0, 0};
+  char num[96];
+  int ok = buf_reserve(&b, 256) && buf_str(&b, "{\"ts\":\"") && buf_str(&b, CHAR(STRING_ELT(prefix, 0)));
+  snprintf(num, sizeof num, "%06.3fZ\",\"method\":\"", Rf_asReal(seconds));
+  ok = ok && buf_str(&b, num) && add_escaped(&b, CHAR(STRING_ELT(method, 0))) && buf_str(&b, "\",\"path\":\"") &&
+       add_escaped(&b, CHAR(STRING_ELT(path, 0)));
+  int r = Rf_asInteger(rows);
+  if (r == NA_INTEGER) {
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), Rf_asReal(ms));
+  } else {
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), Rf_asReal(ms), r);
+  }
+  ok = ok && buf_str(&b, num) && buf_add(&b, "", 1);
+  if (!ok) {
+    free(b.p);
+    Rf_error("out of memory formatting a log line");
+  }
+  Rprintf("%s", b.p);
+  free(b.p);
+  return R_NilValue;
+}
+
+/* ---- JSON values of predictions ------------------------------------------------------------ */
+
+/* json_values() of one element: 1 written, 0 when the R code must do it (a string with a
+ * control character), -1 out of memory. */
+static int add_value(buf_t *b, SEXP x, R_xlen_t i) {
+  char num[64];
+  int ok;
+  switch (TYPEOF(x)) {
+  case REALSXP: {
+    double v = REAL(x)[i];
+    if (!isfinite(v)) {
+      ok = buf_str(b, "null");
+    } else {
+      snprintf(num, sizeof num, "%.15g", v);
+      ok = buf_str(b, num);
+    }
+    break;
+  }
+  case INTSXP: {
+    int v = INTEGER(x)[i];
+    if (v == NA_INTEGER) {
+      ok = buf_str(b, "null");
+    } else {
+      /* R's sprintf("%.15g") formats an integer as a double. */
+      snprintf(num, sizeof num, "%.15g", (double)v);
+      ok = buf_str(b, num);
+    }
+    break;
+  }
+  case LGLSXP: {
+    int v = LOGICAL(x)[i];
+    ok = buf_str(b, v == NA_LOGICAL ? "null" : v ? "true" : "false");
+    break;
+  }
+  case STRSXP: {
+    SEXP e = STRING_ELT(x, i);
+    if (e == NA_STRING) {
+      ok = buf_str(b, "null");
+      break;
+    }
+    const char *s = Rf_translateCharUTF8(e);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+      if (*c < 0x20) return 0;
+    }
+    ok = buf_add(b, "\"", 1) && add_escaped(b, s) && buf_add(b, "\"", 1);
+    break;
+  }
+  default:
+    return 0;
+  }
+  return ok ? 1 : -1;
+}
+
+/*
+ * The JSON array of a prediction vector, or of a matrix's rows (row-major, one array per row),
+ * exactly as encode_predictions() writes it with json_values(). NULL when the R code must do it.
+ */
+SEXP rmlops_json_ndarray(SEXP x) {
+  int t = TYPEOF(x);
+  if (t != REALSXP && t != INTSXP && t != LGLSXP && t != STRSXP) return R_NilValue;
+  SEXP dim = Rf_getAttrib(x, R_DimSymbol);
+  R_xlen_t n = XLENGTH(x), nr = n, nc = 0;
+  /* Empty predictions come out of paste0()'s recycling in the R code (e.g. [""]): left to it. */
+  if (n == 0) return R_NilValue;
+  if (!Rf_isNull(dim)) {
+    if (LENGTH(dim) != 2) return R_NilValue;
+    nr = INTEGER(dim)[0];
+    nc = INTEGER(dim)[1];
+    /* json_values() makes no rows of a matrix without columns. */
+    if (nc == 0) return R_NilValue;
+  }
+  buf_t b = {NULL, 0, 0};
+  int ok = buf_reserve(&b, (size_t)n * 8 + 16) && buf_add(&b, "[", 1) ? 1 : -1;
+  for (R_xlen_t r = 0; ok > 0 && r < nr; r++) {
+    if (r > 0 && !buf_add(&b, ",", 1)) {
+      ok = -1;
+      break;
+    }
+    if (nc == 0) {
+      ok = add_value(&b, x, r);
+      continue;
+    }
+    if (!buf_add(&b, "[", 1)) {
+      ok = -1;
+      break;
+    }
+    for (R_xlen_t c = 0; ok > 0 && c < nc; c++) {
+      if (c > 0 && !buf_add(&b, ",", 1)) ok = -1;
+      else ok = add_value(&b, x, r + c * nr);
+    }
+    if (ok > 0 && !buf_add(&b, "]", 1)) ok = -1;
+  }
+  if (ok > 0 && !buf_add(&b, "]", 1)) ok = -1;
+  if (ok > 0 && b.n > (size_t)INT_MAX) ok = -1; /* an R string holds at most INT_MAX bytes */
+  if (ok <= 0) {
+    free(b.p);
+    if (ok < 0) Rf_error("out of memory encoding predictions");
+    return R_NilValue;
+  }
+  SEXP out = PROTECT(Rf_allocVector(STRSXP, 1));
+  SET_STRING_ELT(out, 0, Rf_mkCharLenCE(b.p, (int)b.n, CE_UTF8));
+  free(b.p);
+  UNPROTECT(1);
+  return out;
+}
+
+/* ---- a Seldon message for an all-numeric model --------------------------------------------- */
+
+typedef struct {
+  const unsigned char *c, *end;
+} cursor_t;
+
+static void ws(cursor_t *k) {
+  while (k->c < k->end && (*k->c == ' ' || *k->c == '\t' || *k->c == '\n' || *k->c == '\r')) k->c++;
+}
+
+static int eat(cursor_t *k, char ch) {
+  ws(k);
+  if (k->c < k->end && *k->c == ch) {
+    k->c++;
+    return 1;
+  }
+  return 0;
+}
+
+/* A string of printable ASCII without escapes: its bytes (between the quotes) and length. */
+static int plain_string(cursor_t *k, const char **s, int *len) {
+  ws(k);
+  if (k->c >= k->end || *k->c != '"') return 0;
+  const unsigned char *p = ++k->c;
+  while (k->c < k->end && *k->c >= 0x20 && *k->c <= 0x7e && *k->c != '"' && *k->c != '\\') k->c++;
+  if (k->c >= k->end || *k->c != '"') return 0;
+  *s = (const char *)p;
+  *len = (int)(k->c - p);
+  k->c++;
+  return 1;
+}
+
+/*
+ * A JSON number (RFC 8259 6) that jsonlite reads as the same finite double. Integer literals
+ * are what jsonlite reads as integers (so -0 is 0); very long ones, and anything strtod()
+ * over- or underflows, are left to the R path.
+ */
+static int json_number(cursor_t *k, double *out) {
+  ws(k);
+  const unsigned char *p = k->c, *e = k->end;
+  int integer = 1, digits = 0;
+  if (p < e && *p == '-') p++;
+  if (p < e && *p == '0') {
+    p++;
+    digits = 1;
+  } else if (p < e && *p >= '1' && *p <= '9') {
+    while (p < e && *p >= '0' && *p <= '9') { p++; digits++; }
+  } else {
+    return 0;
+  }
+  if (p < e && *p == '.') {
+    integer = 0;
+    p++;
+    if (!(p < e && *p >= '0' && *p <= '9')) return 0;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+  }
+  if (p < e && (*p == 'e' || *p == 'E')) {
+    integer = 0;
+    p++;
+    if (p < e && (*p == '+' || *p == '-')) p++;
+    if (!(p < e && *p >= '0' && *p <= '9')) return 0;
+    while (p < e && *p >= '0' && *p <= '9') p++;
+  }
+  if (integer && digits > 18) return 0;
+  /* The body is copied with a NUL after it, so strtod stops at the end of the buffer at worst. */
+  char *stop;
+  errno = 0;
+  double x = strtod((const char *)k->c, &stop);
+  if ((const unsigned char *)stop != p || errno != 0 || !isfinite(x)) return 0;
+  if (integer && x == 0) x = 0;
+  *out = x;
+  k->c = p;
+  return 1;
+}
+
+/*
+ * Skips one JSON value that jsonlite reads without complaint: plain strings, numbers as
+ * json_number() takes them, literals, and arrays and objects of those (an object's keys
+ * unique, so the value is the same to every parser).
+ */
+static int skip_value(cursor_t *k, int depth) {
+  const char *s;
+  int len;
+  double x;
+  ws(k);
+  if (k->c >= k->end || depth > 16) return 0;
+  switch (*k->c) {
+  case '"':
+    return plain_string(k, &s, &len);
+  case '[':
+    k->c++;
+    if (eat(k, ']')) return 1;
+    do {
+      if (!skip_value(k, depth + 1)) return 0;
+    } while (eat(k, ','));
+    return eat(k, ']');
+  case '{': {
+    k->c++;
+    if (eat(k, '}')) return 1;
+    const char *keys[64];
+    int lens[64], n = 0;
+    do {
+      if (n == 64 || !plain_string(k, &keys[n], &lens[n]) || !eat(k, ':')) return 0;
+      for (int i = 0; i < n; i++) {
+        if (lens[i] == lens[n] && memcmp(keys[i], keys[n], (size_t)lens[n]) == 0) return 0;
+      }
+      n++;
+      if (!skip_value(k, depth + 1)) return 0;
+    } while (eat(k, ','));
+    return eat(k, '}');
+  }
+  case 't':
+    if (k->end - k->c >= 4 && memcmp(k->c, "true", 4) == 0) { k->c += 4; return 1; }
+    return 0;
+  case 'f':
+    if (k->end - k->c >= 5 && memcmp(k->c, "false", 5) == 0) { k->c += 5; return 1; }
+    return 0;
+  case 'n':
+    if (k->end - k->c >= 4 && memcmp(k->c, "null", 4) == 0) { k->c += 4; return 1; }
+    return 0;
+  default:
+    return json_number(k, &x);
+  }
+}
+
+static int is_key(const char *key, int len, const char *want) {
+  return (size_t)len == strlen(want) && memcmp(key, want, (size_t)len) == 0;
+}
+
+/*
+ * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
+ * "names" optional; beside "data", other keys such as "meta" with any plain value, which
+ * decode_strict() ignores too) when the model's features are all numeric: the data frame
+ * decode_strict() would build. NULL for anything else, including every message decode_strict()
+ * refuses, so the R path answers those with its explanation.
+ */
+SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
+  if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return R_NilValue;
+  int p = LENGTH(features);
+  if (p < 1) return R_NilValue;
+  R_xlen_t blen = XLENGTH(body);
+  const unsigned char *raw = RAW(body);
+  /* Plain ASCII only: no NUL, no UTF-8 to validate, nothing jsonlite would read differently. */
+  /* And no deeper than decode_strict()'s json_depth_exceeds() allows, counting as it does. */
+  int depth = 0;
+  for (R_xlen_t i = 0; i < blen; i++) {
+    unsigned char ch = raw[i];
+    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return R_NilValue;
+    if (ch == '[' || ch == '{') {
+      if (++depth > 16) return R_NilValue;
+    } else if (ch == ']' || ch == '}') {
+      depth--;
+    }
+  }
+  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
+  memcpy(text, raw, (size_t)blen);
+  text[blen] = 0;
+  cursor_t k = {text, text + blen};
+  int order[256];
+  if (p > 256) return R_NilValue;
+  for (int j = 0; j < p; j++) order[j] = j;
+  int seen_data = 0, seen_names = 0, seen_nd = 0;
+  size_t n = 0, cap = 0;
+  double *v = NULL;
+  const char *key;
+  int klen;
+  const char *others[16];
+  int other_lens[16], n_others = 0;
+  if (!eat(&k, '{')) goto fail;
+  do {
+    if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+    if (!is_key(key, klen, "data")) {
+      /* decode_strict() refuses these (when not null) and duplicate keys: left to it. */
+      if (is_key(key, klen, "jsonData") || is_key(key, klen, "strData") || is_key(key, klen, "binData")) goto fail;
+      if (n_others == 16) goto fail;
+      for (int i = 0; i < n_others; i++) {
+        if (other_lens[i] == klen && memcmp(others[i], key, (size_t)klen) == 0) goto fail;
+      }
+      others[n_others] = key;
+      other_lens[n_others++] = klen;
+      if (!skip_value(&k, 1)) goto fail;
+      continue;
+    }
+    if (seen_data) goto fail;
+    seen_data = 1;
+    if (!eat(&k, '{')) goto fail;
+    do {
+      if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+      if (klen == 5 && memcmp(key, "names", 5) == 0 && !seen_names) {
+        seen_names = 1;
+        int taken[256] = {0}, count = 0;
+        if (!eat(&k, '[')) goto fail;
+        do {
+          const char *s;
+          int sl;
+          if (count == p || !plain_string(&k, &s, &sl)) goto fail;
+          int j = 0;
+          for (; j < p; j++) {
+            const char *f = Rf_translateCharUTF8(STRING_ELT(features, j));
+            if ((int)strlen(f) == sl && memcmp(f, s, (size_t)sl) == 0) break;
+          }
+          if (j == p || taken[j]) goto fail;
+          taken[j] = 1;
+          order[j] = count++;
+        } while (eat(&k, ','));
+        if (!eat(&k, ']') || count != p) goto fail;
+      } else if (klen == 7 && memcmp(key, "ndarray", 7) == 0 && !seen_nd) {
+        seen_nd = 1;
+        if (!eat(&k, '[')) goto fail;
+        do {
+          if (!eat(&k, '[')) goto fail;
+          if (n + (size_t)p > cap) {
+            cap = cap ? 2 * cap : (size_t)p * 64;
+            double *w = (double *)realloc(v, cap * sizeof(double));
+            if (w == NULL) goto fail;
+            v = w;
+          }
+          for (int j = 0; j < p; j++) {
+            if (j > 0 && !eat(&k, ',')) goto fail;
+            if (!json_number(&k, &v[n++])) goto fail;
+          }
+          if (!eat(&k, ']')) goto fail;
+        } while (eat(&k, ','));
+        if (!eat(&k, ']')) goto fail;
+      } else {
+        goto fail;
+      }
+    } while (eat(&k, ','));
+    if (!eat(&k, '}')) goto fail;
+  } while (eat(&k, ','));
+  if (!eat(&k, '}') || !seen_data || !seen_nd) goto fail;
+  ws(&k);
+  if (k.c != k.end) goto fail;
+  if (n / (size_t)p > (size_t)INT_MAX) goto fail;
+
+  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
+  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
+  for (int j = 0; j < p; j++) {
+    SEXP col = Rf_allocVector(REALSXP, rows);
+    SET_VECTOR_ELT(df, j, col);
+    double *d = REAL(col);
+    const double *src = v + order[j];
+    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
+  }
+  free(v);
+  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
+  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
+  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
+  INTEGER(rn)[0] = NA_INTEGER;
+  INTEGER(rn)[1] = -(int)rows;
+  Rf_setAttrib(df, R_RowNamesSymbol, rn);
+  UNPROTECT(2);
+  return df;
+fail:
+  free(v);
+  return R_NilValue;
+}
+
+/* ---- client sockets ------------------------------------------------------------------------ */
+
+/*
+ * The server's client connections are plain descriptors, accepted and read and written here.
+ * R's socket connections cannot say how much of a write went out (writeBin() waits up to the
+ * connection's timeout for the rest, then only warns), and socketSelect(), readBin() and
+ * writeBin() with their condition handlers cost more per request than the HTTP work itself.
+ * Every descriptor is non-blocking, so no call here ever waits except rmlops_poll().
+ *
+ * The accepted descriptors are recorded, so a forked child that must not hold them (the
+ * model loader) can close them all: closeAllConnections() does not know them.
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_TRACKED_FD 65536
+static unsigned char tracked[MAX_TRACKED_FD / 8];
+
+static void track(int fd, int on) {
+  if (fd < 0 || fd >= MAX_TRACKED_FD) return;
+  if (on) tracked[fd / 8] |= (unsigned char)(1u << (fd % 8));
+  else tracked[fd / 8] &= (unsigned char)~(1u << (fd % 8));
+}
+
+/* A descriptor accepted on `listener` (non-blocking, TCP_NODELAY), or -1 when none is waiting. */
+SEXP rmlops_accept(SEXP listener) {
+  int fd = accept(Rf_asInteger(listener), NULL, NULL);
+  if (fd < 0) return Rf_ScalarInteger(-1);
+  int flags = fcntl(fd, F_GETFL, 0);
+  int one = 1;
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    close(fd);
+    return Rf_ScalarInteger(-1);
+  }
+  /* Each response is one send(); without TCP_NODELAY a small one could wait for a delayed ACK. */
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  track(fd, 1);
+  return Rf_ScalarInteger(fd);
+}
+
+static int fd_of(SEXP fd) {
+  if (TYPEOF(fd) != INTSXP || XLENGTH(fd) != 1) return -1;
+  int v = INTEGER(fd)[0];
+  return v == NA_INTEGER ? -1 : v;
+}
+
+/*
+ * Up to `n` bytes that have arrived: a raw vector, empty when nothing is there yet; NULL at
+ * end of stream or on an error (reset), when the connection is over.
+ */
+SEXP rmlops_recv(SEXP fd_, SEXP n_) {
+  int fd = fd_of(fd_);
+  if (fd < 0) return R_NilValue;
+  static unsigned char chunk[262144];
+  int n = Rf_asInteger(n_);
+  if (n < 1 || n > (int)sizeof chunk) n = (int)sizeof chunk;
+  ssize_t got;
+  do got = recv(fd, chunk, (size_t)n, MSG_DONTWAIT); while (got < 0 && errno == EINTR);
+  if (got == 0) return R_NilValue;
+  if (got < 0) return (errno == EAGAIN || errno == EWOULDBLOCK) ? Rf_allocVector(RAWSXP, 0) : R_NilValue;
+  SEXP out = Rf_allocVector(RAWSXP, (R_xlen_t)got);
+  memcpy(RAW(out), chunk, (size_t)got);
+  return out;
+}
+
+/*
+ * Sends what the socket takes now of `bytes`: the number of bytes sent (0 when its buffer is
+ * full), or -1 when the connection is broken. No SIGPIPE: a client that went away is -1.
+ */
+SEXP rmlops_send(SEXP fd_, SEXP bytes) {
+  int fd = fd_of(fd_);
+  if (fd < 0) return Rf_ScalarReal(0);
+  const unsigned char *p = RAW(bytes);
+  size_t len = (size_t)XLENGTH(bytes), sent = 0;
+  while (sent < len) {
+    ssize_t w = send(fd, p + sent, len - sent, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return Rf_ScalarReal(-1);
+    }
+    sent += (size_t)w;
+  }
+  return Rf_ScalarReal((double)sent);
+}
+
+SEXP rmlops_close(SEXP fd_) {
+  int fd = fd_of(fd_);
+  if (fd >= 0) {
+    track(fd, 0);
+    close(fd);
+  }
+  return R_NilValue;
+}
+
+/* In a forked child: closes every client connection its parent had accepted. */
+SEXP rmlops_close_clients(void) {
+  for (int fd = 0; fd < MAX_TRACKED_FD; fd++) {
+    if (tracked[fd / 8] & (1u << (fd % 8))) {
+      track(fd, 0);
+      close(fd);
+    }
+  }
+  return R_NilValue;
+}
+
+/*
+ * poll() on `fds`, for reading, or for writing where `write` is TRUE, for up to `timeout`
+ * seconds: which are ready (an error or hang-up counts as ready, and the next read or write
+ * says which). NULL when a signal interrupted the wait (SIGTERM: the caller looks at it).
+ */
+SEXP rmlops_poll(SEXP fds, SEXP write, SEXP timeout) {
+  int n = LENGTH(fds);
+  struct pollfd stack[128];
+  struct pollfd *p = n <= 128 ? stack : (struct pollfd *)R_alloc((size_t)n, sizeof(struct pollfd));
+  for (int i = 0; i < n; i++) {
+    p[i].fd = INTEGER(fds)[i];
+    p[i].events = LOGICAL(write)[i] == 1 ? POLLOUT : POLLIN;
+    p[i].revents = 0;
+  }
+  double t = Rf_asReal(timeout);
+  int ms = (!R_FINITE(t) || t < 0) ? -1 : (int)ceil(t * 1000);
+  int r = poll(p, (nfds_t)n, ms);
+  if (r < 0) return R_NilValue;
+  SEXP out = PROTECT(Rf_allocVector(LGLSXP, n));
+  for (int i = 0; i < n; i++) LOGICAL(out)[i] = (p[i].revents & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL)) != 0;
+  UNPROTECT(1);
+  return out;
+}
