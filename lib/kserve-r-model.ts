@@ -6,8 +6,8 @@
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import {
-  ENV, KSERVE_CONTAINER_NAME, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH, KSERVE_RESERVED_PORTS, KServeModelHttpPort, PATHS,
-  R_ENTRYPOINTS, R_SCRIPT_COMMAND, SELDON_MODEL_METRICS_PORT,
+  ENV, KSERVE_CONTAINER_NAME, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH, KSERVE_RESERVED_PORTS,
+  KServeModelHttpPort, PATHS, SELDON_MODEL_METRICS_PORT,
 } from './contract';
 import {
   InferenceService,
@@ -21,13 +21,14 @@ import {
 } from '../imports/serving.kserve.io';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, imageVersionLabel, namespaceOf,
-  recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost, withDefaults,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, podLabels,
+  resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
 } from './pod-defaults';
 import { parseQuantity } from './k8s-names';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import {
-  DEFAULT_R_SERVING_IMAGE, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING, RServerContainerProps, quantities, rServerEnv,
+  DEFAULT_R_SERVING_IMAGE, R_SERVER_COMMAND, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING,
+  RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import {
   Problem, checkArgv, checkDnsLabel, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth,
@@ -240,10 +241,8 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     });
     validateObjectsAtSynth(this);
 
-    const spec = { name: 'r-model', instance: name, component: 'serving' };
-    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
-    this.podSelector = selectorLabels(spec);
-    props.tracking?.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
+    const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
+    this.podSelector = podSelector;
 
     const env = [
       // A storage URI goes to KServe's storage initializer, whose webhook rewrites STORAGE_URI to
@@ -262,7 +261,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const container: PredictorContainer = {
       name: KSERVE_CONTAINER_NAME,
       image,
-      command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.serve],
+      command: props.command ?? [...R_SERVER_COMMAND],
       args: props.args,
       env,
       // Knative allows one port, named http1 (HTTP/1) or h2c; KServe routes the predictor Service to it.

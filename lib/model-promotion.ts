@@ -13,8 +13,8 @@ import { validateObjectsAtSynth } from './app-validation';
 import { ENV, PROMOTION_ENV, R_SCRIPT_COMMAND } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkResources, k8sResources, namespaceOf, podSecurityContext, recommendedLabels,
-  resolveName, restrictedSecurityContext, selectorLabels, tmpVolume, withDefaults, imageVersionLabel,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkResources, k8sResources, namespaceOf, podLabels,
+  podSecurityContext, resolveName, restrictedSecurityContext, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { DEFAULT_R_TRAINING_IMAGE, ModelRef, R_IMAGE_UID } from './r-training-job';
 import {
@@ -109,10 +109,8 @@ export class ModelPromotion extends Construct {
     });
     validateObjectsAtSynth(this);
 
-    const spec = { name: 'r-promotion', instance: name, component: 'promotion' };
-    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
-    this.podSelector = selectorLabels(spec);
-    props.tracking.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
+    const { labels, podSelector } = podLabels(this, { name: 'r-promotion', instance: name, component: 'promotion' }, image, props.tracking);
+    this.podSelector = podSelector;
 
     this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
       metadata: { name, labels },

@@ -179,6 +179,18 @@ export function recommendedLabels(spec: LabelSpec): Record<string, string> {
   };
 }
 
+/**
+ * The labels of a construct's pods: all recommended ones (the version from the image tag) and the
+ * stable selector. With `tracking`, MLflow's NetworkPolicy is opened to those pods.
+ */
+export function podLabels(scope: Construct, spec: LabelSpec, image: string, tracking?: { allowClient(client: NetworkClient): void }): {
+  labels: Record<string, string>; podSelector: Record<string, string>;
+} {
+  const podSelector = selectorLabels(spec);
+  tracking?.allowClient({ podLabels: podSelector, namespace: namespaceOf(scope) });
+  return { labels: recommendedLabels({ ...spec, version: imageVersionLabel(image) }), podSelector };
+}
+
 /** Object metadata with an explicit name (no cdk8s hash suffix: snapshots and DNS names stay stable). */
 export function metadata(name: string, labels: Record<string, string>): k8s.ObjectMeta {
   return { name, labels };

@@ -2,12 +2,15 @@
  * What `SeldonRModel` and `KServeRModel` give the R model server alike: its image, the props of
  * its container and the environment it reads (by contract names).
  */
-import { ENV } from './contract';
+import { ENV, R_ENTRYPOINTS, R_SCRIPT_COMMAND } from './contract';
 import { parseQuantity } from './k8s-names';
 import { TMP_PATH } from './pod-defaults';
 
 /** Default R model server image (built from `r/` by the project). */
 export const DEFAULT_R_SERVING_IMAGE = 'ghcr.io/rmlops/r-serve:0.1.0';
+
+/** The model container's default command: the serving entrypoint, written out so the manifest says what runs. */
+export const R_SERVER_COMMAND = [R_SCRIPT_COMMAND, R_ENTRYPOINTS.serve] as const;
 
 /** Props of the R server's container that mean the same on Seldon and on KServe. */
 export interface RServerContainerProps {

@@ -11,9 +11,8 @@ import {
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
-  k8sResources, podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels, tmpVolume,
-  withDefaults,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, k8sResources,
+  podLabels, podSecurityContext, resolveName, restrictedSecurityContext, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { checkCronSchedule, checkTimeZone } from './cron';
 import { TrainingScript, loadTrainingScript } from './training-script';
@@ -240,10 +239,8 @@ export class RTrainingJob extends Construct {
     // After the prop checks, so objects of a construct with bad props are not reported twice.
     validateObjectsAtSynth(this);
 
-    const spec = { name: 'r-training', instance: name, component: 'training' };
-    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
-    this.podSelector = selectorLabels(spec);
-    props.tracking.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
+    const { labels, podSelector } = podLabels(this, { name: 'r-training', instance: name, component: 'training' }, image, props.tracking);
+    this.podSelector = podSelector;
 
     const env: k8s.EnvVar[] = [
       { name: ENV.trackingUri, value: props.tracking.trackingUri },

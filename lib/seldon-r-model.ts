@@ -16,18 +16,17 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, ModelHttpPort, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, R_SCRIPT_COMMAND, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, namespaceOf, checkResources, checkScratchSize, imageVersionLabel,
-  podSecurityContext,
-  recommendedLabels, resolveName, resourceMaps, restrictedSecurityContext, selectorLabels, serviceHost,
-  withDefaults,
+  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, podLabels,
+  podSecurityContext, resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
 } from './pod-defaults';
 import {
-  DEFAULT_R_SERVING_IMAGE, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING, RServerContainerProps, quantities, rServerEnv,
+  DEFAULT_R_SERVING_IMAGE, R_SERVER_COMMAND, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING,
+  RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import { AutoscalingProps, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors } from './rollout';
@@ -224,11 +223,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     // After the prop checks, so objects of a construct with bad props are not reported twice.
     validateObjectsAtSynth(this);
 
-    const spec = { name: 'r-model', instance: name, component: 'serving' };
-    const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
-    this.podSelector = selectorLabels(spec);
+    const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
+    this.podSelector = podSelector;
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
-    props.tracking?.allowClient({ podLabels: this.podSelector, namespace: namespaceOf(this) });
 
     const protocol = props.protocol ?? 'seldon';
     const env = [
@@ -239,7 +236,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const modelContainer: SeldonContainer = {
       name: MODEL_CONTAINER_NAME,
       image,
-      command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.serve],
+      command: props.command ?? [...R_SERVER_COMMAND],
       args: props.args,
       env,
       // The name `http` makes the operator route the executor here and inject
