@@ -7,6 +7,7 @@
  */
 import { ApiObject, App } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
+import { KSERVE_ANNOTATIONS, KSERVE_MODE_NAMES } from './contract';
 import { ValidateOptions, apiRuleErrors, describeObject, schemaErrors, validateManifests } from './manifest-validation';
 import { hasPropProblems } from './validate';
 
@@ -73,8 +74,8 @@ export function kserveControllerObjects(isvc: AppObject): AppObject[] {
   if (typeof name !== 'string') return [];
   const namespace = o?.metadata?.namespace;
   const meta = { name: `${name}-predictor`, ...(namespace !== undefined ? { namespace } : {}) };
-  const mode = o?.metadata?.annotations?.['serving.kserve.io/deploymentMode'];
-  const kinds = mode === 'Standard' || mode === 'RawDeployment'
+  const mode = KSERVE_MODE_NAMES[o?.metadata?.annotations?.[KSERVE_ANNOTATIONS.deploymentMode]];
+  const kinds = mode === 'Standard'
     ? [['apps/v1', 'Deployment'], ['v1', 'Service'], ['autoscaling/v2', 'HorizontalPodAutoscaler']]
     : [['serving.knative.dev/v1', 'Service'], ['v1', 'Service']];
   return kinds.map(([apiVersion, kind]) => ({ object: { apiVersion, kind, metadata: meta }, path: isvc.path, createdBy: `KServe's ${kind} for the predictor` }));

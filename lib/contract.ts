@@ -66,6 +66,36 @@ export type KServeModelHttpPort<P extends number> = P extends KServeReservedPort
 export const KSERVE_CONTAINER_NAME = 'kserve-container' as const;
 /** Where KServe's storage initializer puts the files of `STORAGE_URI` in the model container. */
 export const KSERVE_MODEL_MOUNT_PATH = '/mnt/models' as const;
+/** Annotation keys KServe reads on an InferenceService. */
+export const KSERVE_ANNOTATIONS = {
+  /** `Knative` or `Standard` (0.20 names); unset means the cluster's default (inferenceservice-config). */
+  deploymentMode: 'serving.kserve.io/deploymentMode',
+  /** `"true"`: KServe's pod webhook points the pod's prometheus.io annotations at queue-proxy (9091, or 9088 when aggregating). */
+  enablePrometheusScraping: 'serving.kserve.io/enable-prometheus-scraping',
+  /** `"true"`: queue-proxy (KServe's qpext image) serves the model's metrics merged with its own on 9088. */
+  enableMetricAggregation: 'serving.kserve.io/enable-metric-aggregation',
+  /** Port of the model container's own Prometheus metrics, for the aggregation. */
+  prometheusPort: 'prometheus.kserve.io/port',
+  /** Path of the model container's own Prometheus metrics, for the aggregation. */
+  prometheusPath: 'prometheus.kserve.io/path',
+} as const;
+
+/** The conventional scrape annotations Prometheus' kubernetes_sd relabelling reads on pods. */
+export const PROMETHEUS_ANNOTATIONS = {
+  scrape: 'prometheus.io/scrape',
+  port: 'prometheus.io/port',
+  path: 'prometheus.io/path',
+} as const;
+
+/**
+ * KServe 0.20's deployment modes by every name it accepts in the deploymentMode annotation:
+ * `Serverless` and `RawDeployment` are the old names of `Knative` and `Standard`, which its
+ * defaulting webhook writes in their place.
+ */
+export const KSERVE_MODE_NAMES: Readonly<Record<string, 'Knative' | 'Standard' | 'ModelMesh'>> = {
+  Knative: 'Knative', Serverless: 'Knative', Standard: 'Standard', RawDeployment: 'Standard', ModelMesh: 'ModelMesh',
+};
+
 /** KServe release whose InferenceService CRD the bindings in `imports/` were generated from. */
 export const KSERVE_VERSION = '0.20.0' as const;
 

@@ -6,8 +6,8 @@
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import {
-  ENV, KSERVE_CONTAINER_NAME, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH, KSERVE_RESERVED_PORTS,
-  KServeModelHttpPort, PATHS, SELDON_MODEL_METRICS_PORT,
+  ENV, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH,
+  KSERVE_RESERVED_PORTS, KServeModelHttpPort, PATHS, PROMETHEUS_ANNOTATIONS, SELDON_MODEL_METRICS_PORT,
 } from './contract';
 import {
   InferenceService,
@@ -46,31 +46,8 @@ export type KServeDeploymentMode = 'Serverless' | 'RawDeployment' | 'Knative' | 
 /** What the autoscaler scales on: `cpu`/`memory` (a HorizontalPodAutoscaler, RawDeployment) or `concurrency`/`rps` (Knative's autoscaler, Serverless). */
 export type KServeScaleMetric = 'cpu' | 'memory' | 'concurrency' | 'rps';
 
-/** Annotation keys KServe reads on an InferenceService. */
-export const KSERVE_ANNOTATIONS = {
-  /** `Knative` or `Standard` (0.20 names); unset means the cluster's default (inferenceservice-config). */
-  deploymentMode: 'serving.kserve.io/deploymentMode',
-  /** `"true"`: KServe's pod webhook points the pod's prometheus.io annotations at queue-proxy (9091, or 9088 when aggregating). */
-  enablePrometheusScraping: 'serving.kserve.io/enable-prometheus-scraping',
-  /** `"true"`: queue-proxy (KServe's qpext image) serves the model's metrics merged with its own on 9088. */
-  enableMetricAggregation: 'serving.kserve.io/enable-metric-aggregation',
-  /** Port of the model container's own Prometheus metrics, for the aggregation. */
-  prometheusPort: 'prometheus.kserve.io/port',
-  /** Path of the model container's own Prometheus metrics, for the aggregation. */
-  prometheusPath: 'prometheus.kserve.io/path',
-} as const;
-
-/** The conventional scrape annotations Prometheus' kubernetes_sd relabelling reads on pods. */
-export const PROMETHEUS_ANNOTATIONS = {
-  scrape: 'prometheus.io/scrape',
-  port: 'prometheus.io/port',
-  path: 'prometheus.io/path',
-} as const;
-
 /** Schemes KServe's storage initializer downloads (into /mnt/models) before the model container starts. */
 export const KSERVE_STORAGE_SCHEMES = ['s3', 'gs', 'pvc', 'https', 'hf'] as const;
-/** Each accepted mode name and the name KServe 0.20 uses for it. */
-const MODES: Readonly<Record<string, 'Knative' | 'Standard'>> = { Serverless: 'Knative', Knative: 'Knative', RawDeployment: 'Standard', Standard: 'Standard' };
 const METRICS: Readonly<Record<'Knative' | 'Standard', readonly string[]>> = { Knative: ['concurrency', 'rps'], Standard: ['cpu', 'memory'] };
 /** Knative names the revision `<ksvc>-00001` (and up); the revision name is a DNS label and a label value. */
 const SERVERLESS_SUFFIX = '-predictor-00001';
@@ -157,7 +134,9 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const name = resolveName(id, props.name);
     this.name = name;
     this.serviceName = `${name}${RAW_SUFFIX}`;
-    const mode = MODES[props.deploymentMode ?? 'RawDeployment'];
+    // ModelMesh is a KServe mode too, but not one a custom R container runs in.
+    const named = KSERVE_MODE_NAMES[props.deploymentMode ?? 'RawDeployment'];
+    const mode = named === 'ModelMesh' ? undefined : named;
     const image = props.image ?? DEFAULT_R_SERVING_IMAGE;
     const httpPort: number = (props.httpPort as number | undefined) ?? KSERVE_MODEL_HTTP_PORT;
     const uid = props.runAsUser ?? R_IMAGE_UID;
@@ -171,7 +150,8 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const uri = typeof props.model === 'string' ? props.model : props.model.uri;
     const storage = storageScheme(uri);
     this.modelUri = storage ? KSERVE_MODEL_MOUNT_PATH : uri;
-    this.deploymentMode = mode;
+    // Undefined only for a mode the synth-time check below rejects.
+    this.deploymentMode = mode as 'Knative' | 'Standard';
     this.inferUrl = `http://${serviceHost(this, this.serviceName)}/v2/models/${name}/infer`;
     const fixed = props.minReplicas === undefined && props.maxReplicas === undefined;
     const minReplicas = fixed ? props.replicas ?? 1 : props.minReplicas ?? 1;

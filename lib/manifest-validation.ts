@@ -10,7 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import {
-  KSERVE_CONTAINER_NAME, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS,
+  KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, R_MODEL_HTTP_PORT,
+  SELDON_EXECUTOR_PORTS,
 } from './contract';
 import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
@@ -620,10 +621,6 @@ function seldonRules(sdep: any, report: Report): void {
   }
 }
 
-/** KServe 0.20 deployment modes by annotation value, old names included (the webhook renames them). */
-const KSERVE_MODES: Readonly<Record<string, 'Knative' | 'Standard' | 'ModelMesh'>> = {
-  Knative: 'Knative', Serverless: 'Knative', Standard: 'Standard', RawDeployment: 'Standard', ModelMesh: 'ModelMesh',
-};
 /** Pod fields of a Knative revision behind a feature flag, disabled by default (serving pkg/apis/config/features.go, fieldmask.go). */
 const KNATIVE_FLAGGED_POD_FIELDS: readonly [string, string][] = [
   ['affinity', 'kubernetes.podspec-affinity'],
@@ -648,10 +645,10 @@ const KNATIVE_RESERVED_ENV = ['PORT', 'K_SERVICE', 'K_CONFIGURATION', 'K_REVISIO
  * too, since KServe's shipped default is Knative.
  */
 function kserveRules(isvc: any, report: Report): void {
-  const annotation = isvc.metadata?.annotations?.['serving.kserve.io/deploymentMode'];
-  const mode = annotation === undefined ? 'Knative' : KSERVE_MODES[annotation];
+  const annotation = isvc.metadata?.annotations?.[KSERVE_ANNOTATIONS.deploymentMode];
+  const mode = annotation === undefined ? 'Knative' : KSERVE_MODE_NAMES[annotation];
   if (annotation !== undefined && mode === undefined) {
-    report('metadata.annotations["serving.kserve.io/deploymentMode"]', `${JSON.stringify(annotation)} is not a KServe deployment mode (Knative, Standard, ModelMesh; Serverless and RawDeployment are their old names)`);
+    report(`metadata.annotations[${JSON.stringify(KSERVE_ANNOTATIONS.deploymentMode)}]`, `${JSON.stringify(annotation)} is not a KServe deployment mode (Knative, Standard, ModelMesh; Serverless and RawDeployment are their old names)`);
   }
   const name = isvc.metadata?.name;
   // Knative names the first revision <ksvc>-00001; both it and the predictor Service are DNS labels.
