@@ -95,24 +95,34 @@ function who(o: AppObject): string {
  * selects the pairs to report (each construct reports the pairs it is responsible for).
  */
 export function duplicateErrors(objects: AppObject[], only?: (later: AppObject, earlier: AppObject) => boolean): string[] {
+  return duplicatePairs(objects)
+    .filter(({ later, earlier }) => !only || only(later, earlier))
+    .map(({ later, earlier }) => `name = ${JSON.stringify(later.object.metadata.name)}: ${describeObject(later.object)} is defined twice: by ${who(earlier)}, and by ${who(later)}; the cluster keeps only one of them. Fix: give one of them another name`);
+}
+
+// Every construct of an app checks the same rendered objects in a pass (appObjectsForPass): the
+// pairs are found once per objects array, not once per construct.
+const pairsOf = new WeakMap<AppObject[], { later: AppObject; earlier: AppObject }[]>();
+
+/** Each object whose identity an earlier one (operator- and KServe-created objects included) already has. */
+function duplicatePairs(objects: AppObject[]): { later: AppObject; earlier: AppObject }[] {
+  const cached = pairsOf.get(objects);
+  if (cached) return cached;
   const all = [
     ...objects,
     ...objects.filter((o) => o.object?.kind === 'SeldonDeployment').flatMap(seldonOperatorObjects),
     ...objects.filter((o) => o.object?.kind === 'InferenceService').flatMap(kserveControllerObjects),
   ];
   const first = new Map<string, AppObject>();
-  const out: string[] = [];
+  const pairs: { later: AppObject; earlier: AppObject }[] = [];
   for (const o of all) {
     const key = identity(o.object);
     const earlier = first.get(key);
-    if (!earlier) {
-      first.set(key, o);
-      continue;
-    }
-    if (only && !only(o, earlier)) continue;
-    out.push(`name = ${JSON.stringify(o.object.metadata.name)}: ${describeObject(o.object)} is defined twice: by ${who(earlier)}, and by ${who(o)}; the cluster keeps only one of them. Fix: give one of them another name`);
+    if (earlier) pairs.push({ later: o, earlier });
+    else first.set(key, o);
   }
-  return out;
+  pairsOf.set(objects, pairs);
+  return pairs;
 }
 
 // One rendering of the app per validation pass: cdk8s validates the root first, which resets it.
