@@ -5,6 +5,7 @@
 const { execFile, execFileSync } = require('child_process');
 const fs = require('fs');
 const https = require('https');
+const tls = require('tls');
 const net = require('net');
 const os = require('os');
 const path = require('path');
@@ -64,6 +65,44 @@ function serverCert(dir, ca, name, cn, dnsNames) {
   return issue(dir, ca, name, `/CN=${cn}`, [
     `subjectAltName=${san}`, 'extendedKeyUsage=serverAuth', 'keyUsage=critical,digitalSignature',
   ]);
+}
+
+// A controller's webhook serving certificate, per run. controller-runtime reads it from
+// $TMPDIR/k8s-webhook-server/serving-certs and neither the Seldon operator nor KServe's manager has
+// a flag to move it, so the process gets a TMPDIR of its own: returned with the CA to trust.
+function webhookCerts(dir, caName, serviceName) {
+  const tmpdir = path.join(dir, 'tmp');
+  const certDir = path.join(tmpdir, 'k8s-webhook-server', 'serving-certs');
+  fs.mkdirSync(certDir, { recursive: true });
+  const pki = path.join(dir, 'pki');
+  fs.mkdirSync(pki);
+  const ca = makeCA(pki, caName);
+  const cert = serverCert(pki, ca, 'webhook', serviceName, ['localhost']);
+  fs.copyFileSync(cert.crt, path.join(certDir, 'tls.crt'));
+  fs.copyFileSync(cert.key, path.join(certDir, 'tls.key'));
+  return { tmpdir, ca };
+}
+
+// Resolves once a webhook server answers TLS on 127.0.0.1:port with a certificate `ca` signed.
+async function waitForWebhookTls(what, port, ca, { timeoutMs, proc }) {
+  await until(`${what} serving TLS on 127.0.0.1`, () => new Promise((resolve) => {
+    const s = tls.connect({ host: '127.0.0.1', port, ca: fs.readFileSync(ca.crt), servername: 'localhost' },
+      () => { s.end(); resolve(true); });
+    s.on('error', () => resolve(false));
+  }), { timeoutMs, everyMs: 500, proc });
+}
+
+// Which version of `modulePath` a Go binary was built from (its embedded module info); null when
+// unreadable (no go, not a module build) or a source-checkout build ("(devel)").
+function goModuleVersion(binary, modulePath) {
+  try {
+    const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    // The main package's module is recorded as "mod", the others as "dep".
+    const m = new RegExp(`^\\s*(?:mod|dep)\\s+${modulePath.replace(/[.]/g, '\\.')}\\s+(\\S+)`, 'm').exec(info);
+    return m && m[1] !== '(devel)' ? m[1] : null;
+  } catch {
+    return null;
+  }
 }
 
 function kubeconfig(file, server, ca, client) {
@@ -211,5 +250,6 @@ class ControlPlane {
 }
 
 module.exports = {
-  ROOT, BIN, binaries, operatorBinary, ControlPlane, freePort, makeCA, serverCert, until, sleep,
+  ROOT, BIN, binaries, operatorBinary, ControlPlane, freePort, makeCA, serverCert, until, sleep, webhookCerts, waitForWebhookTls,
+  goModuleVersion,
 };

@@ -13,14 +13,12 @@
 //
 // Note: controller-runtime's webhook server has no host flag in KServe's manager and binds every
 // interface on the (free, per-run) webhook port; it serves TLS with a per-run CA.
-const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const tls = require('tls');
 const YAML = require('yaml');
 const procs = require('./procs');
 const { CACHE, BIN, isExecutable, versions } = require('../lib/env');
-const { freePort, makeCA, serverCert, until } = require('./controlplane');
+const { freePort, goModuleVersion, until, waitForWebhookTls, webhookCerts } = require('./controlplane');
 
 // The pin of versions.json; scripts/real/install-kserve.sh copies that version's config.
 const KSERVE_VERSION = `v${versions().kserve}`;
@@ -56,14 +54,7 @@ function kserveBinary() {
 
 // Which KServe version a binary was built from (Go's embedded module info); null when unreadable.
 function kserveModuleVersion(binary) {
-  try {
-    const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    // The manager's main package is in KServe's module, so Go records it as "mod", not "dep".
-    const m = /^\s*(?:mod|dep)\s+github\.com\/kserve\/kserve\s+(\S+)/m.exec(info);
-    return m ? m[1] : null;
-  } catch {
-    return null;
-  }
+  return goModuleVersion(binary, 'github.com/kserve/kserve');
 }
 
 // The ConfigMap of config/configmap/inferenceservice.yaml with its "deploy" section replaced: the
@@ -114,17 +105,7 @@ async function startKServe(cp, binary, {
   namespace = KSERVE_NAMESPACE, webhooks = true, podMutator = false, logLevel = 'info',
 } = {}) {
   const dir = path.join(cp.tmp, 'kserve');
-  // controller-runtime reads its serving certificate from $TMPDIR/k8s-webhook-server/serving-certs
-  // and the manager has no flag to move it, so the process gets a TMPDIR of its own.
-  const tmpdir = path.join(dir, 'tmp');
-  const certDir = path.join(tmpdir, 'k8s-webhook-server', 'serving-certs');
-  fs.mkdirSync(certDir, { recursive: true });
-  const pki = path.join(dir, 'pki');
-  fs.mkdirSync(pki);
-  const ca = makeCA(pki, 'rmlops-e2e-kserve-webhook-ca');
-  const cert = serverCert(pki, ca, 'webhook', 'kserve-webhook-server-service', ['localhost']);
-  fs.copyFileSync(cert.crt, path.join(certDir, 'tls.crt'));
-  fs.copyFileSync(cert.key, path.join(certDir, 'tls.key'));
+  const { tmpdir, ca } = webhookCerts(dir, 'rmlops-e2e-kserve-webhook-ca', 'kserve-webhook-server-service');
 
   const webhookPort = await freePort();
   const metricsPort = await freePort();
@@ -143,11 +124,7 @@ async function startKServe(cp, binary, {
   });
   cp.procs.push(proc);
 
-  await until('kserve webhook serving TLS on 127.0.0.1', () => new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port: webhookPort, ca: fs.readFileSync(ca.crt), servername: 'localhost' },
-      () => { s.end(); resolve(true); });
-    s.on('error', () => resolve(false));
-  }), { timeoutMs: 90000, everyMs: 500, proc });
+  await waitForWebhookTls('kserve webhook', webhookPort, ca, { timeoutMs: 90000, proc });
 
   if (webhooks) {
     const caBundle = fs.readFileSync(ca.crt).toString('base64');

@@ -2,12 +2,10 @@
 // Seldon Core's operator, run outside the cluster against the loopback API server, with the
 // validating webhook registered the way the Helm chart registers it (same path, failurePolicy
 // Fail) but addressed by URL instead of through a Service, since nothing routes Services here.
-const { execFileSync } = require('child_process');
 const fs = require('fs');
 const path = require('path');
-const tls = require('tls');
 const procs = require('./procs');
-const { freePort, makeCA, serverCert, until } = require('./controlplane');
+const { freePort, goModuleVersion, waitForWebhookTls, webhookCerts } = require('./controlplane');
 
 const EXECUTOR_IMAGE = 'docker.io/seldonio/seldon-core-executor:1.17.1';
 const WEBHOOK_PATH = '/validate-machinelearning-seldon-io-v1-seldondeployment';
@@ -53,17 +51,7 @@ function operatorEnv() {
 
 async function startOperator(cp, binary) {
   const dir = path.join(cp.tmp, 'operator');
-  // controller-runtime reads its serving certificate from $TMPDIR/k8s-webhook-server/serving-certs
-  // and the operator has no flag to move it, so the process gets a TMPDIR of its own.
-  const tmpdir = path.join(dir, 'tmp');
-  const certDir = path.join(tmpdir, 'k8s-webhook-server', 'serving-certs');
-  fs.mkdirSync(certDir, { recursive: true });
-  const pki = path.join(dir, 'pki');
-  fs.mkdirSync(pki);
-  const ca = makeCA(pki, 'rmlops-e2e-webhook-ca');
-  const cert = serverCert(pki, ca, 'webhook', 'seldon-webhook-service', ['localhost']);
-  fs.copyFileSync(cert.crt, path.join(certDir, 'tls.crt'));
-  fs.copyFileSync(cert.key, path.join(certDir, 'tls.key'));
+  const { tmpdir, ca } = webhookCerts(dir, 'rmlops-e2e-webhook-ca', 'seldon-webhook-service');
 
   const webhookPort = await freePort();
   const metricsPort = await freePort();
@@ -78,11 +66,7 @@ async function startOperator(cp, binary) {
   });
   cp.procs.push(proc);
 
-  await until('operator webhook serving TLS on 127.0.0.1', () => new Promise((resolve) => {
-    const s = tls.connect({ host: '127.0.0.1', port: webhookPort, ca: fs.readFileSync(ca.crt), servername: 'localhost' },
-      () => { s.end(); resolve(true); });
-    s.on('error', () => resolve(false));
-  }), { timeoutMs: 60000, everyMs: 500, proc });
+  await waitForWebhookTls('operator webhook', webhookPort, ca, { timeoutMs: 60000, proc });
 
   const caBundle = fs.readFileSync(ca.crt).toString('base64');
   const webhook = {
@@ -121,14 +105,7 @@ function webhookValidated(op) {
 // handed in through RMLOPS_SELDON_OPERATOR is checked, not trusted. null when unreadable (no go,
 // or not a Go module build).
 function operatorModuleVersion(binary) {
-  try {
-    const info = execFileSync('go', ['version', '-m', binary], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    const m = /^\s*(?:mod|dep)\s+github\.com\/seldonio\/seldon-core\/operator\s+(\S+)/m.exec(info);
-    // A build inside a source checkout records "(devel)": no version to check.
-    return m && m[1] !== '(devel)' ? m[1] : null;
-  } catch {
-    return null;
-  }
+  return goModuleVersion(binary, 'github.com/seldonio/seldon-core/operator');
 }
 
 module.exports = { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE, WEBHOOK_PATH };
