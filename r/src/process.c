@@ -49,11 +49,6 @@ SEXP rmlops_signals_install(void) {
 /* The signal number received since install (0: none). */
 SEXP rmlops_signal_pending(void) { return Rf_ScalarInteger((int)stop_signal); }
 
-SEXP rmlops_signal_clear(void) {
-  stop_signal = 0;
-  return R_NilValue;
-}
-
 /*
  * fork(); in the child, the pending flag is cleared and the child asks for SIGTERM when its
  * parent dies, so a killed supervisor never leaves workers holding the port.
@@ -135,9 +130,6 @@ SEXP rmlops_listener_nonblocking(SEXP port) {
   if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) return Rf_ScalarInteger(-1);
   return Rf_ScalarInteger(fd);
 }
-
-/* The descriptor of the listening socket on `port` (the server polls and accepts on it in C). */
-SEXP rmlops_listener_fd(SEXP port) { return Rf_ScalarInteger(find_listener(Rf_asInteger(port))); }
 
 /*
  * The accept lock: only the worker holding it waits on the shared listener. Without it every
@@ -273,14 +265,12 @@ static const R_CallMethodDef call_methods[] = {
   {"rmlops_close", (DL_FUNC)&rmlops_close, 1},
   {"rmlops_close_clients", (DL_FUNC)&rmlops_close_clients, 0},
   {"rmlops_poll", (DL_FUNC)&rmlops_poll, 3},
-  {"rmlops_listener_fd", (DL_FUNC)&rmlops_listener_fd, 1},
   {"rmlops_parse_rows", (DL_FUNC)&rmlops_parse_rows, 2},
   {"rmlops_lock_open", (DL_FUNC)&rmlops_lock_open, 1},
   {"rmlops_lock_try", (DL_FUNC)&rmlops_lock_try, 1},
   {"rmlops_lock_release", (DL_FUNC)&rmlops_lock_release, 1},
   {"rmlops_signals_install", (DL_FUNC)&rmlops_signals_install, 0},
   {"rmlops_signal_pending", (DL_FUNC)&rmlops_signal_pending, 0},
-  {"rmlops_signal_clear", (DL_FUNC)&rmlops_signal_clear, 0},
   {"rmlops_fork", (DL_FUNC)&rmlops_fork, 0},
   {"rmlops_reap", (DL_FUNC)&rmlops_reap, 1},
   {"rmlops_exit_now", (DL_FUNC)&rmlops_exit_now, 1},
