@@ -13,7 +13,7 @@ function texts(): Record<string, string> {
   for (const f of fs.readdirSync(path.join(ROOT, 'lib')).filter((f) => f.endsWith('.ts'))) {
     out[`lib/${f}`] = fs.readFileSync(path.join(ROOT, 'lib', f), 'utf8');
   }
-  for (const f of ['cdk8s.yaml', 'README.md', '../shared/crds/SOURCE.md']) {
+  for (const f of ['cdk8s.yaml', 'README.md', '../shared/crds/SOURCE.md', '../shared/third_party/SOURCE.md']) {
     const file = path.join(ROOT, f);
     if (fs.existsSync(file)) out[f] = fs.readFileSync(file, 'utf8');
   }
@@ -32,7 +32,7 @@ const library: LibraryTargets = {
 
 describe('versions.json pins what the library runs', () => {
   test('the file has every pin, and only those (the e2e installer reads the same keys)', () => {
-    expect(Object.keys(versions).sort()).toEqual(['kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'r', 'seldonCore', 'seldonCoreCommit']);
+    expect(Object.keys(versions).sort()).toEqual(['kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'r', 'seldonCore', 'seldonCoreCommit', 'seldonCoreSourceSha256']);
     for (const go of [versions.minio, versions.mc]) expect(Object.keys(go).sort()).toEqual(['commit', 'goVersion', 'release']);
   });
 
@@ -71,6 +71,10 @@ describe('versions.json pins what the library runs', () => {
       'lib/x.ts: names KServe 0.19.1 ("KServe v0.19.1"), versions.json pins 0.20.0'],
     ['a KServe CRD taken from another commit', (_v, lib) => { lib.texts = { '../shared/crds/SOURCE.md': `commit ${'0'.repeat(40)}, commit 822053e7bbc897f34d84aaf5892d5947163249c5` }; },
       '../shared/crds/SOURCE.md: the KServe CRD was not taken from commit 1fb781055dd1567164358233e1125142ca6ef1fe (kserveCommit)'],
+    ['a Seldon source archive hash that its record does not name', (v) => { v.seldonCoreSourceSha256 = 'b'.repeat(64); },
+      `../shared/third_party/SOURCE.md: does not record the archive sha256 ${'b'.repeat(64)} (seldonCoreSourceSha256)`],
+    ['a Seldon source hash that is not a sha256', (v) => { v.seldonCoreSourceSha256 = 'b9e2fdb4'; },
+      'seldonCoreSourceSha256: b9e2fdb4 is not 64 lower-case hex digits'],
     ['an R version that is not x.y.z', (v) => { v.r = '4.2'; }, 'r: "4.2" is not a version x.y.z'],
   ])('rejects %s', (_label, drift, message) => {
     const v = JSON.parse(JSON.stringify(versions));

@@ -2,7 +2,7 @@
 # Builds a main package through a wrapper module (a go.mod that requires the real module and
 # repeats its replace directives against module versions), from the Go module proxy.
 # Usage: build-wrapper.sh WRAPPER_DIR MAIN_PACKAGE WHAT OUT_BINARY
-#   WHAT names the module version in messages, e.g. github.com/seldonio/seldon-core/operator@v1.17.1
+#   WHAT names the module version in messages, e.g. github.com/kserve/kserve@v0.20.0
 # Exit 0: built (or already built from the same wrapper and Go). Exit 3: the proxy cannot supply
 # the module; the reason is printed and written to OUT_BINARY.unavailable, so a harness can report
 # its scenarios as skipped with it. Any other failure is a real build error.

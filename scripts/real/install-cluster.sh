@@ -3,9 +3,8 @@
 # scripts/real/install.sh (${RMLOPS_CACHE:-<repo>/.cache}/bin):
 #   kube-apiserver, kubectl  1.28.15, from the wrapper module e2e/go/kube
 #   kine                     v0.16.4 (SQLite storage for the API server instead of etcd)
-#   seldon-operator          1.17.1, from the wrapper module e2e/go/operator (may be refused by
-#                            the Go module proxy: then the reason is printed and the operator
-#                            scenarios are skipped with it; RMLOPS_SELDON_OPERATOR overrides)
+#   seldon-operator          1.17.1, from the source archive in ../shared/third_party
+#                            (install-seldon.sh; RMLOPS_SELDON_OPERATOR overrides)
 # Idempotent: each build writes a stamp of what it built; a rerun with the same inputs only
 # prints versions. Compiles run under `nice` because the build machines are shared.
 set -euo pipefail
@@ -63,15 +62,12 @@ else
   stamp_set kine "$want"
 fi
 
-# ---- Seldon operator ------------------------------------------------------------------------
-step "seldon operator 1.17.1"
-seldon_build operator RMLOPS_SELDON_OPERATOR
-OPERATOR_STATUS="$SELDON_STATUS"
+# ---- Seldon operator (and executor) ----------------------------------------------------------
+bash "$ROOT/scripts/real/install-seldon.sh"
 
 # ---- versions -------------------------------------------------------------------------------
 step "versions"
 echo "kube-apiserver: $("$BIN/kube-apiserver" --version 2>&1)"
 echo "kubectl: $("$BIN/kubectl" version --client 2>&1 | head -n 1)"
 echo "kine: $("$BIN/kine" --version 2>&1 | head -n 1)"
-seldon_version_line operator RMLOPS_SELDON_OPERATOR "$OPERATOR_STATUS" ""
 echo "go: $GO_VERSION; cache: $CACHE (t+$((SECONDS - START))s)"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs or builds the real components the e2e harness runs, pinned in versions.json, into a
 # cache folder (${RMLOPS_CACHE:-<repo>/.cache}): the MLflow server (PyPI), the MinIO server and mc
-# (Go modules, built with their release version stamped in), Seldon's executor (the lead's
-# wrapper module, if present) and the rmlops R package (if r/ is one). Idempotent: each step
-# writes a stamp holding what it built, and a rerun with the same pins only prints versions.
+# (Go modules, built with their release version stamped in), Seldon's executor and operator (from
+# the source archive in ../shared/third_party: install-seldon.sh) and the rmlops R package.
+# Idempotent: each step writes a stamp holding what it built, and a rerun with the same pins only
+# prints versions.
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
@@ -82,10 +83,8 @@ declare -A EXPECTED_SUMS=(
 go_build minio github.com/minio/minio minio
 go_build mc github.com/minio/mc mc
 
-# ---- Seldon executor --------------------------------------------------------------------------
-step "seldon executor $(pin v.seldonCore)"
-seldon_build executor RMLOPS_SELDON_EXECUTOR
-EXECUTOR_STATUS="$SELDON_STATUS"
+# ---- Seldon executor and operator -------------------------------------------------------------
+bash "$ROOT/scripts/real/install-seldon.sh"
 
 # ---- R --------------------------------------------------------------------------------------
 step "R package"
@@ -120,6 +119,5 @@ step "versions"
 echo "mlflow: $("$VENV/bin/mlflow" --version 2>&1 | tail -n 1), boto3 $("$VENV/bin/python" -c 'import boto3; print(boto3.__version__)')"
 echo "minio: $("$BIN/minio" --version 2>&1 | head -n 1)"
 echo "mc: $("$BIN/mc" --version 2>&1 | head -n 1)"
-seldon_version_line executor RMLOPS_SELDON_EXECUTOR "$EXECUTOR_STATUS" " (seldon-core $(pin v.seldonCore) executor; it has no --version flag)"
 echo "R: $(Rscript -e 'cat(R.version.string)' 2>&1)"
 echo "cache: $CACHE (t+$((SECONDS - START))s)"

@@ -18,6 +18,8 @@ export interface Versions {
   readonly mc: GoReleasePin;
   readonly seldonCore: string;
   readonly seldonCoreCommit: string;
+  /** sha256 of ../shared/third_party/seldon-core-<seldonCore>.tar.gz, checked before it is unpacked and built. */
+  readonly seldonCoreSourceSha256: string;
   readonly kserve: string;
   readonly kserveCommit: string;
   readonly r: string;
@@ -37,6 +39,7 @@ export interface LibraryTargets {
 
 const SEMVER = /^\d+\.\d+\.\d+$/;
 const COMMIT = /^[0-9a-f]{40}$/;
+const SHA256 = /^[0-9a-f]{64}$/;
 
 function imageTag(image: string): string | undefined {
   const last = image.slice(image.lastIndexOf('/') + 1);
@@ -69,6 +72,7 @@ export function pinDrift(v: Versions, lib: LibraryTargets): string[] {
     if (typeof value !== 'string' || !SEMVER.test(value)) out.push(`${key}: ${JSON.stringify(value)} is not a version x.y.z`);
   }
   if (!COMMIT.test(v.seldonCoreCommit)) out.push(`seldonCoreCommit: ${v.seldonCoreCommit} is not 40 lower-case hex digits`);
+  if (!SHA256.test(v.seldonCoreSourceSha256)) out.push(`seldonCoreSourceSha256: ${v.seldonCoreSourceSha256} is not 64 lower-case hex digits`);
   if (!COMMIT.test(v.kserveCommit)) out.push(`kserveCommit: ${v.kserveCommit} is not 40 lower-case hex digits`);
   if (lib.kserveVersion !== v.kserve) {
     out.push(`kserve: the library targets KServe ${lib.kserveVersion} (KSERVE_VERSION), versions.json pins ${v.kserve}`);
@@ -105,6 +109,15 @@ export function pinDrift(v: Versions, lib: LibraryTargets): string[] {
   }
   if (source !== undefined && !source.includes(`commit ${v.kserveCommit}`)) {
     out.push(`../shared/crds/SOURCE.md: the KServe CRD was not taken from commit ${v.kserveCommit} (kserveCommit)`);
+  }
+  // The source archive the executor and operator are built from: its record must name the pinned
+  // hash and commit (scripts/real/install-seldon.sh checks the archive itself against the hash).
+  const archive = lib.texts['../shared/third_party/SOURCE.md'];
+  if (archive !== undefined && !archive.includes(v.seldonCoreSourceSha256)) {
+    out.push(`../shared/third_party/SOURCE.md: does not record the archive sha256 ${v.seldonCoreSourceSha256} (seldonCoreSourceSha256)`);
+  }
+  if (archive !== undefined && !archive.includes(v.seldonCoreCommit)) {
+    out.push(`../shared/third_party/SOURCE.md: the archive was not cut from commit ${v.seldonCoreCommit} (seldonCoreCommit)`);
   }
   return out;
 }
