@@ -100,13 +100,12 @@ function reportReal(r) {
   if (r.hop) {
     row(`through the executor (port ${r.executorPorts.http})`, fmt(r.hop.p50, 2), fmt(r.hop.p99, 2), fmt(r.hop.rps), r.hop.n);
     lines.push('', `The executor adds ${fmt(r.hop.p50 - r.direct.p50, 2)} ms at p50 and ${fmt(r.hop.p99 - r.direct.p99, 2)} ms at p99.`);
-    // The module proxy refuses the executor, so a binary named by the environment was built
-    // elsewhere (by hand from the tag's source): say so next to the figures.
-    lines.push(process.env.RMLOPS_SELDON_EXECUTOR
-      ? `Executor: \`${path.basename(r.executor.path)}\` from RMLOPS_SELDON_EXECUTOR (built by hand from seldon-core v1.17.1's source; the Go module proxy refuses the module, so \`npm run real:install\` cannot build it and CI skips this row).`
-      : 'Executor: built by `e2e/go/executor/build.sh` from the Go module proxy.');
+    const p = r.executor.provenance;
+    lines.push(p
+      ? `Executor: seldon-core ${p.version} (commit ${p.commit.slice(0, 12)}), built by \`scripts/real/install-seldon.sh\` from the source archive (sha256 ${p.archiveSha256.slice(0, 16)}…) with ${p.go}.`
+      : `Executor: \`${r.executor.path}\` (${r.executor.source}).`);
   } else {
-    lines.push('', `Through the executor: skipped: ${r.executor.reason}`);
+    lines.push('', `Through the executor: not measured: ${r.executor.reason}`);
   }
   lines.push('', MARK_END);
   return lines.join('\n');
@@ -130,6 +129,11 @@ if (require.main === module) {
       const md = reportReal(r);
       if (!quick) writeSection(md);
       console.log(md);
+      // CI builds the executor, so a hop that was not measured there is a broken install.
+      if (!r.hop && process.env.CI === 'true') {
+        console.error(`the executor hop was not measured with CI=true: ${r.executor.reason}`);
+        process.exitCode = 1;
+      }
     })
     .catch((err) => {
       console.error(err && err.stack ? err.stack : err);

@@ -5,7 +5,9 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
 const path = require('path');
+const crypto = require('crypto');
 const { ROOT, BIN, binaries, operatorBinary, ControlPlane, until } = require('./controlplane');
+const { versions } = require('../lib/env');
 const M = require('./manifests');
 const { listeners } = require('./procs');
 const { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE } = require('./operator');
@@ -16,13 +18,16 @@ const bins = binaries();
 const operator = operatorBinary();
 const report = { started: new Date().toISOString(), operator: operator.path || null, operatorSkipped: operator.reason || null };
 
+const sha256File = (p) => crypto.createHash('sha256').update(fs.readFileSync(p)).digest('hex');
 const table = (rows) => rows.map((r) => `  ${r}`).join('\n');
 
-// In CI a missing control plane is a failure, as a missing R is for npm test: CI's install step
-// builds it, so its absence there is a broken install, not an environment without Go. The
-// operator stays a skip: the proxy refusing it is expected there.
-if (bins.reason && process.env.CI === 'true') {
-  it('the control plane binaries exist (CI=true)', () => assert.fail(bins.reason));
+// In CI a missing control plane or operator is a failure, as a missing R is for npm test: CI's
+// install step builds both, so their absence there is a broken install, not an environment without
+// Go. (scripts/node-test.js also fails a CI run that skipped anything.)
+if (process.env.CI === 'true') {
+  for (const reason of [bins.reason, operator.reason].filter(Boolean)) {
+    it('the control plane and the Seldon operator are built (CI=true)', () => assert.fail(reason));
+  }
 }
 
 describe('dist/ on a real API server', { skip: bins.reason }, () => {
@@ -60,12 +65,25 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
     }, { timeoutMs: 60000, everyMs: 250 });
   });
 
-  it('the operator binary is Seldon Core 1.17.1', { skip: operator.reason }, (t) => {
+  it('the operator binary is Seldon Core 1.17.1, built from the pinned source archive', { skip: operator.reason }, (t) => {
+    const pins = versions();
+    if (operator.provenance) {
+      // Written by scripts/real/install-seldon.sh after it checked the archive against the pin.
+      const p = operator.provenance;
+      report.operatorProvenance = p;
+      t.diagnostic(`${operator.path}: seldon-core ${p.version} commit ${p.commit}, archive sha256 ${p.archiveSha256}, ${p.go}`);
+      assert.equal(p.version, pins.seldonCore);
+      assert.equal(p.commit, pins.seldonCoreCommit);
+      assert.equal(p.archiveSha256, pins.seldonCoreSourceSha256);
+      assert.equal(p.binarySha256, sha256File(operator.path), 'the binary changed after the build recorded it');
+      return;
+    }
+    // A binary handed in through RMLOPS_SELDON_OPERATOR: its Go build info is checked, not trusted.
     const v = operatorModuleVersion(operator.path);
     report.operatorModuleVersion = v;
+    assert.ok(v !== null || process.env.CI !== 'true', `${operator.path}: no provenance record and no module version`);
     if (v === null) {
-      // A build from a source checkout records no module version; the binary is then taken on trust.
-      t.diagnostic(`${operator.path}: no module version in its build info (a source-checkout build?): taken as 1.17.1 on trust`);
+      t.diagnostic(`${operator.path} (${operator.source}): no module version in its build info: taken as 1.17.1 on trust`);
       return;
     }
     t.diagnostic(`${operator.path}: github.com/seldonio/seldon-core/operator ${v}`);

@@ -11,7 +11,7 @@ const os = require('os');
 const path = require('path');
 const procs = require('./procs');
 
-const { ROOT, BIN, isExecutable } = require('../lib/env');
+const { ROOT, BIN, isExecutable, seldonBinary } = require('../lib/env');
 
 function binaries() {
   const want = ['kube-apiserver', 'kubectl', 'kine'].map((n) => path.join(BIN, n));
@@ -22,19 +22,7 @@ function binaries() {
 }
 
 // The real operator or why there is none; it is never replaced by anything else.
-function operatorBinary() {
-  const fromEnv = process.env.RMLOPS_SELDON_OPERATOR;
-  if (fromEnv) {
-    return isExecutable(fromEnv)
-      ? { path: fromEnv, source: 'RMLOPS_SELDON_OPERATOR' }
-      : { reason: `RMLOPS_SELDON_OPERATOR=${fromEnv} is not an executable file` };
-  }
-  const built = path.join(BIN, 'seldon-operator');
-  if (isExecutable(built)) return { path: built, source: 'e2e/go/operator' };
-  const note = `${built}.unavailable`;
-  if (fs.existsSync(note)) return { reason: fs.readFileSync(note, 'utf8').trim() };
-  return { reason: `no operator binary at ${built} and RMLOPS_SELDON_OPERATOR is unset (run scripts/real/install-cluster.sh)` };
-}
+const operatorBinary = () => seldonBinary('operator');
 
 const { freePort } = require('../lib/net');
 

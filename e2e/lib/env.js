@@ -24,25 +24,28 @@ function isExecutable(p) {
   }
 }
 
-// The real Seldon executor, or why there is none. Never substituted by anything else.
-function executor() {
-  const fromEnv = process.env.RMLOPS_SELDON_EXECUTOR;
+// A Seldon 1.17.1 binary ('executor' or 'operator'), or why there is none; never substituted by
+// anything else. scripts/real/install-seldon.sh builds both from the source archive in
+// ../shared/third_party and writes <binary>.source.json (archive sha256, commit, binary sha256)
+// beside each; RMLOPS_SELDON_EXECUTOR / RMLOPS_SELDON_OPERATOR name prebuilt ones instead.
+function seldonBinary(name) {
+  const variable = `RMLOPS_SELDON_${name.toUpperCase()}`;
+  const fromEnv = process.env[variable];
   if (fromEnv) {
     return isExecutable(fromEnv)
-      ? { path: fromEnv }
-      : { reason: `RMLOPS_SELDON_EXECUTOR=${fromEnv} is not an executable file` };
+      ? { path: fromEnv, source: variable }
+      : { reason: `${variable}=${fromEnv} is not an executable file` };
   }
-  const built = path.join(BIN, 'seldon-executor');
-  if (isExecutable(built)) return { path: built };
-  const unavailable = `${built}.unavailable`;
-  if (fs.existsSync(unavailable)) return { reason: fs.readFileSync(unavailable, 'utf8').trim() };
-  const wrapper = path.join(ROOT, 'e2e', 'go', 'executor', 'build.sh');
-  return {
-    reason: fs.existsSync(wrapper)
-      ? `no executor binary at ${built}: run \`npm run real:install\` (it calls e2e/go/executor/build.sh), or set RMLOPS_SELDON_EXECUTOR`
-      : `no executor binary at ${built} and no wrapper module at e2e/go/executor/ to build it from; set RMLOPS_SELDON_EXECUTOR to a built seldon-core 1.17.1 executor`,
-  };
+  const built = path.join(BIN, `seldon-${name}`);
+  if (!isExecutable(built)) {
+    return { reason: `no ${name} binary at ${built}: run \`npm run real:install\` (scripts/real/install-seldon.sh builds it from ../shared/third_party/seldon-core-${versions().seldonCore}.tar.gz), or set ${variable}` };
+  }
+  const record = `${built}.source.json`;
+  const provenance = fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, 'utf8')) : null;
+  return { path: built, source: 'scripts/real/install-seldon.sh', provenance };
 }
+
+const executor = () => seldonBinary('executor');
 
 // What `npm run real:install` must have produced; the message says what is missing.
 function missingComponents() {
@@ -54,4 +57,4 @@ function missingComponents() {
   return need.filter(([p]) => !isExecutable(p)).map(([p, n]) => `${n} (${p})`);
 }
 
-module.exports = { ROOT, CACHE, BIN, VENV_BIN, R_LIB, DIST, DIST_KSERVE, versions, executor, missingComponents, isExecutable };
+module.exports = { ROOT, CACHE, BIN, VENV_BIN, R_LIB, DIST, DIST_KSERVE, versions, executor, seldonBinary, missingComponents, isExecutable };
