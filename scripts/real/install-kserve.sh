@@ -26,11 +26,7 @@ fi
 KSERVE_DIR="$ROOT/e2e/go/kserve"
 KSERVE_CONFIG="$CACHE/kserve/$KSERVE_VERSION"
 
-if ! command -v go >/dev/null; then
-  echo "go is not installed: the KServe manager cannot be built" >&2
-  exit 1
-fi
-GO_VERSION="$(go env GOVERSION)"
+require_go "the KServe manager"
 
 unavailable() {
   echo "$1" >"$BIN/kserve-manager.unavailable"

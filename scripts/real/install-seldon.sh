@@ -16,18 +16,13 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 
-pin() { node -e "const v = require(process.argv[1]); const x = $1; if (x === undefined) process.exit(3); console.log(x)" "$ROOT/versions.json"; }
 VERSION="$(pin v.seldonCore)"
 COMMIT="$(pin v.seldonCoreCommit)"
 SHA256="$(pin v.seldonCoreSourceSha256)"
 ARCHIVE="${RMLOPS_SELDON_SOURCE:-$ROOT/../shared/third_party/seldon-core-$VERSION.tar.gz}"
 SRC="$CACHE/src/seldon-core-$VERSION"
 
-if ! command -v go >/dev/null; then
-  echo "go is not installed: Seldon's executor and operator cannot be built" >&2
-  exit 1
-fi
-GO_VERSION="$(go env GOVERSION)"
+require_go "Seldon's executor and operator"
 
 need_build=0
 for name in executor operator; do

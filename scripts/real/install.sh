@@ -13,7 +13,6 @@ if [[ ! -f "$ROOT/versions.json" ]]; then
   echo "versions.json not found at $ROOT: it holds the pins this script installs" >&2
   exit 1
 fi
-pin() { node -e "const v = require(process.argv[1]); const x = $1; if (x === undefined) process.exit(3); console.log(x)" "$ROOT/versions.json"; }
 
 
 # ---- MLflow ---------------------------------------------------------------------------------
