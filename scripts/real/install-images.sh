@@ -1,0 +1,331 @@
+#!/usr/bin/env bash
+# Builds the container images that dist/ and dist-kserve/ name, here, without Docker or a registry:
+# buildah (vfs storage, chroot isolation) writes each one as a docker-archive tarball into
+# ${RMLOPS_CACHE:-<repo>/.cache}/images/, and images/index.json lists them for
+# `ctr -n k8s.io images import` ([{"ref", "archive", "bytes"}]). Refs: scripts/real/images.js.
+#   debian base   debootstrap --variant=minbase bookworm from Debian's archive (local tag only)
+#   r-serve/train `buildah bud` of r/Dockerfile.serve / r/Dockerfile.train on that base: the
+#                 repository's Dockerfiles are the only recipe
+#   seldon-*      the executor and operator binaries the cache holds (install-seldon.sh, or
+#                 RMLOPS_SELDON_EXECUTOR / RMLOPS_SELDON_OPERATOR), with their glibc libraries
+#   minio, mc     the Go builds install.sh cached; mc with busybox (the provisioning Job is sh)
+#   mlflow        the Debian base, Debian's python3, mlflow==<versions.json> and boto3 from PyPI
+# Usage: install-images.sh [NAME...] (default: all). Idempotent: each image is stamped with the
+# hash of its inputs, and a rerun with the same inputs only prints ref, id and size.
+set -euo pipefail
+
+. "$(dirname "$0")/lib.sh"
+
+IMAGES="$CACHE/images"
+WORK="$IMAGES/work"
+mkdir -p "$IMAGES" "$WORK"
+ALL=(r-serve r-train seldon-executor seldon-operator minio mc mlflow)
+WANT=("${@:-${ALL[@]}}")
+
+for tool in buildah debootstrap; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "$tool is not installed: apt-get install --no-install-recommends buildah debootstrap" >&2
+    exit 1
+  fi
+done
+if ((EUID != 0)); then
+  echo "install-images.sh runs as root (debootstrap and buildah's vfs storage need it)" >&2
+  exit 1
+fi
+
+# buildah on its own storage in the cache, never the host's: vfs works on any filesystem, and
+# chroot isolation needs no runc, no network namespace and no CNI for the RUN steps.
+B() { nice -n 10 buildah --storage-driver vfs --root "$IMAGES/storage" --runroot "$IMAGES/run" "$@"; }
+ref_of() { node "$ROOT/scripts/real/images.js" "$1"; }
+wanted() { local n; for n in "${WANT[@]}"; do [[ "$n" == "$1" ]] && return 0; done; return 1; }
+# sha256 of files' contents and names (paths relative to ROOT), for the stamps.
+hash_files() { (cd "$ROOT" && printf '%s\n' "$@" | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum | cut -c1-16); }
+MIRROR="$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)"
+MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+SECURITY_MIRROR="${MIRROR%/debian}/debian-security"
+
+declare -A BUILD_SECONDS=()
+# Writes the archive of an image and records how long it took. Usage: save NAME REF T0
+save() {
+  local name="$1" ref="$2" t0="$3" tar="$IMAGES/$1.tar"
+  rm -f "$tar"
+  B push -q "$ref" "docker-archive:$tar:$ref" >/dev/null
+  BUILD_SECONDS[$name]=$((SECONDS - t0))
+}
+# An image from a root filesystem folder (no base), committed as REF. Usage: from_rootfs REF DIR CONFIG...
+from_rootfs() {
+  local ref="$1" dir="$2" c
+  shift 2
+  c="$(B from scratch)"
+  # A tar keeps the owners, modes and links of the folder as they are (buildah copy would chown).
+  tar -C "$dir" -cf "$WORK/rootfs.tar" .
+  B add -q "$c" "$WORK/rootfs.tar" / >/dev/null
+  rm -f "$WORK/rootfs.tar"
+  (($# == 0)) || B config "$@" "$c"
+  B commit -q --rm "$c" "$ref" >/dev/null
+}
+# Copies a binary and the shared libraries it loads (from this Debian host: same glibc as the
+# base) into a root filesystem. Usage: with_libs BINARY DIR DEST
+with_libs() {
+  local bin="$1" dir="$2" dest="$3" lib
+  install -D -m 0755 "$bin" "$dir$dest"
+  for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' || true); do
+    install -D -m 0644 "$(readlink -f "$lib")" "$dir$lib"
+  done
+}
+# Debian's busybox-static, unpacked from its package (not installed on the host), with the applet
+# links a shell script needs. Usage: busybox_into DIR
+busybox_into() {
+  local dir="$1" deb applet
+  if [[ ! -x "$WORK/busybox/bin/busybox" ]]; then
+    rm -rf "$WORK/busybox" "$WORK/busybox-deb" && mkdir -p "$WORK/busybox-deb"
+    (cd "$WORK/busybox-deb" && apt-get download -q busybox-static >/dev/null)
+    deb="$(ls "$WORK"/busybox-deb/busybox-static_*.deb)"
+    dpkg-deb -x "$deb" "$WORK/busybox"
+  fi
+  install -D -m 0755 "$WORK/busybox/bin/busybox" "$dir/bin/busybox"
+  for applet in sh sleep cat echo ls env mkdir rm; do ln -sf busybox "$dir/bin/$applet"; done
+}
+# A minimal /etc for a non-root numeric user, so tools that look the user up find a name and HOME.
+etc_for() { # DIR UID NAME
+  mkdir -p "$1/etc" "$1/tmp" && chmod 1777 "$1/tmp"
+  printf 'root:x:0:0:root:/root:/bin/sh\n%s:x:%s:%s:%s:/tmp:/sbin/nologin\n' "$3" "$2" "$2" "$3" >"$1/etc/passwd"
+  printf 'root:x:0:\n%s:x:%s:\n' "$3" "$2" >"$1/etc/group"
+}
+
+# ---- Debian base ------------------------------------------------------------------------------
+# bookworm from Debian's archive, trimmed like the -slim images (no docs, man pages or locales),
+# with bookworm-updates and bookworm-security enabled and applied. It is the R images' BASE_IMAGE
+# and the MLflow image's base; it is never deployed by itself.
+BASE_REF="localhost/rmlops/debian:bookworm-minbase"
+base_image() {
+  local want rootfs="$WORK/debian" t0=$SECONDS
+  want="debootstrap minbase bookworm $MIRROR $SECURITY_MIRROR v1"
+  step "debian base: $BASE_REF ($MIRROR)"
+  if stamp_ok image-debian-base "$want" && B inspect --type image "$BASE_REF" >/dev/null 2>&1; then
+    echo "up to date: Debian $(cat "$WORK/debian-version" 2>/dev/null)"
+    return
+  fi
+  rm -rf "$rootfs"
+  nice -n 10 debootstrap --variant=minbase bookworm "$rootfs" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+    { tail -n 20 "$WORK/debootstrap.log" >&2; exit 1; }
+  rm -f "$rootfs/etc/apt/sources.list"
+  cat >"$rootfs/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $MIRROR
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: $SECURITY_MIRROR
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/rmlops-slim" <<'EOF'
+# As Debian's -slim images: no documentation, man pages or translations (copyright files stay).
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/lintian/*
+EOF
+  printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$rootfs/etc/apt/apt.conf.d/90rmlops-no-recommends"
+  # The point release's updates and security fixes, then no apt lists or caches in the layer.
+  chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 sh -c \
+    'apt-get -q -o Acquire::Retries=5 update >/dev/null && apt-get -q -y upgrade >/dev/null'
+  find "$rootfs/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
+  find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$rootfs"/usr/share/{man,info,lintian}/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
+    "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/log/* "$rootfs"/tmp/*
+  find "$rootfs/usr/share/locale" -mindepth 1 ! -name locale.alias -delete
+  # The host's identity does not belong in an image: the runtime provides these files.
+  : >"$rootfs/etc/resolv.conf" && : >"$rootfs/etc/hostname" && rm -f "$rootfs/etc/hosts"
+  cp "$rootfs/etc/debian_version" "$WORK/debian-version"
+  from_rootfs "$BASE_REF" "$rootfs" --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    --cmd '["bash"]' --label "org.opencontainers.image.version=bookworm-$(cat "$WORK/debian-version")"
+  rm -rf "$rootfs"
+  stamp_set image-debian-base "$want"
+  echo "built in $((SECONDS - t0))s: Debian $(cat "$WORK/debian-version")"
+}
+
+# ---- R: the repository's Dockerfiles ----------------------------------------------------------
+# Checks what a pod relies on, inside the built image: the user, the package, /bin/sh for the
+# operator's preStop, and no Python anywhere.
+check_r_image() {
+  local ref="$1" entry="$2" c user out
+  user="$(B inspect --type image --format '{{.OCIv1.Config.User}}' "$ref")"
+  [[ "$user" == 10001:10001 ]] || { echo "$ref: USER is '$user', expected 10001:10001" >&2; exit 1; }
+  c="$(B from --pull-never "$ref")"
+  out="$(B run --isolation chroot --user 10001:10001 "$c" -- /bin/sh -c '
+    set -e
+    for p in python python3 pip pip3; do if command -v "$p" >/dev/null; then echo "found $p"; exit 1; fi; done
+    if ls /usr/bin/python* /usr/local/bin/python* 2>/dev/null; then echo "found a python binary"; exit 1; fi
+    test -x /bin/sleep
+    test -f "/opt/rmlops/'"$entry"'"
+    echo "uid $(id -u)"
+    Rscript -e "suppressMessages(library(rmlops)); cat(R.version\$version.string, \"rmlops\", format(packageVersion(\"rmlops\")), \"\n\")"' 2>&1)" ||
+    { B rm "$c" >/dev/null; echo "$ref: check failed: $out" >&2; exit 1; }
+  B rm "$c" >/dev/null
+  echo "checked: $(tr '\n' ' ' <<<"$out")/bin/sh present, no Python"
+}
+
+r_images() {
+  local want files name ref t0
+  mapfile -t files < <(cd "$ROOT" && find r -type f ! -path 'r/tests/*' ! -path 'r/model/*' ! -name '*.o' ! -name '*.so')
+  want="$(hash_files "${files[@]}") base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF")"
+  for name in r-serve r-train; do
+    wanted "$name" || continue
+    ref="$(ref_of "$name")"
+    step "$name: $ref (buildah bud -f r/Dockerfile.${name#r-} r/)"
+    if stamp_ok "image-$name" "$want" && [[ -f "$IMAGES/$name.tar" ]]; then
+      echo "up to date"
+      continue
+    fi
+    t0=$SECONDS
+    # --layers: the two Dockerfiles share every step up to their entrypoint script, so the second
+    # build reuses the first one's layers, and a change in R/ rebuilds from that COPY onwards.
+    B bud -q --layers --pull=never --isolation chroot --build-arg "BASE_IMAGE=$BASE_REF" \
+      -f "$ROOT/r/Dockerfile.${name#r-}" -t "$ref" "$ROOT/r" >"$WORK/$name.log" 2>&1 ||
+      { tail -n 30 "$WORK/$name.log" >&2; echo "buildah bud of r/Dockerfile.${name#r-} failed (log: $WORK/$name.log)" >&2; exit 1; }
+    check_r_image "$ref" "${name#r-}.R"
+    save "$name" "$ref" "$t0"
+    stamp_set "image-$name" "$want"
+  done
+}
+
+# ---- Seldon: executor and operator ------------------------------------------------------------
+# As upstream's images (distroless, WORKDIR /, the binary at the root), with the binary's glibc
+# libraries from this Debian host instead of distroless. The executor serves ./openapi/ (absent
+# from the 1.17.1 source: generated upstream), so the folder exists and is empty.
+seldon_image() { # name binary-name env-var entrypoint
+  local name="$1" bin_name="$2" var="$3" entry="$4" bin ref want dir t0=$SECONDS
+  wanted "$name" || return 0
+  ref="$(ref_of "$name")"
+  bin="${!var:-$BIN/seldon-$bin_name}"
+  step "$name: $ref ($bin)"
+  if [[ ! -x "$bin" ]]; then
+    echo "unavailable: no binary at $bin (scripts/real/install-seldon.sh builds it, or set $var)"
+    rm -f "$IMAGES/$name.tar"
+    return 0
+  fi
+  want="$(sha256sum "$bin" | cut -c1-16) $(hash_files scripts/real/install-images.sh)"
+  if stamp_ok "image-$name" "$want" && [[ -f "$IMAGES/$name.tar" ]]; then
+    echo "up to date"
+    return 0
+  fi
+  dir="$WORK/$name" && rm -rf "$dir"
+  with_libs "$bin" "$dir" "/$entry"
+  etc_for "$dir" 8888 seldon
+  mkdir -p "$dir/openapi"
+  from_rootfs "$ref" "$dir" --entrypoint "[\"/$entry\"]" --cmd '[]' --workingdir / --user 8888:8888 \
+    --env PATH=/ --label "org.opencontainers.image.version=$(pin_seldon)"
+  rm -rf "$dir"
+  save "$name" "$ref" "$t0"
+  stamp_set "image-$name" "$want"
+}
+pin_seldon() { node -p "require('$ROOT/versions.json').seldonCore"; }
+
+# ---- MinIO and mc -----------------------------------------------------------------------------
+minio_images() {
+  local name ref bin want dir t0
+  for name in minio mc; do
+    wanted "$name" || continue
+    ref="$(ref_of "$name")"
+    bin="$BIN/$name"
+    step "$name: $ref ($bin)"
+    if [[ ! -x "$bin" ]]; then
+      echo "no binary at $bin: run scripts/real/install.sh first" >&2
+      exit 1
+    fi
+    want="$(sha256sum "$bin" | cut -c1-16) $(hash_files scripts/real/install-images.sh)"
+    if stamp_ok "image-$name" "$want" && [[ -f "$IMAGES/$name.tar" ]]; then
+      echo "up to date"
+      continue
+    fi
+    t0=$SECONDS
+    dir="$WORK/$name" && rm -rf "$dir"
+    with_libs "$bin" "$dir" "/usr/bin/$name"
+    etc_for "$dir" 1000 "$name"
+    # The provisioning Job runs a /bin/sh script around mc (lib/minio-store.ts); MinIO runs alone.
+    if [[ "$name" == mc ]]; then busybox_into "$dir"; fi
+    from_rootfs "$ref" "$dir" --entrypoint "[\"/usr/bin/$name\"]" --cmd '[]' --user 1000:1000 --workingdir /tmp \
+      --env PATH=/usr/bin:/bin --env HOME=/tmp
+    rm -rf "$dir"
+    save "$name" "$ref" "$t0"
+    stamp_set "image-$name" "$want"
+  done
+}
+
+# ---- MLflow -----------------------------------------------------------------------------------
+# The Debian base with Debian's python3, and a virtualenv from PyPI at /opt/mlflow holding the
+# pinned mlflow and boto3 (the artifact proxy's S3 client), as the official -full image has.
+# lib/mlflow-server.ts runs `mlflow server …` as uid 1000 with HOME=/tmp on a read-only root.
+mlflow_image() {
+  wanted mlflow || return 0
+  local ref version want c etc_dir t0=$SECONDS
+  ref="$(ref_of mlflow)"
+  version="$(node -p "require('$ROOT/versions.json').mlflow")"
+  want="mlflow==$version boto3 base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF") $(hash_files scripts/real/install-images.sh)"
+  step "mlflow: $ref (mlflow==$version, boto3, Debian python3)"
+  if stamp_ok image-mlflow "$want" && [[ -f "$IMAGES/mlflow.tar" ]]; then
+    echo "up to date"
+    return 0
+  fi
+  mkdir -p "$CACHE/pip-cache"
+  c="$(B from --pull-never "$BASE_REF")"
+  B run --isolation chroot -v "$CACHE/pip-cache:/root/.cache/pip" "$c" -- sh -c "
+    set -e
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -q -o Acquire::Retries=5 update >/dev/null
+    apt-get -q -y install python3 python3-venv ca-certificates >/dev/null
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
+    python3 -m venv /opt/mlflow
+    /opt/mlflow/bin/pip install -q --disable-pip-version-check --no-input 'mlflow==$version' boto3
+    /opt/mlflow/bin/pip freeze --all > /opt/mlflow/requirements.lock
+    /opt/mlflow/bin/mlflow --version
+    mkdir -p /mlflow && chown 1000:1000 /mlflow
+  " >"$WORK/mlflow.log" 2>&1 || { B rm "$c" >/dev/null; tail -n 30 "$WORK/mlflow.log" >&2; exit 1; }
+  tail -n 1 "$WORK/mlflow.log"
+  etc_dir="$(B mount "$c")"
+  printf 'mlflow:x:1000:1000:mlflow:/tmp:/usr/sbin/nologin\n' >>"$etc_dir/etc/passwd"
+  printf 'mlflow:x:1000:\n' >>"$etc_dir/etc/group"
+  B umount "$c" >/dev/null
+  B config --env PATH=/opt/mlflow/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env HOME=/tmp \
+    --env PYTHONDONTWRITEBYTECODE=1 --user 1000:1000 --workingdir /tmp --port 5000 --cmd '["mlflow", "server"]' "$c"
+  B commit -q --rm "$c" "$ref" >/dev/null
+  save mlflow "$ref" "$t0"
+  stamp_set image-mlflow "$want"
+}
+
+# ---- build ------------------------------------------------------------------------------------
+base_image
+r_images
+seldon_image seldon-executor executor RMLOPS_SELDON_EXECUTOR executor
+seldon_image seldon-operator operator RMLOPS_SELDON_OPERATOR manager
+minio_images
+mlflow_image
+
+# ---- index and versions -----------------------------------------------------------------------
+step "images ($IMAGES)"
+entries=()
+for name in "${ALL[@]}"; do
+  tar="$IMAGES/$name.tar"
+  [[ -f "$tar" ]] || continue
+  ref="$(ref_of "$name")"
+  id="$(B inspect --type image --format '{{.FromImageID}}' "$ref" 2>/dev/null || echo '?')"
+  bytes="$(stat -c %s "$tar")"
+  built="${BUILD_SECONDS[$name]:-}"
+  printf '%-16s %-52s sha256:%.12s %5d MB%s\n' "$name" "$ref" "$id" "$((bytes / 1000000))" "${built:+ (built in ${built}s)}"
+  entries+=("$ref" "$tar" "$bytes")
+done
+node -e '
+  const a = process.argv.slice(2), out = [];
+  for (let i = 0; i < a.length; i += 3) out.push({ ref: a[i], archive: a[i + 1], bytes: Number(a[i + 2]) });
+  require("fs").writeFileSync(process.argv[1], JSON.stringify(out, null, 2) + "\n");
+' "$IMAGES/index.json" "${entries[@]}"
+echo "index: $IMAGES/index.json ($((${#entries[@]} / 3)) images; import with: ctr -n k8s.io images import ARCHIVE)"
+echo "buildah: $(buildah --version) (t+$((SECONDS - START))s)"
