@@ -15,6 +15,8 @@
 set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
+# Image files must be readable by the non-root users that run them, whatever the caller's umask.
+umask 022
 
 IMAGES="$CACHE/images"
 WORK="$IMAGES/work"
@@ -70,7 +72,8 @@ with_libs() {
   local bin="$1" dir="$2" dest="$3" lib
   install -D -m 0755 "$bin" "$dir$dest"
   for lib in $(ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' || true); do
-    install -D -m 0644 "$(readlink -f "$lib")" "$dir$lib"
+    # 0755: the kernel executes the dynamic loader (the interpreter), so it must be executable.
+    install -D -m 0755 "$(readlink -f "$lib")" "$dir$lib"
   done
 }
 # Debian's busybox-static, unpacked from its package (not installed on the host), with the applet
@@ -79,7 +82,9 @@ busybox_into() {
   local dir="$1" deb applet
   if [[ ! -x "$WORK/busybox/bin/busybox" ]]; then
     rm -rf "$WORK/busybox" "$WORK/busybox-deb" && mkdir -p "$WORK/busybox-deb"
-    (cd "$WORK/busybox-deb" && apt-get download -q busybox-static >/dev/null)
+    # apt-get download needs the package lists; a host with none fetches them once.
+    (cd "$WORK/busybox-deb" && { apt-get download -q busybox-static >/dev/null 2>&1 ||
+      { apt-get -q update >/dev/null && apt-get download -q busybox-static >/dev/null; }; })
     deb="$(ls "$WORK"/busybox-deb/busybox-static_*.deb)"
     dpkg-deb -x "$deb" "$WORK/busybox"
   fi
@@ -152,25 +157,36 @@ EOF
   echo "built in $((SECONDS - t0))s: Debian $(cat "$WORK/debian-version")"
 }
 
-# ---- R: the repository's Dockerfiles ----------------------------------------------------------
-# Checks what a pod relies on, inside the built image: the user, the package, /bin/sh for the
-# operator's preStop, and no Python anywhere.
-check_r_image() {
-  local ref="$1" entry="$2" c user out
-  user="$(B inspect --type image --format '{{.OCIv1.Config.User}}' "$ref")"
-  [[ "$user" == 10001:10001 ]] || { echo "$ref: USER is '$user', expected 10001:10001" >&2; exit 1; }
+# ---- checks inside the images ------------------------------------------------------------------
+# Runs a command in a new container of an image, as the image's own user: the binary starts and
+# its libraries load. Prints the output's first line. Usage: check_runs REF CMD...
+check_runs() {
+  local ref="$1" c out
+  shift
   c="$(B from --pull-never "$ref")"
-  out="$(B run --isolation chroot --user 10001:10001 "$c" -- /bin/sh -c '
-    set -e
+  out="$(B run --isolation chroot "$c" -- "$@" 2>&1)" || { B rm "$c" >/dev/null; echo "$ref: \`$*\` failed: $out" >&2; exit 1; }
+  B rm "$c" >/dev/null
+  echo "checked: $(head -n 1 <<<"$out")"
+}
+# The numeric non-root user a pod's runAsNonRoot can verify. Usage: check_user REF USER
+check_user() {
+  local user
+  user="$(B inspect --type image --format '{{.OCIv1.Config.User}}' "$1")"
+  [[ "$user" == "$2" ]] || { echo "$1: USER is '$user', expected $2" >&2; exit 1; }
+}
+
+# ---- R: the repository's Dockerfiles ----------------------------------------------------------
+# What a pod relies on, inside the built image: the user, the package, /bin/sh and /bin/sleep for
+# the operator's preStop, and no Python anywhere.
+check_r_image() { # REF ENTRY
+  check_user "$1" 10001:10001
+  check_runs "$1" /bin/sh -c '
     for p in python python3 pip pip3; do if command -v "$p" >/dev/null; then echo "found $p"; exit 1; fi; done
     if ls /usr/bin/python* /usr/local/bin/python* 2>/dev/null; then echo "found a python binary"; exit 1; fi
-    test -x /bin/sleep
-    test -f "/opt/rmlops/'"$entry"'"
-    echo "uid $(id -u)"
-    Rscript -e "suppressMessages(library(rmlops)); cat(R.version\$version.string, \"rmlops\", format(packageVersion(\"rmlops\")), \"\n\")"' 2>&1)" ||
-    { B rm "$c" >/dev/null; echo "$ref: check failed: $out" >&2; exit 1; }
-  B rm "$c" >/dev/null
-  echo "checked: $(tr '\n' ' ' <<<"$out")/bin/sh present, no Python"
+    test -x /bin/sleep || { echo "no /bin/sleep"; exit 1; }
+    test -f "/opt/rmlops/$1" || { echo "no /opt/rmlops/$1"; exit 1; }
+    echo "/bin/sh and /bin/sleep present, no Python, uid $(id -u)"' sh "$2"
+  check_runs "$1" Rscript -e 'suppressMessages(library(rmlops)); cat(R.version$version.string, "with rmlops", format(packageVersion("rmlops")), "\n")'
 }
 
 r_images() {
@@ -208,8 +224,10 @@ seldon_image() { # name binary-name env-var entrypoint
   bin="${!var:-$BIN/seldon-$bin_name}"
   step "$name: $ref ($bin)"
   if [[ ! -x "$bin" ]]; then
-    echo "unavailable: no binary at $bin (scripts/real/install-seldon.sh builds it, or set $var)"
     rm -f "$IMAGES/$name.tar"
+    echo "unavailable: no binary at $bin (scripts/real/install-seldon.sh builds it, or set $var)"
+    # CI builds Seldon first: a missing binary there is a failure, not a skip.
+    [[ "${CI:-}" != true ]] || exit 1
     return 0
   fi
   want="$(sha256sum "$bin" | cut -c1-16) $(hash_files scripts/real/install-images.sh)"
@@ -224,6 +242,8 @@ seldon_image() { # name binary-name env-var entrypoint
   from_rootfs "$ref" "$dir" --entrypoint "[\"/$entry\"]" --cmd '[]' --workingdir / --user 8888:8888 \
     --env PATH=/ --label "org.opencontainers.image.version=$(pin_seldon)"
   rm -rf "$dir"
+  check_user "$ref" 8888:8888
+  check_runs "$ref" "/$entry" --help
   save "$name" "$ref" "$t0"
   stamp_set "image-$name" "$want"
 }
@@ -255,6 +275,8 @@ minio_images() {
     from_rootfs "$ref" "$dir" --entrypoint "[\"/usr/bin/$name\"]" --cmd '[]' --user 1000:1000 --workingdir /tmp \
       --env PATH=/usr/bin:/bin --env HOME=/tmp
     rm -rf "$dir"
+    check_user "$ref" 1000:1000
+    if [[ "$name" == mc ]]; then check_runs "$ref" /bin/sh -c 'mc --version && sleep 0'; else check_runs "$ref" minio --version; fi
     save "$name" "$ref" "$t0"
     stamp_set "image-$name" "$want"
   done
