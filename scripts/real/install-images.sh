@@ -191,7 +191,9 @@ check_r_image() { # REF ENTRY
 
 r_images() {
   local want files name ref t0
-  mapfile -t files < <(cd "$ROOT" && find r -type f ! -path 'r/tests/*' ! -path 'r/model/*' ! -name '*.o' ! -name '*.so')
+  # What the two Dockerfiles read: themselves, .dockerignore and the files they COPY.
+  mapfile -t files < <(cd "$ROOT" && find r/Dockerfile.serve r/Dockerfile.train r/.dockerignore r/packages.txt r/DESCRIPTION \
+    r/NAMESPACE r/R r/man r/inst r/src r/serve.R r/train.R -type f ! -name '*.o' ! -name '*.so')
   want="$(hash_files "${files[@]}") base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF")"
   for name in r-serve r-train; do
     wanted "$name" || continue
@@ -211,6 +213,30 @@ r_images() {
     save "$name" "$ref" "$t0"
     stamp_set "image-$name" "$want"
   done
+}
+
+# ---- the documented recipe: r/Dockerfile.extend ------------------------------------------------
+# docs/images.md tells users to add Debian R packages with r/Dockerfile.extend: it is built here on
+# the fresh r-train image with one package, and the package must load as the image's user. The
+# result is a check only (not in the index), removed afterwards.
+recipe_check() {
+  wanted r-train || return 0
+  local base want ref="localhost/rmlops/r-train-extended:check" t0=$SECONDS
+  base="$(ref_of r-train)"
+  want="$(hash_files r/Dockerfile.extend) on=$(B inspect --type image --format '{{.FromImageID}}' "$base")"
+  step "recipe: r/Dockerfile.extend on $base, PACKAGES=r-cran-e1071"
+  if stamp_ok image-recipe "$want"; then
+    echo "up to date"
+    return 0
+  fi
+  B bud -q --pull=never --isolation chroot --build-arg "IMAGE=$base" --build-arg PACKAGES=r-cran-e1071 \
+    -f "$ROOT/r/Dockerfile.extend" -t "$ref" "$ROOT/r" >"$WORK/recipe.log" 2>&1 ||
+    { tail -n 30 "$WORK/recipe.log" >&2; echo "buildah bud of r/Dockerfile.extend failed (log: $WORK/recipe.log)" >&2; exit 1; }
+  check_r_image "$ref" train.R
+  check_runs "$ref" Rscript -e 'library(e1071); cat("e1071", format(packageVersion("e1071")), "loads\n")'
+  B rmi "$ref" >/dev/null
+  stamp_set image-recipe "$want"
+  echo "recipe checked in $((SECONDS - t0))s"
 }
 
 # ---- Seldon: executor and operator ------------------------------------------------------------
@@ -291,22 +317,33 @@ mlflow_image() {
   local ref version want c etc_dir t0=$SECONDS
   ref="$(ref_of mlflow)"
   version="$(node -p "require('$ROOT/versions.json').mlflow")"
-  want="mlflow==$version boto3 base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF") $(hash_files scripts/real/install-images.sh)"
+  # The recipe's revision (bump it when the build below changes) rather than this script's hash:
+  # editing another image's recipe must not cost a 4-minute MLflow rebuild.
+  want="mlflow==$version boto3 base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF") recipe=1"
   step "mlflow: $ref (mlflow==$version, boto3, Debian python3)"
   if stamp_ok image-mlflow "$want" && [[ -f "$IMAGES/mlflow.tar" ]]; then
     echo "up to date"
     return 0
   fi
-  mkdir -p "$CACHE/pip-cache"
+  # The wheels are fetched here, by this machine's pip (its certificate settings), and installed
+  # in the image offline from that folder: no network and no host CA inside the build.
+  local wheels="$WORK/mlflow-wheels-$version"
+  if [[ ! -f "$wheels/.complete" ]]; then
+    rm -rf "$wheels" && mkdir -p "$wheels"
+    nice -n 10 python3 -m pip download -q --disable-pip-version-check --no-input --only-binary=:all: \
+      --python-version 3.11 --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform linux_x86_64 \
+      -d "$wheels" "mlflow==$version" boto3
+    touch "$wheels/.complete"
+  fi
   c="$(B from --pull-never "$BASE_REF")"
-  B run --isolation chroot -v "$CACHE/pip-cache:/root/.cache/pip" "$c" -- sh -c "
+  B run --isolation chroot -v "$wheels:/wheels:ro" "$c" -- sh -c "
     set -e
     export DEBIAN_FRONTEND=noninteractive
     apt-get -q -o Acquire::Retries=5 update >/dev/null
     apt-get -q -y install python3 python3-venv ca-certificates >/dev/null
     rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb
     python3 -m venv /opt/mlflow
-    /opt/mlflow/bin/pip install -q --disable-pip-version-check --no-input 'mlflow==$version' boto3
+    /opt/mlflow/bin/pip install -q --disable-pip-version-check --no-input --no-index --find-links /wheels 'mlflow==$version' boto3
     /opt/mlflow/bin/pip freeze --all > /opt/mlflow/requirements.lock
     /opt/mlflow/bin/mlflow --version
     mkdir -p /mlflow && chown 1000:1000 /mlflow
@@ -319,6 +356,8 @@ mlflow_image() {
   B config --env PATH=/opt/mlflow/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env HOME=/tmp \
     --env PYTHONDONTWRITEBYTECODE=1 --user 1000:1000 --workingdir /tmp --port 5000 --cmd '["mlflow", "server"]' "$c"
   B commit -q --rm "$c" "$ref" >/dev/null
+  check_user "$ref" 1000:1000
+  check_runs "$ref" sh -c 'cd /tmp && mlflow --version && python3 -c "import boto3, mlflow.server; print(\"boto3\", boto3.__version__)" && test -z "$(find /opt/mlflow -writable -print -quit)"'
   save mlflow "$ref" "$t0"
   stamp_set image-mlflow "$want"
 }
@@ -326,6 +365,7 @@ mlflow_image() {
 # ---- build ------------------------------------------------------------------------------------
 base_image
 r_images
+recipe_check
 seldon_image seldon-executor executor RMLOPS_SELDON_EXECUTOR executor
 seldon_image seldon-operator operator RMLOPS_SELDON_OPERATOR manager
 minio_images
