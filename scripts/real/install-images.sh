@@ -23,6 +23,9 @@ WORK="$IMAGES/work"
 mkdir -p "$IMAGES" "$WORK"
 ALL=(r-serve r-train seldon-executor seldon-operator minio mc mlflow)
 WANT=("${@:-${ALL[@]}}")
+for name in "${WANT[@]}"; do
+  [[ " ${ALL[*]} " == *" $name "* ]] || { echo "no image named '$name': known are ${ALL[*]}" >&2; exit 2; }
+done
 
 for tool in buildah debootstrap; do
   if ! command -v "$tool" >/dev/null; then
@@ -33,6 +36,13 @@ done
 if ((EUID != 0)); then
   echo "install-images.sh runs as root (debootstrap and buildah's vfs storage need it)" >&2
   exit 1
+fi
+# One run at a time on this cache (CI and a developer's node may both call it); archives and the
+# index are replaced by rename, so an importer never reads a half-written file.
+exec 9>"$IMAGES/.lock"
+if ! flock -n 9; then
+  echo "another install-images.sh holds $IMAGES/.lock: waiting for it"
+  flock 9
 fi
 
 # buildah on its own storage in the cache, never the host's: vfs works on any filesystem, and
@@ -50,8 +60,9 @@ declare -A BUILD_SECONDS=()
 # Writes the archive of an image and records how long it took. Usage: save NAME REF T0
 save() {
   local name="$1" ref="$2" t0="$3" tar="$IMAGES/$1.tar"
-  rm -f "$tar"
-  B push -q "$ref" "docker-archive:$tar:$ref" >/dev/null
+  rm -f "$tar.tmp"
+  B push -q "$ref" "docker-archive:$tar.tmp:$ref" >/dev/null
+  mv -f "$tar.tmp" "$tar"
   BUILD_SECONDS[$name]=$((SECONDS - t0))
 }
 # An image from a root filesystem folder (no base), committed as REF. Usage: from_rootfs REF DIR CONFIG...
@@ -387,7 +398,9 @@ done
 node -e '
   const a = process.argv.slice(2), out = [];
   for (let i = 0; i < a.length; i += 3) out.push({ ref: a[i], archive: a[i + 1], bytes: Number(a[i + 2]) });
-  require("fs").writeFileSync(process.argv[1], JSON.stringify(out, null, 2) + "\n");
+  const fs = require("fs");
+  fs.writeFileSync(process.argv[1] + ".tmp", JSON.stringify(out, null, 2) + "\n");
+  fs.renameSync(process.argv[1] + ".tmp", process.argv[1]);
 ' "$IMAGES/index.json" "${entries[@]}"
 echo "index: $IMAGES/index.json ($((${#entries[@]} / 3)) images; import with: ctr -n k8s.io images import ARCHIVE)"
 echo "buildah: $(buildah --version) (t+$((SECONDS - START))s)"
