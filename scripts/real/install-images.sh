@@ -152,7 +152,8 @@ EOF
   printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' >"$rootfs/etc/apt/apt.conf.d/90rmlops-no-recommends"
   # The point release's updates and security fixes, then no apt lists or caches in the layer.
   chroot "$rootfs" env DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 sh -c \
-    'apt-get -q -o Acquire::Retries=5 update >/dev/null && apt-get -q -y upgrade >/dev/null'
+    'apt-get -q -o Acquire::Retries=5 update && apt-get -q -y upgrade' >"$WORK/debian-upgrade.log" 2>&1 ||
+    { tail -n 20 "$WORK/debian-upgrade.log" >&2; exit 1; }
   find "$rootfs/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete
   find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
   rm -rf "$rootfs"/usr/share/{man,info,lintian}/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin \
