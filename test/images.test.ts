@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, DEFAULT_R_SERVING_IMAGE, DEFAULT_R_TRAINING_IMAGE,
+  DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, DEFAULT_R_SERVING_IMAGE, DEFAULT_R_TRAINING_IMAGE, KSERVE_VERSION,
 } from '../lib';
 
 const { imageRefs } = require('../scripts/real/images.js') as { imageRefs: (root?: string) => Record<string, string> };
@@ -46,6 +46,10 @@ describe('scripts/real/images.js: the refs install-images.sh builds', () => {
     expect(m).not.toBeNull();
     expect(refs['seldon-executor']).toBe(m![1]);
     expect(refs['seldon-operator']).toMatch(/^docker\.io\/seldonio\/seldon-core-operator:\d+\.\d+\.\d+$/);
+  });
+
+  test('the KServe controller image carries the KServe release the library targets', () => {
+    expect(refs['kserve-controller']).toBe(`docker.io/kserve/kserve-controller:v${KSERVE_VERSION}`);
   });
 
   test('the refs follow their pins: a bumped versions.json or R package version moves them off lib/\'s defaults', () => {

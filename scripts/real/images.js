@@ -20,6 +20,7 @@ function imageRefs(root = ROOT) {
     'r-train': `ghcr.io/rmlops/r-train:${rmlops[1]}`,
     'seldon-executor': `docker.io/seldonio/seldon-core-executor:${v.seldonCore}`,
     'seldon-operator': `docker.io/seldonio/seldon-core-operator:${v.seldonCore}`,
+    'kserve-controller': `docker.io/kserve/kserve-controller:v${v.kserve}`,
     minio: `quay.io/minio/minio:${v.minio.release}`,
     mc: `quay.io/minio/mc:${v.mc.release}`,
     mlflow: `ghcr.io/mlflow/mlflow:v${v.mlflow}-full`,

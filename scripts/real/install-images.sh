@@ -8,6 +8,7 @@
 #                 repository's Dockerfiles are the only recipe
 #   seldon-*      the executor and operator binaries the cache holds (install-seldon.sh, or
 #                 RMLOPS_SELDON_EXECUTOR / RMLOPS_SELDON_OPERATOR), with their glibc libraries
+#   kserve-*      KServe's controller manager from install-kserve.sh (or RMLOPS_KSERVE_MANAGER)
 #   minio, mc     the Go builds install.sh cached; mc with busybox (the provisioning Job is sh)
 #   mlflow        the Debian base, Debian's python3, mlflow==<versions.json> and boto3 from PyPI
 # Usage: install-images.sh [NAME...] (default: all). Idempotent: each image is stamped with the
@@ -21,7 +22,7 @@ umask 022
 IMAGES="$CACHE/images"
 WORK="$IMAGES/work"
 mkdir -p "$IMAGES" "$WORK"
-ALL=(r-serve r-train seldon-executor seldon-operator minio mc mlflow)
+ALL=(r-serve r-train seldon-executor seldon-operator kserve-controller minio mc mlflow)
 WANT=("${@:-${ALL[@]}}")
 for name in "${WANT[@]}"; do
   [[ " ${ALL[*]} " == *" $name "* ]] || { echo "no image named '$name': known are ${ALL[*]}" >&2; exit 2; }
@@ -48,7 +49,10 @@ fi
 # buildah on its own storage in the cache, never the host's: vfs works on any filesystem, and
 # chroot isolation needs no runc, no network namespace and no CNI for the RUN steps.
 B() { nice -n 10 buildah --storage-driver vfs --root "$IMAGES/storage" --runroot "$IMAGES/run" "$@"; }
-ref_of() { node "$ROOT/scripts/real/images.js" "$1"; }
+# The refs, read once from scripts/real/images.js.
+declare -A REFS=()
+while read -r name ref; do REFS[$name]="$ref"; done < <(node "$ROOT/scripts/real/images.js")
+ref_of() { echo "${REFS[$1]:?no ref for $1 in scripts/real/images.js}"; }
 wanted() { local n; for n in "${WANT[@]}"; do [[ "$n" == "$1" ]] && return 0; done; return 1; }
 # sha256 of files' contents and names (paths relative to ROOT), for the stamps.
 hash_files() { (cd "$ROOT" && printf '%s\n' "$@" | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum | cut -c1-16); }
@@ -251,20 +255,27 @@ recipe_check() {
   echo "recipe checked in $((SECONDS - t0))s"
 }
 
-# ---- Seldon: executor and operator ------------------------------------------------------------
+# ---- controllers: Seldon's executor and operator, KServe's manager ------------------------------
 # As upstream's images (distroless, WORKDIR /, the binary at the root), with the binary's glibc
 # libraries from this Debian host instead of distroless. The executor serves ./openapi/ (absent
 # from the 1.17.1 source: generated upstream), so the folder exists and is empty.
-seldon_image() { # name binary-name env-var entrypoint
-  local name="$1" bin_name="$2" var="$3" entry="$4" bin ref want dir t0=$SECONDS
+# Usage: binary_image NAME BINARY ENV_VAR ENTRYPOINT UID (ENV_VAR names a prebuilt binary instead)
+binary_image() {
+  local name="$1" var="$3" entry="$4" uid="$5" bin ref want dir t0=$SECONDS
   wanted "$name" || return 0
   ref="$(ref_of "$name")"
-  bin="${!var:-$BIN/seldon-$bin_name}"
+  bin="${!var:-$2}"
   step "$name: $ref ($bin)"
   if [[ ! -x "$bin" ]]; then
     rm -f "$IMAGES/$name.tar"
-    echo "unavailable: no binary at $bin (scripts/real/install-seldon.sh builds it, or set $var)"
-    # CI builds Seldon first: a missing binary there is a failure, not a skip.
+    if [[ -f "$bin.unavailable" && "$name" == kserve-controller ]]; then
+      # install-kserve.sh exits 3 when the proxy refuses KServe's module; CI accepts that, and
+      # the KServe scenarios say why they skip.
+      echo "unavailable: $(cat "$bin.unavailable")"
+      return 0
+    fi
+    echo "unavailable: no binary at $bin (scripts/real/install-seldon.sh or install-kserve.sh builds it, or set $var)"
+    # CI builds Seldon and KServe first: a missing binary there is a failure, not a skip.
     [[ "${CI:-}" != true ]] || exit 1
     return 0
   fi
@@ -275,17 +286,15 @@ seldon_image() { # name binary-name env-var entrypoint
   fi
   dir="$WORK/$name" && rm -rf "$dir"
   with_libs "$bin" "$dir" "/$entry"
-  etc_for "$dir" 8888 seldon
-  mkdir -p "$dir/openapi"
-  from_rootfs "$ref" "$dir" --entrypoint "[\"/$entry\"]" --cmd '[]' --workingdir / --user 8888:8888 \
-    --env PATH=/ --label "org.opencontainers.image.version=$(pin_seldon)"
+  etc_for "$dir" "$uid" "${name%%-*}"
+  if [[ "$name" == seldon-executor ]]; then mkdir -p "$dir/openapi"; fi
+  from_rootfs "$ref" "$dir" --entrypoint "[\"/$entry\"]" --cmd '[]' --workingdir / --user "$uid:$uid" --env PATH=/
   rm -rf "$dir"
-  check_user "$ref" 8888:8888
+  check_user "$ref" "$uid:$uid"
   check_runs "$ref" "/$entry" --help
   save "$name" "$ref" "$t0"
   stamp_set "image-$name" "$want"
 }
-pin_seldon() { node -p "require('$ROOT/versions.json').seldonCore"; }
 
 # ---- MinIO and mc -----------------------------------------------------------------------------
 minio_images() {
@@ -378,8 +387,10 @@ mlflow_image() {
 base_image
 r_images
 recipe_check
-seldon_image seldon-executor executor RMLOPS_SELDON_EXECUTOR executor
-seldon_image seldon-operator operator RMLOPS_SELDON_OPERATOR manager
+binary_image seldon-executor "$BIN/seldon-executor" RMLOPS_SELDON_EXECUTOR executor 8888
+binary_image seldon-operator "$BIN/seldon-operator" RMLOPS_SELDON_OPERATOR manager 8888
+# Upstream's image runs as distroless's nonroot user, 65532.
+binary_image kserve-controller "$BIN/kserve-manager" RMLOPS_KSERVE_MANAGER manager 65532
 minio_images
 mlflow_image
 
@@ -393,7 +404,7 @@ for name in "${ALL[@]}"; do
   id="$(B inspect --type image --format '{{.FromImageID}}' "$ref" 2>/dev/null || echo '?')"
   bytes="$(stat -c %s "$tar")"
   built="${BUILD_SECONDS[$name]:-}"
-  printf '%-16s %-52s sha256:%.12s %5d MB%s\n' "$name" "$ref" "$id" "$((bytes / 1000000))" "${built:+ (built in ${built}s)}"
+  printf '%-18s %-52s sha256:%.12s %5d MB%s\n' "$name" "$ref" "$id" "$((bytes / 1000000))" "${built:+ (built in ${built}s)}"
   entries+=("$ref" "$tar" "$bytes")
 done
 node -e '
