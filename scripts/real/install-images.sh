@@ -384,6 +384,8 @@ mlflow_image() {
 }
 
 # ---- build ------------------------------------------------------------------------------------
+# Working containers an interrupted run left behind (this run holds the lock: none is in use).
+B rm --all >/dev/null 2>&1 || true
 base_image
 r_images
 recipe_check
@@ -395,7 +397,13 @@ minio_images
 mlflow_image
 
 # ---- index and versions -----------------------------------------------------------------------
-step "images ($IMAGES)"
+# vfs keeps every layer as a full copy: the untagged intermediate images of --layers (already
+# reused within this run, r-train on r-serve's) would add gigabytes per R source change. Only
+# after a build, so a warm rerun stays a no-op.
+if ((${#BUILD_SECONDS[@]} > 0)); then
+  B rmi --prune >/dev/null 2>&1 || true
+fi
+step "images ($IMAGES; buildah store $(du -sh "$IMAGES/storage" | cut -f1))"
 entries=()
 for name in "${ALL[@]}"; do
   tar="$IMAGES/$name.tar"
