@@ -337,7 +337,7 @@ mlflow_image() {
   wanted mlflow || return 0
   local ref version want c etc_dir t0=$SECONDS
   ref="$(ref_of mlflow)"
-  version="$(node -p "require('$ROOT/versions.json').mlflow")"
+  version="$(pin v.mlflow)"
   # The recipe's revision (bump it when the build below changes) rather than this script's hash:
   # editing another image's recipe must not cost a 4-minute MLflow rebuild.
   want="mlflow==$version boto3 base=$(B inspect --type image --format '{{.FromImageID}}' "$BASE_REF") recipe=1"
