@@ -22,7 +22,7 @@ export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
 export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';
 export {
-  MANIFEST_INDEX, MANIFEST_MARKER, loadManifestDir, loadManifestFile, validateDirectory, validateManifests,
+  MANIFEST_INDEX, MANIFEST_MARKER, loadManifestDir, loadManifestFile, manifestWarnings, validateDirectory, validateManifests,
 } from './manifest-validation';
 export type { DirectoryResult, ValidateOptions } from './manifest-validation';
 export { appObjects, validateApp, validateAppAtSynth } from './app-validation';
