@@ -154,6 +154,8 @@ export const ENV = {
   modelUri: 'MODEL_URI',
   /** Local directory the training job writes the model bundle to (local mode, hand-offs). */
   modelDir: 'MODEL_DIR',
+  /** `true` bundles the fitted model with its training data (default: stripped, see docs/bundle-format.md). */
+  keepTrainingData: 'RMLOPS_KEEP_TRAINING_DATA',
   /** Port the R model server binds (injected by the Seldon operator). */
   httpPort: 'PREDICTIVE_UNIT_HTTP_SERVICE_PORT',
   /** Largest request body the R server accepts, in bytes. */

@@ -19,7 +19,7 @@ function descriptionField(field: string): string[] {
   const m = new RegExp(`^${field}:([^]*?)(?=^\\S)`, 'm').exec(text);
   return m ? m[1].split(',').map((x) => x.replace(/\(.*\)/, '').trim()).filter(Boolean) : [];
 }
-const TEST_ONLY = ['r-cran-testthat', 'r-cran-withr', 'r-cran-rserve'];
+const TEST_ONLY = ['r-cran-testthat', 'r-cran-withr', 'r-cran-rpart', 'r-cran-rserve'];
 
 // Runs a shell pipeline that reads packages.txt (as written in a Dockerfile or .ci/run).
 function packagesFrom(pipeline: string): string[] {
