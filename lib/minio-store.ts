@@ -66,7 +66,7 @@ export interface MinioStoreProps {
   readonly clientCredentialsSecret?: string;
   /** S3 region MinIO reports. @default "us-east-1" */
   readonly region?: string;
-  /** Resources of the MinIO container. @default 250m CPU, 512Mi request, 1Gi limit */
+  /** Resources of the MinIO container. @default 100m CPU, 512Mi request, 1Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /**
    * Seconds the provisioning Job may take, waiting for MinIO included. @default 600
@@ -129,7 +129,7 @@ export class MinioStore extends Construct implements IArtifactStore {
     const mcImage = props.mcImage ?? DEFAULT_MC_IMAGE;
     const extraBuckets = props.extraBuckets ?? [];
     const storageSize = props.storageSize ?? '10Gi';
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
     const deadline = props.provisionDeadlineSeconds ?? 600;
 
     validateAtSynth(this, () => {

@@ -53,7 +53,7 @@ export interface ModelPromotionProps {
   readonly image?: string;
   /** How long the program waits for MLflow, in seconds. @default 120 */
   readonly mlflowWaitSeconds?: number;
-  /** Resources of the container. @default 100m CPU, 256Mi request, 512Mi limit */
+  /** Resources of the container. @default 50m CPU, 256Mi request, 512Mi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
@@ -86,7 +86,7 @@ export class ModelPromotion extends Construct {
     this.fromAlias = typeof challenger === 'string' ? challenger : challenger.alias;
     const waitSeconds = props.mlflowWaitSeconds ?? 120;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '256Mi', memoryLimit: '512Mi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '50m', memoryRequest: '256Mi', memoryLimit: '512Mi' });
 
     validateAtSynth(this, () => {
       const out: Problem[] = [

@@ -73,9 +73,9 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly httpPort?: ModelHttpPort<P>;
   /** Pod replicas. @default 1 */
   readonly replicas?: number;
-  /** Resources of the R container. @default 250m CPU, 512Mi request, 1Gi limit */
+  /** Resources of the R container. @default 100m CPU, 512Mi request, 1Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
-  /** Resources of Seldon's executor sidecar. @default 100m CPU, 128Mi request, 512Mi limit */
+  /** Resources of Seldon's executor sidecar. @default 25m CPU, 128Mi request, 512Mi limit (docs/capacity.md) */
   readonly executorResources?: ComputeResources;
   /**
    * More containers in the predictor pod (sidecars; they are not graph nodes). Rejected at synth:
@@ -155,8 +155,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const httpPort: number = (props.httpPort as number | undefined) ?? R_MODEL_HTTP_PORT;
     const replicas = props.replicas ?? 1;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
-    const executorResources = withDefaults(props.executorResources, { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    const executorResources = withDefaults(props.executorResources, { cpuRequest: '25m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
     const extra = props.extraContainers ?? [];
     const scratchSize = props.scratchSize ?? '1Gi';
     const modelMountPath = props.modelVolume?.mountPath ?? '/models';

@@ -148,15 +148,15 @@ describe('SeldonRModel', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
       model: 'file:///models/m', modelVolume: { claimName: 'models' },
-      resources: { memoryLimit: '256Mi', cpuLimit: '100m' },
+      resources: { memoryLimit: '256Mi', cpuLimit: '50m' },
       executorResources: { memoryLimit: '64Mi' },
     });
     const p = predictor(synthValid(chart));
     expect(p.componentSpecs[0].spec.containers[0].resources).toEqual({
-      requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
-      limits: { cpu: '100m', memory: '256Mi' },
+      requests: { cpu: '50m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      limits: { cpu: '50m', memory: '256Mi' },
     });
-    expect(p.svcOrchSpec.resources).toEqual({ requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '64Mi' } });
+    expect(p.svcOrchSpec.resources).toEqual({ requests: { cpu: '25m', memory: '64Mi' }, limits: { memory: '64Mi' } });
   });
 
   test('extra containers may use 9001/9501/6001: the operator assigns ports to graph-node containers only', () => {
