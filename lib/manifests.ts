@@ -14,6 +14,8 @@ import { ValidateOptions } from './manifest-validation';
 const KIND_RANK: Record<string, number> = {
   Namespace: 0,
   ServiceAccount: 1,
+  Role: 1,
+  RoleBinding: 1,
   ConfigMap: 2,
   Secret: 2,
   PersistentVolumeClaim: 3,

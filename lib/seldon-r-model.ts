@@ -16,7 +16,7 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
@@ -291,7 +291,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
             children: [],
           },
           componentSpecs: [{
-            metadata: { labels },
+            // The annotation also gives ModelPromotion's JSON Patch a map to add its own to.
+            metadata: { labels, annotations: { [MODEL_URI_ANNOTATION]: this.modelUri } },
             spec: {
               automountServiceAccountToken: false,
               // Advisory only: the operator replaces it (see the class comment). Kept so the

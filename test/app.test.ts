@@ -58,6 +58,8 @@ describe('the example app: iris and mtcars', () => {
     expect(kinds).toEqual({
       Namespace: 1, ConfigMap: 4, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 2,
       Deployment: 2, Job: 3, CronJob: 2, SeldonDeployment: 2,
+      // The promotion Job's identity: it may patch the iris SeldonDeployment, nothing else.
+      ServiceAccount: 1, Role: 1, RoleBinding: 1,
     });
   });
 
@@ -98,7 +100,7 @@ describe('the example app: iris and mtcars', () => {
     // The challenger's and the promotion's CronJobs and the iris canary predictor included.
     expect(all).toHaveLength(10);
     for (const { owner, container, pod } of all) {
-      expectRestricted(owner, container, pod);
+      expectRestricted(owner, container, pod, owner === 'CronJob/iris-promote' ? 'iris-promote' : undefined);
       expectMountsResolve(container, pod);
     }
   });
