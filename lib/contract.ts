@@ -221,7 +221,28 @@ export const PROMOTION_ENV = {
   fromAlias: 'RMLOPS_PROMOTE_FROM_ALIAS',
   /** Alias that is moved (the champion). */
   toAlias: 'RMLOPS_PROMOTE_TO_ALIAS',
+  /**
+   * JSON list of `{ resource, patch }`: after moving the alias, the Job sends each JSON Patch
+   * template to the API path `resource`, each `add` op with the promoted version as its value
+   * (unset: nothing is rolled).
+   */
+  rolls: 'RMLOPS_ROLLS',
+  /** Directory of the pod's service account token and cluster CA. */
+  serviceAccountDir: 'RMLOPS_SERVICEACCOUNT_DIR',
 } as const;
+
+/**
+ * Annotation on each predictor's `componentSpecs[0].metadata`: the model URI it loads. The
+ * operator copies these annotations into the pod template of the predictor's Deployment, and it
+ * also makes sure the map exists, so a JSON Patch can add `MODEL_VERSION_ANNOTATION` next to it.
+ */
+export const MODEL_URI_ANNOTATION = 'rmlops-cdk8s/model-uri' as const;
+/**
+ * Annotation `ModelPromotion` sets on the champion predictors' `componentSpecs[0].metadata` to the
+ * promoted version: a changed pod template, so the operator rolls the pods, which resolve the
+ * alias again when they start.
+ */
+export const MODEL_VERSION_ANNOTATION = 'rmlops-cdk8s/model-version' as const;
 
 /** Label every predictor's pods carry with the predictor name, so each predictor can be selected on its own. */
 export const PREDICTOR_LABEL = 'rmlops-cdk8s/predictor' as const;

@@ -17,6 +17,7 @@ export type { AutoscalingProps, CanaryProps, Ingress, NoRolloutProps, PredictorI
 export { CRON_MACROS, cronError } from './cron';
 export { writeHelmChart } from './helm';
 export * from './model-promotion';
+export { MIN_NODE } from './capacity';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
 export type { ComputeResources, NetworkClient } from './pod-defaults';

@@ -14,6 +14,8 @@ import { MANIFEST_INDEX, MANIFEST_MARKER, ValidateOptions, isWrittenManifest, ma
 const KIND_RANK: Record<string, number> = {
   Namespace: 0,
   ServiceAccount: 1,
+  Role: 1,
+  RoleBinding: 1,
   ConfigMap: 2,
   Secret: 2,
   PersistentVolumeClaim: 3,
