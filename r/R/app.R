@@ -97,7 +97,15 @@ route_of <- function(path, table) {
   kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
   label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
   list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
-       model = utils::URLdecode(m[[2L]]), version = if (nzchar(m[[4L]])) utils::URLdecode(m[[4L]]) else NA_character_)
+       model = url_decode(m[[2L]]), version = if (nzchar(m[[4L]])) url_decode(m[[4L]]) else NA_character_)
+}
+
+# A path segment's %XX escapes decoded. A segment that decodes to a NUL or to bytes that are
+# not UTF-8 cannot name anything served here: it is kept as sent (printable ASCII, so it is safe
+# in any message), and the lookup answers 404.
+url_decode <- function(x) {
+  decoded <- tryCatch(utils::URLdecode(x), error = function(e) NA_character_, warning = function(w) NA_character_)
+  if (is.na(decoded) || !validUTF8(decoded)) x else decoded
 }
 
 # Route labels for the metrics: known routes by template, everything else as "other", so a

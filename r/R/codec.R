@@ -42,6 +42,11 @@ parse_json_body <- function(body, spec, example = example_request(spec)) {
   if (json_depth_exceeds(text, max_json_depth)) {
     stop(bad_request(sprintf("JSON nested deeper than %d levels: expected data.ndarray as rows x features", max_json_depth)))
   }
+  # Only text rm_json_check() (src/wire.c) accepts reaches jsonlite: jsonlite 1.8.4 passes the
+  # input quoted in its parse errors to R as a format string, so a malformed body holding "%s"
+  # or "%n" would crash the process. The message names a byte offset, never the client's bytes.
+  problem <- json_problem(body)
+  if (!is.null(problem)) stop(bad_request(sprintf("malformed JSON (%s): expected JSON such as %s", problem, example)))
   tryCatch(
     jsonlite::parse_json(text, simplifyVector = FALSE),
     error = function(e) {
@@ -50,6 +55,10 @@ parse_json_body <- function(body, spec, example = example_request(spec)) {
     }
   )
 }
+
+# NULL when `body` (raw) is one RFC 8259 JSON text no deeper than max_json_depth, else what is
+# wrong and where.
+json_problem <- function(body) .Call(C_rmlops_json_check, body, max_json_depth)
 
 first_line <- function(x) {
   x <- strsplit(trimws(x), "\n", fixed = TRUE)[[1]]
@@ -87,7 +96,7 @@ decode_request <- function(body, spec) {
 }
 
 decode_rows_fast <- function(body, spec) {
-  if (any(body == as.raw(0L))) return(NULL)
+  if (!is.null(json_problem(body))) return(NULL)
   text <- rawToChar(body)
   Encoding(text) <- "UTF-8"
   if (!validUTF8(text) || json_depth_exceeds(text, max_json_depth)) return(NULL)

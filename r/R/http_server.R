@@ -74,7 +74,7 @@ parse_head <- function(head_raw) {
 }
 
 parse_head_r <- function(head_raw) {
-  if (any(head_raw == as.raw(0L))) return(parse_head_strict(head_raw))
+  if (any(head_raw == as.raw(0L) | head_raw > as.raw(0x7eL))) return(parse_head_strict(head_raw))
   lines <- strsplit(rawToChar(head_raw), "\r\n", fixed = TRUE, useBytes = TRUE)[[1L]]
   if (length(lines) == 0L) return(parse_head_strict(head_raw))
   rl <- strsplit(lines[[1L]], " ", fixed = TRUE, useBytes = TRUE)[[1L]]
@@ -109,6 +109,9 @@ parse_head_r <- function(head_raw) {
 parse_head_strict <- function(head_raw) {
   malformed <- function(what) bad_head(paste0("malformed HTTP request: ", what))
   if (any(head_raw == as.raw(0L))) return(malformed("NUL byte in the head"))
+  # RFC 9110 5.5 obs-text: R's regular expressions fail on bytes that are not UTF-8, and no
+  # header this server reads needs more than ASCII, so the head must be ASCII.
+  if (any(head_raw > as.raw(0x7fL))) return(malformed("a byte outside ASCII in the head"))
   text <- rawToChar(head_raw)
   lines <- strsplit(text, "\r\n", fixed = TRUE)[[1L]]
   # RFC 9112 2.2: a server may skip empty lines before the request line.
@@ -299,7 +302,10 @@ error_body <- function(path, code, message, reason) {
 }
 
 # Answers a protocol-level error, then closes once the answer is out (and any body drained).
-reject <- function(state, err, log, opts, method = "-", path = "-", started = now_seconds()) {
+reject <- function(state, err, log, opts, method = "-", path = "-", started = NA_real_) {
+  # Read before request_started is cleared below: the caller often passes state$request_started
+  # itself, and a promise evaluated afterwards would give NA (a NaN duration in the metrics).
+  if (is.na(started)) started <- if (is.na(state$request_started)) state$accepted else state$request_started
   body <- error_body(path, err$code, conditionMessage(err), err$reason)
   state$buf <- raw(0)
   state$request_started <- NA_real_
@@ -414,7 +420,13 @@ read_chunked <- function(buf, pos, max_body) {
     eol <- line_at(pos)
     if (is.na(eol)) return(list(consumed = NA_integer_))
     if (eol < 0L) return(bad("chunk size line too long"))
-    line <- rawToChar(buf[seq.int(pos, length.out = eol - pos)])
+    line_raw <- buf[seq.int(pos, length.out = eol - pos)]
+    # Printable ASCII only (tab allowed): anything else is no chunk size, and R's regular
+    # expressions must never see bytes that are not UTF-8.
+    if (any((line_raw < as.raw(0x20L) & line_raw != as.raw(9L)) | line_raw > as.raw(0x7eL))) {
+      return(bad("invalid chunk size line (a byte outside printable ASCII)"))
+    }
+    line <- rawToChar(line_raw)
     size_text <- sub("[ \t]*(;.*)?$", "", line)
     if (!grepl("^[0-9A-Fa-f]{1,8}$", size_text)) return(bad(sprintf("invalid chunk size '%s'", substr(line, 1L, 40L))))
     size <- strtoi(size_text, 16L)
@@ -479,7 +491,7 @@ handle_safely <- function(handler, req) {
 log_request <- function(method, path, status, started, rows) {
   cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s}\n',
               utc_timestamp_ms(), json_string(method), json_string(path), as.integer(status),
-              format(round((now_seconds() - started) * 1000, 3)),
+              format(round(max(0, now_seconds() - started, na.rm = TRUE) * 1000, 3)),
               if (is.na(rows)) "null" else as.character(as.integer(rows))))
 }
 
@@ -664,6 +676,23 @@ open_connections <- function(conns) {
   if (all(open)) conns else conns[open]
 }
 
+# process_buffer() with a last line of defence: an R error in the protocol code (a bug, since
+# every client mistake is an http_error answered inside) ends this connection with a 500 and a
+# log line, never the process and the other clients' connections.
+serve_buffer <- function(state, server) {
+  tryCatch(
+    process_buffer(state, server$listeners[[state$listener]]$handler, server$opts, server$log, server),
+    error = function(e) {
+      log_line(list(level = "error", msg = "request handling failed: connection closed", error = conditionMessage(e)))
+      if (!state$open) return(invisible())
+      state$out <- raw(0)
+      tryCatch(reject(state, http_error("internal error while reading the request", 500L, "MICROSERVICE_INTERNAL_ERROR",
+                                        "internal"), server$log, server$opts),
+               error = function(e2) close_connection(state))
+    }
+  )
+}
+
 # One round: wait up to `tick` for socket events, serve them, expire connections.
 serve_once <- function(server) {
   opts <- server$opts
@@ -716,7 +745,7 @@ serve_once <- function(server) {
     if (conn_ready[[i]]) {
       if (writing[[i]]) flush_output(state, opts) else read_available(state, now)
     }
-    if (state$open) process_buffer(state, server$listeners[[state$listener]]$handler, opts, server$log, server)
+    if (state$open) serve_buffer(state, server)
   }
   for (i in which(ready[seq_len(nl)])) accept_connection(server, active[[i]], now)
   expire_connections(server$conns, opts, now, server$log)

@@ -88,8 +88,9 @@ read_metrics_file <- function(path) {
 
 prom_escape <- function(x) gsub("\n", "\\n", gsub("\"", "\\\"", gsub("\\", "\\\\", x, fixed = TRUE), fixed = TRUE), fixed = TRUE)
 
+# NA is not a number of the exposition format (NaN is): a missing value is written NaN.
 prom_num <- function(x) {
-  ifelse(is.infinite(x), ifelse(x > 0, "+Inf", "-Inf"), sprintf("%.15g", x))
+  ifelse(is.na(x), "NaN", ifelse(is.infinite(x), ifelse(x > 0, "+Inf", "-Inf"), sprintf("%.15g", x)))
 }
 
 # Text exposition format 0.0.4. `gauges`: model load time, info labels, worker counts.
@@ -117,7 +118,7 @@ render_prometheus <- function(snap, gauges) {
   add("# HELP rmlops_model_load_seconds Time the model took to load and pass its self-check.")
   add("# TYPE rmlops_model_load_seconds gauge")
   add("rmlops_model_load_seconds ", prom_num(gauges$load_seconds %||% NaN))
-  add("# HELP rmlops_model_ready 1 once the model is loaded and every worker runs.")
+  add("# HELP rmlops_model_ready 1 once the model is loaded and at least one worker runs.")
   add("# TYPE rmlops_model_ready gauge")
   add("rmlops_model_ready ", if (isTRUE(gauges$ready)) "1" else "0")
   if (!is.null(gauges$info)) {

@@ -49,39 +49,7 @@ static int buf_str(buf_t *b, const char *s) { return buf_add(b, s, strlen(s)); }
 
 /* ---- the request head ---------------------------------------------------------------------- */
 
-/* RFC 9110 5.6.2 tchar. */
-static int is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
-  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Characters of host_syntax's reg-name part (R/http_server.R). */
-static int is_host_char(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
-  return c != 0 && strchr("._~!$&'()*+,;=%-", c) != NULL;
-}
-
-static int is_hex(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* host_syntax: ^([reg-name chars]*|\[[0-9A-Fa-f:.]+\])(:[0-9]*)?$ */
-static int valid_host(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  if (n > 0 && s[0] == '[') {
-    i = 1;
-    while (i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.')) i++;
-    if (i == 1 || i >= n || s[i] != ']') return 0;
-    i++;
-  } else {
-    while (i < n && is_host_char(s[i])) i++;
-  }
-  if (i < n && s[i] == ':') {
-    i++;
-    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-  }
-  return i == n;
-}
+#include "wire.h"
 
 /* 1-based position of the first CRLFCRLF in buf (as grepRaw gives it), 0 if none. */
 SEXP rmlops_head_end(SEXP buf) {
@@ -93,114 +61,72 @@ SEXP rmlops_head_end(SEXP buf) {
   return Rf_ScalarInteger(0);
 }
 
-#define MAX_FAST_HEADERS 64
+static SEXP mk_range(const unsigned char *s, int a, int b) { return Rf_mkCharLen((const char *)s + a, b - a); }
 
 /*
  * The first `len` bytes of `buf` are a request head (no final CRLFCRLF). Returns what
- * parse_head() returns for it when the head is the common, unremarkable kind: request line
- * `<token> /<target> HTTP/1.x`, header lines `<token>:<value>` of printable ASCII (and tab),
- * Host as parse_head() wants it, at most one Content-Length without a comma. NULL otherwise.
+ * parse_head() returns for it when rm_head_scan() (wire.c) takes it as the common, unremarkable
+ * kind; NULL otherwise.
  */
 SEXP rmlops_parse_head(SEXP buf, SEXP len_) {
   int len = Rf_asInteger(len_);
-  if (len <= 0 || len > XLENGTH(buf)) return R_NilValue;
+  if (TYPEOF(buf) != RAWSXP || len == NA_INTEGER || len <= 0 || len > XLENGTH(buf)) return R_NilValue;
   const unsigned char *s = RAW(buf);
-  int i = 0;
-  /* Request line. */
-  int m0 = i;
-  while (i < len && is_tchar(s[i])) i++;
-  int m1 = i;
-  if (m1 == m0 || i >= len || s[i] != ' ') return R_NilValue;
-  i++;
-  int t0 = i;
-  if (i >= len || s[i] != '/') return R_NilValue;
-  while (i < len && s[i] >= 0x21 && s[i] <= 0x7e && s[i] != '#') i++;
-  int t1 = i;
-  if (i >= len || s[i] != ' ') return R_NilValue;
-  i++;
-  if (len - i < 8 || memcmp(s + i, "HTTP/1.", 7) != 0 || (s[i + 7] != '0' && s[i + 7] != '1')) return R_NilValue;
-  int minor = s[i + 7] - '0';
-  i += 8;
-  if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
-  /* Header lines. */
-  int ks[MAX_FAST_HEADERS], ke[MAX_FAST_HEADERS], vs[MAX_FAST_HEADERS], ve[MAX_FAST_HEADERS];
-  int nh = 0, hosts = 0, host_at = -1, cls = 0, cl_at = -1, tes = 0;
-  while (i < len) {
-    i += 2; /* the CRLF ending the previous line */
-    if (nh == MAX_FAST_HEADERS) return R_NilValue;
-    int k0 = i;
-    while (i < len && is_tchar(s[i])) i++;
-    if (i == k0 || i >= len || s[i] != ':') return R_NilValue;
-    int k1 = i;
-    i++;
-    int v0 = i;
-    while (i < len && (s[i] == '\t' || (s[i] >= 0x20 && s[i] <= 0x7e))) i++;
-    int v1 = i;
-    if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
-    /* A line of just CRLF cannot occur: the head ends at the first empty line. */
-    while (v0 < v1 && (s[v0] == ' ' || s[v0] == '\t')) v0++;
-    while (v1 > v0 && (s[v1 - 1] == ' ' || s[v1 - 1] == '\t')) v1--;
-    ks[nh] = k0; ke[nh] = k1; vs[nh] = v0; ve[nh] = v1;
-    int kl = k1 - k0;
-    if (kl == 4 && strncasecmp((const char *)s + k0, "host", 4) == 0) { hosts++; host_at = nh; }
-    if (kl == 14 && strncasecmp((const char *)s + k0, "content-length", 14) == 0) { cls++; cl_at = nh; }
-    if (kl == 17 && strncasecmp((const char *)s + k0, "transfer-encoding", 17) == 0) tes++;
-    nh++;
-  }
-  if (hosts != minor) return R_NilValue;
-  if (hosts == 1 && !valid_host(s + vs[host_at], (size_t)(ve[host_at] - vs[host_at]))) return R_NilValue;
-  if (cls > 1) return R_NilValue;
-  if (cls == 1) {
-    if (ve[cl_at] == vs[cl_at] || memchr(s + vs[cl_at], ',', (size_t)(ve[cl_at] - vs[cl_at])) != NULL) return R_NilValue;
-  }
+  rm_head_t h;
+  if (!rm_head_scan(s, len, &h)) return R_NilValue;
+  int nh = h.n_headers;
 
   SEXP out = PROTECT(Rf_allocVector(VECSXP, 7));
   SEXP names = PROTECT(Rf_allocVector(STRSXP, 7));
   const char *fields[] = {"method", "path", "query", "minor", "headers", "content_length", "transfer_encoding"};
   for (int f = 0; f < 7; f++) SET_STRING_ELT(names, f, Rf_mkChar(fields[f]));
   Rf_setAttrib(out, R_NamesSymbol, names);
-  SET_VECTOR_ELT(out, 0, Rf_ScalarString(Rf_mkCharLen((const char *)s + m0, m1 - m0)));
-  int q = t0;
-  while (q < t1 && s[q] != '?') q++;
-  SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLen((const char *)s + t0, q - t0)));
-  SET_VECTOR_ELT(out, 2, Rf_ScalarString(q < t1 ? Rf_mkCharLen((const char *)s + q + 1, t1 - q - 1) : Rf_mkChar("")));
-  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(minor));
+  SET_VECTOR_ELT(out, 0, Rf_ScalarString(mk_range(s, h.method0, h.method1)));
+  SET_VECTOR_ELT(out, 1, Rf_ScalarString(mk_range(s, h.target0, h.query_at)));
+  SET_VECTOR_ELT(out, 2, Rf_ScalarString(h.query_at < h.target1 ? mk_range(s, h.query_at + 1, h.target1) : Rf_mkChar("")));
+  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(h.minor));
   SEXP headers = PROTECT(Rf_allocVector(VECSXP, nh));
   SEXP keys = PROTECT(Rf_allocVector(STRSXP, nh));
   char key[256];
-  for (int h = 0; h < nh; h++) {
-    int kl = ke[h] - ks[h];
-    SEXP k;
-    if (kl < (int)sizeof key) {
-      for (int c = 0; c < kl; c++) {
-        unsigned char ch = s[ks[h] + c];
-        key[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-      }
-      k = Rf_mkCharLen(key, kl);
-    } else {
-      char *big = R_alloc((size_t)kl, 1);
-      for (int c = 0; c < kl; c++) {
-        unsigned char ch = s[ks[h] + c];
-        big[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-      }
-      k = Rf_mkCharLen(big, kl);
+  for (int i = 0; i < nh; i++) {
+    int kl = h.key1[i] - h.key0[i];
+    char *dst = kl < (int)sizeof key ? key : R_alloc((size_t)kl, 1);
+    for (int c = 0; c < kl; c++) {
+      unsigned char ch = s[h.key0[i] + c];
+      dst[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
     }
-    SET_STRING_ELT(keys, h, k);
-    SET_VECTOR_ELT(headers, h, Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h])));
+    SET_STRING_ELT(keys, i, Rf_mkCharLen(dst, kl));
+    SET_VECTOR_ELT(headers, i, Rf_ScalarString(mk_range(s, h.val0[i], h.val1[i])));
   }
   Rf_setAttrib(headers, R_NamesSymbol, keys);
   SET_VECTOR_ELT(out, 4, headers);
-  SET_VECTOR_ELT(out, 5, cls == 1 ? Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[cl_at], ve[cl_at] - vs[cl_at]))
-                                  : Rf_allocVector(STRSXP, 0));
-  SEXP te = PROTECT(Rf_allocVector(STRSXP, tes));
-  for (int h = 0, t = 0; h < nh; h++) {
-    if (ke[h] - ks[h] == 17 && strncasecmp((const char *)s + ks[h], "transfer-encoding", 17) == 0) {
-      SET_STRING_ELT(te, t++, Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h]));
+  SET_VECTOR_ELT(out, 5, h.content_length >= 0
+                             ? Rf_ScalarString(mk_range(s, h.val0[h.content_length], h.val1[h.content_length]))
+                             : Rf_allocVector(STRSXP, 0));
+  SEXP te = PROTECT(Rf_allocVector(STRSXP, h.transfer_encodings));
+  for (int i = 0, t = 0; i < nh; i++) {
+    if (h.key1[i] - h.key0[i] == 17 && strncasecmp((const char *)s + h.key0[i], "transfer-encoding", 17) == 0) {
+      SET_STRING_ELT(te, t++, mk_range(s, h.val0[i], h.val1[i]));
     }
   }
   SET_VECTOR_ELT(out, 6, te);
   UNPROTECT(5);
   return out;
+}
+
+/*
+ * rm_json_check() (wire.c) on a raw body: NULL when it is one valid JSON text no deeper than
+ * `max_depth`, else a message naming the byte offset and what was wrong (never the client's
+ * bytes, so it is safe in any message or log line).
+ */
+SEXP rmlops_json_check(SEXP body, SEXP max_depth) {
+  if (TYPEOF(body) != RAWSXP) return Rf_mkString("not a raw vector");
+  size_t at = 0;
+  const char *what = NULL;
+  if (rm_json_check(RAW(body), (size_t)XLENGTH(body), Rf_asInteger(max_depth), &at, &what)) return R_NilValue;
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s at byte %llu", what ? what : "invalid JSON", (unsigned long long)at + 1ULL);
+  return Rf_mkString(msg);
 }
 
 /* ---- small helpers ------------------------------------------------------------------------- */
@@ -306,6 +232,8 @@ SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP b
 SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds) {
   int nb = LENGTH(bounds) + 1, code = Rf_asInteger(status);
   double s = Rf_asReal(seconds);
+  /* The exposition must always parse: no NaN sum, no negative duration. */
+  if (!isfinite(s) || s < 0) s = 0;
   if (TYPEOF(v) != REALSXP || TYPEOF(bounds) != REALSXP || XLENGTH(v) != nb + 2 + 500) {
     Rf_error("rmlops_record: not a metrics vector");
   }
@@ -344,10 +272,12 @@ SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP 
   ok = ok && buf_str(&b, num) && add_escaped(&b, CHAR(STRING_ELT(method, 0))) && buf_str(&b, "\",\"path\":\"") &&
        add_escaped(&b, CHAR(STRING_ELT(path, 0)));
   int r = Rf_asInteger(rows);
+  double msv = Rf_asReal(ms);
+  if (!isfinite(msv) || msv < 0) msv = 0; /* "nan" is not JSON */
   if (r == NA_INTEGER) {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), Rf_asReal(ms));
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), msv);
   } else {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), Rf_asReal(ms), r);
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), msv, r);
   }
   ok = ok && buf_str(&b, num) && buf_add(&b, "", 1);
   if (!ok) {
