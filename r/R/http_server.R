@@ -389,7 +389,7 @@ process_buffer <- function(state, handler, opts, log, server) {
     res <- handle_safely(handler, req)
     send_raw(state, format_response(res$status, res$body, res$content_type %||% "application/json",
                                     keep_alive, res$headers %||% character(), head_only = req$method == "HEAD"), opts)
-    log(req$method, req$path, res$status, started, res$rows %||% NA_integer_)
+    log(req$method, req$path, res$status, started, res$rows %||% NA_integer_, res$puid)
     # One request per connection per round: a client that pipelines hundreds of requests must
     # not keep the loop from other connections and new ones (probes); the rest waits a round.
     state$more <- length(state$buf) > 0L
@@ -488,11 +488,12 @@ handle_safely <- function(handler, req) {
 # One line per request, so it is built by hand: format(Sys.time(), tz = "UTC") and jsonlite took
 # about 0.6 ms a request, more than a single-row predict(). The same fields and order as
 # log_line() would write.
-log_request <- function(method, path, status, started, rows) {
-  cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s}\n',
+log_request <- function(method, path, status, started, rows, puid = NULL) {
+  cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s%s}\n',
               utc_timestamp_ms(), json_string(method), json_string(path), as.integer(status),
               format(round(max(0, now_seconds() - started, na.rm = TRUE) * 1000, 3)),
-              if (is.na(rows)) "null" else as.character(as.integer(rows))))
+              if (is.na(rows)) "null" else as.character(as.integer(rows)),
+              if (is.null(puid)) "" else paste0(',"puid":', json_values(puid))))
 }
 
 # Formatting a time in UTC is slow; the part up to the second changes once a second.

@@ -103,7 +103,7 @@ make_request_log <- function(metrics, paths) {
   table <- route_table(paths)
   minute <- -1
   prefix <- ""
-  function(method, path, status, started, rows) {
+  function(method, path, status, started, rows, puid = NULL) {
     now <- now_seconds()
     seconds <- now - started
     # A duration is never NaN or negative on /prometheus or in the log (both must always parse).
@@ -118,7 +118,8 @@ make_request_log <- function(metrics, paths) {
     # {"ts":"<prefix>SS.mmmZ","method":..,"path":..,"status":..,"duration_ms":..,"rows":..}, with " and
     # \ escaped in method and path, formatted and written by C (src/http.c): sprintf() and two
     # gsub() calls per request cost more than the rest of the logging.
-    .Call(C_rmlops_log_request, prefix, now - m * 60, method, path, as.integer(status), seconds * 1000, rows)
+    .Call(C_rmlops_log_request, prefix, now - m * 60, method, path, as.integer(status), seconds * 1000, rows,
+          if (is.null(puid)) NULL else json_values(puid))
     invisible()
   }
 }
@@ -241,7 +242,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
     list(status = 200L, body = body, content_type = "text/plain; version=0.0.4; charset=utf-8")
   }
 
-  add_listener(server, http_sock, make_handler(state, paths), "http")
+  add_listener(server, http_sock, make_handler(state, paths, own), "http")
   add_listener(server, metrics_sock, metrics_handler, "metrics")
   forked <- FALSE
   on_tick <- function() {
@@ -309,7 +310,7 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
     }
     NULL
   }
-  add_listener(server, http_sock, make_handler(state, paths), "http")
+  add_listener(server, http_sock, make_handler(state, paths, m), "http")
   # Only one worker at a time waits on the listener (the accept lock, see src/process.c). A
   # worker that has just accepted stays away from the lock for 5 ms (10 ms once it holds more
   # than one connection), long enough for another worker (which looks every 5 ms) to take the

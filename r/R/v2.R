@@ -119,6 +119,9 @@ check_tensor <- function(t, i, where_names) {
   if (!is.null(t$parameters) && !is_json_object(t$parameters) && !identical(t$parameters, list())) {
     v2_bad("input '%s' parameters must be an object", t$name)
   }
+  if (!is.null(t$parameters[["binary_data_size"]])) {
+    v2_bad("input '%s' has parameters.binary_data_size: binary tensor data is not supported, send it as JSON", t$name)
+  }
   list(name = t$name, shape = shape, datatype = t$datatype, data = data)
 }
 

@@ -264,7 +264,7 @@ static int add_escaped(buf_t *b, const char *s) {
  * it as they see cat()). `prefix` is the timestamp up to the minute; only " and \ are escaped,
  * as json_escape() does (method and path are printable ASCII by then).
  */
-SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows) {
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows, SEXP puid) {
   buf_t b = {NULL, 0, 0};
   char num[96];
   int ok = buf_reserve(&b, 256) && buf_str(&b, "{\"ts\":\"") && buf_str(&b, CHAR(STRING_ELT(prefix, 0)));
@@ -275,11 +275,16 @@ SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP 
   double msv = Rf_asReal(ms);
   if (!isfinite(msv) || msv < 0) msv = 0; /* "nan" is not JSON */
   if (r == NA_INTEGER) {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), msv);
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null", Rf_asInteger(status), msv);
   } else {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), msv, r);
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d", Rf_asInteger(status), msv, r);
   }
-  ok = ok && buf_str(&b, num) && buf_add(&b, "", 1);
+  ok = ok && buf_str(&b, num);
+  /* `puid`: already JSON text (json_values() in R escapes it), or NULL. */
+  if (ok && TYPEOF(puid) == STRSXP && XLENGTH(puid) == 1 && STRING_ELT(puid, 0) != NA_STRING) {
+    ok = buf_str(&b, ",\"puid\":") && buf_str(&b, Rf_translateCharUTF8(STRING_ELT(puid, 0)));
+  }
+  ok = ok && buf_str(&b, "}\n") && buf_add(&b, "", 1);
   if (!ok) {
     free(b.p);
     Rf_error("out of memory formatting a log line");
@@ -525,6 +530,31 @@ static int is_key(const char *key, int len, const char *want) {
 }
 
 /*
+ * The "meta" value of a Seldon message: skipped as skip_value() does, and when it is an object
+ * with a plain string "puid", that string (*s, *len; *s stays NULL when there is none). 0 when
+ * the R path must read it (a puid that is not a plain string included: it explains or decodes).
+ */
+static int meta_puid(cursor_t *k, const char **s, int *len) {
+  cursor_t scan = *k;
+  if (!skip_value(k, 1)) return 0;
+  ws(&scan);
+  if (scan.c >= scan.end || *scan.c != '{') return 1;
+  scan.c++;
+  if (eat(&scan, '}')) return 1;
+  const char *key;
+  int klen;
+  do {
+    if (!plain_string(&scan, &key, &klen) || !eat(&scan, ':')) return 0;
+    if (is_key(key, klen, "puid")) {
+      if (*s != NULL || !plain_string(&scan, s, len)) return 0;
+    } else if (!skip_value(&scan, 2)) {
+      return 0;
+    }
+  } while (eat(&scan, ','));
+  return 1;
+}
+
+/*
  * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
  * "names" optional; beside "data", other keys such as "meta" with any plain value, which
  * decode_strict() ignores too) when the model's features are all numeric: the data frame
@@ -563,6 +593,8 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   int klen;
   const char *others[16];
   int other_lens[16], n_others = 0;
+  const char *puid = NULL;
+  int puid_len = 0;
   if (!eat(&k, '{')) goto fail;
   do {
     if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
@@ -575,7 +607,11 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
       }
       others[n_others] = key;
       other_lens[n_others++] = klen;
-      if (!skip_value(&k, 1)) goto fail;
+      if (is_key(key, klen, "meta")) {
+        if (!meta_puid(&k, &puid, &puid_len)) goto fail;
+      } else if (!skip_value(&k, 1)) {
+        goto fail;
+      }
       continue;
     }
     if (seen_data) goto fail;
@@ -646,6 +682,8 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   INTEGER(rn)[0] = NA_INTEGER;
   INTEGER(rn)[1] = -(int)rows;
   Rf_setAttrib(df, R_RowNamesSymbol, rn);
+  /* As request_frame() in R/codec.R marks it. */
+  if (puid != NULL) Rf_setAttrib(df, Rf_install("rmlops_puid"), Rf_ScalarString(Rf_mkCharLenCE(puid, puid_len, CE_UTF8)));
   UNPROTECT(2);
   return df;
 fail:

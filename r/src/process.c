@@ -240,7 +240,7 @@ SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP b
 SEXP rmlops_now(void);
 SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds);
 SEXP rmlops_is_digits(SEXP x, SEXP max);
-SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows);
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows, SEXP puid);
 SEXP rmlops_json_ndarray(SEXP x);
 SEXP rmlops_decode_seldon(SEXP body, SEXP features);
 SEXP rmlops_accept(SEXP listener);
@@ -258,7 +258,7 @@ static const R_CallMethodDef call_methods[] = {
   {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
   {"rmlops_record", (DL_FUNC)&rmlops_record, 4},
   {"rmlops_is_digits", (DL_FUNC)&rmlops_is_digits, 2},
-  {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 7},
+  {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 8},
   {"rmlops_json_ndarray", (DL_FUNC)&rmlops_json_ndarray, 1},
   {"rmlops_decode_seldon", (DL_FUNC)&rmlops_decode_seldon, 2},
   {"rmlops_accept", (DL_FUNC)&rmlops_accept, 1},
