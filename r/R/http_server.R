@@ -528,9 +528,15 @@ read_available <- function(state, now) {
   }
 }
 
-# Idle: nothing buffered, nothing to send, no request under way. Such a connection may be
-# closed to make room for a new one (a probe must never be refused by idle sockets).
-is_idle <- function(state) {
+# Idle: a keep-alive connection between requests (at least one answered, nothing buffered,
+# nothing to send, no request under way). Such a connection may be closed to make room for a
+# new one (a probe must never be refused by idle sockets). A connection that has not sent its
+# first request yet is not idle: its client is about to speak, and closing it would lose that
+# request unanswered (RFC 9112 9.6 allows closing idle connections only).
+is_idle <- function(state) state$heads > 0L && is_quiet(state)
+
+# Nothing buffered, nothing to send, no request under way (a server that stops may close it).
+is_quiet <- function(state) {
   state$open && !state$lingering && length(state$buf) == 0L && length(state$out) == 0L && state$drain <= 0 &&
     is.na(state$request_started)
 }
@@ -616,7 +622,7 @@ retire_listener <- function(server, name) {
 # An answer still going out: closed once it is out.
 end_gracefully <- function(state, opts) {
   if (!state$open) return(invisible())
-  if (is_idle(state)) {
+  if (is_quiet(state)) {
     close_connection(state)
   } else if (length(state$buf) > 0L || !is.na(state$request_started)) {
     state$last_request <- TRUE
