@@ -176,11 +176,9 @@ make_handler <- function(state, paths, metrics = new_metrics()) {
   all_allow <- "GET, HEAD, POST, OPTIONS"
   table <- route_table(paths)
   function(req) {
+    # Any method a route does not take, known or not, is a 405 with Allow (RFC 9110 15.5.6),
+    # not a 501: a client's mistake is never answered with a 5xx.
     method <- req$method
-    if (!method %in% known_methods) {
-      stop(http_error(sprintf("method %s is not implemented: use GET, HEAD, POST or OPTIONS",
-                              substr(method, 1L, 40L)), 501L, "NOT_IMPLEMENTED", "not_implemented"))
-    }
     if (identical(req$path, "*")) {
       return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = all_allow)))
     }

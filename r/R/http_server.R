@@ -33,10 +33,6 @@ http_reason <- c(
   "505" = "HTTP Version Not Supported"
 )
 
-# Methods of RFC 9110 plus PATCH: known, so a route that does not take one answers 405 with
-# Allow. Any other method is 501 (RFC 9110 9.1).
-known_methods <- c("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-
 http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_timeout = 120,
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
                                 max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
