@@ -61,6 +61,13 @@ SEXP rmlops_fork(void) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     /* The parent may have died between fork() and prctl(). */
     if (getppid() != parent) stop_signal = SIGTERM;
+    /* A worker that faults (a segfault in a model's C code) dies of the signal at once, as the
+     * supervisor expects: R's own handlers would print a traceback that is not a JSON log line
+     * and run R's exit sequence, which removes the session directory the supervisor shares. The
+     * supervisor logs the death, with the signal, as one JSON line and replaces the worker. */
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGILL, SIG_DFL);
   }
   return Rf_ScalarInteger((int)pid);
 }
