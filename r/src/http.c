@@ -555,6 +555,54 @@ static int meta_puid(cursor_t *k, const char **s, int *len) {
 }
 
 /*
+ * A request body the C decoders read: plain ASCII (no NUL, no UTF-8 to validate, nothing
+ * jsonlite would read differently), no deeper than decode_strict()'s json_depth_exceeds()
+ * allows (counting as it does), copied with a NUL after it for strtod(). 0: left to R.
+ */
+static int plain_body(SEXP body, cursor_t *k) {
+  if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return 0;
+  R_xlen_t blen = XLENGTH(body);
+  const unsigned char *raw = RAW(body);
+  int depth = 0;
+  for (R_xlen_t i = 0; i < blen; i++) {
+    unsigned char ch = raw[i];
+    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return 0;
+    if (ch == '[' || ch == '{') {
+      if (++depth > 16) return 0;
+    } else if (ch == ']' || ch == '}') {
+      depth--;
+    }
+  }
+  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
+  memcpy(text, raw, (size_t)blen);
+  text[blen] = 0;
+  k->c = text;
+  k->end = text + blen;
+  return 1;
+}
+
+/* The data frame of n row-major values, p per row, column j from position order[j] of a row. */
+static SEXP numeric_frame(const double *v, size_t n, int p, const int *order, SEXP features) {
+  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
+  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
+  for (int j = 0; j < p; j++) {
+    SEXP col = Rf_allocVector(REALSXP, rows);
+    SET_VECTOR_ELT(df, j, col);
+    double *d = REAL(col);
+    const double *src = v + order[j];
+    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
+  }
+  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
+  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
+  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
+  INTEGER(rn)[0] = NA_INTEGER;
+  INTEGER(rn)[1] = -(int)rows;
+  Rf_setAttrib(df, R_RowNamesSymbol, rn);
+  UNPROTECT(2);
+  return df;
+}
+
+/*
  * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
  * "names" optional; beside "data", other keys such as "meta" with any plain value, which
  * decode_strict() ignores too) when the model's features are all numeric: the data frame
@@ -565,24 +613,8 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return R_NilValue;
   int p = LENGTH(features);
   if (p < 1) return R_NilValue;
-  R_xlen_t blen = XLENGTH(body);
-  const unsigned char *raw = RAW(body);
-  /* Plain ASCII only: no NUL, no UTF-8 to validate, nothing jsonlite would read differently. */
-  /* And no deeper than decode_strict()'s json_depth_exceeds() allows, counting as it does. */
-  int depth = 0;
-  for (R_xlen_t i = 0; i < blen; i++) {
-    unsigned char ch = raw[i];
-    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return R_NilValue;
-    if (ch == '[' || ch == '{') {
-      if (++depth > 16) return R_NilValue;
-    } else if (ch == ']' || ch == '}') {
-      depth--;
-    }
-  }
-  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
-  memcpy(text, raw, (size_t)blen);
-  text[blen] = 0;
-  cursor_t k = {text, text + blen};
+  cursor_t k;
+  if (!plain_body(body, &k)) return R_NilValue;
   int order[256];
   if (p > 256) return R_NilValue;
   for (int j = 0; j < p; j++) order[j] = j;
@@ -666,26 +698,98 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   if (k.c != k.end) goto fail;
   if (n / (size_t)p > (size_t)INT_MAX) goto fail;
 
-  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
-  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
-  for (int j = 0; j < p; j++) {
-    SEXP col = Rf_allocVector(REALSXP, rows);
-    SET_VECTOR_ELT(df, j, col);
-    double *d = REAL(col);
-    const double *src = v + order[j];
-    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
-  }
+  SEXP df = PROTECT(numeric_frame(v, n, p, order, features));
   free(v);
-  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
-  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
-  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
-  INTEGER(rn)[0] = NA_INTEGER;
-  INTEGER(rn)[1] = -(int)rows;
-  Rf_setAttrib(df, R_RowNamesSymbol, rn);
   /* As request_frame() in R/codec.R marks it. */
   if (puid != NULL) Rf_setAttrib(df, Rf_install("rmlops_puid"), Rf_ScalarString(Rf_mkCharLenCE(puid, puid_len, CE_UTF8)));
-  UNPROTECT(2);
+  UNPROTECT(1);
   return df;
+fail:
+  free(v);
+  return R_NilValue;
+}
+
+/*
+ * decode_v2_request() for the common OIP request of an all-numeric model with more than one
+ * feature: {"inputs":[{"name":"<s>","datatype":"FP64"|"FP32"|"FP16","shape":[n,p],"data":[...]}]}
+ * with an optional plain string "id"; data flat or nested by row, n*p finite numbers. Those
+ * datatypes take any number, as v2_column() does for a numeric feature. list(frame, id); NULL
+ * for anything else (parameters, outputs, several tensors, other datatypes, any mistake), which
+ * the R path reads and explains.
+ */
+SEXP rmlops_decode_v2(SEXP body, SEXP features) {
+  int p = LENGTH(features);
+  if (p < 2 || p > 256) return R_NilValue;
+  cursor_t k;
+  if (!plain_body(body, &k)) return R_NilValue;
+  const char *key, *id = NULL, *s;
+  int klen, id_len = 0, sl, seen_inputs = 0;
+  size_t n = 0, cap = 0;
+  double *v = NULL, rows = -1;
+  if (!eat(&k, '{')) goto fail;
+  do {
+    if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+    if (is_key(key, klen, "id") && id == NULL) {
+      if (!plain_string(&k, &id, &id_len)) goto fail;
+    } else if (is_key(key, klen, "inputs") && !seen_inputs) {
+      seen_inputs = 1;
+      int seen_name = 0, seen_type = 0, seen_shape = 0, seen_data = 0;
+      if (!eat(&k, '[') || !eat(&k, '{')) goto fail;
+      do {
+        if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+        if (is_key(key, klen, "name") && !seen_name) {
+          seen_name = 1;
+          if (!plain_string(&k, &s, &sl)) goto fail;
+        } else if (is_key(key, klen, "datatype") && !seen_type) {
+          seen_type = 1;
+          if (!plain_string(&k, &s, &sl) || !(is_key(s, sl, "FP64") || is_key(s, sl, "FP32") || is_key(s, sl, "FP16"))) goto fail;
+        } else if (is_key(key, klen, "shape") && !seen_shape) {
+          seen_shape = 1;
+          double cols;
+          if (!eat(&k, '[') || !json_number(&k, &rows) || !eat(&k, ',') || !json_number(&k, &cols) || !eat(&k, ']')) goto fail;
+          if (!(rows >= 1 && rows <= 1e7 && rows == (double)(long)rows) || cols != (double)p) goto fail;
+        } else if (is_key(key, klen, "data") && !seen_data) {
+          seen_data = 1;
+          if (!eat(&k, '[')) goto fail;
+          ws(&k);
+          int nested = k.c < k.end && *k.c == '[';
+          do {
+            if (nested && !eat(&k, '[')) goto fail;
+            for (int j = 0; j < (nested ? p : 1); j++) {
+              if (n == cap) {
+                cap = cap ? 2 * cap : (size_t)p * 16;
+                double *w = (double *)realloc(v, cap * sizeof(double));
+                if (w == NULL) goto fail;
+                v = w;
+              }
+              if (j > 0 && !eat(&k, ',')) goto fail;
+              if (!json_number(&k, &v[n++])) goto fail;
+            }
+            if (nested && !eat(&k, ']')) goto fail;
+          } while (eat(&k, ','));
+          if (!eat(&k, ']')) goto fail;
+        } else {
+          goto fail;
+        }
+      } while (eat(&k, ','));
+      if (!eat(&k, '}') || !eat(&k, ']')) goto fail;
+      if (!(seen_name && seen_type && seen_shape && seen_data)) goto fail;
+    } else {
+      goto fail;
+    }
+  } while (eat(&k, ','));
+  if (!eat(&k, '}') || !seen_inputs) goto fail;
+  ws(&k);
+  if (k.c != k.end || (double)n != rows * p) goto fail;
+
+  int order[256];
+  for (int j = 0; j < p; j++) order[j] = j;
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(out, 0, numeric_frame(v, n, p, order, features));
+  free(v);
+  if (id != NULL) SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLenCE(id, id_len, CE_UTF8)));
+  UNPROTECT(1);
+  return out;
 fail:
   free(v);
   return R_NilValue;

@@ -242,6 +242,7 @@ fail:
 SEXP rmlops_head_end(SEXP buf);
 SEXP rmlops_parse_head(SEXP buf, SEXP len);
 SEXP rmlops_json_check(SEXP body, SEXP max_depth);
+SEXP rmlops_decode_v2(SEXP body, SEXP features);
 SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
                             SEXP extra_names, SEXP extra_values, SEXP head_only);
 SEXP rmlops_now(void);
@@ -261,6 +262,7 @@ static const R_CallMethodDef call_methods[] = {
   {"rmlops_head_end", (DL_FUNC)&rmlops_head_end, 1},
   {"rmlops_parse_head", (DL_FUNC)&rmlops_parse_head, 2},
   {"rmlops_json_check", (DL_FUNC)&rmlops_json_check, 2},
+  {"rmlops_decode_v2", (DL_FUNC)&rmlops_decode_v2, 2},
   {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 8},
   {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
   {"rmlops_record", (DL_FUNC)&rmlops_record, 4},
