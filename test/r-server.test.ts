@@ -58,8 +58,9 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
       [ENV.mlflowWaitSeconds]: '120',
       TMPDIR: tmp,
     });
-    await waitFor(async () => (await get(P.healthPing)).status === 200, 20000, 'serve.R to listen');
-  }, 60000);
+    // Bounded generously: on a loaded 2-core CI machine R's start alone has taken over 20 s.
+    await waitFor(async () => (await get(P.healthPing)).status === 200, 60000, 'serve.R to listen');
+  }, 120000);
 
   afterAll(async () => {
     agent.destroy();
