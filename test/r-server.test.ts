@@ -59,7 +59,8 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
       TMPDIR: tmp,
     });
     // Bounded generously: on a loaded 2-core CI machine R's start alone has taken over 20 s.
-    await waitFor(async () => (await get(P.healthPing)).status === 200, 60000, 'serve.R to listen');
+    await waitFor(async () => (await get(P.healthPing)).status === 200, 60000, 'serve.R to listen')
+      .catch((e) => { throw new Error(`${e.message}; its output:\n${server?.output()}`); });
   }, 120000);
 
   afterAll(async () => {
