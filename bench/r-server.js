@@ -256,6 +256,9 @@ function reportRServer(r) {
   row('1000 rows', fmt(b1.p50, 2), fmt(b1.p99, 2), fmt(r.floor.rows_1000, 2), `${fmt(b1.p50 / r.floor.rows_1000, 2)}×`);
   row('1000 rows, Rserve baseline', fmt(rb.p50, 2), fmt(rb.p99, 2), fmt(r.floor.rows_1000, 2), `${fmt(rb.p50 / r.floor.rows_1000, 2)}×`);
   lines.push('');
+  // Issue 19: the same model over both protocols, one row, one connection, 2 workers (target: v2 within 1.2×).
+  lines.push(`Same model, 1 row, 1 connection, 2 workers: Seldon v1 ${fmt(w2.single.rps)} req/s (p99 ${fmt(lat(w2.single).p99, 2)} ms), `
+    + `OIP v2 ${fmt(w2.v2single.rps)} req/s (p99 ${fmt(v2.p99, 2)} ms): v1/v2 throughput ${fmt(w2.single.rps / w2.v2single.rps, 2)}× (target ≤ 1.2×).`, '');
   row('process', 'RSS MiB after warm-up', `after ${w2.soak.requests / 2}`, `after ${w2.soak.requests}`, 'growth, second half');
   row('---', '---:', '---:', '---:', '---:');
   w2.rssBefore.forEach((b, i) => row(`worker ${i + 1}`, fmt(b), fmt(w2.rssMid[i]), fmt(w2.rssAfter[i]), `${fmt(w2.rssAfter[i] - w2.rssMid[i], 2)} MiB`));

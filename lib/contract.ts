@@ -112,6 +112,10 @@ export const PATHS = {
   modelPredict: '/predict',
   /** Seldon's external prediction path (executor on 8000; also served by the R server directly). */
   predictions: '/api/v1.0/predictions',
+  /** What the Seldon executor calls on the model container with a Feedback message (reward, truth). */
+  modelFeedback: '/send-feedback',
+  /** Seldon's external feedback path (executor on 8000; also served by the R server directly). */
+  feedback: '/api/v1.0/feedback',
   /** R server liveness: the process answers. */
   healthPing: '/health/ping',
   /** R server readiness: 200 only once the model is loaded. */
@@ -120,7 +124,7 @@ export const PATHS = {
   metadata: '/metadata',
   /** OIP v2 liveness of the R server. */
   v2Live: '/v2/health/live',
-  /** OIP v2 readiness of the R server: 200 only once the model is loaded and every worker runs. */
+  /** OIP v2 readiness of the R server: 200 only once the model is loaded and a worker runs. */
   v2Ready: '/v2/health/ready',
   /** Prometheus metrics of the R server, on its metrics port (Seldon's default endpoint). */
   modelMetrics: '/prometheus',

@@ -221,6 +221,21 @@ describeR('R model server in operation', () => {
       expect(Object.keys(bad.json())).toEqual(['error']);
     });
 
+    test('printf directives in a malformed body are a 400 on v1 and v2, and no worker dies (issue 19: jsonlite 1.8.4 crashed on them)', async () => {
+      const started = (server.output().match(/"msg":"worker started"/g) ?? []).length;
+      for (const p of [P.predictions, P.modelPredict, '/v2/models/classifier/infer']) {
+        for (const body of ['x%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s%s', 'x%n', '%n', '{"data":%n}']) {
+          const res = await request(port, 'POST', p, body, agent);
+          expect([p, body, res.status]).toEqual([p, body, 400]);
+          expect(res.text).toMatch(/malformed JSON \([a-z][^)]* at byte \d+\)/);
+          expect(res.text).not.toMatch(/%n|%s/);
+        }
+      }
+      expect(server.output()).not.toMatch(/"msg":"worker died/);
+      expect((server.output().match(/"msg":"worker started"/g) ?? []).length).toBe(started);
+      expect((await request(port, 'POST', P.predictions, seldonBody([ROW]), agent)).json().data.ndarray).toEqual(['setosa']);
+    });
+
     test('probes are answered within 1 s while clients drip half-sent requests, idle, and exceed the connection limit', async () => {
       const hostile: net.Socket[] = [];
       try {
@@ -292,5 +307,27 @@ describeR('R model server in operation', () => {
       expect(m.text).toMatch(/^rmlops_worker_restarts_total 1$/m);
       expect((await request(port, 'POST', P.modelPredict, seldonBody([ROW]))).json().data.ndarray).toEqual(['setosa']);
     }, 30000);
+
+    test('a worker that segfaults or aborts is replaced too, the server answering meanwhile; restarts counted; every log line JSON', async () => {
+      const latest = () => {
+        const slots = new Map<string, number>();
+        for (const m of server.output().matchAll(/"msg":"worker started","worker":(\d+),"pid":(\d+)/g)) slots.set(m[1], Number(m[2]));
+        return [...slots.values()];
+      };
+      let restarts = 1;
+      for (const sig of ['SIGSEGV', 'SIGABRT'] as const) {
+        const [victim] = latest();
+        process.kill(victim, sig);
+        await waitFor(async () => !latest().includes(victim), 15000, `the supervisor to replace the worker killed by ${sig}`);
+        restarts += 1;
+        // The other worker answers while the replacement starts.
+        expect((await request(port, 'POST', P.modelPredict, seldonBody([ROW]))).status).toBe(200);
+      }
+      await waitFor(async () => (await getWithin(metricsPort, P.modelMetrics, 2000)).text.includes(`rmlops_worker_restarts_total ${restarts}\n`), 5000, 'the restarts counted');
+      expect((server.proc as ChildProcess).exitCode).toBeNull();
+      expect(server.output()).toMatch(/"msg":"worker died: replacing it","worker":\d+,"pid":\d+,"exit":139,"signal":11/);
+      expect(server.output()).toMatch(/"exit":134,"signal":6/);
+      for (const line of server.output().split('\n').filter((l) => l.trim())) expect(() => JSON.parse(line)).not.toThrow();
+    }, 60000);
   });
 });

@@ -62,9 +62,64 @@ handle_predict <- function(state, body) {
   bundle <- state$bundle
   if (is.null(bundle)) stop(not_ready("the model is not loaded yet: retry when the readiness probe answers 200"))
   newdata <- decode_request(body, state$spec)
+  puid <- attr(newdata, "rmlops_puid")
+  tensor <- isTRUE(attr(newdata, "rmlops_tensor"))
+  attr(newdata, "rmlops_puid") <- NULL
+  attr(newdata, "rmlops_tensor") <- NULL
   predictions <- predict_bundle(bundle, newdata)
-  list(status = 200L, body = encode_predictions(predictions, bundle$output$names, state$meta_json),
-       rows = nrow(newdata))
+  list(status = 200L, body = encode_predictions(predictions, bundle$output$names, state$meta_json, puid, tensor),
+       rows = nrow(newdata), puid = puid)
+}
+
+# Seldon feedback (the executor's POST /send-feedback, and /api/v1.0/feedback): a Feedback
+# message {request, response, reward, truth}. The reward and the truth are counted in the
+# metrics and kept as one JSON log line carrying the prediction's puid (from response.meta,
+# request.meta or the Seldon-Puid header), so the payload log of that prediction can be joined
+# to it. The model itself is not called: R models have no send_feedback().
+handle_feedback <- function(state, req, metrics) {
+  msg <- parse_json_body(req$body, NULL, example = '{"response":{"meta":{"puid":"<puid>"}},"reward":1,"truth":{"data":{"ndarray":[[...]]}}}')
+  if (!is_json_object(msg)) {
+    stop(bad_request(sprintf("the feedback is a JSON %s: expected an object with 'reward' and/or 'truth'", json_type(msg))))
+  }
+  check_unique_keys(msg, "the feedback")
+  unknown <- setdiff(names(msg), c("request", "response", "reward", "truth"))
+  if (length(unknown)) {
+    stop(bad_request(sprintf("unknown key(s) %s in the feedback: expected request, response, reward and truth",
+                             paste0("'", substr(unknown, 1L, 40L), "'", collapse = ", "))))
+  }
+  reward <- msg[["reward"]]
+  if (!is.null(reward) && !(is.numeric(reward) && length(reward) == 1L && is.finite(reward))) {
+    stop(bad_request(sprintf("'reward' is a JSON %s: expected a finite number", json_type(reward))))
+  }
+  for (k in c("request", "response", "truth")) {
+    if (!is.null(msg[[k]]) && !is_json_object(msg[[k]])) {
+      stop(bad_request(sprintf("'%s' is a JSON %s: expected a Seldon message object", k, json_type(msg[[k]]))))
+    }
+  }
+  if (is.null(reward) && is.null(msg[["truth"]])) stop(bad_request("the feedback has neither 'reward' nor 'truth': send one"))
+  puid <- message_puid(msg[["response"]] %||% list()) %||% message_puid(msg[["request"]] %||% list())
+  header <- req$headers[["seldon-puid"]]
+  if (is.null(puid) && !is.null(header) && nzchar(header)) puid <- header
+  record_feedback(metrics, reward, !is.null(msg[["truth"]]))
+  log_line(list(level = "info", msg = "feedback", puid = puid, reward = reward, truth = msg[["truth"]][["data"]] %||% msg[["truth"]]))
+  meta <- if (is.null(puid)) "{}" else paste0('{"puid":', json_values(puid), "}")
+  list(status = 200L, body = paste0('{"data":{"names":[],"ndarray":[]},"meta":', meta, "}"), puid = puid)
+}
+
+# A request body in a Content-Encoding this server does not decode is a 415, and tritonclient's
+# binary tensor extension (the JSON header's length in Inference-Header-Content-Length, binary
+# tensors after it) a 400 that names it: both would otherwise read as malformed JSON.
+check_body_encoding <- function(req) {
+  encoding <- req$headers[["content-encoding"]]
+  if (!is.null(encoding) && !tolower(encoding) %in% c("", "identity")) {
+    stop(unsupported_media(sprintf("Content-Encoding '%s' is not supported: send the body uncompressed (identity)",
+                                   substr(encoding, 1L, 40L))))
+  }
+  if (!is.null(req$headers[["inference-header-content-length"]])) {
+    stop(bad_request(paste("binary tensor data (the Inference-Header-Content-Length extension, tritonclient's binary_data=True)",
+                           "is not supported: send every tensor as JSON (binary_data=False)")))
+  }
+  invisible()
 }
 
 readiness_problem <- function(state) {
@@ -79,6 +134,8 @@ route_table <- function(paths) {
   table <- list()
   table[[paths$modelPredict]] <- list(id = "predict", allow = "POST")
   table[[paths$predictions]] <- list(id = "predict", allow = "POST")
+  table[[paths$modelFeedback]] <- list(id = "feedback", allow = "POST")
+  table[[paths$feedback]] <- list(id = "feedback", allow = "POST")
   table[[paths$healthPing]] <- list(id = "ping", allow = get)
   table[[paths$healthStatus]] <- list(id = "status", allow = get)
   table[[paths$metadata]] <- list(id = "metadata", allow = get)
@@ -97,7 +154,15 @@ route_of <- function(path, table) {
   kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
   label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
   list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
-       model = utils::URLdecode(m[[2L]]), version = if (nzchar(m[[4L]])) utils::URLdecode(m[[4L]]) else NA_character_)
+       model = url_decode(m[[2L]]), version = if (nzchar(m[[4L]])) url_decode(m[[4L]]) else NA_character_)
+}
+
+# A path segment's %XX escapes decoded. A segment that decodes to a NUL or to bytes that are
+# not UTF-8 cannot name anything served here: it is kept as sent (printable ASCII, so it is safe
+# in any message), and the lookup answers 404.
+url_decode <- function(x) {
+  decoded <- tryCatch(utils::URLdecode(x), error = function(e) NA_character_, warning = function(w) NA_character_)
+  if (is.na(decoded) || !validUTF8(decoded)) x else decoded
 }
 
 # Route labels for the metrics: known routes by template, everything else as "other", so a
@@ -107,15 +172,13 @@ route_label <- function(path, table) {
   if (is.null(r)) "other" else r$label
 }
 
-make_handler <- function(state, paths) {
+make_handler <- function(state, paths, metrics = new_metrics()) {
   all_allow <- "GET, HEAD, POST, OPTIONS"
   table <- route_table(paths)
   function(req) {
+    # Any method a route does not take, known or not, is a 405 with Allow (RFC 9110 15.5.6),
+    # not a 501: a client's mistake is never answered with a 5xx.
     method <- req$method
-    if (!method %in% known_methods) {
-      stop(http_error(sprintf("method %s is not implemented: use GET, HEAD, POST or OPTIONS",
-                              substr(method, 1L, 40L)), 501L, "NOT_IMPLEMENTED", "not_implemented"))
-    }
     if (identical(req$path, "*")) {
       return(list(status = 200L, body = "", content_type = "text/plain", headers = c(Allow = all_allow)))
     }
@@ -137,8 +200,10 @@ make_handler <- function(state, paths) {
       e$route <- route$label
       stop(e)
     }
+    if (method == "POST") check_body_encoding(req)
     res <- switch(route$id,
       predict = handle_predict(state, req$body),
+      feedback = handle_feedback(state, req, metrics),
       ping = list(status = 200L, body = "pong", content_type = "text/plain"),
       status = {
         problem <- readiness_problem(state)

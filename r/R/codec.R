@@ -42,6 +42,11 @@ parse_json_body <- function(body, spec, example = example_request(spec)) {
   if (json_depth_exceeds(text, max_json_depth)) {
     stop(bad_request(sprintf("JSON nested deeper than %d levels: expected data.ndarray as rows x features", max_json_depth)))
   }
+  # Only text rm_json_check() (src/wire.c) accepts reaches jsonlite: jsonlite 1.8.4 passes the
+  # input quoted in its parse errors to R as a format string, so a malformed body holding "%s"
+  # or "%n" would crash the process. The message names a byte offset, never the client's bytes.
+  problem <- json_problem(body)
+  if (!is.null(problem)) stop(bad_request(sprintf("malformed JSON (%s): expected JSON such as %s", problem, example)))
   tryCatch(
     jsonlite::parse_json(text, simplifyVector = FALSE),
     error = function(e) {
@@ -50,6 +55,10 @@ parse_json_body <- function(body, spec, example = example_request(spec)) {
     }
   )
 }
+
+# NULL when `body` (raw) is one RFC 8259 JSON text no deeper than max_json_depth, else what is
+# wrong and where.
+json_problem <- function(body) .Call(C_rmlops_json_check, body, max_json_depth)
 
 first_line <- function(x) {
   x <- strsplit(trimws(x), "\n", fixed = TRUE)[[1]]
@@ -87,7 +96,7 @@ decode_request <- function(body, spec) {
 }
 
 decode_rows_fast <- function(body, spec) {
-  if (any(body == as.raw(0L))) return(NULL)
+  if (!is.null(json_problem(body))) return(NULL)
   text <- rawToChar(body)
   Encoding(text) <- "UTF-8"
   if (!validUTF8(text) || json_depth_exceeds(text, max_json_depth)) return(NULL)
@@ -115,7 +124,7 @@ decode_rows_fast <- function(body, spec) {
   p <- length(spec$feature_names)
   order <- resolve_names(data[["names"]], spec$feature_names)
   m <- matrix(values, ncol = p, byrow = TRUE)
-  frame_from_matrix(m[, order, drop = FALSE], spec$feature_names)
+  request_frame(frame_from_matrix(m[, order, drop = FALSE], spec$feature_names), message_puid(msg))
 }
 
 decode_strict <- function(body, spec) {
@@ -130,6 +139,7 @@ decode_strict <- function(body, spec) {
       stop(bad_request(sprintf("'%s' is not supported by this model: send data.ndarray or data.tensor", field)))
     }
   }
+  puid <- message_puid(msg)
   data <- msg[["data"]]
   if (is.null(data)) {
     stop(bad_request(paste("missing 'data': expected", example_request(spec))))
@@ -148,7 +158,7 @@ decode_strict <- function(body, spec) {
   if (spec$all_numeric) {
     values <- if (has_nd) decode_ndarray(data[["ndarray"]], p) else decode_tensor(data[["tensor"]], p)
     order <- resolve_names(data[["names"]], spec$feature_names)
-    return(frame_from_matrix(values[, order, drop = FALSE], spec$feature_names))
+    return(request_frame(frame_from_matrix(values[, order, drop = FALSE], spec$feature_names), puid, has_tensor))
   }
   order <- resolve_names(data[["names"]], spec$feature_names)
   # The feature each incoming column holds.
@@ -158,7 +168,28 @@ decode_strict <- function(body, spec) {
   } else {
     decode_tensor_typed(data[["tensor"]], incoming)
   }
-  typed_frame(columns[order], spec$features)
+  request_frame(typed_frame(columns[order], spec$features), puid, has_tensor)
+}
+
+# meta.puid of a Seldon message, NULL when absent. The Seldon Python wrapper (1.17.1) echoes it
+# in the answer's meta when the request carries one, and generates none (the executor does, and
+# passes it in meta.puid and the Seldon-Puid header).
+message_puid <- function(msg) {
+  meta <- msg[["meta"]]
+  if (!is_json_object(meta) || is.null(meta[["puid"]])) return(NULL)
+  puid <- meta[["puid"]]
+  if (!is.character(puid) || length(puid) != 1L) {
+    stop(bad_request(sprintf("'meta.puid' is a JSON %s: expected a string", json_type(puid))))
+  }
+  puid
+}
+
+# What the answer needs to know of the request, carried on the frame (and removed before the
+# model sees it): the puid to echo, and whether it came as a tensor (answered as one).
+request_frame <- function(frame, puid, tensor = FALSE) {
+  if (!is.null(puid)) attr(frame, "rmlops_puid") <- puid
+  if (isTRUE(tensor)) attr(frame, "rmlops_tensor") <- TRUE
+  frame
 }
 
 # Checks every cell is a finite JSON number and returns the flat numeric vector.
@@ -423,13 +454,26 @@ json_ndarray_r <- function(predictions) {
 
 # A vector answers as one output ("prediction"); class probabilities as one column per class.
 # `meta` may be given as JSON text (the server precomputes it once).
-encode_predictions <- function(predictions, output_names, meta) {
+# `puid`: echoed in meta. `tensor`: the request came as data.tensor, and numeric predictions then
+# answer as one ({"shape":[rows] or [rows,k],"values":[...]}, row-major), as the Seldon Python
+# wrapper does; other predictions (class labels) answer as ndarray, as there.
+encode_predictions <- function(predictions, output_names, meta, puid = NULL, tensor = FALSE) {
   if (is.factor(predictions)) predictions <- as.character(predictions)
   if (is.character(meta) || (is.atomic(predictions) && (is.null(dim(predictions)) || is.matrix(predictions)))) {
     meta_json <- if (is.character(meta)) meta else as.character(jsonlite::toJSON(meta, auto_unbox = TRUE, digits = NA, null = "null"))
+    if (!is.null(puid)) {
+      meta_json <- paste0(if (meta_json == "{}") "{" else paste0(substr(meta_json, 1L, nchar(meta_json) - 1L), ","),
+                          '"puid":', json_values(puid), "}")
+    }
     names_out <- if (is.matrix(predictions)) colnames(predictions) %||% unlist(output_names) else unlist(output_names)
-    return(paste0('{"data":{"names":', json_ndarray(as.character(names_out)), ',"ndarray":',
-                  json_ndarray(predictions), '},"meta":', meta_json, "}"))
+    payload <- if (tensor && is.numeric(predictions)) {
+      shape <- if (is.matrix(predictions)) dim(predictions) else length(predictions)
+      values <- if (is.matrix(predictions)) as.vector(t(predictions)) else unname(predictions)
+      paste0(',"tensor":{"shape":', json_array(shape), ',"values":', json_ndarray(as.vector(values)), "}")
+    } else {
+      paste0(',"ndarray":', json_ndarray(predictions))
+    }
+    return(paste0('{"data":{"names":', json_ndarray(as.character(names_out)), payload, '},"meta":', meta_json, "}"))
   }
   if (is.matrix(predictions)) {
     output_names <- colnames(predictions) %||% output_names

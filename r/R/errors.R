@@ -81,6 +81,15 @@ mlflow_error <- function(message, status = NA_integer_, error_code = NA_characte
 
 `%||%` <- function(a, b) if (is.null(a)) b else a
 
+# One JSON line on standard output. Strings that are not valid UTF-8 (a client's bytes in an
+# error message) are written with their bad bytes as <xx>, so every line stays valid JSON.
 log_line <- function(fields) {
+  fields <- rapply(fields, utf8_text, classes = "character", how = "replace")
   cat(as.character(jsonlite::toJSON(fields, auto_unbox = TRUE, digits = NA, na = "null", null = "null")), "\n", sep = "")
+}
+
+utf8_text <- function(x) {
+  bad <- !is.na(x) & !validUTF8(x)
+  if (any(bad)) x[bad] <- iconv(x[bad], "UTF-8", "UTF-8", sub = "byte")
+  x
 }

@@ -33,10 +33,6 @@ http_reason <- c(
   "505" = "HTTP Version Not Supported"
 )
 
-# Methods of RFC 9110 plus PATCH: known, so a route that does not take one answers 405 with
-# Allow. Any other method is 501 (RFC 9110 9.1).
-known_methods <- c("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH")
-
 http_server_options <- function(max_body = 5 * 1024^2, max_head = 16384L, idle_timeout = 120,
                                 request_timeout = 30, head_timeout = 10, write_timeout = 10,
                                 max_connections = 64L, max_overflow = 32L, overflow_timeout = 1,
@@ -74,7 +70,7 @@ parse_head <- function(head_raw) {
 }
 
 parse_head_r <- function(head_raw) {
-  if (any(head_raw == as.raw(0L))) return(parse_head_strict(head_raw))
+  if (any(head_raw == as.raw(0L) | head_raw > as.raw(0x7eL))) return(parse_head_strict(head_raw))
   lines <- strsplit(rawToChar(head_raw), "\r\n", fixed = TRUE, useBytes = TRUE)[[1L]]
   if (length(lines) == 0L) return(parse_head_strict(head_raw))
   rl <- strsplit(lines[[1L]], " ", fixed = TRUE, useBytes = TRUE)[[1L]]
@@ -109,6 +105,9 @@ parse_head_r <- function(head_raw) {
 parse_head_strict <- function(head_raw) {
   malformed <- function(what) bad_head(paste0("malformed HTTP request: ", what))
   if (any(head_raw == as.raw(0L))) return(malformed("NUL byte in the head"))
+  # RFC 9110 5.5 obs-text: R's regular expressions fail on bytes that are not UTF-8, and no
+  # header this server reads needs more than ASCII, so the head must be ASCII.
+  if (any(head_raw > as.raw(0x7fL))) return(malformed("a byte outside ASCII in the head"))
   text <- rawToChar(head_raw)
   lines <- strsplit(text, "\r\n", fixed = TRUE)[[1L]]
   # RFC 9112 2.2: a server may skip empty lines before the request line.
@@ -299,7 +298,10 @@ error_body <- function(path, code, message, reason) {
 }
 
 # Answers a protocol-level error, then closes once the answer is out (and any body drained).
-reject <- function(state, err, log, opts, method = "-", path = "-", started = now_seconds()) {
+reject <- function(state, err, log, opts, method = "-", path = "-", started = NA_real_) {
+  # Read before request_started is cleared below: the caller often passes state$request_started
+  # itself, and a promise evaluated afterwards would give NA (a NaN duration in the metrics).
+  if (is.na(started)) started <- if (is.na(state$request_started)) state$accepted else state$request_started
   body <- error_body(path, err$code, conditionMessage(err), err$reason)
   state$buf <- raw(0)
   state$request_started <- NA_real_
@@ -383,7 +385,7 @@ process_buffer <- function(state, handler, opts, log, server) {
     res <- handle_safely(handler, req)
     send_raw(state, format_response(res$status, res$body, res$content_type %||% "application/json",
                                     keep_alive, res$headers %||% character(), head_only = req$method == "HEAD"), opts)
-    log(req$method, req$path, res$status, started, res$rows %||% NA_integer_)
+    log(req$method, req$path, res$status, started, res$rows %||% NA_integer_, res$puid)
     # One request per connection per round: a client that pipelines hundreds of requests must
     # not keep the loop from other connections and new ones (probes); the rest waits a round.
     state$more <- length(state$buf) > 0L
@@ -414,7 +416,13 @@ read_chunked <- function(buf, pos, max_body) {
     eol <- line_at(pos)
     if (is.na(eol)) return(list(consumed = NA_integer_))
     if (eol < 0L) return(bad("chunk size line too long"))
-    line <- rawToChar(buf[seq.int(pos, length.out = eol - pos)])
+    line_raw <- buf[seq.int(pos, length.out = eol - pos)]
+    # Printable ASCII only (tab allowed): anything else is no chunk size, and R's regular
+    # expressions must never see bytes that are not UTF-8.
+    if (any((line_raw < as.raw(0x20L) & line_raw != as.raw(9L)) | line_raw > as.raw(0x7eL))) {
+      return(bad("invalid chunk size line (a byte outside printable ASCII)"))
+    }
+    line <- rawToChar(line_raw)
     size_text <- sub("[ \t]*(;.*)?$", "", line)
     if (!grepl("^[0-9A-Fa-f]{1,8}$", size_text)) return(bad(sprintf("invalid chunk size '%s'", substr(line, 1L, 40L))))
     size <- strtoi(size_text, 16L)
@@ -476,11 +484,12 @@ handle_safely <- function(handler, req) {
 # One line per request, so it is built by hand: format(Sys.time(), tz = "UTC") and jsonlite took
 # about 0.6 ms a request, more than a single-row predict(). The same fields and order as
 # log_line() would write.
-log_request <- function(method, path, status, started, rows) {
-  cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s}\n',
+log_request <- function(method, path, status, started, rows, puid = NULL) {
+  cat(sprintf('{"ts":"%s","method":%s,"path":%s,"status":%d,"duration_ms":%s,"rows":%s%s}\n',
               utc_timestamp_ms(), json_string(method), json_string(path), as.integer(status),
-              format(round((now_seconds() - started) * 1000, 3)),
-              if (is.na(rows)) "null" else as.character(as.integer(rows))))
+              format(round(max(0, now_seconds() - started, na.rm = TRUE) * 1000, 3)),
+              if (is.na(rows)) "null" else as.character(as.integer(rows)),
+              if (is.null(puid)) "" else paste0(',"puid":', json_values(puid))))
 }
 
 # Formatting a time in UTC is slow; the part up to the second changes once a second.
@@ -515,9 +524,15 @@ read_available <- function(state, now) {
   }
 }
 
-# Idle: nothing buffered, nothing to send, no request under way. Such a connection may be
-# closed to make room for a new one (a probe must never be refused by idle sockets).
-is_idle <- function(state) {
+# Idle: a keep-alive connection between requests (at least one answered, nothing buffered,
+# nothing to send, no request under way). Such a connection may be closed to make room for a
+# new one (a probe must never be refused by idle sockets). A connection that has not sent its
+# first request yet is not idle: its client is about to speak, and closing it would lose that
+# request unanswered (RFC 9112 9.6 allows closing idle connections only).
+is_idle <- function(state) state$heads > 0L && is_quiet(state)
+
+# Nothing buffered, nothing to send, no request under way (a server that stops may close it).
+is_quiet <- function(state) {
   state$open && !state$lingering && length(state$buf) == 0L && length(state$out) == 0L && state$drain <= 0 &&
     is.na(state$request_started)
 }
@@ -603,7 +618,7 @@ retire_listener <- function(server, name) {
 # An answer still going out: closed once it is out.
 end_gracefully <- function(state, opts) {
   if (!state$open) return(invisible())
-  if (is_idle(state)) {
+  if (is_quiet(state)) {
     close_connection(state)
   } else if (length(state$buf) > 0L || !is.na(state$request_started)) {
     state$last_request <- TRUE
@@ -664,6 +679,23 @@ open_connections <- function(conns) {
   if (all(open)) conns else conns[open]
 }
 
+# process_buffer() with a last line of defence: an R error in the protocol code (a bug, since
+# every client mistake is an http_error answered inside) ends this connection with a 500 and a
+# log line, never the process and the other clients' connections.
+serve_buffer <- function(state, server) {
+  tryCatch(
+    process_buffer(state, server$listeners[[state$listener]]$handler, server$opts, server$log, server),
+    error = function(e) {
+      log_line(list(level = "error", msg = "request handling failed: connection closed", error = conditionMessage(e)))
+      if (!state$open) return(invisible())
+      state$out <- raw(0)
+      tryCatch(reject(state, http_error("internal error while reading the request", 500L, "MICROSERVICE_INTERNAL_ERROR",
+                                        "internal"), server$log, server$opts),
+               error = function(e2) close_connection(state))
+    }
+  )
+}
+
 # One round: wait up to `tick` for socket events, serve them, expire connections.
 serve_once <- function(server) {
   opts <- server$opts
@@ -716,7 +748,7 @@ serve_once <- function(server) {
     if (conn_ready[[i]]) {
       if (writing[[i]]) flush_output(state, opts) else read_available(state, now)
     }
-    if (state$open) process_buffer(state, server$listeners[[state$listener]]$handler, opts, server$log, server)
+    if (state$open) serve_buffer(state, server)
   }
   for (i in which(ready[seq_len(nl)])) accept_connection(server, active[[i]], now)
   expire_connections(server$conns, opts, now, server$log)

@@ -18,7 +18,15 @@ new_metrics <- function() {
   m$other_codes <- new.env(parent = emptyenv())
   m$dirty <- FALSE
   m$written <- 0
+  m$feedback <- c(count = 0, reward = 0, truth = 0)
   m
+}
+
+# One Seldon feedback message: its reward (NULL when none) and whether it carried a truth.
+record_feedback <- function(m, reward, truth) {
+  m$feedback <- m$feedback + c(1, reward %||% 0, if (truth) 1 else 0)
+  m$dirty <- TRUE
+  invisible()
 }
 
 record_request <- function(m, route, status, seconds) {
@@ -47,14 +55,16 @@ metrics_snapshot <- function(m) {
     if (length(seen)) counts[paste0(route, "\t", status_codes[seen])] <- by_code[seen]
   }
   other <- unlist(as.list(m$other_codes))
-  list(counts = c(counts, other), hist = hist)
+  list(counts = c(counts, other), hist = hist, feedback = m$feedback)
 }
 
 merge_snapshots <- function(snaps) {
   counts <- numeric()
   hist <- list()
+  feedback <- c(count = 0, reward = 0, truth = 0)
   for (s in snaps) {
     if (is.null(s)) next
+    if (length(s$feedback) == 3L) feedback <- feedback + s$feedback
     for (k in names(s$counts)) counts[[k]] <- (if (k %in% names(counts)) counts[[k]] else 0) + s$counts[[k]]
     for (r in names(s$hist)) {
       h <- s$hist[[r]]
@@ -67,7 +77,7 @@ merge_snapshots <- function(snaps) {
       }
     }
   }
-  list(counts = counts, hist = hist)
+  list(counts = counts, hist = hist, feedback = feedback)
 }
 
 # Written atomically (rename), so the supervisor never reads half a file.
@@ -88,8 +98,9 @@ read_metrics_file <- function(path) {
 
 prom_escape <- function(x) gsub("\n", "\\n", gsub("\"", "\\\"", gsub("\\", "\\\\", x, fixed = TRUE), fixed = TRUE), fixed = TRUE)
 
+# NA is not a number of the exposition format (NaN is): a missing value is written NaN.
 prom_num <- function(x) {
-  ifelse(is.infinite(x), ifelse(x > 0, "+Inf", "-Inf"), sprintf("%.15g", x))
+  ifelse(is.na(x), "NaN", ifelse(is.infinite(x), ifelse(x > 0, "+Inf", "-Inf"), sprintf("%.15g", x)))
 }
 
 # Text exposition format 0.0.4. `gauges`: model load time, info labels, worker counts.
@@ -114,10 +125,20 @@ render_prometheus <- function(snap, gauges) {
     add(sprintf('rmlops_request_duration_seconds_sum{route="%s"} %s', prom_escape(r), prom_num(h$sum)))
     add(sprintf('rmlops_request_duration_seconds_count{route="%s"} %s', prom_escape(r), prom_num(h$count)))
   }
+  fb <- if (length(snap$feedback) == 3L) snap$feedback else c(0, 0, 0)
+  add("# HELP rmlops_feedback_total Seldon feedback messages received.")
+  add("# TYPE rmlops_feedback_total counter")
+  add("rmlops_feedback_total ", prom_num(fb[[1L]]))
+  add("# HELP rmlops_feedback_truth_total Seldon feedback messages that carried a truth.")
+  add("# TYPE rmlops_feedback_truth_total counter")
+  add("rmlops_feedback_truth_total ", prom_num(fb[[3L]]))
+  add("# HELP rmlops_feedback_reward_sum Sum of the rewards of Seldon feedback messages (a reward may be negative).")
+  add("# TYPE rmlops_feedback_reward_sum gauge")
+  add("rmlops_feedback_reward_sum ", prom_num(fb[[2L]]))
   add("# HELP rmlops_model_load_seconds Time the model took to load and pass its self-check.")
   add("# TYPE rmlops_model_load_seconds gauge")
   add("rmlops_model_load_seconds ", prom_num(gauges$load_seconds %||% NaN))
-  add("# HELP rmlops_model_ready 1 once the model is loaded and every worker runs.")
+  add("# HELP rmlops_model_ready 1 once the model is loaded and at least one worker runs.")
   add("# TYPE rmlops_model_ready gauge")
   add("rmlops_model_ready ", if (isTRUE(gauges$ready)) "1" else "0")
   if (!is.null(gauges$info)) {

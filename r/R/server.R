@@ -103,9 +103,11 @@ make_request_log <- function(metrics, paths) {
   table <- route_table(paths)
   minute <- -1
   prefix <- ""
-  function(method, path, status, started, rows) {
+  function(method, path, status, started, rows, puid = NULL) {
     now <- now_seconds()
     seconds <- now - started
+    # A duration is never NaN or negative on /prometheus or in the log (both must always parse).
+    if (is.na(seconds) || seconds < 0) seconds <- 0
     record_request(metrics, route_label(path, table), status, seconds)
     # The timestamp's date-and-minute part is formatted once a minute.
     m <- now %/% 60
@@ -116,7 +118,8 @@ make_request_log <- function(metrics, paths) {
     # {"ts":"<prefix>SS.mmmZ","method":..,"path":..,"status":..,"duration_ms":..,"rows":..}, with " and
     # \ escaped in method and path, formatted and written by C (src/http.c): sprintf() and two
     # gsub() calls per request cost more than the rest of the logging.
-    .Call(C_rmlops_log_request, prefix, now - m * 60, method, path, as.integer(status), seconds * 1000, rows)
+    .Call(C_rmlops_log_request, prefix, now - m * 60, method, path, as.integer(status), seconds * 1000, rows,
+          if (is.null(puid)) NULL else json_values(puid))
     invisible()
   }
 }
@@ -125,8 +128,12 @@ make_request_log <- function(metrics, paths) {
 # their number, serves the summed metrics and stops them on a signal.
 supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opts, paths, workers,
                              metrics_path, model_name, port) {
-  rundir <- tempfile("rmlops-run-")
-  dir.create(rundir)
+  # The pool's shared state lives beside R's session temporary directory, not in it: a worker
+  # that dies through R's fatal-error path (a segfault in a model's C code, an abort) removes
+  # the session directory it shares with the supervisor on its way out, and must not take the
+  # pool file, the accept lock and the other workers' metrics with it.
+  rundir <- tempfile("rmlops-run-", tmpdir = dirname(tempdir()))
+  dir.create(rundir, showWarnings = FALSE, mode = "0700")
   on.exit(unlink(rundir, recursive = TRUE), add = TRUE)
   pool_file <- file.path(rundir, "pool")
   state <- new_model_state(model_name)
@@ -137,6 +144,7 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
   pool$started <- rep(NA_real_, workers)
   pool$next_start <- rep(0, workers)
   pool$restarts <- 0
+  pool$quick_deaths <- rep(0L, workers)
   pool$running <- 0L
   pool$stopping <- FALSE
   pool$kill_at <- NA_real_
@@ -147,11 +155,16 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
     gave_up <<- TRUE
   })
 
+  # Whatever happened to the run directory, the supervisor goes on: it recreates what is missing.
   write_pool <- function() {
     running <- sum(!is.na(pool$pids))
     if (!identical(running, pool$running) || !file.exists(pool_file)) {
       pool$running <- running
-      writeLines(sprintf("%d %d", running, workers), pool_file)
+      tryCatch({
+        if (!dir.exists(rundir)) dir.create(rundir, showWarnings = FALSE, recursive = TRUE, mode = "0700")
+        writeLines(sprintf("%d %d", running, workers), pool_file)
+      }, error = function(e) log_line(list(level = "warn", msg = "cannot write the pool file", error = conditionMessage(e))),
+      warning = function(w) log_line(list(level = "warn", msg = "cannot write the pool file", error = conditionMessage(w))))
     }
   }
   metrics_file <- function(slot) file.path(rundir, sprintf("metrics-%d.rds", slot))
@@ -186,15 +199,22 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
         slot <- live[[k]]
         lived <- now_seconds() - pool$started[[slot]]
         if (!pool$stopping) {
+          # A worker that keeps dying soon after its start would otherwise be re-forked in a
+          # tight loop: 0.5 s, 1 s, 2 s ... up to 10 s while it lives less than 10 s each time.
+          pool$quick_deaths[[slot]] <- if (lived < 10) pool$quick_deaths[[slot]] + 1L else 0L
+          delay <- if (pool$quick_deaths[[slot]] == 0L) 0 else min(10, 0.5 * 2^(pool$quick_deaths[[slot]] - 1L))
           log_line(list(level = "error", msg = "worker died: replacing it", worker = slot, pid = pool$pids[[slot]],
-                        exit = codes[[k]], lived_s = round(lived, 1)))
+                        exit = codes[[k]], signal = if (codes[[k]] > 128L) codes[[k]] - 128L else NULL,
+                        lived_s = round(lived, 1), restart_in_s = delay))
           pool$restarts <- pool$restarts + 1
-          # A worker that dies at once would otherwise be re-forked in a tight loop.
-          pool$next_start[[slot]] <- now_seconds() + if (lived < 1) 1 else 0
+          pool$next_start[[slot]] <- now_seconds() + delay
         }
         pool$retired <- merge_snapshots(list(pool$retired, read_metrics_file(metrics_file(slot))))
         unlink(metrics_file(slot))
         pool$pids[[slot]] <- NA_integer_
+        # R's fatal-error exit in the worker removed the session temporary directory it shared
+        # with this process: recreate it, so later tempfile() calls here keep working.
+        tempdir(check = TRUE)
       }
     }
     if (pool$stopping) {
@@ -217,12 +237,12 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
     snaps <- c(list(metrics_snapshot(own), pool$retired),
                lapply(seq_len(workers), function(s) read_metrics_file(metrics_file(s))))
     body <- render_prometheus(merge_snapshots(snaps), list(
-      load_seconds = state$load_seconds, ready = !is.null(state$bundle) && sum(!is.na(pool$pids)) == workers,
+      load_seconds = state$load_seconds, ready = !is.null(state$bundle) && sum(!is.na(pool$pids)) >= 1L,
       info = state$info, workers = workers, running = sum(!is.na(pool$pids)), restarts = pool$restarts))
     list(status = 200L, body = body, content_type = "text/plain; version=0.0.4; charset=utf-8")
   }
 
-  add_listener(server, http_sock, make_handler(state, paths), "http")
+  add_listener(server, http_sock, make_handler(state, paths, own), "http")
   add_listener(server, metrics_sock, metrics_handler, "metrics")
   forked <- FALSE
   on_tick <- function() {
@@ -239,7 +259,11 @@ supervise_server <- function(http_sock, metrics_sock, load_fn, wait_seconds, opt
         write_pool()
       }
     } else {
-      supervise()
+      # The supervisor must outlive anything a worker does: an error here is logged, and the
+      # next round tries again.
+      tryCatch(supervise(), error = function(e) {
+        log_line(list(level = "error", msg = "supervising the workers failed: retrying", error = conditionMessage(e)))
+      })
     }
   }
   on_signal <- function(sig) {
@@ -280,12 +304,13 @@ worker_main <- function(parent_server, http_sock, metrics_sock, state, opts, pat
     if (server$draining) return("shutting down")
     line <- tryCatch(readLines(pool_file, n = 1L, warn = FALSE), error = function(e) character())
     counts <- suppressWarnings(as.integer(strsplit(c(line, "")[[1L]], " ", fixed = TRUE)[[1L]]))
-    if (length(counts) == 2L && !anyNA(counts) && counts[[1L]] < counts[[2L]]) {
+    # Ready while at least one worker runs: a dead worker is replaced, and the ones left serve.
+    if (length(counts) == 2L && !anyNA(counts) && counts[[1L]] < 1L) {
       return(sprintf("%d of %d workers running", counts[[1L]], counts[[2L]]))
     }
     NULL
   }
-  add_listener(server, http_sock, make_handler(state, paths), "http")
+  add_listener(server, http_sock, make_handler(state, paths, m), "http")
   # Only one worker at a time waits on the listener (the accept lock, see src/process.c). A
   # worker that has just accepted stays away from the lock for 5 ms (10 ms once it holds more
   # than one connection), long enough for another worker (which looks every 5 ms) to take the

@@ -119,6 +119,9 @@ check_tensor <- function(t, i, where_names) {
   if (!is.null(t$parameters) && !is_json_object(t$parameters) && !identical(t$parameters, list())) {
     v2_bad("input '%s' parameters must be an object", t$name)
   }
+  if (!is.null(t$parameters[["binary_data_size"]])) {
+    v2_bad("input '%s' has parameters.binary_data_size: binary tensor data is not supported, send it as JSON", t$name)
+  }
   list(name = t$name, shape = shape, datatype = t$datatype, data = data)
 }
 
@@ -139,6 +142,16 @@ v2_column <- function(cells, feature, datatype, tensor_name) {
 }
 
 decode_v2_request <- function(body, spec) {
+  # The common request, one [rows, features] FP tensor of an all-numeric model, is read by C in
+  # one pass (src/http.c, rmlops_decode_v2); anything else, mistakes included, by the R below.
+  if (spec$all_numeric) {
+    fast <- .Call(C_rmlops_decode_v2, body, spec$feature_names)
+    if (!is.null(fast)) return(list(frame = fast[[1L]], id = fast[[2L]], wanted = NULL))
+  }
+  decode_v2_strict(body, spec)
+}
+
+decode_v2_strict <- function(body, spec) {
   msg <- parse_json_body(body, spec, example = v2_example(spec))
   if (!is_json_object(msg)) v2_bad("the request is a JSON %s: expected an object such as %s", json_type(msg), v2_example(spec))
   check_unique_keys(msg, "the request")

@@ -49,39 +49,7 @@ static int buf_str(buf_t *b, const char *s) { return buf_add(b, s, strlen(s)); }
 
 /* ---- the request head ---------------------------------------------------------------------- */
 
-/* RFC 9110 5.6.2 tchar. */
-static int is_tchar(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
-  return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-/* Characters of host_syntax's reg-name part (R/http_server.R). */
-static int is_host_char(unsigned char c) {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return 1;
-  return c != 0 && strchr("._~!$&'()*+,;=%-", c) != NULL;
-}
-
-static int is_hex(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* host_syntax: ^([reg-name chars]*|\[[0-9A-Fa-f:.]+\])(:[0-9]*)?$ */
-static int valid_host(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  if (n > 0 && s[0] == '[') {
-    i = 1;
-    while (i < n && (is_hex(s[i]) || s[i] == ':' || s[i] == '.')) i++;
-    if (i == 1 || i >= n || s[i] != ']') return 0;
-    i++;
-  } else {
-    while (i < n && is_host_char(s[i])) i++;
-  }
-  if (i < n && s[i] == ':') {
-    i++;
-    while (i < n && s[i] >= '0' && s[i] <= '9') i++;
-  }
-  return i == n;
-}
+#include "wire.h"
 
 /* 1-based position of the first CRLFCRLF in buf (as grepRaw gives it), 0 if none. */
 SEXP rmlops_head_end(SEXP buf) {
@@ -93,114 +61,72 @@ SEXP rmlops_head_end(SEXP buf) {
   return Rf_ScalarInteger(0);
 }
 
-#define MAX_FAST_HEADERS 64
+static SEXP mk_range(const unsigned char *s, int a, int b) { return Rf_mkCharLen((const char *)s + a, b - a); }
 
 /*
  * The first `len` bytes of `buf` are a request head (no final CRLFCRLF). Returns what
- * parse_head() returns for it when the head is the common, unremarkable kind: request line
- * `<token> /<target> HTTP/1.x`, header lines `<token>:<value>` of printable ASCII (and tab),
- * Host as parse_head() wants it, at most one Content-Length without a comma. NULL otherwise.
+ * parse_head() returns for it when rm_head_scan() (wire.c) takes it as the common, unremarkable
+ * kind; NULL otherwise.
  */
 SEXP rmlops_parse_head(SEXP buf, SEXP len_) {
   int len = Rf_asInteger(len_);
-  if (len <= 0 || len > XLENGTH(buf)) return R_NilValue;
+  if (TYPEOF(buf) != RAWSXP || len == NA_INTEGER || len <= 0 || len > XLENGTH(buf)) return R_NilValue;
   const unsigned char *s = RAW(buf);
-  int i = 0;
-  /* Request line. */
-  int m0 = i;
-  while (i < len && is_tchar(s[i])) i++;
-  int m1 = i;
-  if (m1 == m0 || i >= len || s[i] != ' ') return R_NilValue;
-  i++;
-  int t0 = i;
-  if (i >= len || s[i] != '/') return R_NilValue;
-  while (i < len && s[i] >= 0x21 && s[i] <= 0x7e && s[i] != '#') i++;
-  int t1 = i;
-  if (i >= len || s[i] != ' ') return R_NilValue;
-  i++;
-  if (len - i < 8 || memcmp(s + i, "HTTP/1.", 7) != 0 || (s[i + 7] != '0' && s[i + 7] != '1')) return R_NilValue;
-  int minor = s[i + 7] - '0';
-  i += 8;
-  if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
-  /* Header lines. */
-  int ks[MAX_FAST_HEADERS], ke[MAX_FAST_HEADERS], vs[MAX_FAST_HEADERS], ve[MAX_FAST_HEADERS];
-  int nh = 0, hosts = 0, host_at = -1, cls = 0, cl_at = -1, tes = 0;
-  while (i < len) {
-    i += 2; /* the CRLF ending the previous line */
-    if (nh == MAX_FAST_HEADERS) return R_NilValue;
-    int k0 = i;
-    while (i < len && is_tchar(s[i])) i++;
-    if (i == k0 || i >= len || s[i] != ':') return R_NilValue;
-    int k1 = i;
-    i++;
-    int v0 = i;
-    while (i < len && (s[i] == '\t' || (s[i] >= 0x20 && s[i] <= 0x7e))) i++;
-    int v1 = i;
-    if (i < len && !(i + 1 < len && s[i] == '\r' && s[i + 1] == '\n')) return R_NilValue;
-    /* A line of just CRLF cannot occur: the head ends at the first empty line. */
-    while (v0 < v1 && (s[v0] == ' ' || s[v0] == '\t')) v0++;
-    while (v1 > v0 && (s[v1 - 1] == ' ' || s[v1 - 1] == '\t')) v1--;
-    ks[nh] = k0; ke[nh] = k1; vs[nh] = v0; ve[nh] = v1;
-    int kl = k1 - k0;
-    if (kl == 4 && strncasecmp((const char *)s + k0, "host", 4) == 0) { hosts++; host_at = nh; }
-    if (kl == 14 && strncasecmp((const char *)s + k0, "content-length", 14) == 0) { cls++; cl_at = nh; }
-    if (kl == 17 && strncasecmp((const char *)s + k0, "transfer-encoding", 17) == 0) tes++;
-    nh++;
-  }
-  if (hosts != minor) return R_NilValue;
-  if (hosts == 1 && !valid_host(s + vs[host_at], (size_t)(ve[host_at] - vs[host_at]))) return R_NilValue;
-  if (cls > 1) return R_NilValue;
-  if (cls == 1) {
-    if (ve[cl_at] == vs[cl_at] || memchr(s + vs[cl_at], ',', (size_t)(ve[cl_at] - vs[cl_at])) != NULL) return R_NilValue;
-  }
+  rm_head_t h;
+  if (!rm_head_scan(s, len, &h)) return R_NilValue;
+  int nh = h.n_headers;
 
   SEXP out = PROTECT(Rf_allocVector(VECSXP, 7));
   SEXP names = PROTECT(Rf_allocVector(STRSXP, 7));
   const char *fields[] = {"method", "path", "query", "minor", "headers", "content_length", "transfer_encoding"};
   for (int f = 0; f < 7; f++) SET_STRING_ELT(names, f, Rf_mkChar(fields[f]));
   Rf_setAttrib(out, R_NamesSymbol, names);
-  SET_VECTOR_ELT(out, 0, Rf_ScalarString(Rf_mkCharLen((const char *)s + m0, m1 - m0)));
-  int q = t0;
-  while (q < t1 && s[q] != '?') q++;
-  SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLen((const char *)s + t0, q - t0)));
-  SET_VECTOR_ELT(out, 2, Rf_ScalarString(q < t1 ? Rf_mkCharLen((const char *)s + q + 1, t1 - q - 1) : Rf_mkChar("")));
-  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(minor));
+  SET_VECTOR_ELT(out, 0, Rf_ScalarString(mk_range(s, h.method0, h.method1)));
+  SET_VECTOR_ELT(out, 1, Rf_ScalarString(mk_range(s, h.target0, h.query_at)));
+  SET_VECTOR_ELT(out, 2, Rf_ScalarString(h.query_at < h.target1 ? mk_range(s, h.query_at + 1, h.target1) : Rf_mkChar("")));
+  SET_VECTOR_ELT(out, 3, Rf_ScalarInteger(h.minor));
   SEXP headers = PROTECT(Rf_allocVector(VECSXP, nh));
   SEXP keys = PROTECT(Rf_allocVector(STRSXP, nh));
   char key[256];
-  for (int h = 0; h < nh; h++) {
-    int kl = ke[h] - ks[h];
-    SEXP k;
-    if (kl < (int)sizeof key) {
-      for (int c = 0; c < kl; c++) {
-        unsigned char ch = s[ks[h] + c];
-        key[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-      }
-      k = Rf_mkCharLen(key, kl);
-    } else {
-      char *big = R_alloc((size_t)kl, 1);
-      for (int c = 0; c < kl; c++) {
-        unsigned char ch = s[ks[h] + c];
-        big[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
-      }
-      k = Rf_mkCharLen(big, kl);
+  for (int i = 0; i < nh; i++) {
+    int kl = h.key1[i] - h.key0[i];
+    char *dst = kl < (int)sizeof key ? key : R_alloc((size_t)kl, 1);
+    for (int c = 0; c < kl; c++) {
+      unsigned char ch = s[h.key0[i] + c];
+      dst[c] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
     }
-    SET_STRING_ELT(keys, h, k);
-    SET_VECTOR_ELT(headers, h, Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h])));
+    SET_STRING_ELT(keys, i, Rf_mkCharLen(dst, kl));
+    SET_VECTOR_ELT(headers, i, Rf_ScalarString(mk_range(s, h.val0[i], h.val1[i])));
   }
   Rf_setAttrib(headers, R_NamesSymbol, keys);
   SET_VECTOR_ELT(out, 4, headers);
-  SET_VECTOR_ELT(out, 5, cls == 1 ? Rf_ScalarString(Rf_mkCharLen((const char *)s + vs[cl_at], ve[cl_at] - vs[cl_at]))
-                                  : Rf_allocVector(STRSXP, 0));
-  SEXP te = PROTECT(Rf_allocVector(STRSXP, tes));
-  for (int h = 0, t = 0; h < nh; h++) {
-    if (ke[h] - ks[h] == 17 && strncasecmp((const char *)s + ks[h], "transfer-encoding", 17) == 0) {
-      SET_STRING_ELT(te, t++, Rf_mkCharLen((const char *)s + vs[h], ve[h] - vs[h]));
+  SET_VECTOR_ELT(out, 5, h.content_length >= 0
+                             ? Rf_ScalarString(mk_range(s, h.val0[h.content_length], h.val1[h.content_length]))
+                             : Rf_allocVector(STRSXP, 0));
+  SEXP te = PROTECT(Rf_allocVector(STRSXP, h.transfer_encodings));
+  for (int i = 0, t = 0; i < nh; i++) {
+    if (h.key1[i] - h.key0[i] == 17 && strncasecmp((const char *)s + h.key0[i], "transfer-encoding", 17) == 0) {
+      SET_STRING_ELT(te, t++, mk_range(s, h.val0[i], h.val1[i]));
     }
   }
   SET_VECTOR_ELT(out, 6, te);
   UNPROTECT(5);
   return out;
+}
+
+/*
+ * rm_json_check() (wire.c) on a raw body: NULL when it is one valid JSON text no deeper than
+ * `max_depth`, else a message naming the byte offset and what was wrong (never the client's
+ * bytes, so it is safe in any message or log line).
+ */
+SEXP rmlops_json_check(SEXP body, SEXP max_depth) {
+  if (TYPEOF(body) != RAWSXP) return Rf_mkString("not a raw vector");
+  size_t at = 0;
+  const char *what = NULL;
+  if (rm_json_check(RAW(body), (size_t)XLENGTH(body), Rf_asInteger(max_depth), &at, &what)) return R_NilValue;
+  char msg[160];
+  snprintf(msg, sizeof msg, "%s at byte %llu", what ? what : "invalid JSON", (unsigned long long)at + 1ULL);
+  return Rf_mkString(msg);
 }
 
 /* ---- small helpers ------------------------------------------------------------------------- */
@@ -306,6 +232,8 @@ SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP b
 SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds) {
   int nb = LENGTH(bounds) + 1, code = Rf_asInteger(status);
   double s = Rf_asReal(seconds);
+  /* The exposition must always parse: no NaN sum, no negative duration. */
+  if (!isfinite(s) || s < 0) s = 0;
   if (TYPEOF(v) != REALSXP || TYPEOF(bounds) != REALSXP || XLENGTH(v) != nb + 2 + 500) {
     Rf_error("rmlops_record: not a metrics vector");
   }
@@ -336,7 +264,7 @@ static int add_escaped(buf_t *b, const char *s) {
  * it as they see cat()). `prefix` is the timestamp up to the minute; only " and \ are escaped,
  * as json_escape() does (method and path are printable ASCII by then).
  */
-SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows) {
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows, SEXP puid) {
   buf_t b = {NULL, 0, 0};
   char num[96];
   int ok = buf_reserve(&b, 256) && buf_str(&b, "{\"ts\":\"") && buf_str(&b, CHAR(STRING_ELT(prefix, 0)));
@@ -344,12 +272,19 @@ SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP 
   ok = ok && buf_str(&b, num) && add_escaped(&b, CHAR(STRING_ELT(method, 0))) && buf_str(&b, "\",\"path\":\"") &&
        add_escaped(&b, CHAR(STRING_ELT(path, 0)));
   int r = Rf_asInteger(rows);
+  double msv = Rf_asReal(ms);
+  if (!isfinite(msv) || msv < 0) msv = 0; /* "nan" is not JSON */
   if (r == NA_INTEGER) {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null}\n", Rf_asInteger(status), Rf_asReal(ms));
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":null", Rf_asInteger(status), msv);
   } else {
-    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d}\n", Rf_asInteger(status), Rf_asReal(ms), r);
+    snprintf(num, sizeof num, "\",\"status\":%d,\"duration_ms\":%.3f,\"rows\":%d", Rf_asInteger(status), msv, r);
   }
-  ok = ok && buf_str(&b, num) && buf_add(&b, "", 1);
+  ok = ok && buf_str(&b, num);
+  /* `puid`: already JSON text (json_values() in R escapes it), or NULL. */
+  if (ok && TYPEOF(puid) == STRSXP && XLENGTH(puid) == 1 && STRING_ELT(puid, 0) != NA_STRING) {
+    ok = buf_str(&b, ",\"puid\":") && buf_str(&b, Rf_translateCharUTF8(STRING_ELT(puid, 0)));
+  }
+  ok = ok && buf_str(&b, "}\n") && buf_add(&b, "", 1);
   if (!ok) {
     free(b.p);
     Rf_error("out of memory formatting a log line");
@@ -595,6 +530,79 @@ static int is_key(const char *key, int len, const char *want) {
 }
 
 /*
+ * The "meta" value of a Seldon message: skipped as skip_value() does, and when it is an object
+ * with a plain string "puid", that string (*s, *len; *s stays NULL when there is none). 0 when
+ * the R path must read it (a puid that is not a plain string included: it explains or decodes).
+ */
+static int meta_puid(cursor_t *k, const char **s, int *len) {
+  cursor_t scan = *k;
+  if (!skip_value(k, 1)) return 0;
+  ws(&scan);
+  if (scan.c >= scan.end || *scan.c != '{') return 1;
+  scan.c++;
+  if (eat(&scan, '}')) return 1;
+  const char *key;
+  int klen;
+  do {
+    if (!plain_string(&scan, &key, &klen) || !eat(&scan, ':')) return 0;
+    if (is_key(key, klen, "puid")) {
+      if (*s != NULL || !plain_string(&scan, s, len)) return 0;
+    } else if (!skip_value(&scan, 2)) {
+      return 0;
+    }
+  } while (eat(&scan, ','));
+  return 1;
+}
+
+/*
+ * A request body the C decoders read: plain ASCII (no NUL, no UTF-8 to validate, nothing
+ * jsonlite would read differently), no deeper than decode_strict()'s json_depth_exceeds()
+ * allows (counting as it does), copied with a NUL after it for strtod(). 0: left to R.
+ */
+static int plain_body(SEXP body, cursor_t *k) {
+  if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return 0;
+  R_xlen_t blen = XLENGTH(body);
+  const unsigned char *raw = RAW(body);
+  int depth = 0;
+  for (R_xlen_t i = 0; i < blen; i++) {
+    unsigned char ch = raw[i];
+    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return 0;
+    if (ch == '[' || ch == '{') {
+      if (++depth > 16) return 0;
+    } else if (ch == ']' || ch == '}') {
+      depth--;
+    }
+  }
+  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
+  memcpy(text, raw, (size_t)blen);
+  text[blen] = 0;
+  k->c = text;
+  k->end = text + blen;
+  return 1;
+}
+
+/* The data frame of n row-major values, p per row, column j from position order[j] of a row. */
+static SEXP numeric_frame(const double *v, size_t n, int p, const int *order, SEXP features) {
+  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
+  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
+  for (int j = 0; j < p; j++) {
+    SEXP col = Rf_allocVector(REALSXP, rows);
+    SET_VECTOR_ELT(df, j, col);
+    double *d = REAL(col);
+    const double *src = v + order[j];
+    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
+  }
+  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
+  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
+  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
+  INTEGER(rn)[0] = NA_INTEGER;
+  INTEGER(rn)[1] = -(int)rows;
+  Rf_setAttrib(df, R_RowNamesSymbol, rn);
+  UNPROTECT(2);
+  return df;
+}
+
+/*
  * decode_request() for {"data":{"names":[...],"ndarray":[[...],...]}} (keys in any order,
  * "names" optional; beside "data", other keys such as "meta" with any plain value, which
  * decode_strict() ignores too) when the model's features are all numeric: the data frame
@@ -605,24 +613,8 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   if (TYPEOF(body) != RAWSXP || XLENGTH(body) == 0 || XLENGTH(body) > INT_MAX - 1) return R_NilValue;
   int p = LENGTH(features);
   if (p < 1) return R_NilValue;
-  R_xlen_t blen = XLENGTH(body);
-  const unsigned char *raw = RAW(body);
-  /* Plain ASCII only: no NUL, no UTF-8 to validate, nothing jsonlite would read differently. */
-  /* And no deeper than decode_strict()'s json_depth_exceeds() allows, counting as it does. */
-  int depth = 0;
-  for (R_xlen_t i = 0; i < blen; i++) {
-    unsigned char ch = raw[i];
-    if (ch > 0x7e || (ch < 0x20 && ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')) return R_NilValue;
-    if (ch == '[' || ch == '{') {
-      if (++depth > 16) return R_NilValue;
-    } else if (ch == ']' || ch == '}') {
-      depth--;
-    }
-  }
-  unsigned char *text = (unsigned char *)R_alloc((size_t)blen + 1, 1);
-  memcpy(text, raw, (size_t)blen);
-  text[blen] = 0;
-  cursor_t k = {text, text + blen};
+  cursor_t k;
+  if (!plain_body(body, &k)) return R_NilValue;
   int order[256];
   if (p > 256) return R_NilValue;
   for (int j = 0; j < p; j++) order[j] = j;
@@ -633,6 +625,8 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   int klen;
   const char *others[16];
   int other_lens[16], n_others = 0;
+  const char *puid = NULL;
+  int puid_len = 0;
   if (!eat(&k, '{')) goto fail;
   do {
     if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
@@ -645,7 +639,11 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
       }
       others[n_others] = key;
       other_lens[n_others++] = klen;
-      if (!skip_value(&k, 1)) goto fail;
+      if (is_key(key, klen, "meta")) {
+        if (!meta_puid(&k, &puid, &puid_len)) goto fail;
+      } else if (!skip_value(&k, 1)) {
+        goto fail;
+      }
       continue;
     }
     if (seen_data) goto fail;
@@ -700,24 +698,98 @@ SEXP rmlops_decode_seldon(SEXP body, SEXP features) {
   if (k.c != k.end) goto fail;
   if (n / (size_t)p > (size_t)INT_MAX) goto fail;
 
-  R_xlen_t rows = (R_xlen_t)(n / (size_t)p);
-  SEXP df = PROTECT(Rf_allocVector(VECSXP, p));
-  for (int j = 0; j < p; j++) {
-    SEXP col = Rf_allocVector(REALSXP, rows);
-    SET_VECTOR_ELT(df, j, col);
-    double *d = REAL(col);
-    const double *src = v + order[j];
-    for (R_xlen_t r = 0; r < rows; r++) d[r] = src[r * p];
-  }
+  SEXP df = PROTECT(numeric_frame(v, n, p, order, features));
   free(v);
-  Rf_setAttrib(df, R_NamesSymbol, Rf_duplicate(features));
-  Rf_setAttrib(df, R_ClassSymbol, Rf_mkString("data.frame"));
-  SEXP rn = PROTECT(Rf_allocVector(INTSXP, 2));
-  INTEGER(rn)[0] = NA_INTEGER;
-  INTEGER(rn)[1] = -(int)rows;
-  Rf_setAttrib(df, R_RowNamesSymbol, rn);
-  UNPROTECT(2);
+  /* As request_frame() in R/codec.R marks it. */
+  if (puid != NULL) Rf_setAttrib(df, Rf_install("rmlops_puid"), Rf_ScalarString(Rf_mkCharLenCE(puid, puid_len, CE_UTF8)));
+  UNPROTECT(1);
   return df;
+fail:
+  free(v);
+  return R_NilValue;
+}
+
+/*
+ * decode_v2_request() for the common OIP request of an all-numeric model with more than one
+ * feature: {"inputs":[{"name":"<s>","datatype":"FP64"|"FP32"|"FP16","shape":[n,p],"data":[...]}]}
+ * with an optional plain string "id"; data flat or nested by row, n*p finite numbers. Those
+ * datatypes take any number, as v2_column() does for a numeric feature. list(frame, id); NULL
+ * for anything else (parameters, outputs, several tensors, other datatypes, any mistake), which
+ * the R path reads and explains.
+ */
+SEXP rmlops_decode_v2(SEXP body, SEXP features) {
+  int p = LENGTH(features);
+  if (p < 2 || p > 256) return R_NilValue;
+  cursor_t k;
+  if (!plain_body(body, &k)) return R_NilValue;
+  const char *key, *id = NULL, *s;
+  int klen, id_len = 0, sl, seen_inputs = 0;
+  size_t n = 0, cap = 0;
+  double *v = NULL, rows = -1;
+  if (!eat(&k, '{')) goto fail;
+  do {
+    if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+    if (is_key(key, klen, "id") && id == NULL) {
+      if (!plain_string(&k, &id, &id_len)) goto fail;
+    } else if (is_key(key, klen, "inputs") && !seen_inputs) {
+      seen_inputs = 1;
+      int seen_name = 0, seen_type = 0, seen_shape = 0, seen_data = 0;
+      if (!eat(&k, '[') || !eat(&k, '{')) goto fail;
+      do {
+        if (!plain_string(&k, &key, &klen) || !eat(&k, ':')) goto fail;
+        if (is_key(key, klen, "name") && !seen_name) {
+          seen_name = 1;
+          if (!plain_string(&k, &s, &sl)) goto fail;
+        } else if (is_key(key, klen, "datatype") && !seen_type) {
+          seen_type = 1;
+          if (!plain_string(&k, &s, &sl) || !(is_key(s, sl, "FP64") || is_key(s, sl, "FP32") || is_key(s, sl, "FP16"))) goto fail;
+        } else if (is_key(key, klen, "shape") && !seen_shape) {
+          seen_shape = 1;
+          double cols;
+          if (!eat(&k, '[') || !json_number(&k, &rows) || !eat(&k, ',') || !json_number(&k, &cols) || !eat(&k, ']')) goto fail;
+          if (!(rows >= 1 && rows <= 1e7 && rows == (double)(long)rows) || cols != (double)p) goto fail;
+        } else if (is_key(key, klen, "data") && !seen_data) {
+          seen_data = 1;
+          if (!eat(&k, '[')) goto fail;
+          ws(&k);
+          int nested = k.c < k.end && *k.c == '[';
+          do {
+            if (nested && !eat(&k, '[')) goto fail;
+            for (int j = 0; j < (nested ? p : 1); j++) {
+              if (n == cap) {
+                cap = cap ? 2 * cap : (size_t)p * 16;
+                double *w = (double *)realloc(v, cap * sizeof(double));
+                if (w == NULL) goto fail;
+                v = w;
+              }
+              if (j > 0 && !eat(&k, ',')) goto fail;
+              if (!json_number(&k, &v[n++])) goto fail;
+            }
+            if (nested && !eat(&k, ']')) goto fail;
+          } while (eat(&k, ','));
+          if (!eat(&k, ']')) goto fail;
+        } else {
+          goto fail;
+        }
+      } while (eat(&k, ','));
+      if (!eat(&k, '}') || !eat(&k, ']')) goto fail;
+      if (!(seen_name && seen_type && seen_shape && seen_data)) goto fail;
+    } else {
+      goto fail;
+    }
+  } while (eat(&k, ','));
+  if (!eat(&k, '}') || !seen_inputs) goto fail;
+  ws(&k);
+  if (k.c != k.end || (double)n != rows * p) goto fail;
+
+  int order[256];
+  for (int j = 0; j < p; j++) order[j] = j;
+  SEXP out = PROTECT(Rf_allocVector(VECSXP, 2));
+  SET_VECTOR_ELT(out, 0, numeric_frame(v, n, p, order, features));
+  free(v);
+  if (id != NULL) SET_VECTOR_ELT(out, 1, Rf_ScalarString(Rf_mkCharLenCE(id, id_len, CE_UTF8)));
+  UNPROTECT(1);
+  return out;
 fail:
   free(v);
   return R_NilValue;

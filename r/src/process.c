@@ -61,6 +61,13 @@ SEXP rmlops_fork(void) {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     /* The parent may have died between fork() and prctl(). */
     if (getppid() != parent) stop_signal = SIGTERM;
+    /* A worker that faults (a segfault in a model's C code) dies of the signal at once, as the
+     * supervisor expects: R's own handlers would print a traceback that is not a JSON log line
+     * and run R's exit sequence, which removes the session directory the supervisor shares. The
+     * supervisor logs the death, with the signal, as one JSON line and replaces the worker. */
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGILL, SIG_DFL);
   }
   return Rf_ScalarInteger((int)pid);
 }
@@ -234,12 +241,14 @@ fail:
 /* src/http.c */
 SEXP rmlops_head_end(SEXP buf);
 SEXP rmlops_parse_head(SEXP buf, SEXP len);
+SEXP rmlops_json_check(SEXP body, SEXP max_depth);
+SEXP rmlops_decode_v2(SEXP body, SEXP features);
 SEXP rmlops_format_response(SEXP status, SEXP reasons, SEXP content_type, SEXP body, SEXP keep_alive,
                             SEXP extra_names, SEXP extra_values, SEXP head_only);
 SEXP rmlops_now(void);
 SEXP rmlops_record(SEXP v, SEXP bounds, SEXP status, SEXP seconds);
 SEXP rmlops_is_digits(SEXP x, SEXP max);
-SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows);
+SEXP rmlops_log_request(SEXP prefix, SEXP seconds, SEXP method, SEXP path, SEXP status, SEXP ms, SEXP rows, SEXP puid);
 SEXP rmlops_json_ndarray(SEXP x);
 SEXP rmlops_decode_seldon(SEXP body, SEXP features);
 SEXP rmlops_accept(SEXP listener);
@@ -252,11 +261,13 @@ SEXP rmlops_poll(SEXP fds, SEXP write, SEXP timeout);
 static const R_CallMethodDef call_methods[] = {
   {"rmlops_head_end", (DL_FUNC)&rmlops_head_end, 1},
   {"rmlops_parse_head", (DL_FUNC)&rmlops_parse_head, 2},
+  {"rmlops_json_check", (DL_FUNC)&rmlops_json_check, 2},
+  {"rmlops_decode_v2", (DL_FUNC)&rmlops_decode_v2, 2},
   {"rmlops_format_response", (DL_FUNC)&rmlops_format_response, 8},
   {"rmlops_now", (DL_FUNC)&rmlops_now, 0},
   {"rmlops_record", (DL_FUNC)&rmlops_record, 4},
   {"rmlops_is_digits", (DL_FUNC)&rmlops_is_digits, 2},
-  {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 7},
+  {"rmlops_log_request", (DL_FUNC)&rmlops_log_request, 8},
   {"rmlops_json_ndarray", (DL_FUNC)&rmlops_json_ndarray, 1},
   {"rmlops_decode_seldon", (DL_FUNC)&rmlops_decode_seldon, 2},
   {"rmlops_accept", (DL_FUNC)&rmlops_accept, 1},

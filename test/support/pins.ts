@@ -23,6 +23,8 @@ export interface Versions {
   readonly kserve: string;
   readonly kserveCommit: string;
   readonly r: string;
+  /** The protocol fuzzer's Python packages (scripts/fuzz.sh), not part of the library. */
+  readonly fuzz: { readonly schemathesis: string; readonly prometheusClient: string };
 }
 
 /** What the library targets. */

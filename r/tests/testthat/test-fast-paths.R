@@ -188,5 +188,5 @@ test_that("metrics recorded in place are what the list-based counters gave", {
   # A snapshot is a copy: later requests do not change it.
   record_request(m, "/predict", 200L, 0.001)
   expect_equal(snap$hist[["/predict"]]$count, 9)
-  expect_equal(metrics_snapshot(new_metrics()), list(counts = numeric(), hist = list()))
+  expect_equal(metrics_snapshot(new_metrics()), list(counts = numeric(), hist = list(), feedback = c(count = 0, reward = 0, truth = 0)))
 })

@@ -58,7 +58,7 @@ test_that("HEAD answers the GET headers with Content-Length but no body; respons
   expect_match(r, "\r\nDate: [A-Z][a-z]{2}, [0-9]{2} [A-Z][a-z]{2} [0-9]{4} [0-9:]{8} GMT\r\n")
 })
 
-test_that("methods: 405 with Allow on a known route, 501 for an unknown method, OPTIONS lists Allow", {
+test_that("methods: 405 with Allow on a known route (an unknown method too: a client's mistake is never a 5xx), OPTIONS lists Allow", {
   state <- new_model_state()
   h <- make_handler(state, test_contract$paths)
   req <- function(method, path) handle_safely(h, list(method = method, path = path, body = raw(0)))
@@ -67,7 +67,9 @@ test_that("methods: 405 with Allow on a known route, 501 for an unknown method, 
   expect_equal(r$headers[["Allow"]], "POST, OPTIONS")
   r <- req("POST", "/health/ping")
   expect_equal(r$headers[["Allow"]], "GET, HEAD, OPTIONS")
-  expect_equal(req("BREW", "/predict")$status, 501L)
+  expect_equal(req("BREW", "/predict")$status, 405L)
+  expect_equal(req("QUERY", "/v2/health/live")$headers[["Allow"]], "GET, HEAD, OPTIONS")
+  expect_equal(req("BREW", "/nope")$status, 404L)
   expect_equal(req("OPTIONS", "/v2/models/m/infer")$headers[["Allow"]], "POST, OPTIONS")
   expect_equal(req("OPTIONS", "*")$status, 200L)
   expect_equal(req("PUT", "/nope")$status, 404L)

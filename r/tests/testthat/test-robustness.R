@@ -109,8 +109,14 @@ test_that("at the connection limit the longest idle connection is evicted, never
   busy$request_started <- 1
   older <- new_connection(NULL, 2)
   newer <- new_connection(NULL, 3)
+  older$heads <- newer$heads <- 1L # keep-alive connections between requests
   expect_true(evict_idle(list(busy, newer, older)))
   expect_false(older$open)
   expect_true(busy$open && newer$open)
   expect_false(evict_idle(list(busy)))
+  # A connection that has not sent its first request is not idle: its request would be lost
+  # unanswered (a burst of 300 new connections lost 68 that way).
+  fresh <- new_connection(NULL, 0)
+  expect_false(evict_idle(list(busy, fresh)))
+  expect_true(fresh$open)
 })

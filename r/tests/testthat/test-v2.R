@@ -113,3 +113,50 @@ test_that("client mistakes are 400 with {\"error\"}, never a 500", {
   bad(paste0(substr(three(ok_wt, ok_cyl, ok_am), 1, nchar(three(ok_wt, ok_cyl, ok_am)) - 1), ',"outputs":[{"name":"nope"}]}'), "unknown output")
   bad('{"inputs":[{"name":"wt","datatype":"FP64","shape":[1],"data":[1]}],"inputs":[]}', "duplicate key")
 })
+
+test_that("the C reading of a [rows, features] FP tensor gives what the R reading gives, and leaves the rest to R", {
+  spec <- input_spec(lapply(c("a", "b", "c"), function(n) list(name = n, type = "numeric")))
+  fast <- function(text) .Call(C_rmlops_decode_v2, charToRaw(text), spec$feature_names)
+  taken <- c(
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2.5,-3e2]}]}',
+    '{"id":"r1","inputs":[{"data":[[1,2,3],[4,5,6]],"shape":[2,3],"datatype":"FP32","name":"a"}]}',
+    ' { "inputs" : [ { "name" : "t" , "datatype" : "FP16" , "shape" : [ 2 , 3 ] , "data" : [ 1 , 2 , 3 , 4 , 5 , 6 ] } ] } ',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3.0],"data":[-0,0.0,1E3]}],"id":""}'
+  )
+  for (text in taken) {
+    got <- fast(text)
+    expect_false(is.null(got), info = text)
+    want <- decode_v2_strict(charToRaw(text), spec)
+    expect_identical(got[[1L]], want$frame, info = text)
+    expect_identical(got[[2L]], want$id, info = text)
+  }
+  left <- c(
+    '{"inputs":[{"name":"x","datatype":"INT32","shape":[1,3],"data":[1,2,3]}]}',       # a range to check
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2]}]}',          # a count mismatch
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[2,3],"data":[[1,2,3],4,5,6]}]}', # mixed nesting
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,3],"parameters":{}}]}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,3]}],"outputs":[{"name":"y"}]}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,3]}],"id":"a","id":"b"}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[0,3],"data":[]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,1e999]}]}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,3]},{"name":"y"}]}',
+    '{"inputs":[{"name":"x","datatype":"FP64","shape":[1,3],"data":[1,2,3]}]} x',
+    '{"inputs":[{"name":"\\u00e9","datatype":"FP64","shape":[1,3],"data":[1,2,3]}]}',
+    'x%n'
+  )
+  for (text in left) expect_null(fast(text), info = text)
+  # Every prefix of a taken body, and every one-byte deletion, is either read the same as R
+  # reads it or left to R: the C reading never accepts what R refuses.
+  for (text in taken) {
+    chars <- strsplit(text, "")[[1L]]
+    variants <- c(vapply(seq_along(chars), function(i) paste(chars[-i], collapse = ""), ""),
+                  vapply(seq_along(chars), function(i) substr(text, 1L, i - 1L), ""))
+    for (v in variants) {
+      got <- fast(v)
+      if (is.null(got)) next
+      want <- tryCatch(decode_v2_strict(charToRaw(v), spec), error = function(e) e)
+      expect_false(inherits(want, "error"), info = v)
+      if (!inherits(want, "error")) expect_identical(got[[1L]], want$frame, info = v)
+    }
+  }
+})
