@@ -23,6 +23,17 @@ export interface Versions {
   readonly kserve: string;
   readonly kserveCommit: string;
   readonly r: string;
+  /** The single node of `npm run node:up` (scripts/real/install-node.sh builds it). */
+  readonly node: NodePins;
+}
+
+/** The node's components: Kubernetes from the wrapper module e2e/go/kube, and its add-ons. */
+export interface NodePins {
+  readonly kubernetes: string;
+  readonly kubernetesCommit: string;
+  readonly coredns: string;
+  readonly kubeRouter: string;
+  readonly pause: string;
 }
 
 /** What the library targets. */
