@@ -90,17 +90,25 @@ function imageArchives() {
 }
 
 // ---- the host, before and after -------------------------------------------------------------
+// The sysctls the node's components may write: the node itself (forwarding, bridged traffic
+// through iptables), the CNI bridge (ip_forward), the kubelet (it sets the overcommit, panic and
+// key-quota values it expects unless protectKernelDefaults) and kube-proxy (conntrack, route_localnet).
+const SYSCTLS = ['net/ipv4/ip_forward', 'net/bridge/bridge-nf-call-iptables', 'vm/overcommit_memory', 'vm/panic_on_oom',
+  'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes',
+  'net/netfilter/nf_conntrack_max', 'net/ipv4/conf/all/route_localnet'];
+
 // Everything the node may change, in a form that compares equal when the host is as it was.
 function hostState() {
   const iptables = (sh('iptables-save', [], { allowFail: true }) || '').split('\n');
+  const ip6tables = (sh('ip6tables-save', [], { allowFail: true }) || '').split('\n');
   return {
-    ipForward: readOr('/proc/sys/net/ipv4/ip_forward', null),
-    bridgeNfCallIptables: readOr('/proc/sys/net/bridge/bridge-nf-call-iptables', null),
+    sysctls: Object.fromEntries(SYSCTLS.map((k) => [k, readOr(`/proc/sys/${k}`, null)])),
     links: sh('ip', ['-o', 'link', 'show']).split('\n').filter(Boolean).map((l) => l.split(':')[1].trim().split('@')[0]).sort(),
     rules: sh('ip', ['rule', 'show']).trim().split('\n'),
     podTable: (sh('ip', ['route', 'show', 'table', String(NET.table)], { allowFail: true }) || '').trim(),
     // Chains and rules the node's components add (kube-proxy and kube-router: KUBE-*, CNI: CNI-*).
     kubeIptables: iptables.filter((l) => /KUBE-|CNI-|rmlops/.test(l)).length,
+    kubeIp6tables: ip6tables.filter((l) => /KUBE-|CNI-|rmlops/.test(l)).length,
     outputRejects: iptables.filter((l) => l.startsWith(`-A OUTPUT -d ${NET.serviceCidr}`)).length,
     ipsets: (sh('ipset', ['list', '-n'], { allowFail: true }) || '').split('\n').filter(Boolean).sort(),
     mounts: mountsUnder(RUN).length,
@@ -273,14 +281,17 @@ function uncontain() {
 
 // Every rule that jumps to a KUBE-/CNI- chain, then those chains, in each table.
 function removeChains() {
-  for (const table of ['filter', 'nat', 'mangle', 'raw']) {
-    const save = () => (sh('iptables-save', ['-t', table], { allowFail: true }) || '').split('\n');
-    for (const line of save().filter((l) => /^-A \S+ .*-j (KUBE-|CNI-)/.test(l))) {
-      sh('sh', ['-c', `iptables -t ${table} ${line.replace(/^-A/, '-D')}`], { allowFail: true });
+  for (const ipt of ['iptables', 'ip6tables']) {
+    for (const table of ['filter', 'nat', 'mangle', 'raw']) {
+      const save = () => (sh(`${ipt}-save`, ['-t', table], { allowFail: true }) || '').split('\n');
+      for (const line of save().filter((l) => /^-A \S+ .*-j (KUBE-|CNI-)/.test(l))) {
+        // iptables-save quotes as a shell would: the rule is re-read by one.
+        sh('sh', ['-c', `${ipt} -t ${table} ${line.replace(/^-A/, '-D')}`], { allowFail: true });
+      }
+      const chains = save().map((l) => /^:((?:KUBE|CNI)-\S+)/.exec(l)).filter(Boolean).map((m) => m[1]);
+      for (const c of chains) sh(ipt, ['-t', table, '-F', c], { allowFail: true });
+      for (const c of chains) sh(ipt, ['-t', table, '-X', c], { allowFail: true });
     }
-    const chains = save().map((l) => /^:((?:KUBE|CNI)-\S+)/.exec(l)).filter(Boolean).map((m) => m[1]);
-    for (const c of chains) sh('iptables', ['-t', table, '-F', c], { allowFail: true });
-    for (const c of chains) sh('iptables', ['-t', table, '-X', c], { allowFail: true });
   }
   const sets = (sh('ipset', ['list', '-n'], { allowFail: true }) || '').split('\n').filter((s) => /^(KUBE-|kube-router|inet6:)/.test(s));
   for (const s of sets) sh('ipset', ['destroy', s], { allowFail: true });
@@ -359,7 +370,7 @@ class Node {
 
     launch('containerd', 'containerd', ['--config', containerdToml]);
     await until('containerd answers', () => this.ctr(['version'], { allowFail: true }) !== null, { timeoutMs: 30000, component: 'containerd' });
-    for (const img of imageArchives()) this.ctr(['-n', 'k8s.io', 'images', 'import', '--no-unpack=false', img.archive], { timeoutMs: 300000 });
+    for (const img of imageArchives()) this.ctr(['-n', 'k8s.io', 'images', 'import', img.archive], { timeoutMs: 300000 });
     mark('containerd up, images imported');
 
     fs.mkdirSync(path.join(RUN, 'kine'), { recursive: true });
@@ -495,8 +506,7 @@ class Node {
       if (fs.existsSync(root)) sh('find', [root, '-depth', '-type', 'd', '-exec', 'rmdir', '{}', ';'], { allowFail: true });
     }
     if (before) {
-      if (before.ipForward !== null) sysctl('/proc/sys/net/ipv4/ip_forward', before.ipForward);
-      if (before.bridgeNfCallIptables !== null) sysctl('/proc/sys/net/bridge/bridge-nf-call-iptables', before.bridgeNfCallIptables);
+      for (const [k, v] of Object.entries(before.sysctls)) if (v !== null && readOr(`/proc/sys/${k}`, null) !== v) sysctl(`/proc/sys/${k}`, v);
       this.hostBefore = before;
       fs.rmSync(beforeFile);
     }
