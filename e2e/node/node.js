@@ -10,10 +10,11 @@
 // those groups only. Everything the node changes on the host is listed in hostState() and put back
 // by down(): sysctls, links, the pod range's routing rule and table, iptables chains, ipsets,
 // mounts and the kubelet's cgroups. The pods are contained before any of them runs: see contain().
-const { execFile, execFileSync, spawn } = require('child_process');
+const { execFileSync, spawn } = require('child_process');
 const fs = require('fs');
 const path = require('path');
 const { BIN, CACHE, ROOT, isExecutable } = require('../lib/env');
+const { kubectlMethods } = require('../lib/kubectl');
 
 // The node's addresses. The node IP sits on a dummy link of its own, so nothing of the machine's
 // own interfaces is touched; the API server listens there so that pods reach the `kubernetes`
@@ -450,24 +451,12 @@ class Node {
     return sh('ctr', ['-a', path.join(RUN, 'containerd', 'containerd.sock'), ...args], opts);
   }
 
-  // kubectl against the node; resolves with code, stdout and stderr, never throws.
-  kubectl(args, { input, timeoutMs = 120000 } = {}) {
-    return new Promise((resolve) => {
-      const child = execFile(path.join(BIN, 'kubectl'), args, {
-        env: { PATH: process.env.PATH, HOME: RUN, KUBECONFIG: this.kubeconfig }, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
-      }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
-      if (input !== undefined) child.stdin.end(input);
-    });
+  kubectlBin() {
+    return path.join(BIN, 'kubectl');
   }
 
-  async kubectlOk(args, opts) {
-    const r = await this.kubectl(args, opts);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}${r.stdout}`);
-    return r;
-  }
-
-  async getJson(args) {
-    return JSON.parse((await this.kubectlOk(['get', ...args, '-o', 'json'])).stdout);
+  kubectlEnv() {
+    return { HOME: RUN, KUBECONFIG: this.kubeconfig };
   }
 
   // Stops every recorded process (by its group), removes the pods' containers, network namespaces
@@ -515,5 +504,7 @@ class Node {
     return this.hostBefore;
   }
 }
+
+Object.assign(Node.prototype, kubectlMethods);
 
 module.exports = { Node, NET, RUN, IMAGES, binaries, hostState, ownImages, imageArchives, ROOT };
