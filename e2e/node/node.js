@@ -16,7 +16,7 @@ const path = require('path');
 const { BIN, CACHE, ROOT, isExecutable } = require('../lib/env');
 const { kubectlMethods } = require('../lib/kubectl');
 
-// The node's addresses. The node IP sits on a dummy link of its own, so nothing of the machine's
+// The node's addresses. The node IP sits on a link of its own (a bridge without ports), so nothing of the machine's
 // own interfaces is touched; the API server listens there so that pods reach the `kubernetes`
 // Service through kube-proxy.
 const NET = Object.freeze({
@@ -352,7 +352,8 @@ class Node {
     // (kube-proxy's DNAT of pod-to-pod Service traffic on one bridge), the node link, containment.
     sysctl('/proc/sys/net/ipv4/ip_forward', 1);
     sysctl('/proc/sys/net/bridge/bridge-nf-call-iptables', 1);
-    if (sh('ip', ['link', 'show', NET.nodeLink], { allowFail: true }) === null) sh('ip', ['link', 'add', NET.nodeLink, 'type', 'dummy']);
+    // A bridge with no ports holds the node IP: this kernel has no dummy link type.
+    if (sh('ip', ['link', 'show', NET.nodeLink], { allowFail: true }) === null) sh('ip', ['link', 'add', NET.nodeLink, 'type', 'bridge']);
     sh('ip', ['addr', 'replace', `${NET.nodeIp}/32`, 'dev', NET.nodeLink]);
     sh('ip', ['link', 'set', NET.nodeLink, 'up']);
     contain();

@@ -123,7 +123,7 @@ image coredns "localhost/coredns:$COREDNS_VERSION" '{"Entrypoint":["/bin/coredns
 # netcheck: the scenarios' client pods (wget, nc, nslookup). Only a static busybox and its applet
 # links, so it runs as any user with a read-only root filesystem.
 BUSYBOX="$(command -v busybox)"
-NETCHECK_REF="localhost/rmlops/netcheck:$(dpkg-query -W -f='${Version}' busybox-static | tr ':+~' '---')"
+NETCHECK_REF="localhost/rmlops/netcheck:$(dpkg-query -W -f='${Version}' busybox-static | sed 's/^[0-9]*://' | tr '+~' '--')"
 fill_netcheck() {
   local a
   mkdir -p "$1/bin" "$1/tmp"
