@@ -372,7 +372,7 @@ class Node {
 
     launch('containerd', 'containerd', ['--config', containerdToml]);
     await until('containerd answers', () => this.ctr(['version'], { allowFail: true }) !== null, { timeoutMs: 30000, component: 'containerd' });
-    for (const img of imageArchives()) this.ctr(['-n', 'k8s.io', 'images', 'import', img.archive], { timeoutMs: 300000 });
+    this.importImages();
     mark('containerd up, images imported');
 
     fs.mkdirSync(path.join(RUN, 'kine'), { recursive: true });
@@ -429,6 +429,22 @@ class Node {
     await until('CoreDNS Ready', async () => (await this.kubectl(['-n', 'kube-system', 'rollout', 'status', 'deploy/coredns', '--timeout=2s'])).code === 0,
       { timeoutMs: 120000, everyMs: 500 });
     mark('CoreDNS and kube-router ready');
+  }
+
+  // Imports every archive of imageArchives() into containerd's k8s.io namespace, skipping those
+  // already imported from the same file (same size and modification time) and still present.
+  importImages() {
+    const stampFile = path.join(RUN, 'containerd', 'imported.json');
+    const stamps = fs.existsSync(stampFile) ? JSON.parse(fs.readFileSync(stampFile, 'utf8')) : {};
+    const present = new Set(this.ctr(['-n', 'k8s.io', 'images', 'ls', '-q']).split('\n'));
+    for (const img of imageArchives()) {
+      const st = fs.statSync(img.archive);
+      const stamp = `${img.archive} ${st.size} ${st.mtimeMs}`;
+      if (stamps[img.ref] === stamp && present.has(img.ref)) continue;
+      this.ctr(['-n', 'k8s.io', 'images', 'import', img.archive], { timeoutMs: 300000 });
+      stamps[img.ref] = stamp;
+      fs.writeFileSync(stampFile, JSON.stringify(stamps, null, 2));
+    }
   }
 
   async ready() {
