@@ -1,9 +1,10 @@
 'use strict';
 // npm run e2e:node, second tier: dist/ on the real node, with the project's images from
-// scripts/real/install-images.sh ($RMLOPS_CACHE/images/index.json). Today: the artifact store
-// slice (MinIO, its claim, Service, NetworkPolicy and provisioning Job), applied as README step 4
-// and 5 say, with the harness's hostPath volumes. The objects are found by what they are (kind and
-// the app.kubernetes.io labels the constructs set), not by the example's names.
+// scripts/real/install-images.sh ($RMLOPS_CACHE/images/index.json), applied as README steps 4 to
+// 6 say, with the harness's hostPath volumes. Today: every object but the SeldonDeployments (the
+// Seldon operator does not run in-cluster yet): MinIO and its bucket, MLflow, and the training
+// Jobs. The objects are found by what they are (kind and the app.kubernetes.io labels the
+// constructs set), not by the example's names.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('crypto');
@@ -16,29 +17,43 @@ const { DIST } = require('../lib/env');
 
 const bins = binaries();
 const images = bins.reason ? [] : imageArchives();
-const objects = loadDist(DIST).docs;
+const dist = loadDist(DIST);
+const objects = dist.docs;
+const applied = objects.filter((o) => o.kind !== 'SeldonDeployment');
 const store = objects.filter((o) => (o.metadata.labels || {})['app.kubernetes.io/name'] === 'minio');
-const storeDeploy = store.find((o) => o.kind === 'Deployment');
-const need = storeDeploy ? [storeDeploy.spec.template.spec.containers[0].image] : [];
-const provision = objects.find((o) => o.kind === 'Job' && (o.metadata.labels || {})['app.kubernetes.io/component'] === 'provisioning');
-if (provision) need.push(provision.spec.template.spec.containers[0].image);
+const storeDeploy = dist.artifactStore();
+const provision = dist.provisioningJobs()[0];
+const tracking = dist.trackingServer();
+const training = dist.byComponent('Job', 'training');
+const need = [...new Set(applied.flatMap((o) => {
+  const spec = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec && o.spec.template && o.spec.template.spec;
+  return spec ? spec.containers.map((c) => c.image) : [];
+}))];
 const missing = need.filter((ref) => !images.some((i) => i.ref === ref));
 const reason = bins.reason || (missing.length ? `images not built: ${missing.join(', ')} (run scripts/real/install-images.sh)` : false);
 if (reason && process.env.CI === 'true') {
   it('the node and the artifact store images exist (CI=true)', () => assert.fail(reason));
 }
 
-describe('dist/ on the real node: the artifact store', { skip: reason }, () => {
+// A client pod of the netcheck image (busybox), restricted, with the given labels.
+function clientPod(name, namespace, labels) {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels },
+    spec: {
+      securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+      terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
+      containers: [{ name: 'c', image: ownImages().netcheck, imagePullPolicy: 'Never', command: ['sleep', '3600'],
+        securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+        resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '32Mi' } } }],
+    },
+  };
+}
+
+describe('dist/ on the real node: artifact store, tracking server, training', { skip: reason }, () => {
   const node = new Node();
   const ns = storeDeploy && storeDeploy.metadata.namespace;
   const nsObj = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === ns);
-  // The slice: the store's own objects, the claim its pod mounts, the provisioning Job and the
-  // ConfigMap it mounts.
-  const claims = ((storeDeploy && storeDeploy.spec.template.spec.volumes) || []).filter((v) => v.persistentVolumeClaim).map((v) => v.persistentVolumeClaim.claimName);
-  const jobMaps = ((provision && provision.spec.template.spec.volumes) || []).filter((v) => v.configMap).map((v) => v.configMap.name);
-  const slice = objects.filter((o) => store.includes(o) || o === provision
-    || (o.kind === 'PersistentVolumeClaim' && claims.includes(o.metadata.name))
-    || (o.kind === 'ConfigMap' && jobMaps.includes(o.metadata.name)));
+  const claims = applied.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name);
   let owned = false;
   const OTHER = 'rmlops-node-outsider';
 
@@ -59,20 +74,32 @@ describe('dist/ on the real node: the artifact store', { skip: reason }, () => {
     await node.kubectlOk(['-n', ns, 'create', 'secret', 'generic', 'mlflow-s3', '--from-literal=access-key-id=mlflow', `--from-literal=secret-access-key=${hex()}`]);
   });
 
-  it('the claim binds to a harness volume owned by the pod\'s user, and MinIO becomes Ready through its probes', async (t) => {
-    const vols = volumesFor(path.join(RUN, 'volumes'), slice);
+  let t0;
+  let vols;
+  it('README step 5: dist/ applied (but the SeldonDeployments), each claim bound to a harness volume', async () => {
+    vols = volumesFor(path.join(RUN, 'volumes'), applied);
     assert.equal(vols.length, claims.length);
-    for (const v of vols) await node.kubectl(['delete', 'pv', v.pv.metadata.name, '--wait=true']);
-    const t0 = Date.now();
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...vols.map((v) => v.pv), ...slice] }) });
+    assert.ok(claims.length >= 2, `dist/ has ${claims.length} claims`);
+    for (const v of vols) {
+      await node.kubectl(['delete', 'pv', v.pv.metadata.name, '--wait=true']);
+      // A fresh volume per run: the store and the tracking database start empty, as on a new cluster.
+      for (const f of fs.readdirSync(v.pv.spec.hostPath.path)) fs.rmSync(path.join(v.pv.spec.hostPath.path, f), { recursive: true, force: true });
+    }
+    t0 = Date.now();
+    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...vols.map((v) => v.pv), ...applied] }) });
     for (const c of claims) {
       await node.kubectlOk(['-n', ns, 'wait', '--for=jsonpath={.status.phase}=Bound', `pvc/${c}`, '--timeout=60s'], { timeoutMs: 90000 });
     }
+  });
+
+  it('MinIO becomes Ready through its probes, writing into its volume as the pod\'s user', async (t) => {
     await node.kubectlOk(['-n', ns, 'rollout', 'status', `deploy/${storeDeploy.metadata.name}`, '--timeout=180s'], { timeoutMs: 200000 });
     t.diagnostic(`apply to MinIO Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const data = vols[0].pv.spec.hostPath.path;
+    const claim = storeDeploy.spec.template.spec.volumes.find((v) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
+    const vol = vols.find((v) => v.pv.spec.claimRef.name === claim);
+    const data = vol.pv.spec.hostPath.path;
     const st = fs.statSync(data);
-    assert.deepEqual([st.uid, st.gid], [vols[0].owner.uid, vols[0].owner.gid]);
+    assert.deepEqual([st.uid, st.gid], [vol.owner.uid, vol.owner.gid]);
     assert.ok(fs.existsSync(path.join(data, '.minio.sys')), 'MinIO wrote nothing into its volume');
   });
 
@@ -81,29 +108,53 @@ describe('dist/ on the real node: the artifact store', { skip: reason }, () => {
     const logs = (await node.kubectlOk(['-n', ns, 'logs', `job/${provision.metadata.name}`])).stdout;
     const buckets = provision.spec.template.spec.containers[0].env.find((e) => e.name === 'BUCKETS').value.split(/\s+/);
     assert.match(logs, new RegExp(`provisioned buckets: ${buckets.join(' ')}`));
-    const vol = path.join(RUN, 'volumes');
     for (const b of buckets) {
-      assert.ok(fs.readdirSync(vol).some((d) => fs.existsSync(path.join(vol, d, b))), `no bucket folder ${b} in the store's volume`);
+      assert.ok(vols.some((v) => fs.existsSync(path.join(v.pv.spec.hostPath.path, b))), `no bucket folder ${b} in the store's volume`);
     }
     const job = await node.getJson(['-n', ns, 'job', provision.metadata.name]);
     // The provisioning race (mc before MinIO answers) shows as failed pods before the success.
     t.diagnostic(`provisioning pods failed before success: ${job.status.failed || 0}`);
   });
 
-  it('the store\'s NetworkPolicy: a pod in another namespace is refused, a pod with the provisioner\'s labels passes', async () => {
+  it('MLflow becomes Ready through its probes and answers by its Service DNS name', async (t) => {
+    await node.kubectlOk(['-n', ns, 'rollout', 'status', `deploy/${tracking.metadata.name}`, '--timeout=300s'], { timeoutMs: 320000 });
+    t.diagnostic(`apply to MLflow Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    // From a pod that MLflow's NetworkPolicy admits: one with a training Job's labels.
+    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(clientPod('trainer-like', ns, training[0].spec.template.metadata.labels)) });
+    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/trainer-like', '--timeout=60s'], { timeoutMs: 90000 });
+    const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === tracking.metadata.name);
+    const r = await node.kubectl(['-n', ns, 'exec', 'trainer-like', '--', 'timeout', '5', 'wget', '-q', '-O', '-',
+      `http://${svc.metadata.name}.${ns}.svc:${svc.spec.ports[0].port}/health`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /OK/);
+  });
+
+  it('training completes, registers a version and moves the alias', async (t) => {
+    for (const job of training) {
+      await node.kubectlOk(['-n', ns, 'wait', '--for=condition=complete', `job/${job.metadata.name}`, '--timeout=600s'], { timeoutMs: 620000 });
+      const logs = (await node.kubectlOk(['-n', ns, 'logs', `job/${job.metadata.name}`])).stdout;
+      const env = Object.fromEntries(job.spec.template.spec.containers[0].env.filter((e) => 'value' in e).map((e) => [e.name, e.value]));
+      t.diagnostic(`${job.metadata.name}: ${logs.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
+      // Asked of MLflow itself: the alias names a registered version.
+      const q = `registered-models/alias?name=${env.MLFLOW_REGISTERED_MODEL_NAME}&alias=${env.MLFLOW_MODEL_ALIAS}`;
+      const r = await node.kubectl(['-n', ns, 'exec', 'trainer-like', '--', 'timeout', '5', 'wget', '-q', '-O', '-',
+        `${env.MLFLOW_TRACKING_URI}/api/2.0/mlflow/${q}`]);
+      assert.equal(r.code, 0, `${q}: ${r.stderr}`);
+      const mv = JSON.parse(r.stdout).model_version;
+      assert.equal(mv.name, env.MLFLOW_REGISTERED_MODEL_NAME);
+      assert.ok(Number(mv.version) >= 1);
+      assert.ok((mv.aliases || []).includes(env.MLFLOW_MODEL_ALIAS));
+    }
+    t.diagnostic(`apply to every training Job complete: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  });
+
+  it('NetworkPolicies: a pod in another namespace is refused by MinIO and MLflow; the provisioner\'s labels pass to MinIO', async () => {
     const svc = store.find((o) => o.kind === 'Service');
     const port = svc.spec.ports[0].port;
     const url = `http://${svc.metadata.name}.${ns}.svc.cluster.local:${port}/minio/health/live`;
-    const pod = (name, namespace, labels) => ({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, labels },
-      spec: {
-        securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
-        terminationGracePeriodSeconds: 1, automountServiceAccountToken: false,
-        containers: [{ name: 'c', image: ownImages().netcheck, imagePullPolicy: 'Never', command: ['sleep', '3600'],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '32Mi' } } }],
-      },
-    });
+    const mlflow = objects.find((o) => o.kind === 'Service' && o.metadata.name === tracking.metadata.name);
+    const mlflowUrl = `http://${mlflow.metadata.name}.${ns}.svc.cluster.local:${mlflow.spec.ports[0].port}/health`;
+    const pod = clientPod;
     await node.kubectlOk(['create', 'namespace', OTHER]);
     await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       pod('outsider', OTHER, { app: 'outsider' }),
@@ -111,11 +162,15 @@ describe('dist/ on the real node: the artifact store', { skip: reason }, () => {
     ] }) });
     await node.kubectlOk(['-n', OTHER, 'wait', '--for=condition=Ready', 'pod/outsider', '--timeout=60s'], { timeoutMs: 90000 });
     await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/provisioner-like', '--timeout=60s'], { timeoutMs: 90000 });
-    const get = (namespace, p) => node.kubectl(['-n', namespace, 'exec', p, '--', 'timeout', '3', 'wget', '-q', '-O', '-', url]);
+    const get = (namespace, p, u = url) => node.kubectl(['-n', namespace, 'exec', p, '--', 'timeout', '3', 'wget', '-q', '-O', '-', u]);
     const ok = await get(ns, 'provisioner-like');
     assert.equal(ok.code, 0, `the provisioner's labels are refused: ${ok.stderr}`);
     const refused = await get(OTHER, 'outsider');
     assert.notEqual(refused.code, 0, 'a pod of another namespace reaches MinIO');
+    const refusedMlflow = await get(OTHER, 'outsider', mlflowUrl);
+    assert.notEqual(refusedMlflow.code, 0, 'a pod of another namespace reaches MLflow');
+    // The same URL answers from an admitted pod: the refusal is the policy, not a wrong address.
+    assert.equal((await get(ns, 'trainer-like', mlflowUrl)).code, 0);
   });
 
   it('read-only root filesystem and the non-root user hold in the MinIO pod', async () => {
