@@ -221,6 +221,54 @@ describe('dist/ on the real node: artifact store, tracking server, training', { 
     assert.deepEqual(out.data.ndarray, ['setosa', 'virginica']);
   });
 
+  it('the seed\'s failure, for real: a model on 8000 makes the executor crash-loop with "address already in use"', async (t) => {
+    // A hand-written SeldonDeployment as the seed wrote it: the model's own HTTP port is 8000, the
+    // executor's. The model is busybox httpd (it binds 8000 first: it has no readiness delay).
+    const name = 'seed-collide';
+    const collide = {
+      apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name, namespace: ns },
+      spec: { predictors: [{
+        name: 'default', replicas: 1, graph: { name: 'model', type: 'MODEL', endpoint: { type: 'REST', httpPort: 8000 } },
+        componentSpecs: [{ spec: {
+          securityContext: { runAsNonRoot: true, runAsUser: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [{ name: 'model', image: ownImages().netcheck, imagePullPolicy: 'Never',
+            command: ['sh', '-c', 'mkdir -p /tmp/w && exec httpd -f -p 8000 -h /tmp/w'],
+            ports: [{ name: 'http', containerPort: 8000 }],
+            securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+            resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { memory: '32Mi' } },
+            volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }] }],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        } }],
+      }] },
+    };
+    // Room on the 2 CPUs first: dist/'s predictors go (the executor alone requests 0.5 CPU).
+    await node.kubectlOk(['-n', ns, 'delete', 'sdep', ...sdeps.map((d) => d.metadata.name), '--wait=true', '--timeout=60s'], { timeoutMs: 90000 });
+    await node.kubectl(['-n', ns, 'wait', '--for=delete', 'pod', '-l', 'seldon-deployment-id', '--timeout=60s'], { timeoutMs: 90000 });
+    const applied1 = await node.kubectl(['apply', '-f', '-'], { input: JSON.stringify(collide) });
+    if (applied1.code !== 0) {
+      // The operator's webhook refusing it is the failure caught earlier: that is reported too.
+      t.diagnostic(`the operator's webhook refused it: ${applied1.stderr.trim()}`);
+      assert.match(applied1.stderr, /8000/);
+      return;
+    }
+    const deploy = `${name}-default-0-model`;
+    let line = null;
+    for (let i = 0; i < 90 && !line; i++) {
+      const pods = (await node.kubectl(['-n', ns, 'get', 'pods', '-o', 'name'])).stdout.split('\n').filter((x) => x.includes(`${deploy}-`));
+      for (const pod of pods) {
+        for (const prev of [[], ['--previous']]) {
+          const logs = await node.kubectl(['-n', ns, 'logs', pod, '-c', 'seldon-container-engine', ...prev]);
+          const m = /.*address already in use.*/.exec(logs.stdout + logs.stderr);
+          if (m) line = m[0];
+        }
+      }
+      if (!line) await new Promise((r) => setTimeout(r, 2000));
+    }
+    assert.ok(line, 'no "address already in use" from the executor within 180 s');
+    t.diagnostic(`executor log: ${line.slice(0, 300)}`);
+    await node.kubectl(['-n', ns, 'delete', 'sdep', name, '--wait=false']);
+  });
+
   it('NetworkPolicies: a pod in another namespace is refused by MinIO and MLflow; the provisioner\'s labels pass to MinIO', async () => {
     const svc = store.find((o) => o.kind === 'Service');
     const port = svc.spec.ports[0].port;
