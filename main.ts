@@ -90,7 +90,7 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   // alias, `iris@challenger`, when it passes the gate. It answers a tenth of the requests next to
   // the champion; `npx rmlops-cdk8s promote` moves `champion` to it (docs/rollouts.md).
   const challenger = irisTraining(chart, mlflow, 'iris-challenger-train', 'challenger', { schedule: '0 3 * * 1', timeZone: 'Etc/UTC' });
-  new SeldonRModel(chart, 'iris', {
+  const iris = new SeldonRModel(chart, 'iris', {
     model: train.model,
     tracking: mlflow,
     replicas: 2,
@@ -99,8 +99,8 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
     ingress: 'istio',
   });
   // Runs only when asked (`kubectl create job --from=cronjob/iris-promote ...`): iris@champion
-  // moves to the version of iris@challenger.
-  new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model });
+  // moves to the version of iris@challenger, then the Job rolls iris's champion predictor.
+  new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model, serving: [iris] });
 
   const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.

@@ -8,7 +8,9 @@
 import { ApiObject, App } from 'cdk8s';
 import { Construct, IConstruct } from 'constructs';
 import { KSERVE_ANNOTATIONS, KSERVE_MODE_NAMES } from './contract';
-import { ValidateOptions, apiRuleErrors, describeObject, schemaErrors, validateManifests } from './manifest-validation';
+import {
+  ValidateOptions, apiRuleErrors, describeObject, groupByObject, namespaceErrors, schemaErrors, validateManifests,
+} from './manifest-validation';
 import { hasPropProblems } from './validate';
 
 /** One object of an app with the construct that synthesizes it. */
@@ -125,6 +127,21 @@ function duplicatePairs(objects: AppObject[]): { later: AppObject; earlier: AppO
   return pairs;
 }
 
+/**
+ * A bad namespace is usually the chart's, on every object: it is reported once for the app, by
+ * the construct of the first object (of this library's constructs) that has it, naming them all.
+ */
+function appNamespaceErrors(all: AppObject[], mine: (o: AppObject) => boolean, checked: (o: AppObject) => boolean): string[] {
+  const objects = all.map((o) => o.object);
+  const byWho = new Map(all.map((o) => [describeObject(o.object), o] as const));
+  return groupByObject(namespaceErrors(objects), objects)
+    .filter((g) => {
+      const first = g.objects.map((w) => byWho.get(w)!).find(checked);
+      return first !== undefined && mine(first);
+    })
+    .map((g) => g.line);
+}
+
 // One rendering of the app per validation pass: cdk8s validates the root first, which resets it.
 const passes = new WeakMap<IConstruct, AppObject[]>();
 // Path prefixes of the constructs that registered the check, per app.
@@ -162,11 +179,12 @@ export function validateObjectsAtSynth(scope: Construct): void {
       const responsible = (later: AppObject, earlier: AppObject) => mine(later) || (mine(earlier) && !checked(later));
       if (hasPropProblems(scope)) return duplicateErrors(all, responsible);
       // Schemas and the API server's rules; references and the security baseline are for the
-      // whole set (writeManifests), as a chart may refer to objects made elsewhere.
+      // whole set (writeManifests), as a chart may refer to objects made elsewhere. The same
+      // problem in several of its objects is one line.
       return [
         ...duplicateErrors(all, responsible),
-        ...schemaErrors(own),
-        ...apiRuleErrors(own, { references: false }),
+        ...appNamespaceErrors(all, mine, checked),
+        ...groupByObject([...schemaErrors(own), ...apiRuleErrors(own, { references: false, namespaces: false })], own).map((g) => g.line),
       ];
     },
   });

@@ -10,7 +10,8 @@ import { validateDirectory } from './manifest-validation';
 
 const USAGE = `usage: rmlops-cdk8s validate <dir> [--existing-claim <name|namespace/name>]... [--no-security] [--no-references]
 
-Validates every *.yaml / *.yml file in <dir> (not recursive) as one set of manifests.`;
+Validates every *.yaml / *.yml file in <dir> (not recursive) as one set of manifests.
+Warnings (what the manifests suggest but cannot prove) are printed as "warning: ..." and do not fail.`;
 
 /** Runs the command line; returns the exit code (the caller exits). */
 export function main(argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): number {
@@ -47,6 +48,7 @@ export function main(argv: string[], out: (line: string) => void = console.log, 
     return 2;
   }
   const result = validateDirectory(dir, { existingClaims, security, references });
+  for (const line of result.warnings) err(`warning: ${line}`);
   for (const line of result.errors) err(line);
   if (result.errors.length > 0) {
     err(`${result.errors.length} problem(s) in ${result.files} file(s), ${result.objects} object(s) in ${path.resolve(dir)}`);

@@ -154,6 +154,8 @@ export const ENV = {
   modelUri: 'MODEL_URI',
   /** Local directory the training job writes the model bundle to (local mode, hand-offs). */
   modelDir: 'MODEL_DIR',
+  /** `true` bundles the fitted model with its training data (default: stripped, see docs/bundle-format.md). */
+  keepTrainingData: 'RMLOPS_KEEP_TRAINING_DATA',
   /** Port the R model server binds (injected by the Seldon operator). */
   httpPort: 'PREDICTIVE_UNIT_HTTP_SERVICE_PORT',
   /** Largest request body the R server accepts, in bytes. */
@@ -219,7 +221,28 @@ export const PROMOTION_ENV = {
   fromAlias: 'RMLOPS_PROMOTE_FROM_ALIAS',
   /** Alias that is moved (the champion). */
   toAlias: 'RMLOPS_PROMOTE_TO_ALIAS',
+  /**
+   * JSON list of `{ resource, patch }`: after moving the alias, the Job sends each JSON Patch
+   * template to the API path `resource`, each `add` op with the promoted version as its value
+   * (unset: nothing is rolled).
+   */
+  rolls: 'RMLOPS_ROLLS',
+  /** Directory of the pod's service account token and cluster CA. */
+  serviceAccountDir: 'RMLOPS_SERVICEACCOUNT_DIR',
 } as const;
+
+/**
+ * Annotation on each predictor's `componentSpecs[0].metadata`: the model URI it loads. The
+ * operator copies these annotations into the pod template of the predictor's Deployment, and it
+ * also makes sure the map exists, so a JSON Patch can add `MODEL_VERSION_ANNOTATION` next to it.
+ */
+export const MODEL_URI_ANNOTATION = 'rmlops-cdk8s/model-uri' as const;
+/**
+ * Annotation `ModelPromotion` sets on the champion predictors' `componentSpecs[0].metadata` to the
+ * promoted version: a changed pod template, so the operator rolls the pods, which resolve the
+ * alias again when they start.
+ */
+export const MODEL_VERSION_ANNOTATION = 'rmlops-cdk8s/model-version' as const;
 
 /** Label every predictor's pods carry with the predictor name, so each predictor can be selected on its own. */
 export const PREDICTOR_LABEL = 'rmlops-cdk8s/predictor' as const;

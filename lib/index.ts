@@ -17,11 +17,14 @@ export type { AutoscalingProps, CanaryProps, Ingress, NoRolloutProps, PredictorI
 export { CRON_MACROS, cronError } from './cron';
 export { writeHelmChart } from './helm';
 export * from './model-promotion';
+export { MIN_NODE } from './capacity';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
 export type { ComputeResources, NetworkClient } from './pod-defaults';
 export type { Problem } from './validate';
-export { loadManifestDir, loadManifestFile, validateDirectory, validateManifests } from './manifest-validation';
+export {
+  MANIFEST_INDEX, MANIFEST_MARKER, loadManifestDir, loadManifestFile, manifestWarnings, validateDirectory, validateManifests,
+} from './manifest-validation';
 export type { DirectoryResult, ValidateOptions } from './manifest-validation';
 export { appObjects, validateApp, validateAppAtSynth } from './app-validation';
 export type { AppObject } from './app-validation';

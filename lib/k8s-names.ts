@@ -113,7 +113,9 @@ export const configMapKey: Check = (v) => {
  */
 export function parseQuantity(q: unknown): number | string {
   if (typeof q === 'number') return Number.isFinite(q) ? q : `${show(q)} is not a finite number`;
-  if (typeof q !== 'string') return `${show(q)} is not a quantity (string or number expected)`;
+  // A JsonPatch whose value was a variable left undefined puts the key there without a value.
+  if (q === undefined || q === null) return `has no value (${String(q)}): a quantity such as "512Mi" or "250m" is expected. Fix: give the field a quantity, or remove it (a JsonPatch with an undefined value?)`;
+  if (typeof q !== 'string') return `${show(q) ?? String(q)} (${typeof q}) is not a quantity: a string such as "512Mi" or "250m", or a number, is expected`;
   const value = quantityValue(q);
   return value === undefined ? `${show(q)} is not a Kubernetes quantity (e.g. 250m, 1.5, 512Mi, 1e3)` : value;
 }

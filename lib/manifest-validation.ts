@@ -10,8 +10,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import {
-  KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, R_MODEL_HTTP_PORT,
-  SELDON_EXECUTOR_PORTS,
+  ENV, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, MLFLOW_SERVER_ENV,
+  R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS,
 } from './contract';
 import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
@@ -19,6 +19,7 @@ import {
 } from './k8s-names';
 import { builtInSchemaErrors, inferenceServiceSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 import { seldonRolloutRules } from './rollout-rules';
+import { suggestDnsLabel } from './validate';
 
 const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
 const SELDON_KIND = 'SeldonDeployment';
@@ -40,13 +41,88 @@ export interface ValidateOptions {
    * job's `pipelineVolume`). @default []
    */
   readonly existingClaims?: readonly string[];
+  /**
+   * Receives each warning (`manifestWarnings`: what the manifests suggest is wrong but cannot
+   * prove) when `writeManifests` writes. @default - printed to stderr as `warning: <line>`
+   */
+  readonly onWarning?: (warning: string) => void;
 }
 
-/** All errors of a set of manifests that would be applied together. Empty means valid. */
+/**
+ * All errors of a set of manifests that would be applied together. Empty means valid. The same
+ * problem in several objects (a bad namespace, a missing securityContext field) is one line
+ * naming them all.
+ */
 export function validateManifests(objects: any[], options: ValidateOptions = {}): string[] {
+  return groupByObject(ungroupedErrors(objects, options), objects).map((g) => g.line);
+}
+
+/**
+ * What the manifests suggest is wrong but cannot prove, one line each (grouped like errors): a
+ * training script that never names the quality metric the Job gates on; a KServe s3:// model
+ * without a service account for its credentials. Not part of `validateManifests`: valid
+ * manifests may have them.
+ */
+export function manifestWarnings(objects: any[]): string[] {
+  return groupByObject(ungroupedWarnings(objects), objects).map((g) => g.line);
+}
+
+function ungroupedWarnings(objects: any[]): string[] {
+  const out: string[] = [];
+  const valid = objects.filter((o) => o !== null && typeof o === 'object' && !Array.isArray(o));
+  for (const obj of valid) {
+    const report = reporter(out, obj);
+    for (const t of podTemplates(obj)) qualityMetricRules(t, valid, report);
+    if (isInferenceService(obj)) kserveStorageCredentialRules(obj.spec?.predictor ?? {}, list(obj.spec?.predictor?.containers), report);
+  }
+  return out;
+}
+
+function ungroupedErrors(objects: any[], options: ValidateOptions): string[] {
   const errors = [...schemaErrors(objects), ...apiRuleErrors(objects, options)];
   if (options.security ?? true) errors.push(...securityErrors(objects).map((e) => `security: ${e}`));
   return errors;
+}
+
+/** One line of grouped errors, with the objects it names. */
+interface GroupedError {
+  readonly line: string;
+  /** `Kind ns/name` of each object, in order; empty for a line about no object. */
+  readonly objects: string[];
+}
+
+/**
+ * Merges error lines that say the same about different objects (`<Kind ns/name>: <field>:
+ * <problem>`, optionally after `security: `) into `<Kind ns/a>, <Kind ns/b>: <field>: <problem>`,
+ * in the order of their first occurrence. Lines about no known object are kept as they are.
+ */
+export function groupByObject(errors: string[], objects: any[]): GroupedError[] {
+  const whos = [...new Set(objects.filter((o) => o !== null && typeof o === 'object').map(describeObject))].sort((a, b) => b.length - a.length);
+  const groups = new Map<string, { prefix: string; rest: string; objects: string[] }>();
+  const out: (string | { key: string })[] = [];
+  for (const e of errors) {
+    const prefix = e.startsWith('security: ') ? 'security: ' : '';
+    const body = e.slice(prefix.length);
+    const who = whos.find((w) => body.startsWith(`${w}: `));
+    if (who === undefined) {
+      out.push(e);
+      continue;
+    }
+    const rest = body.slice(who.length + 2);
+    const key = `${prefix}\u0000${rest}`;
+    const g = groups.get(key);
+    if (g) {
+      if (!g.objects.includes(who)) g.objects.push(who);
+      continue;
+    }
+    groups.set(key, { prefix, rest, objects: [who] });
+    out.push({ key });
+  }
+  return out.map((o) => {
+    if (typeof o === 'string') return { line: o, objects: [] };
+    const g = groups.get(o.key)!;
+    return { line: `${g.prefix}${g.objects.join(', ')}: ${g.rest}`, objects: g.objects };
+  });
 }
 
 /** Reads every document of a (multi-document) YAML file; empty documents are dropped. */
@@ -70,10 +146,68 @@ export function loadManifestDir(dir: string): { file: string; objects: any[] }[]
     .map((f) => ({ file: path.join(dir, f), objects: loadManifestFile(path.join(dir, f)) }));
 }
 
+/**
+ * First line of every file `writeManifests` writes: how it tells its own files from anyone
+ * else's, which it neither replaces nor removes.
+ */
+export const MANIFEST_MARKER = '# Generated by rmlops-cdk8s writeManifests: edit the app, not this file (the next write replaces it).';
+
+/**
+ * The file `writeManifests` writes beside the manifests, listing the files of that write (one a
+ * line after a marker line). `validateDirectory` reports marked files it does not list as stale.
+ * No .yaml/.json extension: `kubectl apply -f <dir>` skips it.
+ */
+export const MANIFEST_INDEX = '.rmlops-manifests';
+
+/** Whether `file` starts with the marker `writeManifests` writes (reads only its first bytes). */
+export function isWrittenManifest(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(MANIFEST_MARKER.length + 1);
+    const n = fs.readSync(fd, buf, 0, buf.length, 0);
+    const head = buf.subarray(0, n).toString('utf8');
+    return head === `${MANIFEST_MARKER}\n` || head === MANIFEST_MARKER;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The files a `MANIFEST_INDEX` lists, or undefined when `dir` has none (or it is not ours). */
+export function readManifestIndex(dir: string): string[] | undefined {
+  const index = path.join(dir, MANIFEST_INDEX);
+  if (!fs.existsSync(index) || !fs.statSync(index).isFile()) return undefined;
+  const [first, ...rest] = fs.readFileSync(index, 'utf8').split('\n');
+  if (first !== MANIFEST_MARKER) return undefined;
+  return rest.filter((l) => l !== '');
+}
+
+// Files writeManifests wrote to `dir` at another time than the rest: marked, but not in the
+// index of the last write (a renamed or removed object, copied over without --delete); and
+// files the index lists that are gone.
+function staleManifestErrors(dir: string, files: string[]): string[] {
+  const listed = readManifestIndex(dir);
+  if (listed === undefined) return [];
+  const listedSet = new Set(listed);
+  const errors: string[] = [];
+  for (const f of files) {
+    if (!listedSet.has(f) && isWrittenManifest(path.join(dir, f))) {
+      errors.push(`${f}: stale manifest: written by writeManifests, but not by its last write to this folder (not listed in ${MANIFEST_INDEX}; a renamed or removed object?). Fix: delete it, or write the app again with writeManifests, which replaces the whole folder`);
+    }
+  }
+  const present = new Set(files);
+  const missing = listed.filter((f) => !present.has(f));
+  if (missing.length > 0) {
+    errors.push(`${MANIFEST_INDEX}: the last writeManifests wrote ${missing.join(', ')}, missing from ${dir}. Fix: write the app again with writeManifests, or restore the file(s)`);
+  }
+  return errors;
+}
+
 /** What `validateDirectory` found. */
 export interface DirectoryResult {
   /** Problems, each prefixed with the file of the object (`<file>: Kind ns/name: field: problem`). */
   readonly errors: string[];
+  /** `manifestWarnings`, prefixed the same way. */
+  readonly warnings: string[];
   /** YAML files read. */
   readonly files: number;
   /** Objects in them. */
@@ -82,7 +216,8 @@ export interface DirectoryResult {
 
 /**
  * Validates the YAML files of a directory as one set (what `kubectl apply -f <dir>` would send).
- * A file that is not YAML, or a directory without any, is a problem too.
+ * A file that is not YAML, or a directory without any, is a problem too; so is a stale file
+ * `writeManifests` wrote at an earlier time than the rest (see `MANIFEST_INDEX`).
  */
 export function validateDirectory(dir: string, options: ValidateOptions = {}): DirectoryResult {
   const files = fs.readdirSync(dir).filter((f) => /\.ya?ml$/.test(f)).sort();
@@ -96,16 +231,20 @@ export function validateDirectory(dir: string, options: ValidateOptions = {}): D
     }
   }
   if (files.length === 0) errors.push(`${dir}: no .yaml or .yml files`);
+  errors.push(...staleManifestErrors(dir, files));
   const fileOf = new Map<string, string[]>();
   for (const { file, obj } of objects) {
     const who = describeObject(obj);
     fileOf.set(who, [...(fileOf.get(who) ?? []), file]);
   }
-  for (const e of validateManifests(objects.map((o) => o.obj), options)) {
-    const who = [...fileOf.keys()].filter((k) => e.startsWith(`${k}: `) || e.startsWith(`security: ${k}: `)).sort((a, b) => b.length - a.length)[0];
-    errors.push(who ? `${fileOf.get(who)!.join(', ')}: ${e}` : e);
-  }
-  return { errors, files: files.length, objects: objects.length };
+  const all = objects.map((o) => o.obj);
+  const withFiles = (g: GroupedError) => {
+    const inFiles = [...new Set(g.objects.flatMap((w) => fileOf.get(w) ?? []))];
+    return inFiles.length > 0 ? `${inFiles.join(', ')}: ${g.line}` : g.line;
+  };
+  errors.push(...groupByObject(ungroupedErrors(all, options), all).map(withFiles));
+  const warnings = groupByObject(ungroupedWarnings(all), all).map(withFiles);
+  return { errors, warnings, files: files.length, objects: objects.length };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,10 +438,15 @@ function nameRule(obj: any): Check {
 }
 
 /** API-server validation the schemas do not express, plus cross-object references. */
-export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'existingClaims' | 'references'> = {}): string[] {
+export function apiRuleErrors(
+  objects: any[],
+  options: Pick<ValidateOptions, 'existingClaims' | 'references'> & { readonly namespaces?: boolean } = {},
+): string[] {
   const refs = options.references ?? true;
   const out: string[] = [];
   const valid = objects.filter((o) => o !== null && typeof o === 'object' && !Array.isArray(o));
+  // `namespaces: false`: the caller checks them over a larger set, to report each bad one once.
+  if (options.namespaces ?? true) out.push(...namespaceErrors(valid));
   const templates = valid.flatMap(podTemplates);
   const seen = new Map<string, number>();
   for (const [index, obj] of valid.entries()) {
@@ -313,7 +457,11 @@ export function apiRuleErrors(objects: any[], options: Pick<ValidateOptions, 'ex
     else seen.set(key, index);
 
     metadataRules(obj, report);
-    for (const t of podTemplates(obj)) podRules(t, refs ? valid : undefined, options.existingClaims ?? [], report);
+    for (const t of podTemplates(obj)) {
+      podRules(t, refs ? valid : undefined, options.existingClaims ?? [], report);
+      endpointRules(t, report);
+    }
+    if (obj.kind === 'Secret' || obj.kind === 'ServiceAccount') kserveS3CredentialRules(obj, report);
     workloadRules(obj, report);
     if (obj.kind === 'Service') serviceRules(obj, refs ? templates : undefined, report);
     if (obj.kind === 'NetworkPolicy' && refs) networkPolicyRules(obj, templates, report);
@@ -345,6 +493,38 @@ function configMapRules(cm: any, report: Report): void {
   if (total > CONFIG_MAP_MAX_BYTES) report('data', `${total} bytes of data, more than a ConfigMap holds (${CONFIG_MAP_MAX_BYTES})`);
 }
 
+/**
+ * Built-in kinds (Kubernetes 1.27) and the CRDs this project knows that are not namespaced: the
+ * API server ignores a namespace given to them.
+ */
+const CLUSTER_SCOPED_KINDS: ReadonlySet<string> = new Set([
+  'Namespace', 'Node', 'PersistentVolume', 'StorageClass', 'CSIDriver', 'CSINode', 'VolumeAttachment', 'ClusterRole',
+  'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService', 'PriorityClass', 'RuntimeClass', 'IngressClass',
+  'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+  'CertificateSigningRequest', 'FlowSchema', 'PriorityLevelConfiguration', 'ComponentStatus',
+  // KServe 0.20
+  'ClusterServingRuntime', 'ClusterStorageContainer', 'ClusterLocalModel',
+]);
+
+/** The namespace of an object: a DNS label, and none on a cluster-scoped kind. */
+export function namespaceErrors(objects: any[]): string[] {
+  const out: string[] = [];
+  for (const obj of objects) {
+    if (obj === null || typeof obj !== 'object' || obj.metadata?.namespace === undefined) continue;
+    const ns = obj.metadata.namespace;
+    const report = reporter(out, obj);
+    if (typeof ns === 'string' && CLUSTER_SCOPED_KINDS.has(obj.kind)) {
+      report('metadata.namespace', `${JSON.stringify(ns)}: a ${obj.kind} is cluster-scoped, so the API server drops the namespace (the object is not in it, and deleting the namespace leaves it). Fix: create it in a Chart without a namespace (e.g. the Namespace in a chart of its own)`);
+    } else if (typeof ns !== 'string') {
+      check(report, 'metadata.namespace', ns, dns1123Label);
+    } else {
+      const bad = dns1123Label(ns);
+      if (bad) report('metadata.namespace', `${bad}. Fix: use a namespace such as ${JSON.stringify(suggestDnsLabel(ns))}`);
+    }
+  }
+  return out;
+}
+
 function metadataRules(obj: any, report: Report): void {
   const md = obj.metadata;
   if (md === undefined || md === null) {
@@ -353,7 +533,6 @@ function metadataRules(obj: any, report: Report): void {
   }
   if (md.name === undefined) report('metadata.name', 'missing (generateName is not used by this project)');
   else check(report, 'metadata.name', md.name, nameRule(obj));
-  if (md.namespace !== undefined) check(report, 'metadata.namespace', md.namespace, dns1123Label);
   labelRules(md.labels, 'metadata.labels', report);
   for (const [k] of entries(md.annotations)) {
     const bad = qualifiedName(k);
@@ -713,6 +892,153 @@ function kserveRules(isvc: any, report: Report): void {
   if (typeof p.minReplicas === 'number' && typeof p.maxReplicas === 'number' && p.maxReplicas !== 0 && p.maxReplicas < p.minReplicas) {
     report('spec.predictor.maxReplicas', `${p.maxReplicas} is below minReplicas (${p.minReplicas})`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints and settings that are valid YAML but cannot work in a cluster
+
+/** Env vars holding an S3 endpoint URL (MLflow's, and the AWS SDKs'). */
+const S3_ENDPOINT_ENV = [MLFLOW_SERVER_ENV.s3Endpoint, 'AWS_ENDPOINT_URL', 'AWS_ENDPOINT_URL_S3', 'S3_ENDPOINT'];
+/** KServe's annotations on the Secret (or ServiceAccount) its storage initializer takes S3 credentials from. */
+const KSERVE_S3_ENDPOINT_ANNOTATION = 'serving.kserve.io/s3-endpoint';
+const KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION = 'serving.kserve.io/s3-usevirtualbucket';
+/** The quality metric train_main() uses when QUALITY_METRIC is not set (r/R/training.R). */
+const DEFAULT_QUALITY_METRIC = 'accuracy';
+
+/** Host and port of a URL, or of `host[:port]` without a scheme; undefined if it does not parse. */
+function urlParts(value: string): { host: string; port: number } | undefined {
+  try {
+    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+    const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
+    return { host: u.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A loopback name or address: in a pod, the pod itself. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host.endsWith('.localhost') || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === '0.0.0.0' || host === '::';
+}
+
+/** A name only the cluster's DNS resolves: a bare Service name, `<svc>.<ns>`, or under `.svc`. */
+function isInClusterName(host: string): boolean {
+  return !host.includes('.') || /\.svc(\.cluster\.local)?$/.test(host) || /^[a-z0-9-]+\.[a-z0-9-]+$/.test(host);
+}
+
+// A loopback address is the pod itself: right only when a container of the same pod listens there.
+function servedInPod(t: PodTemplate, port: number): boolean {
+  return list(t.spec.containers).some((c) => list(c?.ports).some((p) => p?.containerPort === port));
+}
+
+/**
+ * MLflow's tracking URI and S3 endpoints as a pod sees them: not localhost (the pod itself), and
+ * for S3 path-style (a bucket in the host name is virtual-hosted style, which MinIO and other
+ * in-cluster stores do not answer, and which cluster DNS does not resolve).
+ */
+function endpointRules(t: PodTemplate, report: Report): void {
+  for (const { c, at } of containersOf(t)) {
+    const buckets = [...list(c?.args), ...list(c?.command), ...list(c?.env).map((e) => e?.value)]
+      .filter((v): v is string => typeof v === 'string')
+      .flatMap((v) => [...v.matchAll(/s3:\/\/([a-z0-9][a-z0-9.-]*)/g)].map((m) => m[1]));
+    for (const [i, e] of list(c?.env).entries()) {
+      if (typeof e?.value !== 'string') continue;
+      const eat = `${at}.env[${i}].value`;
+      const parts = urlParts(e.value);
+      if (!parts) continue;
+      if (e.name === ENV.trackingUri && isLoopback(parts.host) && !servedInPod(t, parts.port)) {
+        report(eat, `${e.name} = ${JSON.stringify(e.value)}: localhost in a pod is the pod itself, not the MLflow server. Fix: use the MLflow Service's in-cluster DNS name, e.g. "http://mlflow.<namespace>.svc:5000" (pass the MlflowServer as \`tracking\`)`);
+      }
+      if (S3_ENDPOINT_ENV.includes(e.name)) {
+        if (isLoopback(parts.host) && !servedInPod(t, parts.port)) {
+          report(eat, `${e.name} = ${JSON.stringify(e.value)}: localhost in a pod is the pod itself, not the S3 store. Fix: use the store's in-cluster DNS name, e.g. "http://minio.<namespace>.svc:9000"`);
+        }
+        const bucket = buckets.find((b) => parts.host.startsWith(`${b}.`));
+        if (bucket !== undefined) {
+          report(eat, `${e.name} = ${JSON.stringify(e.value)}: virtual-hosted style (the bucket ${JSON.stringify(bucket)} in the host name); MinIO answers path-style only and the cluster's DNS has no such name. Fix: the endpoint without the bucket, e.g. "http://${parts.host.slice(bucket.length + 1)}:${parts.port}"`);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * KServe's storage initializer downloads an s3:// model with the credentials of the predictor's
+ * service account (its Secrets annotated serving.kserve.io/s3-endpoint), or those a storage key
+ * names; with neither, the default account usually has none and the pod stays in Init:Error.
+ */
+function kserveStorageCredentialRules(p: any, containers: any[], report: Report): void {
+  const uris = [
+    ...containers.flatMap((c, i) => list(c?.env).map((e, j) => ({ at: `spec.predictor.containers[${i}].env[${j}].value`, uri: e?.name === ENV.storageUri ? e?.value : undefined }))),
+    ...entries(p).filter(([, v]) => v !== null && typeof v === 'object' && !Array.isArray(v)).map(([k, v]) => ({ at: `spec.predictor.${k}.storageUri`, uri: (v as any).storageUri })),
+  ];
+  const s3 = uris.find((u) => typeof u.uri === 'string' && u.uri.startsWith('s3://'));
+  if (!s3 || p.serviceAccountName !== undefined || p.model?.storage?.key !== undefined) return;
+  report(s3.at, `${JSON.stringify(s3.uri)}: KServe's storage initializer downloads s3:// with the S3 credentials of the predictor's service account, and spec.predictor.serviceAccountName names none (the namespace's default account usually has no S3 credentials: the pod stays in Init). Fix: set serviceAccountName (a KServeRModel prop) to a ServiceAccount whose Secret holds the keys and the ${KSERVE_S3_ENDPOINT_ANNOTATION} annotation (docs/kserve.md), or to "default" if that account has them (e.g. workload identity)`);
+}
+
+/** KServe's S3 credentials Secret (or ServiceAccount): the endpoint annotation as the storage initializer's pod sees it. */
+function kserveS3CredentialRules(obj: any, report: Report): void {
+  const annotations = obj.metadata?.annotations ?? {};
+  const endpoint = annotations[KSERVE_S3_ENDPOINT_ANNOTATION];
+  const at = (k: string) => `metadata.annotations[${JSON.stringify(k)}]`;
+  if (typeof endpoint !== 'string') return;
+  const parts = urlParts(endpoint);
+  if (parts && isLoopback(parts.host)) {
+    report(at(KSERVE_S3_ENDPOINT_ANNOTATION), `${JSON.stringify(endpoint)}: localhost in the storage initializer's pod is that pod, not the S3 store. Fix: the store's in-cluster DNS name, e.g. "minio.<namespace>.svc:9000"`);
+  }
+  if (parts && isInClusterName(parts.host) && String(annotations[KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION]).toLowerCase() === 'true') {
+    report(at(KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION), `"true" with the in-cluster endpoint ${JSON.stringify(endpoint)}: virtual-hosted style puts the bucket in the host name, which the cluster's DNS does not resolve and MinIO does not answer. Fix: remove it (path-style is KServe's default)`);
+  }
+}
+
+/**
+ * The training script in the manifests (a ConfigMap mounted where TRAINING_SCRIPT points) must
+ * produce the quality metric: R checks it after training and fails the Job, so the alias never
+ * moves. Offline this can only be a text check: the metric's name must appear in the script.
+ */
+function qualityMetricRules(t: PodTemplate, objects: any[], report: Report): void {
+  for (const { c, at } of containersOf(t)) {
+    const env = list(c?.env);
+    const value = (name: string) => env.find((e) => e?.name === name)?.value;
+    const scriptPath = value(ENV.trainingScript);
+    if (typeof scriptPath !== 'string' || typeof value(ENV.trackingUri) !== 'string') continue;
+    const script = mountedConfigMapFile(t, c, scriptPath, objects);
+    if (!script) continue;
+    const metricIndex = env.findIndex((e) => e?.name === ENV.qualityMetric);
+    const metric = metricIndex >= 0 ? env[metricIndex]?.value : DEFAULT_QUALITY_METRIC;
+    if (typeof metric !== 'string' || new RegExp(`(^|[^A-Za-z0-9._])${metric.replace(/[.]/g, '\\.')}($|[^A-Za-z0-9._])`).test(script.text)) continue;
+    const named = metricNames(script.text);
+    report(metricIndex >= 0 ? `${at}.env[${metricIndex}].value` : `${at}.env`,
+      `${metricIndex >= 0 ? `${ENV.qualityMetric} = ${JSON.stringify(metric)}` : `${ENV.qualityMetric} is not set, so the quality metric is ${JSON.stringify(metric)}`}, which the training script ${scriptPath} (${script.from}) never names: unless train() returns it in metrics, the Job fails its quality gate and the alias never moves. Fix: set qualityMetric to a metric train() returns${named.length > 0 ? ` (the script names ${named.map((n) => JSON.stringify(n)).join(', ')})` : ''}, or name it in the script`);
+  }
+}
+
+/** The text of the ConfigMap key mounted at `file` in container `c`, when the manifests hold it. */
+function mountedConfigMapFile(t: PodTemplate, c: any, file: string, objects: any[]): { text: string; from: string } | undefined {
+  for (const m of list(c?.volumeMounts)) {
+    if (typeof m?.mountPath !== 'string' || !file.startsWith(`${m.mountPath.replace(/\/$/, '')}/`)) continue;
+    const rel = file.slice(m.mountPath.replace(/\/$/, '').length + 1);
+    const volume = list(t.spec.volumes).find((v) => v?.name === m.name);
+    const name = volume?.configMap?.name;
+    if (typeof name !== 'string') continue;
+    const item = list(volume.configMap.items).find((i) => i?.path === rel);
+    const key = item ? item.key : list(volume.configMap.items).length > 0 ? undefined : rel;
+    const cm = objects.find((o) => o?.kind === 'ConfigMap' && o.metadata?.name === name && namespaceOf(o) === namespaceOf(t.obj));
+    const text = key === undefined ? undefined : cm?.data?.[key];
+    if (typeof text === 'string') return { text, from: `ConfigMap ${describeObject(cm).replace(/^ConfigMap /, '')} key ${JSON.stringify(key)}` };
+  }
+  return undefined;
+}
+
+/** Names in `metrics = list(a = ..., b = ...)` of an R script (best effort, for the fix). */
+function metricNames(text: string): string[] {
+  const m = /metrics\s*=\s*list\(([^()]*(?:\([^()]*(?:\([^()]*\)[^()]*)*\)[^()]*)*)\)/.exec(text);
+  if (!m) return [];
+  // Top-level `name =` only: nested calls are removed first.
+  let inner = m[1];
+  for (let i = 0; i < 5; i++) inner = inner.replace(/\([^()]*\)/g, '');
+  return [...inner.matchAll(/(?:^|,)\s*([A-Za-z.][A-Za-z0-9._]*)\s*=(?!=)/g)].map((x) => x[1]);
 }
 
 // ---------------------------------------------------------------------------------------------

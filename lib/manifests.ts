@@ -8,12 +8,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
 import { validateApp } from './app-validation';
-import { ValidateOptions } from './manifest-validation';
+import { MANIFEST_INDEX, MANIFEST_MARKER, ValidateOptions, isWrittenManifest, manifestWarnings } from './manifest-validation';
 
 // Rank of each kind; kinds not listed are workloads and keep the app's declaration order.
 const KIND_RANK: Record<string, number> = {
   Namespace: 0,
   ServiceAccount: 1,
+  Role: 1,
+  RoleBinding: 1,
   ConfigMap: 2,
   Secret: 2,
   PersistentVolumeClaim: 3,
@@ -62,11 +64,18 @@ export function orderedManifests(app: App): Manifest[] {
 }
 
 /**
- * Writes the manifests of `app` into `outdir` (which must exist and be empty), after validating
- * every final object (escape hatches included) with `validateApp`: the Kubernetes schemas, the
- * SeldonDeployment CRD schema, the API server's rules, references between the objects, our
- * security baseline and duplicates (operator-created names included). Writes nothing and throws
- * the list of problems if there is any. `options.existingClaims` names PVCs made outside the app.
+ * Writes the manifests of `app` into `outdir`, after validating every final object (escape
+ * hatches included) with `validateApp`: the Kubernetes schemas, the SeldonDeployment CRD schema,
+ * the API server's rules, references between the objects, our security baseline and duplicates
+ * (operator-created names included). Writes nothing and throws the list of problems if there is
+ * any. `options.existingClaims` names PVCs made outside the app.
+ *
+ * The folder belongs to this function: every file starts with `MANIFEST_MARKER`, and
+ * `MANIFEST_INDEX` lists the files of the write. The new set is written into a temporary folder
+ * beside `outdir` (parents created) and swapped in by two renames, so `outdir` is the whole old
+ * or the whole new set, and manifests of objects the app no longer has (a renamed model) are
+ * gone. A file in `outdir` without the marker was not written here: it is neither replaced nor
+ * removed, and nothing is written.
  */
 export function writeManifests(app: App, outdir: string, options: ValidateOptions = {}): Manifest[] {
   const manifests = orderedManifests(app);
@@ -74,8 +83,71 @@ export function writeManifests(app: App, outdir: string, options: ValidateOption
   if (problems.length > 0) {
     throw new Error(`${problems.length} problem(s) in the manifests; nothing written to ${outdir}:\n  ${problems.join('\n  ')}`);
   }
-  for (const m of manifests) {
-    fs.writeFileSync(path.join(outdir, m.file), Yaml.stringify(m.object));
-  }
+  const warn = options.onWarning ?? ((w: string) => process.stderr.write(`warning: ${w}\n`));
+  for (const w of manifestWarnings(manifests.map((m) => m.object))) warn(w);
+  const dir = path.resolve(outdir);
+  checkOwnFolder(outdir, dir);
+  const files: Record<string, string> = {};
+  for (const m of manifests) files[m.file] = `${MANIFEST_MARKER}\n${Yaml.stringify(m.object)}`;
+  files[MANIFEST_INDEX] = `${MANIFEST_MARKER}\n${manifests.map((m) => `${m.file}\n`).join('')}`;
+  replaceFolder(outdir, dir, files);
   return manifests;
+}
+
+function fail(where: string, value: string, problem: string, fix: string): never {
+  throw new Error(`[${where}] outdir = ${JSON.stringify(value)}: ${problem}. Fix: ${fix}`);
+}
+
+// Refuses a folder holding anything writeManifests did not write there: replacing the folder
+// would delete it.
+function checkOwnFolder(outdir: string, dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) {
+    fail(dir, outdir, 'is a file, not a folder', 'give the path of a folder for the manifests (it is created if missing)');
+  }
+  if (dir === path.resolve('/') || dir === process.cwd() || process.cwd().startsWith(`${dir}${path.sep}`)) {
+    fail(dir, outdir, 'is the current folder (or contains it), which writeManifests replaces as a whole', 'write the manifests into a folder of their own, e.g. "dist"');
+  }
+  const foreign = fs.readdirSync(dir).filter((f) => {
+    const p = path.join(dir, f);
+    const st = fs.lstatSync(p);
+    if (!st.isFile()) return true;
+    return f === MANIFEST_INDEX ? false : !isWrittenManifest(p);
+  }).sort();
+  if (foreign.length > 0) {
+    fail(dir, outdir,
+      `holds ${foreign.length} file(s) writeManifests did not write (no first line "${MANIFEST_MARKER.slice(0, 40)}…"): ${foreign.join(', ')}; writing would replace or delete them`,
+      'move them out of the folder, or write the manifests into a folder of their own (an empty or missing one)');
+  }
+}
+
+// Writes `files` into a new folder beside `dir` and swaps it in: `dir` moves aside, the new
+// folder takes its name, the old one is deleted. A failure before the swap leaves `dir` as it was.
+function replaceFolder(outdir: string, dir: string, files: Record<string, string>): void {
+  const parent = path.dirname(dir);
+  try {
+    fs.mkdirSync(parent, { recursive: true });
+  } catch (e) {
+    fail(dir, outdir, `its parent folder cannot be created (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'give a path under a writable folder');
+  }
+  const tmp = fs.mkdtempSync(path.join(parent, `.${path.basename(dir)}.writing-`));
+  const old = `${tmp}-old`;
+  let swapped = false;
+  try {
+    // mkdtemp makes the folder private (0700): give it the old folder's mode, or the umask's.
+    fs.chmodSync(tmp, fs.existsSync(dir) ? fs.statSync(dir).mode & 0o7777 : 0o777 & ~process.umask());
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(tmp, name), text);
+    const hadDir = fs.existsSync(dir);
+    if (hadDir) fs.renameSync(dir, old);
+    try {
+      fs.renameSync(tmp, dir);
+    } catch (e) {
+      if (hadDir) fs.renameSync(old, dir);
+      throw e;
+    }
+    swapped = true;
+  } finally {
+    if (!swapped) fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(old, { recursive: true, force: true });
+  }
 }

@@ -66,7 +66,7 @@ export interface MinioStoreProps {
   readonly clientCredentialsSecret?: string;
   /** S3 region MinIO reports. @default "us-east-1" */
   readonly region?: string;
-  /** Resources of the MinIO container. @default 250m CPU, 512Mi request, 1Gi limit */
+  /** Resources of the MinIO container. @default 100m CPU, 512Mi request, 1Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /**
    * Seconds the provisioning Job may take, waiting for MinIO included. @default 600
@@ -129,7 +129,7 @@ export class MinioStore extends Construct implements IArtifactStore {
     const mcImage = props.mcImage ?? DEFAULT_MC_IMAGE;
     const extraBuckets = props.extraBuckets ?? [];
     const storageSize = props.storageSize ?? '10Gi';
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
     const deadline = props.provisionDeadlineSeconds ?? 600;
 
     validateAtSynth(this, () => {
@@ -278,6 +278,9 @@ export class MinioStore extends Construct implements IArtifactStore {
                 { name: 'BUCKETS', value: [this.bucket, ...extraBuckets].join(' ') },
                 { name: 'POLICY_NAME', value: policyName },
                 { name: 'POLICY_FILE', value: `${POLICY_PATH}/${POLICY_FILE}` },
+                // Half the Job's deadline: a MinIO that never gets ready fails one attempt, and the
+                // retry (with its own wait) still fits before the deadline.
+                { name: 'READY_WAIT_SECONDS', value: String(Math.max(1, Math.floor(deadline / 2))) },
                 rootEnv(MINIO_ROOT_USER, SECRET_KEYS.minioRootUser),
                 rootEnv(MINIO_ROOT_PASSWORD, SECRET_KEYS.minioRootPassword),
                 clientEnv('CLIENT_ACCESS_KEY', this.credentialsSecret.accessKeyIdKey),
@@ -332,6 +335,12 @@ export function bucketPolicy(bucket: string): string {
  * Waits for MinIO instead of failing fast; `activeDeadlineSeconds` bounds the wait. Each retry
  * prints mc's own error, so wrong root credentials or a bad endpoint show in the Job's log
  * instead of looking like a MinIO that is still starting.
+ *
+ * `mc alias set` succeeding does not mean MinIO can create a bucket: on a real node it answered
+ * while MinIO was still starting, `mc mb` failed and the Job's pod restarted. So the script then
+ * waits for `mc ready` (MinIO's `/minio/health/cluster`: write quorum, which a bucket needs).
+ * `mc ready` polls every 5 s and never gives up on its own, so the shell bounds it by
+ * READY_WAIT_SECONDS and fails with a message when it is up.
  */
 function provisionScript(): string {
   return [
@@ -339,6 +348,16 @@ function provisionScript(): string {
     'until out=$(mc alias set store "$S3_ENDPOINT" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" 2>&1); do',
     '  echo "waiting for MinIO at $S3_ENDPOINT: $out"; sleep 3',
     'done',
+    'mc ready store & ready=$!',
+    'waited=0',
+    // /proc/<pid> rather than `kill -0`, which prints an error once the shell has reaped it.
+    'while [ -e "/proc/$ready" ]; do',
+    '  if [ "$waited" -ge "$READY_WAIT_SECONDS" ]; then',
+    '    kill "$ready"; echo "MinIO at $S3_ENDPOINT not ready after $READY_WAIT_SECONDS s" >&2; exit 1',
+    '  fi',
+    '  sleep 1; waited=$((waited + 1))',
+    'done',
+    'wait "$ready"',
     'for bucket in $BUCKETS; do mc mb --ignore-existing "store/$bucket"; done',
     // `policy create` replaces an existing policy of the same name, `user add` updates the secret key.
     'mc admin policy create store "$POLICY_NAME" "$POLICY_FILE"',

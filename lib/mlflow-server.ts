@@ -114,7 +114,7 @@ export interface MlflowServerProps {
    * 3.9.0, and a slower start). Nothing in this pipeline submits server jobs. @default false
    */
   readonly jobExecution?: boolean;
-  /** Resources of the MLflow container. @default 250m CPU, 1Gi request, 2Gi limit */
+  /** Resources of the MLflow container. @default 100m CPU, 1Gi request, 2Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /**
    * Size of the `/tmp` emptyDir (also requested as `ephemeral-storage`). The artifact proxy
@@ -157,7 +157,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
     const store = props.artifactStore;
     const storageSize = props.storageSize ?? '5Gi';
     const clusterDomain = props.clusterDomain ?? 'cluster.local';
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
     const scratchSize = props.scratchSize ?? '4Gi';
     const workers = props.workers ?? 2;
     const backend = props.backendStoreSecret;

@@ -3,20 +3,27 @@
  * `fromAlias` (challenger) points at. A suspended CronJob is the template of the promotion Job,
  * run on demand with `kubectl create job --from=cronjob/<name> <name>-<n>`: nothing runs when the
  * manifests are applied, nothing is edited to promote, and the image is the training image,
- * which already has the rmlops MLflow client (no rebuild). Servers loading `models:/<name>@<toAlias>`
- * resolve the alias at start, so a `kubectl rollout restart` of their Deployments serves the new
- * version.
+ * which already has the rmlops MLflow client (no rebuild).
+ *
+ * Servers loading `models:/<name>@<toAlias>` resolve the alias only when they start, so moving it
+ * serves nothing new by itself. With `serving`, the Job then rolls those predictors: it patches
+ * the annotation `MODEL_VERSION_ANNOTATION` into their `componentSpecs[0].metadata`, which the
+ * Seldon operator copies into the pod template of its Deployment. That is the one change the
+ * operator rolls out. A `kubectl rollout restart` of the Deployment is undone by the operator,
+ * which owns it: on a real Seldon 1.17.1 the new ReplicaSet went back to 0, and the old version
+ * kept serving. The Job's service account may only `patch` those SeldonDeployments, by name.
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
-import { ENV, PROMOTION_ENV, R_SCRIPT_COMMAND } from './contract';
+import { ENV, MODEL_VERSION_ANNOTATION, PROMOTION_ENV, R_SCRIPT_COMMAND } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
   ComputeResources, TMP_PATH, TMP_VOLUME, checkResources, k8sResources, namespaceOf, podLabels,
   podSecurityContext, resolveName, restrictedSecurityContext, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { DEFAULT_R_TRAINING_IMAGE, ModelRef, R_IMAGE_UID } from './r-training-job';
+import { SeldonRModel } from './seldon-r-model';
 import {
   Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
@@ -37,7 +44,25 @@ export const PROMOTE_R = [
   'before <- tryCatch(rmlops::mlflow_get_version_by_alias(client, name, to)$version, error = function(err) "none")',
   'rmlops::mlflow_set_alias(client, name, to, version)',
   'cat(sprintf("promoted %s@%s -> version %s (was %s), the version of %s@%s\\n", name, to, version, before, name, from))',
+  // Rolling the serving pods: a JSON Patch to the API server with the pod's service account.
+  `for (roll in jsonlite::parse_json(Sys.getenv("${PROMOTION_ENV.rolls}", "[]"))) {`,
+  `  sa <- e("${PROMOTION_ENV.serviceAccountDir}"); resource <- roll$resource`,
+  '  host <- e("KUBERNETES_SERVICE_HOST"); if (grepl(":", host, fixed = TRUE)) host <- paste0("[", host, "]")',
+  '  ops <- lapply(roll$patch, function(op) { if (op$op == "add") op$value <- as.character(version); op })',
+  '  resp <- httr::PATCH(paste0("https://", host, ":", e("KUBERNETES_SERVICE_PORT"), resource),',
+  '    body = as.character(jsonlite::toJSON(ops, auto_unbox = TRUE)), httr::content_type("application/json-patch+json"),',
+  '    httr::add_headers(Authorization = paste("Bearer", readLines(file.path(sa, "token"), warn = FALSE)[[1]])),',
+  '    httr::config(cainfo = file.path(sa, "ca.crt")), httr::timeout(30))',
+  '  if (httr::status_code(resp) >= 300) stop("PATCH ", resource, ": HTTP ", httr::status_code(resp), ": ", httr::content(resp, as = "text", encoding = "UTF-8"))',
+  `  cat(sprintf("rolling %s: ${MODEL_VERSION_ANNOTATION}=%s\\n", resource, version))`,
+  '}',
 ].join('\n');
+
+/** Where the kubelet mounts a pod's service account token and the cluster CA. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+
+/** JSON Pointer escaping of one path segment (RFC 6901). */
+const pointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
 /** Props of `ModelPromotion`. */
 export interface ModelPromotionProps {
@@ -53,10 +78,26 @@ export interface ModelPromotionProps {
   readonly image?: string;
   /** How long the program waits for MLflow, in seconds. @default 120 */
   readonly mlflowWaitSeconds?: number;
-  /** Resources of the container. @default 100m CPU, 256Mi request, 512Mi limit */
+  /** Resources of the container. @default 50m CPU, 256Mi request, 512Mi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /** Numeric uid the image runs as. @default R_IMAGE_UID (10001) */
   readonly runAsUser?: number;
+  /**
+   * The SeldonRModels serving the champion (`models:/<name>@<alias>`): after moving the alias,
+   * the Job rolls those predictors so that they load the new version. Each must be in this
+   * namespace and have at least one such predictor. @default [] (nothing rolls: see docs/rollouts.md)
+   */
+  readonly serving?: readonly SeldonRModel[];
+}
+
+/** What the promotion Job patches in one SeldonDeployment. */
+export interface PromotionRoll {
+  /** Name of the SeldonDeployment. */
+  readonly seldonDeployment: string;
+  /** Its API path, which the Job PATCHes. */
+  readonly resource: string;
+  /** The JSON Patch template: `add` ops get the promoted version as their value. */
+  readonly patch: readonly { op: 'test' | 'add'; path: string; value?: string }[];
 }
 
 /** A promotion Job template: `kubectl create job --from=cronjob/<name> <name>-1` moves the alias. */
@@ -73,6 +114,8 @@ export class ModelPromotion extends Construct {
   public readonly cronJob: k8s.KubeCronJob;
   /** Labels selecting the promotion pods. */
   public readonly podSelector: Record<string, string>;
+  /** What the Job patches after moving the alias (one entry per `serving` model). */
+  public readonly rolls: PromotionRoll[];
 
   constructor(scope: Construct, id: string, props: ModelPromotionProps) {
     super(scope, id);
@@ -86,7 +129,20 @@ export class ModelPromotion extends Construct {
     this.fromAlias = typeof challenger === 'string' ? challenger : challenger.alias;
     const waitSeconds = props.mlflowWaitSeconds ?? 120;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '256Mi', memoryLimit: '512Mi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '50m', memoryRequest: '256Mi', memoryLimit: '512Mi' });
+    const serving = props.serving ?? [];
+    const ns = namespaceOf(this);
+    const championUri = `models:/${this.modelName}@${this.toAlias}`;
+    // One JSON Patch per SeldonDeployment. Each `test` guards its `add`: if the predictor at that
+    // index is no longer the one synthesized, the API server refuses the whole patch (422).
+    this.rolls = serving.map((model) => ({
+      seldonDeployment: model.name,
+      resource: `/apis/machinelearning.seldon.io/v1/namespaces/${ns ?? 'default'}/seldondeployments/${model.name}`,
+      patch: model.predictors.flatMap((p, i) => (p.modelUri !== championUri ? [] : [
+        { op: 'test' as const, path: `/spec/predictors/${i}/name`, value: p.name },
+        { op: 'add' as const, path: `/spec/predictors/${i}/componentSpecs/0/metadata/annotations/${pointer(MODEL_VERSION_ANNOTATION)}` },
+      ])),
+    }));
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
@@ -102,6 +158,16 @@ export class ModelPromotion extends Construct {
       if (typeof challenger !== 'string' && challenger.name !== this.modelName) {
         out.push({ prop: 'challenger', value: challenger.uri, problem: `is a version of "${challenger.name}", not of the champion's model "${this.modelName}"; an alias points within one registered model`, fix: `train the challenger with registeredModelName "${this.modelName}"` });
       }
+      serving.forEach((model, i) => {
+        if (namespaceOf(model) !== ns) {
+          out.push({ prop: `serving[${i}]`, value: model.name, problem: `is in namespace "${namespaceOf(model) ?? '(none)'}", not the promotion's "${ns ?? '(none)'}"; its Role can only grant access in its own namespace`, fix: 'create the ModelPromotion in the chart of the SeldonRModel' });
+        } else if (this.rolls[i].patch.length === 0) {
+          out.push({ prop: `serving[${i}]`, value: model.name, problem: `has no predictor loading "${championUri}" (it loads ${model.predictors.map((p) => `"${p.modelUri}"`).join(', ')}), so the promotion would roll nothing there`, fix: 'pass the SeldonRModels that serve the champion' });
+        }
+      });
+      if (serving.length > 1 && new Set(serving.map((m) => m.name)).size < serving.length) {
+        out.push({ prop: 'serving', value: serving.map((m) => m.name).join(', '), problem: 'names a SeldonDeployment twice', fix: 'list each SeldonRModel once' });
+      }
       if (this.fromAlias === this.toAlias) {
         out.push({ prop: 'challenger', value: this.fromAlias, problem: 'is the champion\'s alias, so the promotion would move nothing', fix: 'promote from the challenger\'s own alias, e.g. "challenger"' });
       }
@@ -111,6 +177,27 @@ export class ModelPromotion extends Construct {
 
     const { labels, podSelector } = podLabels(this, { name: 'r-promotion', instance: name, component: 'promotion' }, image, props.tracking);
     this.podSelector = podSelector;
+
+    // Only with `serving`: a service account that may patch exactly those SeldonDeployments
+    // (no get, list or watch; the patch's `test` ops stand in for reading the object first).
+    const rolling = this.rolls.length > 0;
+    if (rolling) {
+      new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name, labels }, automountServiceAccountToken: false });
+      new k8s.KubeRole(this, 'Role', {
+        metadata: { name, labels },
+        rules: [{
+          apiGroups: ['machinelearning.seldon.io'],
+          resources: ['seldondeployments'],
+          resourceNames: this.rolls.map((r) => r.seldonDeployment),
+          verbs: ['patch'],
+        }],
+      });
+      new k8s.KubeRoleBinding(this, 'RoleBinding', {
+        metadata: { name, labels },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+        subjects: [{ kind: 'ServiceAccount', name, namespace: ns }],
+      });
+    }
 
     this.cronJob = new k8s.KubeCronJob(this, 'Resource', {
       metadata: { name, labels },
@@ -133,7 +220,9 @@ export class ModelPromotion extends Construct {
               metadata: { labels },
               spec: {
                 restartPolicy: 'Never',
-                automountServiceAccountToken: false,
+                // The token only where the Job talks to the API server; the service account
+                // itself does not automount it, so no other pod gets it by accident.
+                ...(rolling ? { serviceAccountName: name, automountServiceAccountToken: true } : { automountServiceAccountToken: false }),
                 securityContext: podSecurityContext(uid),
                 containers: [{
                   name: PROMOTION_CONTAINER_NAME,
@@ -145,6 +234,10 @@ export class ModelPromotion extends Construct {
                     { name: PROMOTION_ENV.fromAlias, value: this.fromAlias },
                     { name: PROMOTION_ENV.toAlias, value: this.toAlias },
                     { name: ENV.mlflowWaitSeconds, value: String(waitSeconds) },
+                    ...(rolling ? [
+                      { name: PROMOTION_ENV.rolls, value: JSON.stringify(this.rolls.map((r) => ({ resource: r.resource, patch: r.patch }))) },
+                      { name: PROMOTION_ENV.serviceAccountDir, value: SERVICE_ACCOUNT_DIR },
+                    ] : []),
                     { name: ENV.tmpDir, value: TMP_PATH },
                     { name: 'HOME', value: TMP_PATH },
                   ],

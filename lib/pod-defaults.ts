@@ -295,6 +295,16 @@ export function clientOnlyNetworkPolicy(
  * server's; each of `clientNamespaces` as a whole (any pod in it, e.g. an ingress controller).
  */
 function ingressFrom(clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined): k8s.NetworkPolicyIngressRule[] {
+  const from = networkPeers(clients, clientNamespaces, own);
+  if (from.length === 0) return [];
+  return [{ from, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }] }];
+}
+
+/**
+ * The peers of a NetworkPolicy rule: each client by its pod labels (empty labels: every pod), in
+ * its own namespace when that is not `own`; each of `clientNamespaces` as a whole. Duplicates once.
+ */
+export function networkPeers(clients: readonly NetworkClient[], clientNamespaces: readonly string[], own: string | undefined): k8s.NetworkPolicyPeer[] {
   const byName = (ns: string) => ({ matchLabels: { [NAMESPACE_NAME_LABEL]: ns } });
   const seen = new Set<string>();
   const from: k8s.NetworkPolicyPeer[] = [];
@@ -307,9 +317,8 @@ function ingressFrom(clients: NetworkClient[], clientNamespaces: readonly string
       ? { podSelector: { matchLabels: c.podLabels } }
       : { namespaceSelector: byName(ns), podSelector: { matchLabels: c.podLabels } });
   }
-  for (const ns of clientNamespaces) from.push({ namespaceSelector: byName(ns) });
-  if (from.length === 0) return [];
-  return [{ from, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }] }];
+  for (const ns of new Set(clientNamespaces)) from.push({ namespaceSelector: byName(ns) });
+  return from;
 }
 
 /**

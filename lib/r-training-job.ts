@@ -112,7 +112,7 @@ export interface RTrainingJobProps {
   readonly pipelineVolume?: PipelineVolume;
   /** Extra plain environment variables (no secrets: use a Secret-backed mechanism for those). @default {} */
   readonly env?: Record<string, string>;
-  /** Resources of the training container. @default 500m CPU, 1Gi request, 2Gi limit */
+  /** Resources of the training container. @default 200m CPU, 1Gi request, 2Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /**
    * Size of the `/tmp` emptyDir (`TMPDIR`, also requested as `ephemeral-storage`): the R program
@@ -172,7 +172,7 @@ export class RTrainingJob extends Construct {
     const ttl = props.ttlSecondsAfterFinished ?? 86400;
     const uid = props.runAsUser ?? R_IMAGE_UID;
     const extraEnv = props.env ?? {};
-    const resources = withDefaults(props.resources, { cpuRequest: '500m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '200m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
     const mountPath = props.pipelineVolume?.mountPath ?? '/pipeline';
     const scratchSize = props.scratchSize ?? '1Gi';
     this.model = { name: modelName, alias, uri: `models:/${modelName}@${alias}` };

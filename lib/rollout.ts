@@ -7,7 +7,7 @@
 import {
   SeldonDeploymentSpecPredictors as Predictor, SeldonDeploymentSpecPredictorsComponentSpecsPdbSpecMinAvailable as MinAvailable,
 } from '../imports/machinelearning.seldon.io';
-import { ENV, ISTIO_GATEWAY_ANNOTATION, PREDICTOR_LABEL } from './contract';
+import { ENV, ISTIO_GATEWAY_ANNOTATION, MODEL_URI_ANNOTATION, PREDICTOR_LABEL } from './contract';
 import { ModelRef } from './r-training-job';
 import {
   Problem, checkDnsLabel, checkInteger, checkModelUri, checkNameWithSuffix, checkReplicas, checkServiceName,
@@ -100,7 +100,7 @@ export interface PredictorInfo {
   readonly podSelector: Record<string, string>;
   /** The Service the operator creates for it: `<name>-<predictor>`. */
   readonly serviceName: string;
-  /** The Deployment the operator creates for it (`kubectl rollout restart deployment/<this>`). */
+  /** The Deployment the operator creates for it (`kubectl rollout status deployment/<this>`; the operator reverts a `rollout restart` of it). */
   readonly deploymentName: string;
 }
 
@@ -269,6 +269,7 @@ export function rolloutPredictors(main: Predictor, props: RolloutInput, modelCon
     ...p,
     componentSpecs: (p.componentSpecs ?? []).map((cs) => ({
       ...cs,
+      metadata: { ...(cs.metadata ?? {}), annotations: { ...(cs.metadata?.annotations ?? {}), [MODEL_URI_ANNOTATION]: uri } },
       spec: cs.spec && {
         ...cs.spec,
         containers: cs.spec.containers.map((c) => (c.name !== modelContainer ? c : {

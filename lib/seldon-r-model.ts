@@ -2,6 +2,7 @@
  * An R model served by Seldon Core v1 (1.17.1): a SeldonDeployment whose single predictor runs
  * the R model server as a custom container next to Seldon's executor sidecar.
  */
+import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import {
@@ -16,20 +17,22 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, podLabels,
-  podSecurityContext, resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
+  ComputeResources, NetworkClient, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, namespaceOf,
+  networkPeers, podLabels, podSecurityContext, resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
 } from './pod-defaults';
 import {
   DEFAULT_R_SERVING_IMAGE, R_SERVER_COMMAND, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING,
   RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
-import { AutoscalingProps, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors } from './rollout';
+import {
+  AutoscalingProps, DEFAULT_ISTIO_GATEWAY, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors,
+} from './rollout';
 import {
   Problem, checkArgv, checkDnsLabel, checkEnvValue, checkInteger, checkModelUri, checkMountPathFree, checkPinnedImage, checkPortName,
   checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth,
@@ -73,9 +76,9 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly httpPort?: ModelHttpPort<P>;
   /** Pod replicas. @default 1 */
   readonly replicas?: number;
-  /** Resources of the R container. @default 250m CPU, 512Mi request, 1Gi limit */
+  /** Resources of the R container. @default 100m CPU, 512Mi request, 1Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
-  /** Resources of Seldon's executor sidecar. @default 100m CPU, 128Mi request, 512Mi limit */
+  /** Resources of Seldon's executor sidecar. @default 25m CPU, 128Mi request, 512Mi limit (docs/capacity.md) */
   readonly executorResources?: ComputeResources;
   /**
    * More containers in the predictor pod (sidecars; they are not graph nodes). Rejected at synth:
@@ -107,6 +110,15 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly autoscaling?: AutoscalingProps;
   /** The main predictor's PodDisruptionBudget (`pdbSpec`): a pod count below the replicas, or a percentage such as "50%". @default - none */
   readonly minAvailable?: number | string;
+  /**
+   * Pods the NetworkPolicy admits to the executor's REST port 8000 (predictions), each by labels
+   * and namespace (`podLabels: {}` is every pod of it). With `ingress: "istio"`, the gateway's
+   * namespace is admitted too. Nothing reaches the model's own ports (9000 REST, 9500 gRPC) from
+   * outside the pod, nor the executor's gRPC 5001. @default every pod of the model's namespace
+   */
+  readonly clients?: readonly NetworkClient[];
+  /** Pods admitted to the metrics ports: the model's 6000 and the executor's 8000 (`/prometheus`). @default every pod of the model's namespace */
+  readonly scrapers?: readonly NetworkClient[];
 }
 
 /**
@@ -144,6 +156,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly resource: SeldonDeployment;
   /** The predictors: the main one first, then the canary and the shadow if any. */
   public readonly predictors: PredictorInfo[];
+  /** The NetworkPolicy of every predictor's pods: only the executor's 8000 and the metrics ports. */
+  public readonly networkPolicy: k8s.KubeNetworkPolicy;
 
   /** With a `canary` or a `shadow`, `ingress` is required (see `TrafficProps`). */
   constructor(scope: Construct, id: string, props: SeldonRModelProps<P> & TrafficProps) {
@@ -155,8 +169,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const httpPort: number = (props.httpPort as number | undefined) ?? R_MODEL_HTTP_PORT;
     const replicas = props.replicas ?? 1;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const resources = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
-    const executorResources = withDefaults(props.executorResources, { cpuRequest: '100m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
+    const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
+    const executorResources = withDefaults(props.executorResources, { cpuRequest: '25m', memoryRequest: '128Mi', memoryLimit: '512Mi' });
     const extra = props.extraContainers ?? [];
     const scratchSize = props.scratchSize ?? '1Gi';
     const modelMountPath = props.modelVolume?.mountPath ?? '/models';
@@ -225,6 +239,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
 
     const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
     this.podSelector = podSelector;
+    this.networkPolicy = predictorNetworkPolicy(this, name, labels, podSelector, props);
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
 
     const protocol = props.protocol ?? 'seldon';
@@ -291,7 +306,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
             children: [],
           },
           componentSpecs: [{
-            metadata: { labels },
+            // The annotation also gives ModelPromotion's JSON Patch a map to add its own to.
+            metadata: { labels, annotations: { [MODEL_URI_ANNOTATION]: this.modelUri } },
             spec: {
               automountServiceAccountToken: false,
               // Advisory only: the operator replaces it (see the class comment). Kept so the
@@ -314,6 +330,42 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       },
     });
   }
+}
+
+/**
+ * Ingress to the predictor pods of every predictor (they all carry `podSelector`: the operator
+ * copies `componentSpecs[].metadata.labels` into its Deployment's pod template). Besides
+ * `<sdep>-<predictor>` on the executor, the operator writes a Service
+ * `<sdep>-<predictor>-<container>` on the model's 9000 and 9500, so without this any pod of the
+ * namespace could reach the R server directly and bypass the executor. The executor reaches the
+ * model over localhost inside the pod, which no NetworkPolicy governs, and the kubelet's probes
+ * come from the node, which enforcers admit.
+ *
+ * Port numbers, never names: a named port matches every container port of that name in the pod,
+ * and the operator gives both the executor and the model `http` (8000 and 9000), `metrics` (8000
+ * and 6000) and `grpc` (5001 and 9500), so a rule on "http" would open 9000 as well.
+ */
+function predictorNetworkPolicy(
+  scope: Construct, name: string, labels: Record<string, string>, podSelector: Record<string, string>,
+  props: { readonly clients?: readonly NetworkClient[]; readonly scrapers?: readonly NetworkClient[]; readonly ingress?: string; readonly istioGateway?: string },
+): k8s.KubeNetworkPolicy {
+  const own = namespaceOf(scope);
+  const everyPodHere: NetworkClient[] = [{ podLabels: {} }];
+  const gateway = props.ingress === 'istio' ? [(props.istioGateway ?? DEFAULT_ISTIO_GATEWAY).split('/')[0]] : [];
+  const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+  const rules: k8s.NetworkPolicyIngressRule[] = [
+    { from: networkPeers(props.clients ?? everyPodHere, gateway, own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT)] },
+    { from: networkPeers(props.scrapers ?? everyPodHere, [], own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT), tcp(SELDON_MODEL_METRICS_PORT)] },
+  ];
+  return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
+    metadata: { name, labels },
+    spec: {
+      podSelector: { matchLabels: podSelector },
+      policyTypes: ['Ingress'],
+      // An empty `from` would admit everyone: a rule without peers is left out (deny).
+      ingress: rules.filter((r) => (r.from ?? []).length > 0),
+    },
+  });
 }
 
 /**

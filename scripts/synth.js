@@ -82,7 +82,7 @@ function synthTarget(target, outdir) {
   if (fs.existsSync(dist)) fs.renameSync(dist, old);
   fs.renameSync(tmp, dist);
   fs.rmSync(old, { recursive: true, force: true });
-  console.log(`wrote ${fs.readdirSync(dist).length} manifests to ${distLabel}`);
+  console.log(`wrote ${fs.readdirSync(dist).filter((f) => f.endsWith('.yaml')).length} manifests to ${distLabel}`);
   return true;
 }
 

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { App, Chart, JsonPatch, Testing, Yaml } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  MinioStore, MlflowServer, RTrainingJob, SeldonRModel, validateApp, validateAppAtSynth, validateDirectory, validateManifests, writeManifests,
+  MANIFEST_INDEX, MinioStore, MlflowServer, RTrainingJob, SeldonRModel, validateApp, validateAppAtSynth, validateDirectory, validateManifests, writeManifests,
 } from '../lib';
 import { seldonOperatorObjects } from '../lib/app-validation';
 import { main as cli } from '../lib/cli';
@@ -48,7 +48,7 @@ describe('writeManifests validates every object it is about to write', () => {
     const dir = tempDir();
     try {
       const written = writeManifests(buildApp(dir), dir);
-      expect(fs.readdirSync(dir).sort()).toEqual(written.map((m) => m.file).sort());
+      expect(fs.readdirSync(dir).sort()).toEqual([MANIFEST_INDEX, ...written.map((m) => m.file)].sort());
       expect(validateApp(buildApp(dir))).toEqual([]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -132,7 +132,8 @@ describe('offline validator: validateDirectory and `rmlops-cdk8s validate <dir>`
   test('dist/ is valid', () => {
     expect(validateDirectory(DIST).errors).toEqual([]);
     expect(run(['validate', DIST])).toBe(0);
-    expect(quiet.out).toEqual([`valid: ${fs.readdirSync(DIST).length} object(s) in ${fs.readdirSync(DIST).length} file(s)`]);
+    const yamls = fs.readdirSync(DIST).filter((f) => f.endsWith('.yaml')).length;
+    expect(quiet.out).toEqual([`valid: ${yamls} object(s) in ${yamls} file(s)`]);
   });
 
   test('a broken copy of dist/: exit 1, every problem with its file, the same messages as writeManifests', () => {
@@ -145,7 +146,7 @@ describe('offline validator: validateDirectory and `rmlops-cdk8s validate <dir>`
       fs.writeFileSync(path.join(dir, file), Yaml.stringify(sdep));
       // The same object twice, in another file.
       const service = fs.readdirSync(dir).find((f) => f.includes('service-mlflow'))!;
-      const serviceIndex = fs.readdirSync(dir).sort().indexOf(service);
+      const serviceIndex = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().indexOf(service);
       fs.copyFileSync(path.join(dir, service), path.join(dir, '9999-copy.yaml'));
       fs.writeFileSync(path.join(dir, '9998-broken.yaml'), 'kind: [');
       expect(run(['validate', dir])).toBe(1);
@@ -153,9 +154,11 @@ describe('offline validator: validateDirectory and `rmlops-cdk8s validate <dir>`
         `${file}: SeldonDeployment rmlops-iris/iris: spec.predictors[0].componentSpecs[0].spec.containers[0].readinessProbe.httpGet: missing required field "port"`,
         `${service}, 9999-copy.yaml: Service rmlops-iris/mlflow: metadata.name: duplicate object (also object #${serviceIndex} in the set; the cluster keeps only one)`,
         expect.stringMatching(/^9998-broken\.yaml: not valid YAML: /),
+        // A copy of a written manifest that the folder's index does not list.
+        expect.stringMatching(/^9999-copy\.yaml: stale manifest: /),
       ]));
-      const files = fs.readdirSync(DIST).length;
-      expect(quiet.err[quiet.err.length - 1]).toMatch(new RegExp(`^3 problem\\(s\\) in ${files + 2} file\\(s\\), ${files + 1} object\\(s\\) in `));
+      const files = fs.readdirSync(DIST).filter((f) => f.endsWith('.yaml')).length;
+      expect(quiet.err[quiet.err.length - 1]).toMatch(new RegExp(`^4 problem\\(s\\) in ${files + 2} file\\(s\\), ${files + 1} object\\(s\\) in `));
       // Each problem on its own is enough to fail.
       fs.rmSync(path.join(dir, '9998-broken.yaml'));
       fs.rmSync(path.join(dir, '9999-copy.yaml'));

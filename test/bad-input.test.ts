@@ -898,6 +898,21 @@ describe('bad input of rollouts, schedules, autoscaling and promotion is reporte
       '[test/promote-the-iris-challenger-to-champion-every-time-asked] image = "r:latest": uses the moving tag "latest". Fix: pin an exact version tag (e.g. "registry/image:1.2.3") or a digest ("registry/image@sha256:<64 hex>")',
       '[test/promote-the-iris-challenger-to-champion-every-time-asked] challenger = "chall enger": is not a valid MLflow alias (1-255 letters, digits, \'_\' or \'-\'). Fix: use an alias such as "champion" or "production"',
     ]],
+    ['168. a promotion rolling a model that serves no champion', (c) => {
+      const m = tracking(c);
+      const served = new SeldonRModel(c, 'iris', { model: 'models:/iris@challenger', tracking: m });
+      new ModelPromotion(c, 'promote', { tracking: m, champion: { name: 'iris', alias: 'champion' }, serving: [served] });
+    }, [
+      '[test/promote] serving[0] = "iris": has no predictor loading "models:/iris@champion" (it loads "models:/iris@challenger"), so the promotion would roll nothing there. Fix: pass the SeldonRModels that serve the champion',
+    ]],
+    ['169. a promotion rolling a model of another namespace', (c) => {
+      const m = tracking(c);
+      const other = new Chart(Testing.app(), 'other', { namespace: 'team-b' });
+      const served = new SeldonRModel(other, 'iris', { model: 'models:/iris@champion', tracking: m });
+      new ModelPromotion(c, 'promote', { tracking: m, champion: { name: 'iris', alias: 'champion' }, serving: [served] });
+    }, [
+      '[test/promote] serving[0] = "iris": is in namespace "team-b", not the promotion\'s "team-a"; its Role can only grant access in its own namespace. Fix: create the ModelPromotion in the chart of the SeldonRModel',
+    ]],
   ];
   for (const [name, build, expected] of cases) {
     test(name, () => {

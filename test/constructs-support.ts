@@ -71,8 +71,12 @@ export function envOf(container: any): Record<string, any> {
   return Object.fromEntries((container.env ?? []).map((e: any) => [e.name, e.value ?? e.valueFrom]));
 }
 
-/** The security fields every container and pod of this library must carry. */
-export function expectRestricted(owner: string, container: any, pod: any): void {
+/**
+ * The security fields every container and pod of this library must carry. No pod mounts a service
+ * account token, except with `tokenFor`: then it must mount the token of exactly that service
+ * account (the promotion Job's, which patches a SeldonDeployment).
+ */
+export function expectRestricted(owner: string, container: any, pod: any, tokenFor?: string): void {
   const sc = container.securityContext;
   const where = `${owner} container ${container.name}`;
   expect({ where, runAsNonRoot: sc?.runAsNonRoot }).toEqual({ where, runAsNonRoot: true });
@@ -84,7 +88,11 @@ export function expectRestricted(owner: string, container: any, pod: any): void 
   expect({ where, cpu: container.resources?.requests?.cpu !== undefined }).toEqual({ where, cpu: true });
   expect({ where, mem: container.resources?.requests?.memory !== undefined }).toEqual({ where, mem: true });
   expect({ where, memLimit: container.resources?.limits?.memory !== undefined }).toEqual({ where, memLimit: true });
-  expect({ where, automount: pod.automountServiceAccountToken }).toEqual({ where, automount: false });
+  if (tokenFor === undefined) {
+    expect({ where, automount: pod.automountServiceAccountToken }).toEqual({ where, automount: false });
+  } else {
+    expect({ where, automount: pod.automountServiceAccountToken, sa: pod.serviceAccountName }).toEqual({ where, automount: true, sa: tokenFor });
+  }
   expect({ where, image: /:latest$|^[^:@]+$/.test(container.image) }).toEqual({ where, image: false });
 }
 

@@ -2,6 +2,10 @@ import {
   DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, ExternalS3Bucket, LABELS, MINIO_API_PORT, MINIO_CONSOLE_PORT, MinioStore,
   MlflowServer, PATHS, SECRET_KEYS,
 } from '../lib';
+import { spawn } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
 
 describe('MinioStore', () => {
@@ -90,6 +94,7 @@ describe('MinioStore', () => {
     expect(job.spec.backoffLimit).toBeGreaterThan(0);
     expect(job.spec.activeDeadlineSeconds).toBe(600);
     const env = envOf(c);
+    expect(env.READY_WAIT_SECONDS).toBe('300');
     expect(env.BUCKETS).toBe('artifacts data');
     expect(env.S3_ENDPOINT).toBe(`http://minio.${NS}.svc:9000`);
     expect(env.CLIENT_ACCESS_KEY).toEqual({ secretKeyRef: { name: 'mlflow-s3', key: SECRET_KEYS.s3AccessKeyId } });
@@ -131,6 +136,64 @@ describe('MinioStore', () => {
     const chart = newChart(null);
     const minio = new MinioStore(chart, 'minio');
     expect(minio.s3EndpointUrl).toBe('http://minio:9000');
+  });
+});
+
+/**
+ * The provisioning script run by /bin/sh with a stand-in `mc` on PATH that only records its
+ * calls: `mc ready` returns once the file `ready` exists (the real one polls MinIO's
+ * /minio/health/cluster every 5 s until it answers 200). This checks the script's order and
+ * bound; `npm run e2e` runs the same script against the real mc and MinIO.
+ */
+describe('MinioStore provisioning script (sh, mc stand-in)', () => {
+  const dirs: string[] = [];
+  afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
+
+  function run(readyAfterMs: number | undefined, waitSeconds: string): Promise<{ code: number | null; calls: string[]; stderr: string; ms: number }> {
+    const chart = newChart();
+    new MinioStore(chart, 'minio', { bucket: 'artifacts' });
+    const c = find(synthValid(chart), 'Job', 'minio-provision').spec.template.spec.containers[0];
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-mc-'));
+    dirs.push(dir);
+    fs.writeFileSync(path.join(dir, 'mc'), [
+      '#!/bin/sh',
+      `echo "$1 $2" >> "${dir}/calls"`,
+      `if [ "$1" = ready ]; then while [ ! -e "${dir}/ready" ]; do sleep 0.1; done; fi`,
+      'exit 0',
+      '',
+    ].join('\n'), { mode: 0o755 });
+    const env: Record<string, string> = {
+      PATH: `${dir}:${process.env.PATH}`, S3_ENDPOINT: 'http://127.0.0.1:9', BUCKETS: 'artifacts', POLICY_NAME: 'p', POLICY_FILE: '/dev/null',
+      MINIO_ROOT_USER: 'u', MINIO_ROOT_PASSWORD: 'p', CLIENT_ACCESS_KEY: 'k', CLIENT_SECRET_KEY: 's', READY_WAIT_SECONDS: waitSeconds,
+    };
+    const started = Date.now();
+    const child = spawn(c.command[0], c.command.slice(1), { env });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = readyAfterMs === undefined ? undefined : setTimeout(() => fs.writeFileSync(path.join(dir, 'ready'), ''), readyAfterMs);
+    const killer = setTimeout(() => child.kill('SIGKILL'), 20000);
+    return new Promise((resolve) => child.on('close', (code) => {
+      clearTimeout(killer);
+      if (timer) clearTimeout(timer);
+      fs.writeFileSync(path.join(dir, 'ready'), ''); // releases a stand-in the script left behind
+      const calls = fs.readFileSync(path.join(dir, 'calls'), 'utf8').trim().split('\n');
+      resolve({ code, calls, stderr, ms: Date.now() - started });
+    }));
+  }
+
+  test('waits for `mc ready` after `mc alias set` and before `mc mb`', async () => {
+    const r = await run(1500, '30');
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.calls.map((l) => l.split(' ')[0])).toEqual(['alias', 'ready', 'mb', 'admin', 'admin', 'admin']);
+    expect(r.ms).toBeGreaterThanOrEqual(1500);
+  });
+
+  test('a MinIO that never gets ready fails the attempt after READY_WAIT_SECONDS, creating nothing', async () => {
+    const r = await run(undefined, '2');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('MinIO at http://127.0.0.1:9 not ready after 2 s\n');
+    expect(r.calls.map((l) => l.split(' ')[0])).toEqual(['alias', 'ready']);
+    expect(r.ms).toBeLessThan(10000);
   });
 });
 

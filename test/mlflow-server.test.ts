@@ -230,10 +230,10 @@ describe('MlflowServer', () => {
       const { chart } = setup({ resources });
       return find(synthValid(chart), 'Deployment', 'mlflow').spec.template.spec.containers[0].resources;
     };
-    expect(res({ memoryLimit: '512Mi' })).toMatchObject({ requests: { memory: '512Mi', cpu: '250m' }, limits: { memory: '512Mi' } });
+    expect(res({ memoryLimit: '512Mi' })).toMatchObject({ requests: { memory: '512Mi', cpu: '100m' }, limits: { memory: '512Mi' } });
     expect(res({ memoryLimit: '4G' })).toMatchObject({ requests: { memory: '1Gi' }, limits: { memory: '4G' } });
     expect(res({ memoryRequest: '3Gi' })).toMatchObject({ requests: { memory: '3Gi' }, limits: { memory: '3Gi' } });
-    expect(res({ cpuLimit: '100m' })).toMatchObject({ requests: { cpu: '100m' }, limits: { cpu: '100m' } });
-    expect(res({ cpuLimit: '2' })).toMatchObject({ requests: { cpu: '250m' }, limits: { cpu: '2' } });
+    expect(res({ cpuLimit: '50m' })).toMatchObject({ requests: { cpu: '50m' }, limits: { cpu: '50m' } });
+    expect(res({ cpuLimit: '2' })).toMatchObject({ requests: { cpu: '100m' }, limits: { cpu: '2' } });
   });
 });

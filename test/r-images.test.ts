@@ -1,5 +1,6 @@
-// Static checks of the R images (no Docker engine here): pinned base, the shared package list,
-// no Python, non-root numeric user, TMPDIR for a read-only root, entrypoints that exist.
+// Static checks of the R images' Dockerfiles: pinned base, the shared package list, no Python,
+// non-root numeric user, TMPDIR for a read-only root, entrypoints that exist. The images built
+// from them are checked inside by scripts/real/install-images.sh (a CI step).
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -18,7 +19,7 @@ function descriptionField(field: string): string[] {
   const m = new RegExp(`^${field}:([^]*?)(?=^\\S)`, 'm').exec(text);
   return m ? m[1].split(',').map((x) => x.replace(/\(.*\)/, '').trim()).filter(Boolean) : [];
 }
-const TEST_ONLY = ['r-cran-testthat', 'r-cran-withr', 'r-cran-rserve'];
+const TEST_ONLY = ['r-cran-testthat', 'r-cran-withr', 'r-cran-rpart', 'r-cran-rserve'];
 
 // Runs a shell pipeline that reads packages.txt (as written in a Dockerfile or .ci/run).
 function packagesFrom(pipeline: string): string[] {
@@ -79,10 +80,14 @@ describe.each([
   const ins = instructions(file);
   const all = (k: string) => ins.filter(([i]) => i === k).map(([, v]) => v);
 
-  test('base image is Debian bookworm (R 4.2.2, as CI) pinned to an exact date tag or digest', () => {
-    const from = all('FROM');
-    expect(from).toHaveLength(1);
-    expect(from[0]).toMatch(/^debian:bookworm-\d{8}(-slim)?(@sha256:[0-9a-f]{64})?$/);
+  test('base image is Debian bookworm (R 4.2.2, as CI): a BASE_IMAGE argument whose default is pinned to an exact date tag or digest', () => {
+    // scripts/real/install-images.sh passes its own debootstrapped bookworm as BASE_IMAGE.
+    expect(all('FROM')).toEqual(['${BASE_IMAGE}']);
+    const arg = all('ARG').map((a) => /^BASE_IMAGE=(\S+)$/.exec(a)).filter(Boolean);
+    expect(arg).toHaveLength(1);
+    expect(arg[0]![1]).toMatch(/^debian:bookworm-\d{8}(-slim)?(@sha256:[0-9a-f]{64})?$/);
+    // The ARG comes before FROM, so that FROM can read it.
+    expect(ins.findIndex(([i]) => i === 'ARG')).toBeLessThan(ins.findIndex(([i]) => i === 'FROM'));
   });
 
   test('installs the shared package list minus the test-only packages, without recommends, and no Python', () => {
@@ -97,19 +102,26 @@ describe.each([
     expect(run).toMatch(/! command -v python3/);
   });
 
-  test('apt reads the Debian snapshot archive of the base tag\'s date (reproducible rebuilds)', () => {
-    const date = /^debian:bookworm-(\d{8})/.exec(all('FROM')[0])![1];
+  test('apt reads the base image\'s own bookworm sources (the archive CI installs R from), and records what it installed', () => {
     const run = all('RUN').join(' ');
-    const sources = [...run.matchAll(/'deb (\[[^\]]*\] )?(\S+) (\S+) main'/g)];
-    expect(sources.map((s) => s[3]).sort()).toEqual(['bookworm', 'bookworm-security', 'bookworm-updates']);
-    for (const s of sources) {
-      expect(s[2]).toMatch(new RegExp(`^http://snapshot\\.debian\\.org/archive/debian(-security)?/${date}T000000Z$`));
-      expect(s[1]).toMatch(/check-valid-until=no/);
-    }
-    expect(run).toMatch(/> \/etc\/apt\/sources\.list /);
-    expect(run).toMatch(/rm -f \/etc\/apt\/sources\.list\.d\/debian\.sources/);
-    // The sources are replaced before the first update.
-    expect(run.indexOf('/etc/apt/sources.list ')).toBeLessThan(run.indexOf('apt-get -o Acquire::Retries=5 update'));
+    expect(run).not.toMatch(/sources\.list|snapshot\.debian\.org/);
+    expect(run).toMatch(/dpkg-query -W .*> \/opt\/rmlops\/dpkg-versions\.txt/);
+  });
+
+  test('copies the whole of src/ (every C file R CMD INSTALL links), with build objects kept out by .dockerignore', () => {
+    expect(all('COPY')).toContain('src/ /tmp/rmlops-src/src/');
+    expect(all('COPY').filter((c) => c.startsWith('src/'))).toEqual(['src/ /tmp/rmlops-src/src/']);
+    expect(fs.readdirSync(path.join(R_DIR, 'src')).filter((f) => f.endsWith('.c')).sort()).toEqual(expect.arrayContaining(['http.c', 'process.c']));
+    const ignore = fs.readFileSync(path.join(R_DIR, '.dockerignore'), 'utf8').split('\n');
+    expect(ignore).toEqual(expect.arrayContaining(['src/*.o', 'src/*.so']));
+  });
+
+  test('is the recipe scripts/real/install-images.sh builds (buildah bud of this file, not a copy)', () => {
+    const script = fs.readFileSync(path.join(R_DIR, '..', 'scripts', 'real', 'install-images.sh'), 'utf8');
+    expect(script).toMatch(/B bud .*--build-arg "BASE_IMAGE=\$BASE_REF"/);
+    expect(script).toContain('-f "$ROOT/r/Dockerfile.${name#r-}"');
+    expect(script).toMatch(/for name in r-serve r-train; do/);
+    expect(file).toBe(`Dockerfile.${entry.replace(/\.R$/, '')}`);
   });
 
   test('runs as a non-root numeric user with TMPDIR on the writable /tmp volume', () => {

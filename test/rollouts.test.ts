@@ -1,10 +1,14 @@
 // Issue 11 contracts: canary and shadow predictors, the ingress annotation, hpaSpec and pdbSpec,
 // scheduled training as a CronJob, the cron syntax, the promotion CronJob (run for real with R
 // against the fake MLflow) and the example app's canary and schedule.
-import { spawn } from 'child_process';
+import { spawn, spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as https from 'https';
+import * as os from 'os';
+import * as path from 'path';
 import {
-  CRON_MACROS, ENV, ISTIO_GATEWAY_ANNOTATION, LABELS, MinioStore, MlflowServer, ModelPromotion, PREDICTOR_LABEL, PROMOTE_R,
-  PROMOTION_ENV, RTrainingJob, SeldonRModel, cronError,
+  CRON_MACROS, ENV, ISTIO_GATEWAY_ANNOTATION, LABELS, MODEL_URI_ANNOTATION, MODEL_VERSION_ANNOTATION, MinioStore, MlflowServer, ModelPromotion,
+  PREDICTOR_LABEL, PROMOTE_R, PROMOTION_ENV, RTrainingJob, SERVICE_ACCOUNT_DIR, SeldonRModel, cronError,
 } from '../lib';
 import { buildApp } from '../main';
 import { orderedManifests } from '../lib';
@@ -190,8 +194,76 @@ describe('ModelPromotion', () => {
     const admitted = find(objects, 'NetworkPolicy', 'mlflow').spec.ingress[0].from.map((p: any) => p.podSelector.matchLabels[LABELS.instance]);
     expect(admitted).toContain('iris-promote');
     expect(promote.runCommand).toBe('kubectl -n team-a create job --from=cronjob/iris-promote iris-promote-$(date +%s)');
+    // Without `serving` nothing is rolled, so the pod gets no token and there is no RBAC.
+    expect(cron.spec.jobTemplate.spec.template.spec.automountServiceAccountToken).toBe(false);
+    expect(cron.spec.jobTemplate.spec.template.spec.serviceAccountName).toBeUndefined();
+    expect(envOf(c)[PROMOTION_ENV.rolls]).toBeUndefined();
+    expect(objects.filter((o: any) => ['ServiceAccount', 'Role', 'RoleBinding'].includes(o.kind))).toEqual([]);
+  });
+
+  test('with `serving`: the Job patches the champion predictors\' componentSpecs annotation, and may only patch that SeldonDeployment', () => {
+    const { chart, mlflow, champion, challenger } = pipeline();
+    const iris = new SeldonRModel(chart, 'iris', { model: champion.model, tracking: mlflow, canary: { model: challenger.model, traffic: 10 }, ingress: 'istio' });
+    new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: champion.model, challenger: challenger.model, serving: [iris] });
+    const objects = synthValid(chart);
+    const pod = find(objects, 'CronJob', 'iris-promote').spec.jobTemplate.spec.template.spec;
+    expect(pod.serviceAccountName).toBe('iris-promote');
+    expect(pod.automountServiceAccountToken).toBe(true);
+    expect(find(objects, 'ServiceAccount', 'iris-promote').automountServiceAccountToken).toBe(false);
+    expect(find(objects, 'Role', 'iris-promote').rules).toEqual([{
+      apiGroups: ['machinelearning.seldon.io'], resources: ['seldondeployments'], resourceNames: ['iris'], verbs: ['patch'],
+    }]);
+    const binding = find(objects, 'RoleBinding', 'iris-promote');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'iris-promote' });
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'iris-promote', namespace: 'team-a' }]);
+    const env = envOf(pod.containers[0]);
+    expect(env[PROMOTION_ENV.serviceAccountDir]).toBe(SERVICE_ACCOUNT_DIR);
+    const rolls = JSON.parse(env[PROMOTION_ENV.rolls]);
+    // Only the champion predictor (index 0); the canary loads iris@challenger and keeps its pods.
+    expect(rolls).toEqual([{
+      resource: '/apis/machinelearning.seldon.io/v1/namespaces/team-a/seldondeployments/iris',
+      patch: [
+        { op: 'test', path: '/spec/predictors/0/name', value: 'default' },
+        { op: 'add', path: '/spec/predictors/0/componentSpecs/0/metadata/annotations/rmlops-cdk8s~1model-version' },
+      ],
+    }]);
+    // The patch, applied as the API server does (RFC 6902) to the synthesized object, passes its
+    // test and lands where the operator copies annotations into the pod template.
+    const sdep = find(objects, 'SeldonDeployment', 'iris');
+    expect(sdep.spec.predictors.map((p: any) => p.componentSpecs[0].metadata.annotations)).toEqual([
+      { [MODEL_URI_ANNOTATION]: 'models:/iris@champion' }, { [MODEL_URI_ANNOTATION]: 'models:/iris@challenger' },
+    ]);
+    const patched = applyJsonPatch(sdep, rolls[0].patch.map((op: any) => (op.op === 'add' ? { ...op, value: '7' } : op)));
+    expect(patched.spec.predictors.map((p: any) => p.componentSpecs[0].metadata.annotations)).toEqual([
+      { [MODEL_URI_ANNOTATION]: 'models:/iris@champion', [MODEL_VERSION_ANNOTATION]: '7' }, { [MODEL_URI_ANNOTATION]: 'models:/iris@challenger' },
+    ]);
+    // A reordered SeldonDeployment fails the test op instead of rolling the wrong predictor.
+    const reordered = { ...sdep, spec: { ...sdep.spec, predictors: [...sdep.spec.predictors].reverse() } };
+    expect(() => applyJsonPatch(reordered, rolls[0].patch)).toThrow('test failed at /spec/predictors/0/name');
   });
 });
+
+/** RFC 6902 `test` and `add` (the two ops the promotion sends), on a copy. */
+function applyJsonPatch(doc: any, ops: { op: string; path: string; value?: unknown }[]): any {
+  const out = JSON.parse(JSON.stringify(doc));
+  for (const op of ops) {
+    const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop()!;
+    const parent = keys.reduce((node, k) => {
+      if (node === undefined || node === null || !(k in node)) throw new Error(`no ${op.path}`);
+      return node[k];
+    }, out);
+    if (parent === undefined || parent === null || typeof parent !== 'object') throw new Error(`no parent of ${op.path}`);
+    if (op.op === 'test') {
+      if (JSON.stringify(parent[last]) !== JSON.stringify(op.value)) throw new Error(`test failed at ${op.path}`);
+    } else if (op.op === 'add') {
+      parent[last] = op.value;
+    } else {
+      throw new Error(`unexpected op ${op.op}`);
+    }
+  }
+  return out;
+}
 
 describeR('ModelPromotion program against the fake MLflow', () => {
   let fake: FakeMlflow;
@@ -203,11 +275,12 @@ describeR('ModelPromotion program against the fake MLflow', () => {
   });
   afterAll(() => fake.close());
 
-  function runPromotion(from: string) {
+  function runPromotion(from: string, kube?: Record<string, string>) {
     const { chart, mlflow, champion } = pipeline();
-    new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: champion.model, challenger: from });
+    const serving = kube ? [new SeldonRModel(chart, 'iris', { model: champion.model, tracking: mlflow })] : undefined;
+    new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: champion.model, challenger: from, serving });
     const c = find(synthValid(chart), 'CronJob', 'iris-promote').spec.jobTemplate.spec.template.spec.containers[0];
-    const env = { ...envOf(c), [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.mlflowWaitSeconds]: '5', TMPDIR: '/tmp', HOME: '/tmp' };
+    const env = { ...envOf(c), [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.mlflowWaitSeconds]: '5', TMPDIR: '/tmp', HOME: '/tmp', ...(kube ?? {}) };
     // Asynchronous: the fake MLflow answers from this process's event loop.
     const child = spawn(RSCRIPT!, c.command.slice(1), { env: { PATH: process.env.PATH, ...env, ...rPackageEnv() } });
     let stdout = '';
@@ -236,6 +309,61 @@ describeR('ModelPromotion program against the fake MLflow', () => {
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/candidate/);
     expect(fake.aliases.get('iris@champion')).toBe('2');
+  });
+
+  test('with `serving`: after moving the alias, one JSON Patch to the API server over TLS with the service account token; a refused patch fails the Job', async () => {
+    // A stand-in for the API server on 127.0.0.1 with a self-signed certificate, which the
+    // program must verify against the ca.crt of the service account directory.
+    const sa = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-sa-'));
+    const tls = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(sa, 'key.pem'), '-out', path.join(sa, 'ca.crt')], { encoding: 'utf8' });
+    expect(tls.status).toBe(0);
+    fs.writeFileSync(path.join(sa, 'token'), 'test-token');
+    const seen: { method?: string; url?: string; type?: string; auth?: string; body: string }[] = [];
+    let answer = 200;
+    const api = https.createServer({ key: fs.readFileSync(path.join(sa, 'key.pem')), cert: fs.readFileSync(path.join(sa, 'ca.crt')) }, (req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        seen.push({ method: req.method, url: req.url, type: req.headers['content-type'], auth: req.headers.authorization, body });
+        res.writeHead(answer, { 'content-type': 'application/json' });
+        res.end(answer === 200 ? '{"kind":"SeldonDeployment"}' : '{"kind":"Status","reason":"Invalid","code":422}');
+      });
+    });
+    const apiPort = await freePort();
+    await new Promise<void>((resolve) => api.listen(apiPort, '127.0.0.1', resolve));
+    try {
+      const kube = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(apiPort), [PROMOTION_ENV.serviceAccountDir]: sa };
+      fake.models.add('iris');
+      const version = (v: string) => ({ name: 'iris', version: v, source: `mlflow-artifacts:/1/r${v}/artifacts/model`, status: 'READY', gets: 0 });
+      fake.versions.set('iris', [version('1'), version('2'), version('3')]);
+      fake.aliases.set('iris@champion', '2');
+      fake.aliases.set('iris@challenger', '3');
+      const ok = await runPromotion('challenger', kube);
+      expect({ status: ok.status, stderr: ok.stderr }).toEqual({ status: 0, stderr: '' });
+      expect(ok.stdout).toBe([
+        'promoted iris@champion -> version 3 (was 2), the version of iris@challenger',
+        `rolling /apis/machinelearning.seldon.io/v1/namespaces/team-a/seldondeployments/iris: ${MODEL_VERSION_ANNOTATION}=3`, '',
+      ].join('\n'));
+      expect(seen.map((r) => ({ ...r, body: JSON.parse(r.body) }))).toEqual([{
+        method: 'PATCH',
+        url: '/apis/machinelearning.seldon.io/v1/namespaces/team-a/seldondeployments/iris',
+        type: 'application/json-patch+json',
+        auth: 'Bearer test-token',
+        body: [
+          { op: 'test', path: '/spec/predictors/0/name', value: 'default' },
+          { op: 'add', path: '/spec/predictors/0/componentSpecs/0/metadata/annotations/rmlops-cdk8s~1model-version', value: '3' },
+        ],
+      }]);
+
+      answer = 422;
+      const refused = await runPromotion('challenger', kube);
+      expect(refused.status).not.toBe(0);
+      expect(refused.stderr).toContain('PATCH /apis/machinelearning.seldon.io/v1/namespaces/team-a/seldondeployments/iris: HTTP 422');
+    } finally {
+      await new Promise((resolve) => api.close(resolve));
+      fs.rmSync(sa, { recursive: true, force: true });
+    }
   });
 });
 

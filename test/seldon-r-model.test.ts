@@ -148,15 +148,15 @@ describe('SeldonRModel', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
       model: 'file:///models/m', modelVolume: { claimName: 'models' },
-      resources: { memoryLimit: '256Mi', cpuLimit: '100m' },
+      resources: { memoryLimit: '256Mi', cpuLimit: '50m' },
       executorResources: { memoryLimit: '64Mi' },
     });
     const p = predictor(synthValid(chart));
     expect(p.componentSpecs[0].spec.containers[0].resources).toEqual({
-      requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
-      limits: { cpu: '100m', memory: '256Mi' },
+      requests: { cpu: '50m', memory: '256Mi', 'ephemeral-storage': '1Gi' },
+      limits: { cpu: '50m', memory: '256Mi' },
     });
-    expect(p.svcOrchSpec.resources).toEqual({ requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '64Mi' } });
+    expect(p.svcOrchSpec.resources).toEqual({ requests: { cpu: '25m', memory: '64Mi' }, limits: { memory: '64Mi' } });
   });
 
   test('extra containers may use 9001/9501/6001: the operator assigns ports to graph-node containers only', () => {
@@ -222,3 +222,78 @@ describe('SeldonRModel', () => {
   });
 });
 
+
+/**
+ * A NetworkPolicy evaluated as Kubernetes enforces it (numeric ports; podSelector and
+ * namespaceSelector peers; policies selecting the pod are ORed; no policy: everything admitted).
+ */
+function admits(policies: any[], pod: { ns: string; labels: Record<string, string> }, port: number, from: { ns: string; labels: Record<string, string>; nsLabels?: Record<string, string> }): boolean {
+  const matches = (sel: any, labels: Record<string, string>) => Object.entries(sel?.matchLabels ?? {}).every(([k, v]) => labels[k] === v);
+  const applying = policies.filter((p) => p.metadata.namespace === pod.ns && matches(p.spec.podSelector, pod.labels) && p.spec.policyTypes.includes('Ingress'));
+  if (applying.length === 0) return true;
+  const nsLabels = { 'kubernetes.io/metadata.name': from.ns, ...(from.nsLabels ?? {}) };
+  return applying.some((p) => (p.spec.ingress ?? []).some((rule: any) => {
+    expect(rule.ports.every((p2: any) => typeof p2.port === 'number')).toBe(true);
+    const portOk = rule.ports.some((p2: any) => p2.port === port && (p2.protocol ?? 'TCP') === 'TCP');
+    const peerOk = rule.from.some((peer: any) => {
+      if (peer.namespaceSelector) return matches(peer.namespaceSelector, nsLabels) && (!peer.podSelector || matches(peer.podSelector, from.labels));
+      return from.ns === pod.ns && matches(peer.podSelector, from.labels);
+    });
+    return portOk && peerOk;
+  }));
+}
+
+describe('SeldonRModel NetworkPolicy: only the executor, never the model directly', () => {
+  // What the operator makes of a predictor pod: our componentSpecs labels plus its own.
+  const podOf = (sdep: any, i: number) => ({
+    ns: sdep.metadata.namespace,
+    labels: { ...sdep.spec.predictors[i].componentSpecs[0].metadata.labels, 'seldon-deployment-id': sdep.metadata.name, app: `x-${i}` },
+  });
+
+  test('8000 and the metrics port 6000 from the namespace; 9000, 9500 and 5001 from nowhere; another namespace is refused; Istio\'s gateway reaches 8000 only', () => {
+    const { chart, mlflow, train } = setup();
+    const m = new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, canary: { model: 'models:/iris@challenger', traffic: 10 }, ingress: 'istio' });
+    const out = synthValid(chart);
+    const sdep = find(out, 'SeldonDeployment', 'iris');
+    const policies = out.filter((o: any) => o.kind === 'NetworkPolicy');
+    const np = find(out, 'NetworkPolicy', 'iris');
+    expect(np.spec.podSelector).toEqual({ matchLabels: m.podSelector });
+    expect(m.networkPolicy.name).toBe('iris');
+    // Numbers only: the pod has two ports named http (8000, 9000), metrics (8000, 6000) and grpc (5001, 9500).
+    expect(np.spec.ingress.flatMap((r: any) => r.ports)).toEqual([
+      { protocol: 'TCP', port: 8000 }, { protocol: 'TCP', port: 8000 }, { protocol: 'TCP', port: 6000 },
+    ]);
+    const neighbour: { ns: string; labels: Record<string, string> } = { ns: NS, labels: { app: 'client' } };
+    const stranger = { ns: 'team-b', labels: { app: 'client' } };
+    const gateway = { ns: 'istio-system', labels: { istio: 'ingressgateway' } };
+    for (const i of [0, 1]) {
+      const pod = podOf(sdep, i);
+      const at = (from: typeof neighbour) => [8000, 5001, 9000, 9500, 6000].filter((port) => admits(policies, pod, port, from));
+      expect({ predictor: i, neighbour: at(neighbour), stranger: at(stranger), gateway: at(gateway) })
+        .toEqual({ predictor: i, neighbour: [8000, 6000], stranger: [], gateway: [8000] });
+    }
+  });
+
+  test('`clients` and `scrapers` replace the namespace: only those pods, in their namespaces; [] admits nobody', () => {
+    const { chart, mlflow, train } = setup();
+    new SeldonRModel(chart, 'iris', {
+      model: train.model, tracking: mlflow,
+      // The training pods stand for a client in the namespace (the validator wants a same-namespace
+      // selector to match a pod of the app).
+      clients: [{ podLabels: train.podSelector }, { podLabels: {}, namespace: 'web' }],
+      scrapers: [{ podLabels: { 'app.kubernetes.io/name': 'prometheus' }, namespace: 'monitoring' }],
+    });
+    const out = synthValid(chart);
+    const policies = out.filter((o: any) => o.kind === 'NetworkPolicy');
+    const pod = podOf(find(out, 'SeldonDeployment', 'iris'), 0);
+    const ports = (from: { ns: string; labels: Record<string, string> }) => [8000, 9000, 6000].filter((port) => admits(policies, pod, port, from));
+    expect(ports({ ns: NS, labels: train.podSelector })).toEqual([8000]);
+    expect(ports({ ns: NS, labels: { app: 'other' } })).toEqual([]);
+    expect(ports({ ns: 'web', labels: {} })).toEqual([8000]);
+    expect(ports({ ns: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } })).toEqual([8000, 6000]);
+
+    const closed = setup();
+    new SeldonRModel(closed.chart, 'iris', { model: closed.train.model, tracking: closed.mlflow, clients: [], scrapers: [] });
+    expect(find(synthValid(closed.chart), 'NetworkPolicy', 'iris').spec).toMatchObject({ policyTypes: ['Ingress'], ingress: [] });
+  });
+});

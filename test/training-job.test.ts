@@ -134,7 +134,7 @@ describe('RTrainingJob', () => {
     const r = find(synthValid(chart), 'Job', 'train').spec.template.spec.containers[0].resources;
     expect(r.requests.memory).toBe('256Mi');
     expect(r.limits.memory).toBe('256Mi');
-    expect(r.requests.cpu).toBe('500m');
+    expect(r.requests.cpu).toBe('200m');
   });
 
   test('the tracking URI is <svc>.<ns>.svc (no cluster domain)', () => {

@@ -54,7 +54,7 @@ const { isDeepStrictEqual } = require('node:util');
 
 function distObjects() {
   const dir = path.join(ROOT, 'dist');
-  return fs.readdirSync(dir).sort().map((f) => YAML.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort().map((f) => YAML.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
 }
 
 function rendered(chartDir) {

@@ -372,6 +372,10 @@ check_metric_list <- function(x, what) {
 #' result decides what the server answers: numbers, classes, logicals, or class probabilities
 #' (a matrix or data frame with one named column per class).
 #'
+#' The model is stripped of its training data first ([strip_model()]): a bundle is stored in
+#' MLflow and the object store, and must not carry the rows it was fitted on. `bundle.json`
+#' records `model.stripped` and the size before (`model.unstripped_bytes`) and after (`model.bytes`).
+#'
 #' @param model A fitted model with a `predict` method taking `newdata`.
 #' @param dir Directory to create (replaced if it exists).
 #' @param example A data frame of a few input rows. Its columns are the features, in order,
@@ -381,6 +385,9 @@ check_metric_list <- function(x, what) {
 #'   `list(type = "prob")` or `list(type = "response")`; numbers, strings or logicals.
 #' @param info Named list of extra information recorded in `bundle.json`: `metrics`, `params`,
 #'   `run_id`.
+#' @param strip `TRUE` (the default) removes the training data from the model with
+#'   [strip_model()] before it is written, after checking the stripped model predicts `example`
+#'   identically; `FALSE` writes the model as fitted, training rows included.
 #' @return `dir`, invisibly.
 #' @examples
 #' dir <- file.path(tempdir(), "glm-bundle")
@@ -388,7 +395,7 @@ check_metric_list <- function(x, what) {
 #' write_bundle(fit, dir, mtcars[1:3, c("wt", "hp")], predict_args = list(type = "response"))
 #' list.files(dir)
 #' @export
-write_bundle <- function(model, dir, example, predict_args = list(), info = list()) {
+write_bundle <- function(model, dir, example, predict_args = list(), info = list(), strip = TRUE) {
   if (is.null(model)) stop(bundle_input_error("model is NULL"))
   if (!has_predict_method(model)) {
     stop(bundle_input_error(sprintf("the model (class %s) has no predict method", paste(class(model), collapse = "/"))))
@@ -404,6 +411,11 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
     stop(bundle_input_error(sprintf(paste("predict() on the example returned %s: a bundle serves a vector",
                                           "(numbers, classes, logicals) or one named numeric column per class"), output)))
   }
+  full_bytes <- NULL
+  if (isTRUE(strip)) {
+    full_bytes <- length(serialize(model, connection = NULL, xdr = TRUE, version = 3L))
+    model <- strip_for_bundle(model, example, predict_args)
+  }
   packages <- model_packages(model)
   model_bytes <- serialize(model, connection = NULL, xdr = TRUE, version = 3L)
   manifest <- list(
@@ -412,7 +424,7 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
     created_utc = format(Sys.time(), "%Y-%m-%dT%H:%M:%OS3Z", tz = "UTC"),
     r_version = paste(R.version$major, R.version$minor, sep = "."),
     model = list(file = "model.rds", class = I(class(model)), bytes = length(model_bytes),
-                 md5 = raw_md5(model_bytes)),
+                 md5 = raw_md5(model_bytes), stripped = isTRUE(strip), unstripped_bytes = full_bytes),
     packages = if (length(packages)) stats::setNames(lapply(packages, function(p) as.character(utils::packageVersion(p))), packages) else structure(list(), names = character()),
     features = features,
     example = lapply(example, function(col) I(if (is.factor(col)) as.character(col) else col)),

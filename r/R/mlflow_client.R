@@ -41,20 +41,26 @@ backoff_delays <- function(n, first = 0.25, cap = 5) pmin(cap, first * 2^(seq_le
 
 # One HTTP exchange with httr. `transfer` marks artifact up/downloads: they may take long, so
 # they are bounded by a stall limit instead of a total time.
+#
+# `fresh` (every wait attempt and every retry) opens a new TCP connection and closes it after the
+# exchange. httr keeps one curl handle per host, and with it the connection: strace of a real pod
+# showed every retry on the same socket, with no new connect, so a retry could never reach a
+# different endpoint (a restarted MLflow pod behind the Service) and kept a half-dead connection.
 mlflow_transport <- function(method, url, body = NULL, query = NULL, raw_body = NULL, timeout = 60,
-                             transfer = FALSE) {
+                             transfer = FALSE, fresh = FALSE) {
   limit <- if (transfer) {
     httr::config(connecttimeout = min(timeout, 30), low_speed_limit = 1L, low_speed_time = ceiling(timeout))
   } else {
     httr::timeout(timeout)
   }
+  connection <- if (fresh) httr::config(fresh_connect = 1L, forbid_reuse = 1L) else httr::config()
   if (!is.null(raw_body)) {
-    httr::VERB(method, url, body = raw_body, httr::content_type("application/octet-stream"), limit)
+    httr::VERB(method, url, body = raw_body, httr::content_type("application/octet-stream"), limit, connection)
   } else if (!is.null(body)) {
     json <- as.character(jsonlite::toJSON(body, auto_unbox = TRUE, digits = NA))
-    httr::VERB(method, url, body = json, httr::content_type_json(), limit)
+    httr::VERB(method, url, body = json, httr::content_type_json(), limit, connection)
   } else {
-    httr::VERB(method, url, query = query, limit)
+    httr::VERB(method, url, query = query, limit, connection)
   }
 }
 
@@ -80,7 +86,8 @@ mlflow_wait_for <- function(client, deadline, what, url) {
   attempt <- 0L
   repeat {
     attempt <- attempt + 1L
-    ok <- tryCatch(httr::status_code(client$transport("GET", url, timeout = 10)) == 200L, error = function(e) FALSE)
+    ok <- tryCatch(httr::status_code(client$transport("GET", url, timeout = 10, fresh = TRUE)) == 200L,
+                   error = function(e) FALSE)
     if (ok) return(attempt)
     if (now_seconds() >= deadline) {
       stop(mlflow_error(sprintf("%s at %s not reachable after %.0f s (%d attempts)",
@@ -117,7 +124,7 @@ mlflow_http <- function(client, method, url, body = NULL, query = NULL, raw_body
     attempt <- attempt + 1L
     resp <- tryCatch(
       client$transport(method, url, body = body, query = query, raw_body = raw_body,
-                       timeout = client$request_timeout, transfer = transfer),
+                       timeout = client$request_timeout, transfer = transfer, fresh = attempt > 1L),
       error = function(e) e
     )
     if (attempt > client$call_retries || !mlflow_should_retry(method, resp)) break

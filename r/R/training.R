@@ -43,6 +43,7 @@ load_training_script <- function(path) {
     if (inherits(e, "config_error")) stop(e)
     stop(training_script_error(sprintf("sourcing training script %s failed: %s", path, conditionMessage(e))))
   })
+  register_strip_methods(env)
   train <- get0("train", envir = env, inherits = FALSE)
   if (!is.function(train)) {
     stop(training_script_error(sprintf(
@@ -56,6 +57,16 @@ load_training_script <- function(path) {
                                        path, paste(required, collapse = ", "))))
   }
   train
+}
+
+# A script sources into its own environment, where S3 dispatch from the package would not see
+# its methods: the strip_model.<class> functions it defines are registered (see ?strip_model).
+register_strip_methods <- function(env) {
+  for (name in grep("^strip_model\\.", ls(env, all.names = TRUE), value = TRUE)) {
+    fn <- get(name, envir = env)
+    if (is.function(fn)) registerS3method("strip_model", sub("^strip_model\\.", "", name), fn, envir = asNamespace("rmlops"))
+  }
+  invisible()
 }
 
 # A named list of scalars, or a config error naming what is wrong.
@@ -175,6 +186,8 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
 #' @param wait_seconds How long to wait for MLflow.
 #' @param client An [mlflow_client()] to use instead of one built from `tracking_uri`.
 #' @param health_path MLflow health path.
+#' @param keep_training_data `FALSE` (the default) strips the training data from the model before
+#'   it is bundled ([strip_model()]); `TRUE` bundles the model as fitted.
 #' @return A list: `bundle_dir`, and with MLflow `run_id`, `version`, `alias_moved`.
 #' @examples
 #' train <- function() {
@@ -188,7 +201,7 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
 run_training <- function(train, tracking_uri = NA_character_, model_name = NULL, experiment = "rmlops",
                          alias = "champion", quality_metric = NULL, quality_threshold = NULL,
                          quality_direction = "higher", model_dir = NULL, wait_seconds = 300, client = NULL,
-                         health_path = rmlops_contract()$paths$mlflowHealth) {
+                         health_path = rmlops_contract()$paths$mlflowHealth, keep_training_data = FALSE) {
   mlflow_mode <- !is.null(client) || (!is.null(tracking_uri) && !is.na(tracking_uri) && nzchar(tracking_uri))
   if (mlflow_mode) {
     if (is.null(model_name) || is.na(model_name) || !nzchar(model_name)) {
@@ -205,8 +218,10 @@ run_training <- function(train, tracking_uri = NA_character_, model_name = NULL,
   dir <- model_dir %||% tempfile("bundle-")
   # Written before any MLflow call: a bundle that cannot be written leaves no run, upload or version.
   write_bundle(trained$model, dir, trained$example, trained$predict_args,
-               info = list(metrics = trained$metrics, params = trained$params))
-  log_line(list(level = "info", msg = "bundle written", dir = normalizePath(dir)))
+               info = list(metrics = trained$metrics, params = trained$params), strip = !isTRUE(keep_training_data))
+  written <- jsonlite::read_json(file.path(dir, "bundle.json"))$model
+  log_line(list(level = "info", msg = "bundle written", dir = normalizePath(dir), model_bytes = written$bytes,
+                stripped = written$stripped, unstripped_bytes = written$unstripped_bytes))
   if (!mlflow_mode) return(list(bundle_dir = dir))
   client <- client %||% mlflow_client(tracking_uri, wait_seconds = wait_seconds)
   config <- list(experiment = experiment, model_name = model_name, alias = alias, metric = quality_metric,
@@ -247,7 +262,8 @@ train_with_mlflow <- function(client, config, trained, bundle_dir, health_path) 
 #' `train_main()` is what `Rscript /opt/rmlops/train.R` runs: it reads its settings from the
 #' environment variables named in the contract ([rmlops_contract()]: `trainingScript`,
 #' `trackingUri`, `experimentName`, `registeredModelName`, `modelAlias`, `qualityMetric`,
-#' `qualityThreshold`, `qualityDirection`, `mlflowWaitSeconds`, `modelDir`) and calls
+#' `qualityThreshold`, `qualityDirection`, `mlflowWaitSeconds`, `modelDir`, `keepTrainingData`:
+#' `true` bundles the model with its training data) and calls
 #' [run_training()]. `serve_main()` is what `Rscript /opt/rmlops/serve.R` runs: it reads
 #' `modelUri`, `trackingUri`, `httpPort`, `maxBodyBytes`, `mlflowWaitSeconds` and calls
 #' [serve_model()].
@@ -278,7 +294,8 @@ train_main <- function(contract = rmlops_contract()) {
       quality_direction = contract_env(contract, "qualityDirection", "higher"),
       model_dir = contract_env(contract, "modelDir", if (mlflow_mode) NA_character_ else "./model"),
       wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300),
-      health_path = contract$paths$mlflowHealth
+      health_path = contract$paths$mlflowHealth,
+      keep_training_data = identical(tolower(contract_env(contract, "keepTrainingData", "false")), "true")
     )
     if (is.na(args$train)) {
       stop(training_script_error(sprintf("%s is not set: give the absolute path of your R training script (it defines train())",
