@@ -2,7 +2,7 @@
 // A Kubernetes control plane on loopback: kine (SQLite) as the storage backend and the real
 // kube-apiserver, with certificates generated for this run. No controller manager, scheduler or
 // kubelet runs: objects are stored and admitted, nothing is scheduled.
-const { execFile, execFileSync } = require('child_process');
+const { execFileSync } = require('child_process');
 const fs = require('fs');
 const https = require('https');
 const tls = require('tls');
@@ -10,6 +10,7 @@ const net = require('net');
 const os = require('os');
 const path = require('path');
 const procs = require('./procs');
+const { kubectlMethods } = require('../lib/kubectl');
 
 const { ROOT, BIN, isExecutable, seldonBinary } = require('../lib/env');
 
@@ -207,28 +208,12 @@ class ControlPlane {
     return this;
   }
 
-  // kubectl with this cluster's kubeconfig; resolves with code, stdout and stderr, never throws
-  // for a non-zero exit (callers assert on it).
-  kubectl(args, { input, timeoutMs = 120000 } = {}) {
-    return new Promise((resolve) => {
-      const child = execFile(this.bins.kubectl, args, {
-        env: { PATH: process.env.PATH, HOME: this.tmp, KUBECONFIG: this.kubeconfig },
-        timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024,
-      }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr, args });
-      });
-      if (input !== undefined) child.stdin.end(input);
-    });
+  kubectlBin() {
+    return this.bins.kubectl;
   }
 
-  async kubectlOk(args, opts) {
-    const r = await this.kubectl(args, opts);
-    if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}):\n${r.stderr}${r.stdout}`);
-    return r;
-  }
-
-  async getJson(args) {
-    return JSON.parse((await this.kubectlOk(['get', ...args, '-o', 'json'])).stdout);
+  kubectlEnv() {
+    return { HOME: this.tmp, KUBECONFIG: this.kubeconfig };
   }
 
   async stop() {
@@ -236,6 +221,8 @@ class ControlPlane {
     if (this.tmp && !process.env.RMLOPS_KEEP_TMP) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
 }
+
+Object.assign(ControlPlane.prototype, kubectlMethods);
 
 module.exports = {
   ROOT, BIN, binaries, operatorBinary, ControlPlane, freePort, makeCA, serverCert, until, sleep, webhookCerts, waitForWebhookTls,

@@ -108,4 +108,4 @@ function operatorModuleVersion(binary) {
   return goModuleVersion(binary, 'github.com/seldonio/seldon-core/operator');
 }
 
-module.exports = { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE, WEBHOOK_PATH };
+module.exports = { startOperator, operatorEnv, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE, WEBHOOK_PATH };

@@ -11,9 +11,7 @@ set -euo pipefail
 
 . "$(dirname "$0")/lib.sh"
 
-KUBE_VERSION=v1.28.15
-# The commit of tag v1.28.15, as the module proxy reports it (Origin.Hash).
-KUBE_COMMIT=841856557ef0f6a399096c42635d114d6f2cf7f4
+kube_pins
 KINE_VERSION=v0.16.4
 
 
@@ -24,25 +22,13 @@ fi
 GO_VERSION="$(go env GOVERSION)"
 
 # ---- kube-apiserver + kubectl ---------------------------------------------------------------
-# Built from a module, the binaries would report v0.0.0-master: the release build stamps the
-# version through these linker variables (component-base for the servers, client-go for kubectl's
-# client side), and kubectl's version-skew warning reads them.
-kube_ldflags() {
-  local p out="-s -w"
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    out+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=28"
-    out+=" -X $p.gitCommit=$KUBE_COMMIT -X $p.gitTreeState=clean"
-  done
-  printf '%s' "$out"
-}
-KUBE_DIR="$ROOT/e2e/go/kube"
-want="$(cat "$KUBE_DIR/go.mod" "$KUBE_DIR/go.sum" | sha256sum | cut -c1-16) $GO_VERSION $(kube_ldflags)"
+want="$(kube_want)"
 step "kube-apiserver, kubectl $KUBE_VERSION"
 if stamp_ok kube "$want" && [[ -x "$BIN/kube-apiserver" && -x "$BIN/kubectl" ]]; then
   echo "up to date"
 else
   # CGO off: the release binaries are static too, and nothing here needs cgo.
-  (cd "$KUBE_DIR" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$(kube_ldflags)" \
+  (cd "$KUBE_MODULE" && CGO_ENABLED=0 nice -n 10 go build -trimpath -ldflags "$(kube_ldflags)" \
     -o "$BIN/" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl)
   stamp_set kube "$want"
 fi

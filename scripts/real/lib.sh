@@ -22,3 +22,34 @@ require_go() {
   fi
   GO_VERSION="$(go env GOVERSION)"
 }
+
+# ---- Kubernetes, from the wrapper module e2e/go/kube ----------------------------------------
+# One k8s.io/kubernetes version for the API server and kubectl (install-cluster.sh) and the node
+# components (install-node.sh).
+KUBE_MODULE="$ROOT/e2e/go/kube"
+# Sets KUBE_VERSION and KUBE_COMMIT (the commit of that tag, as the module proxy reports it:
+# Origin.Hash) from versions.json, and checks that the wrapper module requires that version.
+kube_pins() {
+  KUBE_VERSION="$(pin v.node.kubernetes)"
+  KUBE_COMMIT="$(pin v.node.kubernetesCommit)"
+  if ! grep -qx "require k8s.io/kubernetes $KUBE_VERSION" "$KUBE_MODULE/go.mod"; then
+    echo "e2e/go/kube/go.mod does not require k8s.io/kubernetes $KUBE_VERSION (versions.json node.kubernetes)" >&2
+    exit 1
+  fi
+}
+# Built from a module, the binaries would report v0.0.0-master: the release build stamps the
+# version through these linker variables (component-base for the servers, client-go for kubectl's
+# client side), and kubectl's version-skew warning reads them.
+kube_ldflags() {
+  local p out="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    out+=" -X $p.gitVersion=$KUBE_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")"
+    out+=" -X $p.gitCommit=$KUBE_COMMIT -X $p.gitTreeState=clean"
+  done
+  printf '%s' "$out"
+}
+# The stamp of a build from the wrapper module: its go.mod and go.sum, Go, and the linker flags.
+kube_want() {
+  printf '%s %s %s' "$(cat "$KUBE_MODULE/go.mod" "$KUBE_MODULE/go.sum" | sha256sum | cut -c1-16)" \
+    "$(go env GOVERSION)" "$(kube_ldflags)"
+}

@@ -25,6 +25,17 @@ export interface Versions {
   readonly r: string;
   /** The protocol fuzzer's Python packages (scripts/fuzz.sh), not part of the library. */
   readonly fuzz: { readonly schemathesis: string; readonly prometheusClient: string };
+  /** The single node of `npm run node:up` (scripts/real/install-node.sh builds it). */
+  readonly node: NodePins;
+}
+
+/** The node's components: Kubernetes from the wrapper module e2e/go/kube, and its add-ons. */
+export interface NodePins {
+  readonly kubernetes: string;
+  readonly kubernetesCommit: string;
+  readonly coredns: string;
+  readonly kubeRouter: string;
+  readonly pause: string;
 }
 
 /** What the library targets. */
