@@ -81,8 +81,12 @@ function psaViolations(stderr) {
 }
 
 // Creates the Pod with --dry-run=server: admission (Pod Security included) runs, nothing is stored.
+// The check namespace is not the template's own, so a ServiceAccount the template names (which
+// dist/ creates in its namespace) is created there first: the ServiceAccount admission plugin
+// refuses a Pod whose account does not exist.
 async function dryRunPod(cp, template, namespace) {
   const pod = podFrom(template, namespace);
+  if (pod.spec.serviceAccountName) await ensureServiceAccount(cp, namespace, pod.spec.serviceAccountName);
   const r = await cp.kubectl(['create', '--dry-run=server', '-o', 'name', '-f', '-'], { input: JSON.stringify(pod) });
   const v = r.code === 0 ? null : psaViolations(r.stderr);
   return {
@@ -113,10 +117,12 @@ async function psaNamespace(cp, name, level) {
   await ensureDefaultServiceAccount(cp, name);
 }
 
-async function ensureDefaultServiceAccount(cp, namespace) {
-  const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default', namespace } };
+async function ensureServiceAccount(cp, namespace, name) {
+  const sa = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace } };
   await cp.kubectlOk(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(sa) });
 }
+
+const ensureDefaultServiceAccount = (cp, namespace) => ensureServiceAccount(cp, namespace, 'default');
 
 // Leaves of `want` that `got` lacks or holds differently, as JSON paths. Used to find fields the
 // API server dropped (CRD pruning) or rewrote on the way in.
