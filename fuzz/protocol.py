@@ -193,6 +193,7 @@ def hostile_cases(server):
         ("printf directives on /predict", post("/predict", "x%s%s%s%s%s%s%s%s%s%s"), {400}),
         ("printf directives on v2", post(v2, "x%s%s%s%s%s%s%s%s%s%s"), {400}),
         ("%n on v2", post(v2, "x%n"), {400}),
+        ("an unknown model name, printf directives in it", post("/v2/models/%25n%25s%s/infer", '{"inputs":[]}'), {404}),
         ("%n in a JSON string", post(v1, '{"data":{"names":["%n%s"],"ndarray":[[1,2,3,4]]}}'), {400}),
         ("SeldonClient's form-encoded body", post(v1, "json=%7B%22data%22%3A%7B%22ndarray%22%3A%5B%5B1%5D%5D%7D%7D",
                                                     "Content-Type: application/x-www-form-urlencoded\r\n"), {400, 415}),
