@@ -143,18 +143,34 @@ route_table <- function(paths) {
   table[[paths$v2Ready]] <- list(id = "v2_ready", allow = get)
   table[["/v2"]] <- list(id = "v2_server", allow = get)
   for (p in names(table)) table[[p]]$label <- p
+  # The OIP v2 model paths that matched, remembered (see route_of).
+  attr(table, "memo") <- new.env(hash = TRUE, parent = emptyenv())
   table
 }
+
+# How many matched v2 paths route_of remembers: a server serves one model, so its clients use a
+# handful; the bound keeps a client that varies the path from growing the memo.
+ROUTE_MEMO_MAX <- 32L
 
 route_of <- function(path, table) {
   exact <- table[[path]]
   if (!is.null(exact)) return(exact)
+  # Matching a v2 model path costs about 60 us of R (the regular expression and the %XX decoding),
+  # as much as a v1 request's whole R work, so a path that matched once is looked up, not matched.
+  memo <- attr(table, "memo")
+  v2 <- startsWith(path, "/v2/models/")
+  if (v2 && !is.null(memo)) {
+    hit <- memo[[path]]
+    if (!is.null(hit)) return(hit)
+  }
   m <- regmatches(path, regexec("^/v2/models/([^/]+)(/versions/([^/]+))?(/ready|/infer)?$", path))[[1L]]
   if (length(m) == 0L) return(NULL)
   kind <- switch(m[[5L]], "/ready" = "v2_model_ready", "/infer" = "v2_infer", "v2_model")
   label <- paste0("/v2/models/{model}", if (nzchar(m[[3L]])) "/versions/{version}" else "", m[[5L]])
-  list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
-       model = url_decode(m[[2L]]), version = if (nzchar(m[[4L]])) url_decode(m[[4L]]) else NA_character_)
+  route <- list(id = kind, allow = if (kind == "v2_infer") "POST" else c("GET", "HEAD"), label = label,
+                model = url_decode(m[[2L]]), version = if (nzchar(m[[4L]])) url_decode(m[[4L]]) else NA_character_)
+  if (v2 && !is.null(memo) && length(memo) < ROUTE_MEMO_MAX) assign(path, route, envir = memo)
+  route
 }
 
 # A path segment's %XX escapes decoded. A segment that decodes to a NUL or to bytes that are
