@@ -14,12 +14,7 @@ set -euo pipefail
 kube_pins
 KINE_VERSION=v0.16.4
 
-
-if ! command -v go >/dev/null; then
-  echo "go is not installed: the control plane cannot be built" >&2
-  exit 1
-fi
-GO_VERSION="$(go env GOVERSION)"
+require_go "the control plane"
 
 # ---- kube-apiserver + kubectl ---------------------------------------------------------------
 want="$(kube_want)"

@@ -9,10 +9,7 @@ set -euo pipefail
 
 HELM_VERSION=v3.19.0
 
-if ! command -v go >/dev/null; then
-  echo "go is not installed: helm cannot be built" >&2
-  exit 1
-fi
+require_go "helm"
 # Kubernetes modules of that release (its go.mod: k8s.io/client-go v0.34.0).
 K8S_MAJOR=1
 K8S_MINOR=34

@@ -54,10 +54,7 @@ go_build() { # name module key
     echo "up to date"
     return
   fi
-  if ! command -v go >/dev/null; then
-    echo "go is not installed: $name cannot be built" >&2
-    exit 1
-  fi
+  require_go "$name"
   # sum.golang.org is reached through the proxy here, and it has no entry for some of these
   # pseudo-versions (404): GONOSUMDB skips that lookup for this one module only, and the module's
   # hash is then checked against the one recorded in EXPECTED_SUMS below instead.
