@@ -7,6 +7,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const CACHE = process.env.RMLOPS_CACHE || path.join(ROOT, '.cache');
 const BIN = path.join(CACHE, 'bin');
 const VENV_BIN = path.join(CACHE, 'mlflow-venv', 'bin');
+// Holds one R library per content hash of r/ (scripts/real/install.sh; e2e/lib/local.js rLibFor).
 const R_LIB = path.join(CACHE, 'r-lib');
 const DIST = process.env.RMLOPS_DIST || path.join(ROOT, 'dist');
 const DIST_KSERVE = process.env.RMLOPS_DIST_KSERVE || path.join(ROOT, 'dist-kserve');

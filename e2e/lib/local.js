@@ -88,9 +88,8 @@ function resolveImage(image) {
   const pathDirs = [];
   let rLib;
   if (fs.existsSync(path.join(context, 'DESCRIPTION'))) {
-    assertRLibFresh(context);
-    env.R_LIBS = R_LIB;
-    rLib = R_LIB;
+    rLib = assertRLibFresh(context);
+    env.R_LIBS = rLib;
   }
   return { entrypoint: df.entrypoint, cmd: df.cmd, env, paths, pathDirs, workdir: df.workdir, dockerfile: entry.dockerfile, rLib };
 }
@@ -115,12 +114,17 @@ function rSourcesHash(dir) {
   return crypto.createHash('sha256').update(lines).digest('hex').slice(0, 16);
 }
 
+// The library scripts/real/install.sh installed r/ into: one per content hash of r/.
+function rLibFor(dir) {
+  return path.join(R_LIB, rSourcesHash(dir));
+}
+
 function assertRLibFresh(dir) {
-  const stamp = path.join(path.dirname(R_LIB), 'stamps', 'r-lib');
-  const have = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8').trim() : '';
-  if (have !== rSourcesHash(dir)) {
-    throw new Error(`the rmlops R package in ${R_LIB} is missing or older than r/: run \`npm run real:install\``);
+  const lib = rLibFor(dir);
+  if (!fs.existsSync(path.join(lib, '.installed'))) {
+    throw new Error(`the rmlops R package of this r/ is not installed (no ${lib}): run \`npm run real:install\``);
   }
+  return lib;
 }
 
 // ---- the local "cluster" ---------------------------------------------------------------------
@@ -360,7 +364,7 @@ class LocalCluster {
   }
 }
 
-module.exports = { LocalCluster, freePort, portIsFree, resolveImage, parseDockerfile, rSourcesHash };
+module.exports = { LocalCluster, freePort, portIsFree, resolveImage, parseDockerfile, rSourcesHash, rLibFor };
 
 if (require.main === module && process.argv[2] === '--r-sources-hash') {
   console.log(rSourcesHash(path.join(ROOT, 'r')));

@@ -84,27 +84,37 @@ bash "$ROOT/scripts/real/install-seldon.sh"
 
 # ---- R --------------------------------------------------------------------------------------
 step "R package"
-R_LIB="$CACHE/r-lib"
+R_LIBS_ROOT="$CACHE/r-lib"
 if ! command -v Rscript >/dev/null; then
   echo "Rscript not found: apt-get install \$(grep -v '^#' r/packages.txt)" >&2
   exit 1
 fi
 if [[ -f "$ROOT/r/DESCRIPTION" ]]; then
+  # One library per content hash of r/ (e2e/lib/local.js computes the same hash to find it), so
+  # that work trees with different r/ sharing this cache never overwrite each other's package.
   want="$(node "$ROOT/e2e/lib/local.js" --r-sources-hash)"
-  if stamp_ok r-lib "$want" && [[ -d "$R_LIB" ]]; then
-    echo "up to date"
+  R_LIB="$R_LIBS_ROOT/$want"
+  if [[ -f "$R_LIB/.installed" ]]; then
+    echo "up to date ($R_LIB)"
   else
-    rm -rf "$R_LIB" && mkdir -p "$R_LIB"
+    mkdir -p "$R_LIBS_ROOT"
+    # Before 2026-12 the library was $CACHE/r-lib itself: drop that layout.
+    [[ -d "$R_LIBS_ROOT/rmlops" ]] && rm -rf "$R_LIBS_ROOT/rmlops"
+    tmp="$(mktemp -d "$R_LIBS_ROOT/.tmp.XXXXXX")"
     # From a copy, as the images do: R CMD INSTALL compiles in the source folder, and the objects
     # it leaves there must not land in the others' work tree.
     src="$(mktemp -d)"
     cp -r "$ROOT/r/." "$src/"
     rm -rf "$src/tests" "$src/model"
     rc=0
-    R CMD INSTALL --no-test-load -l "$R_LIB" "$src" || rc=$?
+    R CMD INSTALL --no-test-load -l "$tmp" "$src" || rc=$?
     rm -rf "$src"
-    ((rc == 0)) || { echo "R CMD INSTALL of r/ failed ($rc)" >&2; exit "$rc"; }
-    stamp_set r-lib "$want"
+    ((rc == 0)) || { rm -rf "$tmp"; echo "R CMD INSTALL of r/ failed ($rc)" >&2; exit "$rc"; }
+    touch "$tmp/.installed"
+    rm -rf "$R_LIB" && mv "$tmp" "$R_LIB"
+    # Keep the eight newest libraries: enough for a few work trees, bounded on disk.
+    ls -1dt "$R_LIBS_ROOT"/*/ 2>/dev/null | tail -n +9 | xargs -r rm -rf
+    echo "installed into $R_LIB"
   fi
 else
   echo "r/ has no DESCRIPTION: the R programs run from r/ directly"
