@@ -1,34 +1,36 @@
 'use strict';
-// npm run e2e:node, second tier: dist/ on the real node, with the project's images from
-// scripts/real/install-images.sh ($RMLOPS_CACHE/images/index.json), applied as README steps 4 to
-// 6 say, with the harness's hostPath volumes: MinIO and its bucket, MLflow, the training Jobs, and
-// the SeldonDeployments through the real Seldon operator running in-cluster (e2e/node/seldon.js). The objects are found by what they are (kind and the app.kubernetes.io labels the
-// constructs set), not by the example's names.
+// npm run e2e:node, second tier: the README's cluster walkthrough on the real node, command for
+// command (e2e/node/walkthrough.js reads the steps from README.md and runs them as written), with
+// the project's images from scripts/real/install-images.sh, the Seldon operator in-cluster
+// (`npm run node:up`, e2e/node/seldon.js) and the harness's hostPath volumes (`npm run
+// node:volumes`). Between the steps, the checks of issue 20 §3 on the same pods: predictions equal
+// to R's own predict(), metrics, the canary split, NetworkPolicies, Pod Security, read-only root
+// filesystems, graceful termination, and the figures of §9 (lines starting `figure:`, collected by
+// .ci/run's summary). The objects are found by what they are (kind and the app.kubernetes.io
+// labels the constructs set), not by the example's names, except where the README names them.
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('crypto');
 const fs = require('fs');
+const http = require('http');
 const path = require('path');
-const { Node, RUN, binaries, imageArchives, ownImages } = require('./node');
-const { volumesFor } = require('./storage');
+const { Node, binaries, imageArchives, ownImages } = require('./node');
 const { loadDist } = require('../lib/manifests');
-const { DIST } = require('../lib/env');
-const { installOperator, OPERATOR_IMAGE } = require('./seldon');
+const { BIN, DIST } = require('../lib/env');
+const { OPERATOR_IMAGE, NS: OPERATOR_NS } = require('./seldon');
+const { readWalkthrough, Walkthrough } = require('./walkthrough');
 
 const bins = binaries();
 const images = bins.reason ? [] : imageArchives();
 const dist = loadDist(DIST);
 const objects = dist.docs;
-// SeldonDeployments go last, once training has moved the aliases: applied together, serving pods
-// waiting for an alias hold the CPU the training Jobs need on a 2-CPU node (docs/real-node.md).
-const applied = objects.filter((o) => o.kind !== 'SeldonDeployment');
 const sdeps = dist.seldonDeployments();
 const store = objects.filter((o) => (o.metadata.labels || {})['app.kubernetes.io/name'] === 'minio');
 const storeDeploy = dist.artifactStore();
 const provision = dist.provisioningJobs()[0];
 const tracking = dist.trackingServer();
 const training = dist.byComponent('Job', 'training');
-const need = [...new Set(applied.flatMap((o) => {
+const retraining = dist.byComponent('CronJob', 'training');
+const need = [...new Set(objects.flatMap((o) => {
   const spec = o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec && o.spec.template && o.spec.template.spec;
   return spec ? spec.containers.map((c) => c.image) : [];
 }))];
@@ -38,6 +40,19 @@ const reason = bins.reason || (missing.length ? `images not built: ${missing.joi
 if (reason && process.env.CI === 'true') {
   it('the node and the artifact store images exist (CI=true)', () => assert.fail(reason));
 }
+
+const ns = storeDeploy.metadata.namespace;
+const OTHER = 'rmlops-node-outsider';
+const iris = sdeps.find((d) => d.metadata.name === 'iris');
+const main = iris.spec.predictors[0];
+const canary = iris.spec.predictors.find((p) => p !== main && !p.shadow);
+const MODEL = main.componentSpecs[0].spec.containers[0].name;
+const FEATURES = ['Sepal.Length', 'Sepal.Width', 'Petal.Length', 'Petal.Width'];
+const PREDICTIONS = '/api/v1.0/predictions';
+const svcUrl = (predictor, port = 8000) => `http://${iris.metadata.name}-${predictor}.${ns}.svc.cluster.local:${port}`;
+const body = (rows) => JSON.stringify({ data: { names: FEATURES, ndarray: rows } });
+const ROWS = [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]];
+const secs = (ms) => (ms / 1000).toFixed(1);
 
 // A client pod of the netcheck image (busybox), restricted, with the given labels.
 function clientPod(name, namespace, labels) {
@@ -62,165 +77,417 @@ async function until(what, fn, timeoutMs) {
   throw new Error(`${what}: not within ${timeoutMs} ms`);
 }
 
-describe('dist/ on the real node: artifact store, tracking server, training', { skip: reason }, () => {
-  const node = new Node();
-  const ns = storeDeploy && storeDeploy.metadata.namespace;
-  const nsObj = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === ns);
-  const claims = applied.filter((o) => o.kind === 'PersistentVolumeClaim').map((o) => o.metadata.name);
-  let owned = false;
-  const OTHER = 'rmlops-node-outsider';
+// A POST from this process through the walkthrough's port-forward (127.0.0.1 only).
+function postLocal(port, payload, agent) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: PREDICTIONS, method: 'POST', agent, timeout: 10000,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } }, (res) => {
+      let data = '';
+      res.on('data', (d) => { data += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body: data }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
 
-  before(async () => {
+const quantile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
+
+describe('the README walkthrough on the real node, and what each step must have done', { skip: reason }, () => {
+  const node = new Node();
+  const walk = new Walkthrough(readWalkthrough(), { ...process.env, PATH: `${BIN}:${process.env.PATH}` });
+  const log = (m) => process.stderr.write(`[walkthrough] ${m}\n`);
+  let owned = false;
+  let t0;
+  let firstPrediction;
+  const versions = {};
+
+  const exec = (pod, cmd, { namespace = ns, container, timeoutMs = 120000 } = {}) =>
+    node.kubectl(['-n', namespace, 'exec', pod, ...(container ? ['-c', container] : []), '--', ...cmd], { timeoutMs });
+  // wget from a client pod; bounded by `timeout` (this busybox's wget -T crashes).
+  const wget = (pod, url, { namespace = ns, post, seconds = 5 } = {}) => exec(pod, ['timeout', String(seconds), 'wget', '-q', '-O', '-',
+    ...(post ? ['--header', 'Content-Type: application/json', `--post-data=${post}`] : []), url], { namespace });
+  const running = async (selector) => (await node.getJson(['-n', ns, 'pods', '-l', selector])).items
+    .filter((p) => p.status.phase === 'Running' && !p.metadata.deletionTimestamp);
+  const predictorPods = (p) => running(`seldon-deployment-id=${iris.metadata.name},seldon-app=${iris.metadata.name}-${p.name}`);
+
+  before(() => {
     owned = node.running().length === 0;
-    await node.up({ log: (m) => process.stderr.write(`[node] ${m}\n`) });
-    await node.kubectl(['delete', 'namespace', ns, OTHER, '--wait=true', '--timeout=90s'], { timeoutMs: 120000 });
   });
 
   after(async () => {
+    walk.stop();
     if (owned) await node.down();
   });
 
-  it('README step 4: the namespace and the two credential Secrets', async () => {
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(nsObj) });
-    const hex = () => crypto.randomBytes(16).toString('hex');
-    await node.kubectlOk(['-n', ns, 'create', 'secret', 'generic', 'minio-root', '--from-literal=root-user=admin', `--from-literal=root-password=${hex()}`]);
-    await node.kubectlOk(['-n', ns, 'create', 'secret', 'generic', 'mlflow-s3', '--from-literal=access-key-id=mlflow', `--from-literal=secret-access-key=${hex()}`]);
+  it('README step 1: `npm run node:up` starts the node and the Seldon operator; KUBECONFIG names its admin kubeconfig', async (t) => {
+    const t1 = Date.now();
+    await walk.run(1, { log });
+    t.diagnostic(`node:up in ${secs(Date.now() - t1)} s`);
+    assert.equal(walk.env.KUBECONFIG, node.kubeconfig);
+    assert.ok(await node.ready(), 'the node is not Ready after npm run node:up');
+    const op = await node.getJson(['-n', OPERATOR_NS, 'deploy', 'seldon-controller-manager']);
+    assert.equal(op.status.readyReplicas, 1, 'the Seldon operator is not Ready after npm run node:up');
+    // A node that kept its state from an earlier run (kine's database) still has that run's
+    // objects: the walkthrough starts from a cluster without them, as a user's would.
+    await node.kubectl(['delete', 'namespace', ns, OTHER, '--wait=true', '--timeout=120s'], { timeoutMs: 150000 });
   });
 
-  let t0;
-  let vols;
-  it('README step 5: dist/ applied (but the SeldonDeployments), each claim bound to a harness volume', async () => {
-    vols = volumesFor(path.join(RUN, 'volumes'), applied);
-    assert.equal(vols.length, claims.length);
-    assert.ok(claims.length >= 2, `dist/ has ${claims.length} claims`);
-    for (const v of vols) {
-      await node.kubectl(['delete', 'pv', v.pv.metadata.name, '--wait=true']);
-      // A fresh volume per run: the store and the tracking database start empty, as on a new cluster.
-      for (const f of fs.readdirSync(v.pv.spec.hostPath.path)) fs.rmSync(path.join(v.pv.spec.hostPath.path, f), { recursive: true, force: true });
+  it('README step 2: the namespace with its Pod Security labels, and the two credential Secrets', async () => {
+    await walk.run(2, { log });
+    const nsObj = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === ns);
+    const got = await node.getJson(['namespace', ns]);
+    for (const [k, v] of Object.entries(nsObj.metadata.labels)) assert.equal(got.metadata.labels[k], v, k);
+    for (const name of ['minio-root', 'mlflow-s3']) {
+      const s = await node.getJson(['-n', ns, 'secret', name]);
+      assert.ok(Object.keys(s.data).length === 2, `${name}: ${Object.keys(s.data)}`);
     }
+  });
+
+  it('README step 3: dist/ applied at once, SeldonDeployments included; each claim bound to a harness volume', async (t) => {
     t0 = Date.now();
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...vols.map((v) => v.pv), ...applied] }) });
-    for (const c of claims) {
-      await node.kubectlOk(['-n', ns, 'wait', '--for=jsonpath={.status.phase}=Bound', `pvc/${c}`, '--timeout=60s'], { timeoutMs: 90000 });
-    }
+    const out = await walk.run(3, { log });
+    t.diagnostic(`apply: ${out.map((o) => `${o.text.split(' ').slice(0, 3).join(' ')} ${o.ms} ms`).join('; ')}`);
+    // Client pods, made now so that they are Ready when needed: one with a training Job's labels
+    // (MLflow admits it), one plain pod of the namespace, one in another namespace.
+    await node.kubectlOk(['create', 'namespace', OTHER]);
+    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
+      clientPod('trainer-like', ns, training[0].spec.template.metadata.labels),
+      clientPod('predict-client', ns, { app: 'predict-client' }),
+      clientPod('provisioner-like', ns, provision.spec.template.metadata.labels),
+      clientPod('outsider', OTHER, { app: 'outsider' }),
+    ] }) });
+    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/predict-client', '--timeout=60s'], { timeoutMs: 90000 });
+    // The first prediction, from the moment of the apply: polled from the client pod by the
+    // Service's DNS name, in the background, while the walkthrough waits for training.
+    firstPrediction = exec('predict-client', ['timeout', '600', 'sh', '-c',
+      `until timeout 3 wget -q -O - --header 'Content-Type: application/json' --post-data='${body(ROWS)}' ${svcUrl(main.name)}${PREDICTIONS}; do usleep 250000; done`],
+    { timeoutMs: 620000 }).then((r) => ({ ...r, at: Date.now() }));
+    const claims = objects.filter((o) => o.kind === 'PersistentVolumeClaim');
+    assert.ok(claims.length >= 2, `dist/ has ${claims.length} claims`);
+    await Promise.all(claims.map((c) => node.kubectlOk(['-n', ns, 'wait', '--for=jsonpath={.status.phase}=Bound', `pvc/${c.metadata.name}`, '--timeout=60s'], { timeoutMs: 90000 })));
+    const pvs = (await node.getJson(['pv'])).items.filter((v) => v.spec.claimRef && v.spec.claimRef.namespace === ns);
+    assert.equal(pvs.length, claims.length);
+    assert.ok(pvs.every((v) => v.spec.hostPath), 'a claim is bound to a volume that is not the harness\'s');
   });
 
   it('MinIO becomes Ready through its probes, writing into its volume as the pod\'s user', async (t) => {
     await node.kubectlOk(['-n', ns, 'rollout', 'status', `deploy/${storeDeploy.metadata.name}`, '--timeout=180s'], { timeoutMs: 200000 });
-    t.diagnostic(`apply to MinIO Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    t.diagnostic(`apply to MinIO Ready: ${secs(Date.now() - t0)} s`);
     const claim = storeDeploy.spec.template.spec.volumes.find((v) => v.persistentVolumeClaim).persistentVolumeClaim.claimName;
-    const vol = vols.find((v) => v.pv.spec.claimRef.name === claim);
-    const data = vol.pv.spec.hostPath.path;
-    const st = fs.statSync(data);
-    assert.deepEqual([st.uid, st.gid], [vol.owner.uid, vol.owner.gid]);
-    assert.ok(fs.existsSync(path.join(data, '.minio.sys')), 'MinIO wrote nothing into its volume');
+    const pv = (await node.getJson(['pv'])).items.find((v) => v.spec.claimRef && v.spec.claimRef.namespace === ns && v.spec.claimRef.name === claim);
+    const st = fs.statSync(pv.spec.hostPath.path);
+    assert.equal(st.uid, storeDeploy.spec.template.spec.securityContext.runAsUser);
+    assert.ok(fs.existsSync(path.join(pv.spec.hostPath.path, '.minio.sys')), 'MinIO wrote nothing into its volume');
   });
 
-  it('the provisioning Job completes: the bucket exists', async (t) => {
-    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=complete', `job/${provision.metadata.name}`, '--timeout=300s'], { timeoutMs: 320000 });
+  it('README step 4: the bucket is provisioned, MLflow answers by its DNS name, training registers a version and moves the alias', async (t) => {
+    await walk.run(4, { log });
     const logs = (await node.kubectlOk(['-n', ns, 'logs', `job/${provision.metadata.name}`])).stdout;
     const buckets = provision.spec.template.spec.containers[0].env.find((e) => e.name === 'BUCKETS').value.split(/\s+/);
     assert.match(logs, new RegExp(`provisioned buckets: ${buckets.join(' ')}`));
-    for (const b of buckets) {
-      assert.ok(vols.some((v) => fs.existsSync(path.join(v.pv.spec.hostPath.path, b))), `no bucket folder ${b} in the store's volume`);
-    }
     const job = await node.getJson(['-n', ns, 'job', provision.metadata.name]);
     // The provisioning race (mc before MinIO answers) shows as failed pods before the success.
     t.diagnostic(`provisioning pods failed before success: ${job.status.failed || 0}`);
-  });
-
-  it('MLflow becomes Ready through its probes and answers by its Service DNS name', async (t) => {
-    await node.kubectlOk(['-n', ns, 'rollout', 'status', `deploy/${tracking.metadata.name}`, '--timeout=300s'], { timeoutMs: 320000 });
-    t.diagnostic(`apply to MLflow Ready: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    // From a pod that MLflow's NetworkPolicy admits: one with a training Job's labels.
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(clientPod('trainer-like', ns, training[0].spec.template.metadata.labels)) });
-    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/trainer-like', '--timeout=60s'], { timeoutMs: 90000 });
+    t.diagnostic(`apply to MLflow Ready: ${secs(Date.now() - t0)} s (at most: step 4 waits for it after the bucket)`);
     const svc = objects.find((o) => o.kind === 'Service' && o.metadata.name === tracking.metadata.name);
-    const r = await node.kubectl(['-n', ns, 'exec', 'trainer-like', '--', 'timeout', '5', 'wget', '-q', '-O', '-',
-      `http://${svc.metadata.name}.${ns}.svc:${svc.spec.ports[0].port}/health`]);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /OK/);
-  });
-
-  it('training completes, registers a version and moves the alias', async (t) => {
-    for (const job of training) {
-      await node.kubectlOk(['-n', ns, 'wait', '--for=condition=complete', `job/${job.metadata.name}`, '--timeout=600s'], { timeoutMs: 620000 });
-      const logs = (await node.kubectlOk(['-n', ns, 'logs', `job/${job.metadata.name}`])).stdout;
-      const env = Object.fromEntries(job.spec.template.spec.containers[0].env.filter((e) => 'value' in e).map((e) => [e.name, e.value]));
-      t.diagnostic(`${job.metadata.name}: ${logs.trim().split('\n').slice(-3).join(' | ').slice(0, 400)}`);
-      // Asked of MLflow itself: the alias names a registered version.
-      const q = `registered-models/alias?name=${env.MLFLOW_REGISTERED_MODEL_NAME}&alias=${env.MLFLOW_MODEL_ALIAS}`;
-      const r = await node.kubectl(['-n', ns, 'exec', 'trainer-like', '--', 'timeout', '5', 'wget', '-q', '-O', '-',
-        `${env.MLFLOW_TRACKING_URI}/api/2.0/mlflow/${q}`]);
-      assert.equal(r.code, 0, `${q}: ${r.stderr}`);
-      const mv = JSON.parse(r.stdout).model_version;
+    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/trainer-like', '--timeout=60s'], { timeoutMs: 90000 });
+    const health = await wget('trainer-like', `http://${svc.metadata.name}.${ns}.svc:${svc.spec.ports[0].port}/health`);
+    assert.equal(health.code, 0, health.stderr);
+    assert.match(health.stdout, /OK/);
+    for (const j of training) {
+      await node.kubectlOk(['-n', ns, 'wait', '--for=condition=complete', `job/${j.metadata.name}`, '--timeout=600s'], { timeoutMs: 620000 });
+      const env = Object.fromEntries(j.spec.template.spec.containers[0].env.filter((e) => 'value' in e).map((e) => [e.name, e.value]));
+      const mv = await aliasVersion(env);
       assert.equal(mv.name, env.MLFLOW_REGISTERED_MODEL_NAME);
       assert.ok(Number(mv.version) >= 1);
-      assert.ok((mv.aliases || []).includes(env.MLFLOW_MODEL_ALIAS));
+      versions[`${env.MLFLOW_REGISTERED_MODEL_NAME}@${env.MLFLOW_MODEL_ALIAS}`] = Number(mv.version);
     }
-    t.diagnostic(`apply to every training Job complete: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    t.diagnostic(`apply to every training Job complete: ${secs(Date.now() - t0)} s; aliases ${JSON.stringify(versions)}`);
   });
 
-  it('the Seldon operator runs in-cluster with its own RBAC and webhook', async (t) => {
+  // Asked of MLflow itself, from a pod its NetworkPolicy admits: the version an alias names.
+  async function aliasVersion(env) {
+    const q = `registered-models/alias?name=${env.MLFLOW_REGISTERED_MODEL_NAME}&alias=${env.MLFLOW_MODEL_ALIAS}`;
+    const r = await wget('trainer-like', `${env.MLFLOW_TRACKING_URI}/api/2.0/mlflow/${q}`);
+    assert.equal(r.code, 0, `${q}: ${r.stderr}`);
+    const mv = JSON.parse(r.stdout).model_version;
+    assert.ok((mv.aliases || []).includes(env.MLFLOW_MODEL_ALIAS), `${q}: ${r.stdout}`);
+    return mv;
+  }
+
+  it('README step 5: the retraining CronJob, triggered once, completes and registers a new version under its alias', async (t) => {
     const t1 = Date.now();
-    await installOperator(node);
-    t.diagnostic(`operator Ready in ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+    await walk.run(5, { log });
+    t.diagnostic(`retraining Job complete in ${secs(Date.now() - t1)} s`);
+    const cj = retraining.find((c) => c.spec.jobTemplate.spec.template.spec.containers[0].env.some((e) => e.name === 'MLFLOW_MODEL_ALIAS' && e.value === 'challenger'));
+    assert.ok(cj, 'dist/ has no retraining CronJob for the challenger');
+    const env = Object.fromEntries(cj.spec.jobTemplate.spec.template.spec.containers[0].env.filter((e) => 'value' in e).map((e) => [e.name, e.value]));
+    const mv = await aliasVersion(env);
+    const champion = versions[`${env.MLFLOW_REGISTERED_MODEL_NAME}@champion`];
+    assert.ok(Number(mv.version) > champion, `@challenger is version ${mv.version}, not newer than @champion ${champion}`);
+    versions[`${env.MLFLOW_REGISTERED_MODEL_NAME}@challenger`] = Number(mv.version);
   });
 
-  it('each SeldonDeployment\'s first predictor yields pods with the executor on 8000 and R on 9000, both Ready', async (t) => {
-    const t1 = Date.now();
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: sdeps }) });
-    const pods = [];
+  it('README step 6: every predictor Ready (the canary too), the executor on 8000 and R on 9000, through their probes', async (t) => {
+    await walk.run(6, { log });
     for (const sdep of sdeps) {
-      const p = sdep.spec.predictors[0];
-      const model = p.componentSpecs[0].spec.containers[0].name;
-      const deploy = `${sdep.metadata.name}-${p.name}-0-${model}`;
-      await until(`deployment ${deploy} created by the operator`, async () => (await node.kubectl(['-n', ns, 'get', 'deploy', deploy])).code === 0, 120000);
-      const rollout = await node.kubectl(['-n', ns, 'rollout', 'status', `deploy/${deploy}`, '--timeout=180s'], { timeoutMs: 200000 });
-      if (rollout.code !== 0) {
-        // What the pods say: scheduling, container states, recent events.
-        const why = (await node.kubectl(['-n', ns, 'get', 'pods,events', '-o', 'wide'])).stdout.split('\n')
-          .filter((l) => l.includes(deploy) || /FailedScheduling|Insufficient|BackOff|Unhealthy/.test(l)).slice(-15).join('\n');
-        assert.fail(`${deploy} is not Ready after 180 s:\n${why}`);
+      for (const p of sdep.spec.predictors) {
+        const model = p.componentSpecs[0].spec.containers[0].name;
+        const deploy = `${sdep.metadata.name}-${p.name}-0-${model}`;
+        const rollout = await node.kubectl(['-n', ns, 'rollout', 'status', `deploy/${deploy}`, '--timeout=180s'], { timeoutMs: 200000 });
+        if (rollout.code !== 0) {
+          const why = (await node.kubectl(['-n', ns, 'get', 'pods,events', '-o', 'wide'])).stdout.split('\n')
+            .filter((l) => l.includes(deploy) || /FailedScheduling|Insufficient|BackOff|Unhealthy/.test(l)).slice(-15).join('\n');
+          assert.fail(`${deploy} is not Ready after 180 s:\n${why}`);
+        }
+        const mine = (await running(`seldon-deployment-id=${sdep.metadata.name},seldon-app=${sdep.metadata.name}-${p.name}`));
+        assert.ok(mine.length >= 1, `${deploy}: no running pod`);
+        for (const pod of mine) {
+          const byName = Object.fromEntries(pod.spec.containers.map((c) => [c.name, c]));
+          const exec1 = byName['seldon-container-engine'];
+          assert.ok(exec1, `no executor in ${pod.metadata.name}: ${Object.keys(byName)}`);
+          assert.ok(exec1.ports.some((x) => x.containerPort === 8000), 'the executor does not own 8000');
+          assert.ok(byName[model].ports.some((x) => x.containerPort === 9000), `the model ${model} is not on 9000`);
+          for (const cs of pod.status.containerStatuses) assert.equal(cs.ready, true, `${cs.name} is not Ready`);
+          // §9: R server pod start to Ready, from the pod's own status (second resolution).
+          const ready = pod.status.conditions.find((c) => c.type === 'Ready');
+          const started = Date.parse(pod.status.startTime);
+          t.diagnostic(`figure: R pod start to Ready: ${secs(Date.parse(ready.lastTransitionTime) - started)} s (${pod.metadata.name}; ${pod.status.containerStatuses.map((c) => `${c.name} ${c.restartCount} restarts`).join(', ')})`);
+        }
       }
-      t.diagnostic(`SeldonDeployment ${sdep.metadata.name} predictor ${p.name} Ready ${((Date.now() - t1) / 1000).toFixed(1)} s after its apply`);
-      const mine = (await node.getJson(['-n', ns, 'pods', '-l', `seldon-deployment-id=${sdep.metadata.name}`])).items
-        .filter((x) => x.metadata.name.startsWith(`${deploy}-`) && x.status.phase === 'Running' && !x.metadata.deletionTimestamp);
-      assert.equal(mine.length, p.replicas || 1, `${deploy}: ${mine.length} running pods`);
-      for (const pod of mine) {
-        const byName = Object.fromEntries(pod.spec.containers.map((c) => [c.name, c]));
-        const exec = byName['seldon-container-engine'];
-        assert.ok(exec, `no executor in ${pod.metadata.name}: ${Object.keys(byName)}`);
-        assert.ok(exec.ports.some((x) => x.containerPort === 8000), 'the executor does not own 8000');
-        assert.ok(byName[model].ports.some((x) => x.containerPort === 9000), `the model ${model} is not on 9000`);
-        for (const cs of pod.status.containerStatuses) assert.equal(cs.ready, true, `${cs.name} is not Ready`);
-        t.diagnostic(`${pod.metadata.name}: ${pod.status.containerStatuses.map((c) => `${c.name} ready, ${c.restartCount} restarts`).join('; ')}`);
-        pods.push(pod);
-      }
-    }
-    // The other predictors, as they are (not asserted here: see docs/real-node.md, "What the node
-    // showed about dist/"): the canary waits for iris@challenger, which no Job here trains.
-    await new Promise((r) => setTimeout(r, 5000));
-    const all = (await node.getJson(['-n', ns, 'pods', '-l', 'seldon-deployment-id'])).items;
-    for (const pod of all.filter((x) => !pods.includes(x) && !pods.some((y) => y.metadata.name === x.metadata.name))) {
-      const sched = (pod.status.conditions || []).find((c) => c.type === 'PodScheduled');
-      t.diagnostic(`${pod.metadata.name}: ${pod.status.phase}${sched && sched.status === 'False' ? ` (${sched.message})` : ''}; ready ${(pod.status.containerStatuses || []).filter((c) => c.ready).length}/${pod.spec.containers.length}`);
     }
   });
 
-  it('predictions through the executor by the Service DNS name, from a client pod', async (t) => {
-    const sdep = sdeps.find((d) => d.metadata.name === 'iris') || sdeps[0];
-    const svc = `${sdep.metadata.name}-${sdep.spec.predictors[0].name}`;
-    const body = JSON.stringify({ data: { names: ['Sepal.Length', 'Sepal.Width', 'Petal.Length', 'Petal.Width'], ndarray: [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]] } });
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(clientPod('predict-client', ns, { app: 'predict-client' })) });
-    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/predict-client', '--timeout=60s'], { timeoutMs: 90000 });
-    const t1 = Date.now();
-    const r = await node.kubectl(['-n', ns, 'exec', 'predict-client', '--', 'timeout', '10', 'wget', '-q', '-O', '-',
-      '--header', 'Content-Type: application/json', `--post-data=${body}`, `http://${svc}.${ns}.svc.cluster.local:8000/api/v1.0/predictions`]);
+  let forwarded;
+  it('README step 7: predictions through the Service by port-forward; iris-default answers with the champion, iris-canary with the challenger', async (t) => {
+    const out = await walk.run(7, { log });
+    const [pf, first, pfCanary, second] = out;
+    forwarded = { main: Number(/127\.0\.0\.1:(\d+)/.exec(pf.stdout)[1]), canary: Number(/127\.0\.0\.1:(\d+)/.exec(pfCanary.stdout)[1]) };
+    const a = JSON.parse(first.stdout);
+    assert.deepEqual(a.data.ndarray, ['setosa']);
+    assert.equal(Number(a.meta.tags.model_version), versions['iris@champion']);
+    const b = JSON.parse(second.stdout);
+    assert.equal(Number(b.meta.tags.model_version), versions['iris@challenger']);
+    const fp = await firstPrediction;
+    assert.equal(fp.code, 0, fp.stderr);
+    assert.deepEqual(JSON.parse(fp.stdout).data.ndarray, ['setosa', 'virginica']);
+    t.diagnostic(`figure: kubectl apply to first prediction: ${secs(fp.at - t0)} s (polled every 0.25 s from a client pod by the Service DNS name)`);
+  });
+
+  it('predictions equal R\'s own predict() on the same model, through the port-forward and from a client pod by DNS name', async (t) => {
+    // R in-process, in the model container (the image's R library), on the bundle MLflow serves
+    // for the predictor's own MODEL_URI, downloaded afresh: predict(), not the server.
+    const pod = (await predictorPods(main))[0];
+    const script = [
+      'suppressMessages(library(rmlops))',
+      'client <- rmlops:::mlflow_client(Sys.getenv("MLFLOW_TRACKING_URI"), wait_seconds = 0)',
+      'info <- rmlops:::materialise_model(Sys.getenv("MODEL_URI"), function() client, tempdir())',
+      'b <- rmlops::read_bundle(info$dir)',
+      'nd <- datasets::iris[c(1, 51, 71, 78, 84, 101, 107, 120, 130, 134, 135, 150), 1:4]',
+      'p <- do.call(stats::predict, c(list(b$model, newdata = nd), b$predict_args))',
+      'cat(sprintf("%s %s %s %s %s %s\\n", info$version, nd[[1]], nd[[2]], nd[[3]], nd[[4]], as.character(p)), sep = "")',
+    ].join('; ');
+    const r = await exec(pod.metadata.name, ['Rscript', '-e', script], { container: MODEL });
     assert.equal(r.code, 0, r.stderr);
-    t.diagnostic(`prediction in ${Date.now() - t1} ms (kubectl exec included): ${r.stdout.slice(0, 300)}`);
-    const out = JSON.parse(r.stdout);
-    assert.deepEqual(out.data.ndarray, ['setosa', 'virginica']);
+    const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
+    assert.equal(lines.length, 12, r.stdout);
+    assert.ok(lines.every((l) => Number(l[0]) === versions['iris@champion']), `R loaded another version: ${r.stdout}`);
+    const rows = lines.map((l) => l.slice(1, 5).map(Number));
+    const expected = lines.map((l) => l[5]);
+    const viaForward = await postLocal(forwarded.main, body(rows));
+    assert.equal(viaForward.status, 200, viaForward.body);
+    assert.deepEqual(JSON.parse(viaForward.body).data.ndarray, expected);
+    const viaDns = await wget('predict-client', `${svcUrl(main.name)}${PREDICTIONS}`, { post: body(rows) });
+    assert.equal(viaDns.code, 0, viaDns.stderr);
+    assert.deepEqual(JSON.parse(viaDns.stdout).data.ndarray, expected);
+    t.diagnostic(`R predict(): ${[...new Set(expected)].map((c) => `${c} ×${expected.filter((x) => x === c).length}`).join(', ')}; the same through both paths`);
+  });
+
+  it('figures: end-to-end p50 and p99 through the port-forward, the Service and the executor (500 requests); image sizes', async (t) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const payload = body([ROWS[0]]);
+    const ms = [];
+    for (let i = 0; i < 500; i++) {
+      const t1 = process.hrtime.bigint();
+      const r = await postLocal(forwarded.main, payload, agent);
+      ms.push(Number(process.hrtime.bigint() - t1) / 1e6);
+      assert.equal(r.status, 200, r.body);
+    }
+    agent.destroy();
+    ms.sort((a, b) => a - b);
+    t.diagnostic(`figure: end-to-end latency through port-forward, Service and executor to R: p50 ${quantile(ms, 0.5).toFixed(1)} ms, p99 ${quantile(ms, 0.99).toFixed(1)} ms (500 sequential requests, one row)`);
+    for (const img of images.filter((i) => need.includes(i.ref))) t.diagnostic(`figure: image ${img.ref} ${Math.round(img.bytes / 1e6)} MB`);
+  });
+
+  it('the canary split: what a client without an ingress gets from each Service the operator makes', async (t) => {
+    // The operator (1.17.1, no Istio or Ambassador) makes one Service per predictor,
+    // `<sdep>-<predictor>`, selecting that predictor's pods only, and writes the traffic weights
+    // only into Istio VirtualServices or Ambassador Mappings: no Service spans the predictors.
+    const svcs = (await node.getJson(['-n', ns, 'services', '-l', `seldon-deployment-id=${iris.metadata.name}`])).items;
+    const spanning = svcs.filter((s) => s.spec.selector && !s.spec.selector['seldon-app'] && !s.spec.selector['seldon-app-svc']);
+    assert.deepEqual(spanning.map((s) => s.metadata.name), [], 'a Service selects more than one predictor');
+    const N = 100;
+    const count = async (predictor) => {
+      const loop = `i=0; while [ $i -lt ${N} ]; do timeout 3 wget -q -O - --header 'Content-Type: application/json' --post-data='${body([ROWS[0]])}' ${svcUrl(predictor)}${PREDICTIONS}; echo; i=$((i+1)); done`;
+      const r = await exec('predict-client', ['timeout', '120', 'sh', '-c', loop], { timeoutMs: 150000 });
+      const tags = r.stdout.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l).meta.tags.model_version);
+      const byVersion = {};
+      for (const v of tags) byVersion[v] = (byVersion[v] || 0) + 1;
+      return { answered: tags.length, byVersion };
+    };
+    const [d, c] = await Promise.all([count(main.name), count(canary.name)]);
+    t.diagnostic(`figure: canary split seen by a plain client: ${iris.metadata.name}-${main.name} ${JSON.stringify(d.byVersion)}, ${iris.metadata.name}-${canary.name} ${JSON.stringify(c.byVersion)} of ${N} each (declared traffic ${main.traffic}/${canary.traffic}: enforced only by Istio or Ambassador)`);
+    assert.deepEqual(d, { answered: N, byVersion: { [versions['iris@champion']]: N } });
+    assert.deepEqual(c, { answered: N, byVersion: { [versions['iris@challenger']]: N } });
+  });
+
+  it('metrics: the R server\'s /prometheus on its metrics port and the executor\'s on 8000, scraped from a client pod on the pod IP, move with predictions', async (t) => {
+    const pod = (await predictorPods(main))[0];
+    const ip = pod.status.podIP;
+    const model = pod.spec.containers.find((c) => c.name === MODEL);
+    const metricsPort = model.ports.find((p) => p.name === 'metrics').containerPort;
+    const ann = pod.metadata.annotations || {};
+    assert.equal(ann['prometheus.io/scrape'], 'true', JSON.stringify(ann));
+    const execPath = ann['prometheus.io/path'];
+    assert.equal(execPath, '/prometheus');
+    const scrape = async () => {
+      const [m, e] = await Promise.all([wget('predict-client', `http://${ip}:${metricsPort}/prometheus`), wget('predict-client', `http://${ip}:8000${execPath}`)]);
+      assert.equal(m.code, 0, `R metrics: ${m.stderr}`);
+      assert.equal(e.code, 0, `executor metrics: ${e.stderr}`);
+      const sum = (text, re) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.trim().split(/\s+/).pop()), 0);
+      return {
+        r: sum(m.stdout, /^rmlops_requests_total\{route="\/predict",code="200"\}/),
+        executor: sum(e.stdout, /^seldon_api_executor_server_requests_seconds_count\{.*code="200"/),
+      };
+    };
+    const before1 = await scrape();
+    const n = 5;
+    for (let i = 0; i < n; i++) {
+      const r = await wget('predict-client', `http://${ip}:8000${PREDICTIONS}`, { post: body(ROWS) });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const after1 = await scrape();
+    t.diagnostic(`${pod.metadata.name}: rmlops_requests_total{route="/predict",code="200"} ${before1.r} -> ${after1.r}; seldon_api_executor_server_requests_seconds_count{code="200"} ${before1.executor} -> ${after1.executor}`);
+    assert.ok(after1.r - before1.r >= n, `the R server counted ${after1.r - before1.r} of ${n} predictions`);
+    assert.ok(after1.executor - before1.executor >= n, `the executor counted ${after1.executor - before1.executor} of ${n} predictions`);
+  });
+
+  it('NetworkPolicies on the models: 8000 answers in the namespace; 9000 is refused to every pod but the executor (its Service and the pod IP); another namespace is refused', async () => {
+    await node.kubectlOk(['-n', OTHER, 'wait', '--for=condition=Ready', 'pod/outsider', '--timeout=60s'], { timeoutMs: 90000 });
+    const pod = (await predictorPods(main))[0];
+    const bypass = `http://${iris.metadata.name}-${main.name}-${MODEL}.${ns}.svc.cluster.local:9000`;
+    // A prediction where 8000 is meant to answer (a 404 would not tell a refusal apart); the R
+    // server's /health/ping on 9000, which it answers to whoever reaches it.
+    const get = (from, url, namespace = ns) => wget(from, url, { namespace, seconds: 3, post: url.includes(':8000') ? body(ROWS) : undefined });
+    const [ok, svc9000, ip9000, out8000, out9000, outIp] = await Promise.all([
+      get('predict-client', `http://${pod.status.podIP}:8000${PREDICTIONS}`),
+      get('predict-client', `${bypass}/health/ping`),
+      get('predict-client', `http://${pod.status.podIP}:9000/health/ping`),
+      get('outsider', `${svcUrl(main.name)}${PREDICTIONS}`, OTHER),
+      get('outsider', `http://${pod.status.podIP}:9000/health/ping`, OTHER),
+      get('outsider', `http://${pod.status.podIP}:8000${PREDICTIONS}`, OTHER),
+    ]);
+    assert.equal(ok.code, 0, `8000 from the namespace: ${ok.stderr}`);
+    assert.notEqual(svc9000.code, 0, `the executor bypass ${bypass} answers a pod of the namespace`);
+    assert.notEqual(ip9000.code, 0, 'the R server\'s pod IP:9000 answers a pod of the namespace');
+    assert.notEqual(out8000.code, 0, 'a pod of another namespace reaches the model\'s Service on 8000');
+    assert.notEqual(out9000.code, 0, 'a pod of another namespace reaches the R server on 9000');
+    assert.notEqual(outIp.code, 0, 'a pod of another namespace reaches the executor on the pod IP');
+    // The executor itself still reaches R on 9000 (over the pod's loopback): the predictions above.
+  });
+
+  it('Pod Security: the namespace\'s enforce level refuses a violating pod at admission, and admitted every pod of dist/ and of the operator', async () => {
+    const level = objects.find((o) => o.kind === 'Namespace' && o.metadata.name === ns).metadata.labels['pod-security.kubernetes.io/enforce'];
+    const bad = clientPod('privileged', ns, { app: 'privileged' });
+    bad.spec.containers[0].securityContext = { privileged: true };
+    const r = await node.kubectl(['apply', '-f', '-'], { input: JSON.stringify(bad) });
+    assert.notEqual(r.code, 0, 'a privileged pod was admitted');
+    assert.match(r.stderr, new RegExp(`violates PodSecurity "${level}:`));
+    // Every controller of the namespace has its pods: none was refused by Pod Security.
+    const events = (await node.getJson(['-n', ns, 'events'])).items.filter((e) => /PodSecurity/.test(e.message || ''));
+    assert.deepEqual(events.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}: ${e.message}`), []);
+    const deploys = (await node.getJson(['-n', ns, 'deployments'])).items;
+    for (const d of deploys) assert.ok((d.status.readyReplicas || 0) >= 1, `${d.metadata.name}: no ready pod`);
+    assert.ok(deploys.some((d) => d.metadata.labels && d.metadata.labels['seldon-deployment-id']), 'no operator-made Deployment');
+    const jobs = (await node.getJson(['-n', ns, 'jobs'])).items;
+    for (const j of jobs) assert.ok((j.status.succeeded || 0) >= 1, `${j.metadata.name}: not succeeded`);
+  });
+
+  it('read-only root filesystems and non-root users hold at runtime in every container of the namespace; the training Jobs ran so', async (t) => {
+    const pods = (await node.getJson(['-n', ns, 'pods'])).items.filter((p) => !p.metadata.deletionTimestamp);
+    const tasks = node.ctr(['-n', 'k8s.io', 'tasks', 'ls']).split('\n');
+    const seen = new Set();
+    for (const pod of pods.filter((p) => p.status.phase === 'Running' && !p.metadata.name.match(/^(trainer|predict-client|provisioner)-?/))) {
+      for (const cs of pod.status.containerStatuses) {
+        const spec = pod.spec.containers.find((c) => c.name === cs.name);
+        assert.equal((spec.securityContext || {}).readOnlyRootFilesystem, true, `${pod.metadata.name}/${cs.name}`);
+        // Asked of the runtime, not of the image: the container's task, then that process's
+        // user and root mount on the node.
+        const id = cs.containerID.replace(/^containerd:\/\//, '');
+        const task = tasks.find((l) => l.startsWith(id));
+        assert.ok(task, `no task for ${pod.metadata.name}/${cs.name}`);
+        const pid = task.split(/\s+/)[1];
+        const uid = Number(fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1]);
+        assert.notEqual(uid, 0, `${pod.metadata.name}/${cs.name} runs as root`);
+        const root = fs.readFileSync(`/proc/${pid}/mounts`, 'utf8').split('\n').find((l) => l.split(' ')[1] === '/');
+        assert.match(root, /\sro[,\s]/, `${pod.metadata.name}/${cs.name}: / is not read-only`);
+        seen.add(`${cs.image} uid ${uid}`);
+      }
+    }
+    // A write attempt where the image has a shell: the R server.
+    const pod = (await predictorPods(main))[0];
+    const w = await exec(pod.metadata.name, ['/bin/sh', '-c', 'echo x > /probe'], { container: MODEL });
+    assert.notEqual(w.code, 0);
+    assert.match(w.stderr, /Read-only file system/);
+    t.diagnostic(`running containers checked: ${[...seen].sort().join('; ')}`);
+    // The training Jobs' pods (completed): the same settings, and they succeeded with them.
+    const trainPods = (await node.getJson(['-n', ns, 'pods', '-l', 'app.kubernetes.io/component=training'])).items.filter((p) => p.status.phase === 'Succeeded');
+    assert.ok(trainPods.length >= training.length + 1, `${trainPods.length} succeeded training pods`);
+    for (const p of trainPods) {
+      const c = p.spec.containers[0];
+      assert.equal(c.securityContext.readOnlyRootFilesystem, true, p.metadata.name);
+      assert.ok((c.securityContext.runAsUser ?? p.spec.securityContext.runAsUser) > 0, p.metadata.name);
+      assert.equal(p.status.containerStatuses[0].state.terminated.exitCode, 0);
+    }
+  });
+
+  it('graceful termination through the operator\'s preStop: a model pod deleted under load, no request lost', async (t) => {
+    const pods = await predictorPods(main);
+    assert.ok(pods.length >= 2, `${pods.length} champion pods: the load needs another one to go to`);
+    const victim = pods[0];
+    const model = victim.spec.containers.find((c) => c.name === MODEL);
+    assert.deepEqual(model.lifecycle.preStop.exec.command, ['/bin/sh', '-c', '/bin/sleep 10'], 'the operator\'s preStop');
+    // Bounded: at most 400 requests in 16 s, about 20 per second, by the Service's DNS name.
+    const loop = `n=0; f=0; s=$(date +%s); while [ $n -lt 400 ] && [ $(( $(date +%s) - s )) -lt 16 ]; do
+      timeout 3 wget -q -O /dev/null --header 'Content-Type: application/json' --post-data='${body([ROWS[0]])}' ${svcUrl(main.name)}${PREDICTIONS} || f=$((f+1)); n=$((n+1)); usleep 40000; done; echo "$n $f"`;
+    const load = exec('predict-client', ['timeout', '30', 'sh', '-c', loop], { timeoutMs: 40000 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const t1 = Date.now();
+    await node.kubectlOk(['-n', ns, 'delete', 'pod', victim.metadata.name, '--wait=true', '--timeout=60s'], { timeoutMs: 90000 });
+    const gone = Date.now() - t1;
+    const r = await load;
+    assert.equal(r.code, 0, r.stderr);
+    const [n, failed] = r.stdout.trim().split(' ').map(Number);
+    t.diagnostic(`figure: graceful termination: ${failed} of ${n} requests failed while ${victim.metadata.name} terminated (deleted in ${secs(gone)} s)`);
+    const ev = (await node.getJson(['-n', ns, 'events', '--field-selector', `involvedObject.name=${victim.metadata.name}`])).items;
+    assert.deepEqual(ev.filter((e) => e.reason === 'FailedPreStopHook').map((e) => e.message), []);
+    // The preStop (sleep 10) ran: the model container outlived the deletion by its length.
+    assert.ok(gone >= 10000, `the pod was gone ${gone} ms after the delete: the preStop did not hold it`);
+    assert.ok(n >= 100, `only ${n} requests were sent`);
+    assert.equal(failed, 0, `${failed} of ${n} requests failed while a model pod terminated`);
+    await node.kubectlOk(['-n', ns, 'rollout', 'status', `deploy/${iris.metadata.name}-${main.name}-0-${MODEL}`, '--timeout=180s'], { timeoutMs: 200000 });
+  });
+
+  it('README step 8: the promotion CronJob, triggered once, moves iris@champion, and the rolled champion pods serve that version', async (t) => {
+    const t1 = Date.now();
+    const out = await walk.run(8, { log });
+    t.diagnostic(`promotion and roll in ${secs(Date.now() - t1)} s: ${out[2].stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`);
+    const r = await wget('predict-client', `${svcUrl(main.name)}${PREDICTIONS}`, { post: body(ROWS) });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(Number(JSON.parse(r.stdout).meta.tags.model_version), versions['iris@challenger']);
+    assert.deepEqual(walk.ran, walk.steps.map((s) => s.n), 'the scenario did not run every step of the README walkthrough');
   });
 
   it('the seed\'s failure, for real: a model on 8000 makes the executor crash-loop with "address already in use"', async (t) => {
@@ -271,51 +538,25 @@ describe('dist/ on the real node: artifact store, tracking server, training', { 
     await node.kubectl(['-n', ns, 'delete', 'sdep', name, '--wait=false']);
   });
 
-  it('NetworkPolicies: a pod in another namespace is refused by MinIO and MLflow; the provisioner\'s labels pass to MinIO', async () => {
+  it('NetworkPolicies: a pod in another namespace is refused by MinIO and MLflow; the provisioner\'s and the trainers\' labels pass', async () => {
     const svc = store.find((o) => o.kind === 'Service');
-    const port = svc.spec.ports[0].port;
-    const url = `http://${svc.metadata.name}.${ns}.svc.cluster.local:${port}/minio/health/live`;
+    const url = `http://${svc.metadata.name}.${ns}.svc.cluster.local:${svc.spec.ports[0].port}/minio/health/live`;
     const mlflow = objects.find((o) => o.kind === 'Service' && o.metadata.name === tracking.metadata.name);
     const mlflowUrl = `http://${mlflow.metadata.name}.${ns}.svc.cluster.local:${mlflow.spec.ports[0].port}/health`;
-    const pod = clientPod;
-    await node.kubectlOk(['create', 'namespace', OTHER]);
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
-      pod('outsider', OTHER, { app: 'outsider' }),
-      pod('provisioner-like', ns, provision.spec.template.metadata.labels),
-    ] }) });
-    await node.kubectlOk(['-n', OTHER, 'wait', '--for=condition=Ready', 'pod/outsider', '--timeout=60s'], { timeoutMs: 90000 });
     await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/provisioner-like', '--timeout=60s'], { timeoutMs: 90000 });
-    const get = (namespace, p, u = url) => node.kubectl(['-n', namespace, 'exec', p, '--', 'timeout', '3', 'wget', '-q', '-O', '-', u]);
-    const ok = await get(ns, 'provisioner-like');
+    const get = (namespace, p, u) => wget(p, u, { namespace, seconds: 3 });
+    const [ok, refused, refusedMlflow, okMlflow] = await Promise.all([
+      get(ns, 'provisioner-like', url), get(OTHER, 'outsider', url), get(OTHER, 'outsider', mlflowUrl), get(ns, 'trainer-like', mlflowUrl),
+    ]);
     assert.equal(ok.code, 0, `the provisioner's labels are refused: ${ok.stderr}`);
-    const refused = await get(OTHER, 'outsider');
     assert.notEqual(refused.code, 0, 'a pod of another namespace reaches MinIO');
-    const refusedMlflow = await get(OTHER, 'outsider', mlflowUrl);
     assert.notEqual(refusedMlflow.code, 0, 'a pod of another namespace reaches MLflow');
     // The same URL answers from an admitted pod: the refusal is the policy, not a wrong address.
-    assert.equal((await get(ns, 'trainer-like', mlflowUrl)).code, 0);
-  });
-
-  it('read-only root filesystem and the non-root user hold in the MinIO pod', async () => {
-    const pod = (await node.getJson(['-n', ns, 'pods', '-l', 'app.kubernetes.io/name=minio', '--field-selector=status.phase=Running'])).items[0];
-    const c = pod.spec.containers[0].securityContext;
-    assert.equal(c.readOnlyRootFilesystem, true);
-    const status = pod.status.containerStatuses[0];
-    assert.equal(status.ready, true);
-    // Asked of the runtime, not of the image (which may have no shell): the container's task PID,
-    // then that process's user and root mount on the node.
-    const id = status.containerID.replace(/^containerd:\/\//, '');
-    const task = node.ctr(['-n', 'k8s.io', 'tasks', 'ls']).split('\n').find((l) => l.startsWith(id));
-    assert.ok(task, `no task for container ${id}`);
-    const pid = task.split(/\s+/)[1];
-    assert.match(pid, /^\d+$/);
-    const uid = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)[1];
-    assert.equal(Number(uid), storeDeploy.spec.template.spec.securityContext.runAsUser);
-    const mounts = fs.readFileSync(`/proc/${pid}/mounts`, 'utf8').split('\n');
-    assert.match(mounts.find((l) => l.split(' ')[1] === '/'), /\sro[,\s]/);
+    assert.equal(okMlflow.code, 0);
   });
 
   it('the node stops and nothing of it is left', async (t) => {
+    walk.stop();
     if (!owned) {
       t.skip('the node was already up (npm run node:up): left running');
       return;

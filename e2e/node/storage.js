@@ -74,4 +74,36 @@ function volumesFor(root, objects) {
   });
 }
 
-module.exports = { claimOwner, hostPathVolume, volumesFor };
+// `npm run node:volumes -- <dir>`: a volume for each claim of the manifests in `dir`, applied to
+// the node (what a dynamic provisioner does on a user's cluster). A volume whose claim is gone, or
+// was made again (another uid), is deleted and its folder emptied before it is made again, as a
+// `Delete` reclaim policy would; one bound to the claim that exists is left as it is. Returns the
+// volumes, each with `recycled` when it was made anew.
+async function provisionVolumes(node, dir, { log = () => {} } = {}) {
+  const { loadDist } = require('../lib/manifests');
+  const objects = loadDist(dir).docs;
+  const vols = volumesFor(path.join(node.run, 'volumes'), objects);
+  for (const v of vols) {
+    const { name } = v.pv.metadata;
+    const { namespace, name: claim } = v.pv.spec.claimRef;
+    const got = await node.kubectl(['get', 'pv', name, '-o', 'json']);
+    v.recycled = true;
+    if (got.code === 0) {
+      const ref = JSON.parse(got.stdout).spec.claimRef || {};
+      const pvc = await node.kubectl(['-n', namespace, 'get', 'pvc', claim, '-o', 'jsonpath={.metadata.uid}']);
+      if (!ref.uid || (pvc.code === 0 && pvc.stdout.trim() === ref.uid)) {
+        v.recycled = false;
+        continue;
+      }
+      await node.kubectlOk(['delete', 'pv', name, '--wait=true', '--timeout=60s'], { timeoutMs: 90000 });
+    }
+    const folder = v.pv.spec.hostPath.path;
+    for (const f of fs.readdirSync(folder)) fs.rmSync(path.join(folder, f), { recursive: true, force: true });
+    log(`volume ${name} for ${namespace}/${claim}: ${folder}, owner ${v.owner.uid}:${v.owner.gid}`);
+  }
+  const fresh = vols.filter((v) => v.recycled).map((v) => v.pv);
+  if (fresh.length) await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: fresh }) });
+  return vols;
+}
+
+module.exports = { claimOwner, hostPathVolume, volumesFor, provisionVolumes };
