@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import {
-  ENV, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, MLFLOW_SERVER_ENV,
+  ENV, ISTIO_GATEWAY_ANNOTATION, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, MLFLOW_SERVER_ENV,
   R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS,
 } from './contract';
 import {
@@ -74,6 +74,7 @@ function ungroupedWarnings(objects: any[]): string[] {
     const report = reporter(out, obj);
     for (const t of podTemplates(obj)) qualityMetricRules(t, valid, report);
     if (isInferenceService(obj)) kserveStorageCredentialRules(obj.spec?.predictor ?? {}, list(obj.spec?.predictor?.containers), report);
+    if (isSeldon(obj)) seldonTrafficRules(obj, report);
   }
   return out;
 }
@@ -990,6 +991,26 @@ function kserveS3CredentialRules(obj: any, report: Report): void {
   if (parts && isInClusterName(parts.host) && String(annotations[KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION]).toLowerCase() === 'true') {
     report(at(KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION), `"true" with the in-cluster endpoint ${JSON.stringify(endpoint)}: virtual-hosted style puts the bucket in the host name, which the cluster's DNS does not resolve and MinIO does not answer. Fix: remove it (path-style is KServe's default)`);
   }
+}
+
+/**
+ * A traffic split between predictors is done only by the ingress the Seldon operator writes
+ * routes for (an Istio VirtualService, or Ambassador Mappings): each Service `<name>-<predictor>`
+ * selects one predictor's pods, so without that ingress a client gets whichever predictor's Service
+ * it calls, whatever the weights (seen on a real node: docs/real-node.md, "The canary split").
+ * The Istio gateway annotation says the split is meant for Istio; Ambassador needs no annotation,
+ * so this is a warning, not an error.
+ */
+function seldonTrafficRules(obj: any, report: Report): void {
+  const annotations = obj.metadata?.annotations ?? {};
+  if (ISTIO_GATEWAY_ANNOTATION in annotations || Object.keys(annotations).some((k) => k.startsWith('seldon.io/ambassador'))) return;
+  const predictors = list(obj.spec?.predictors);
+  const routed = predictors.map((p, i) => ({ p, i })).filter(({ p }) => p?.shadow !== true);
+  const split = routed.filter(({ p }) => typeof p?.traffic === 'number' && p.traffic > 0 && p.traffic < 100);
+  if (routed.length < 2 || split.length === 0) return;
+  const name = obj.metadata?.name;
+  const { p, i } = split[0];
+  report(`spec.predictors[${i}].traffic`, `${p.traffic}: the operator splits traffic only in the routes it writes for Istio or Ambassador; the Services ${routed.map(({ p: q }) => `${name}-${q?.name}`).join(', ')} each reach one predictor, so without that ingress the weights do nothing. Fix: install the operator with Istio (and annotate ${ISTIO_GATEWAY_ANNOTATION}: SeldonRModel ingress "istio") or Ambassador, and send requests through it; or ignore this if the operator runs with Ambassador`);
 }
 
 /**

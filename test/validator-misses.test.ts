@@ -181,6 +181,22 @@ describe('warnings: what the manifests suggest but cannot prove', () => {
     expect(manifestWarnings(Testing.synth(chart2))).toEqual([]);
   });
 
+  test('a traffic split without the Istio annotation: the weights need the ingress the operator routes through', () => {
+    const sdep = (annotations: Record<string, string>) => ({
+      apiVersion: 'machinelearning.seldon.io/v1', kind: 'SeldonDeployment', metadata: { name: 'iris', namespace: NS, annotations },
+      spec: { predictors: [{ name: 'default', traffic: 90 }, { name: 'canary', traffic: 10 }, { name: 'mirror', shadow: true }] },
+    });
+    expect(manifestWarnings([sdep({})])).toEqual([
+      `SeldonDeployment ${NS}/iris: spec.predictors[0].traffic: 90: the operator splits traffic only in the routes it writes for Istio or Ambassador; the Services iris-default, iris-canary each reach one predictor, so without that ingress the weights do nothing. Fix: install the operator with Istio (and annotate seldon.io/istio-gateway: SeldonRModel ingress "istio") or Ambassador, and send requests through it; or ignore this if the operator runs with Ambassador`,
+    ]);
+    expect(manifestWarnings([sdep({ 'seldon.io/istio-gateway': 'istio-system/seldon-gateway' })])).toEqual([]);
+    expect(manifestWarnings([sdep({ 'seldon.io/ambassador-id': 'a' })])).toEqual([]);
+    // One routed predictor and a shadow: no split.
+    const single = sdep({});
+    single.spec.predictors = [{ name: 'default', traffic: 100 }, { name: 'mirror', shadow: true }];
+    expect(manifestWarnings([single])).toEqual([]);
+  });
+
   test('a quality metric the training script never names (the default "accuracy" for a regression script)', () => {
     const app = Testing.app();
     const chart = new Chart(app, 'ml', { namespace: NS });
