@@ -261,7 +261,7 @@ describe('the README walkthrough on the real node, and what each step must have 
           // §9: R server pod start to Ready, from the pod's own status (second resolution).
           const ready = pod.status.conditions.find((c) => c.type === 'Ready');
           const started = Date.parse(pod.status.startTime);
-          t.diagnostic(`figure: R pod start to Ready: ${secs(Date.parse(ready.lastTransitionTime) - started)} s (${pod.metadata.name}; ${pod.status.containerStatuses.map((c) => `${c.name} ${c.restartCount} restarts`).join(', ')})`);
+          t.diagnostic(`figure: R pod start to Ready, applied with dist/ (waiting for its alias): ${secs(Date.parse(ready.lastTransitionTime) - started)} s (${pod.metadata.name}; ${pod.status.containerStatuses.map((c) => `${c.name} ${c.restartCount} restarts`).join(', ')})`);
         }
       }
     }
@@ -531,6 +531,11 @@ describe('the README walkthrough on the real node, and what each step must have 
       await new Promise((res) => setTimeout(res, 500));
     }
     t.diagnostic(`first prediction after the roll: ${refused} refused before it`);
+    // §9: R server pod start to Ready when the model exists already (the rolled pods).
+    for (const pod of await predictorPods(main)) {
+      const ready = pod.status.conditions.find((c) => c.type === 'Ready');
+      t.diagnostic(`figure: R pod start to Ready, the model registered: ${secs(Date.parse(ready.lastTransitionTime) - Date.parse(pod.status.startTime))} s (${pod.metadata.name}, rolled by the promotion)`);
+    }
     assert.equal(r.code, 0, r.stderr);
     assert.equal(Number(JSON.parse(r.stdout).meta.tags.model_version), versions['iris@challenger']);
     assert.deepEqual(walk.ran, walk.steps.map((s) => s.n), 'the scenario did not run every step of the README walkthrough');
