@@ -325,7 +325,9 @@ describe('the README walkthrough on the real node, and what each step must have 
     agent.destroy();
     ms.sort((a, b) => a - b);
     t.diagnostic(`figure: end-to-end latency through port-forward, Service and executor to R: p50 ${quantile(ms, 0.5).toFixed(1)} ms, p99 ${quantile(ms, 0.99).toFixed(1)} ms (500 sequential requests, one row)`);
-    for (const img of images.filter((i) => need.includes(i.ref))) t.diagnostic(`figure: image ${img.ref} ${Math.round(img.bytes / 1e6)} MB`);
+    // Every image of the project's build (the index's archives carry their size), the R serve
+    // image and the executor included (they are named in the SeldonDeployments, not in a pod template).
+    for (const img of images.filter((i) => Number.isFinite(i.bytes))) t.diagnostic(`figure: image ${img.ref} ${Math.round(img.bytes / 1e6)} MB`);
   });
 
   it('the canary split: what a client without an ingress gets from each Service the operator makes', async (t) => {
@@ -483,7 +485,7 @@ describe('the README walkthrough on the real node, and what each step must have 
     }
   });
 
-  it('graceful termination through the operator\'s preStop: a model pod deleted under load, no request lost', async (t) => {
+  it('graceful termination through the operator\'s preStop: a model pod deleted under load; the preStop holds it, the executor\'s refusals are counted and bounded', async (t) => {
     const pods = await predictorPods(main);
     assert.ok(pods.length >= 2, `${pods.length} champion pods: the load needs another one to go to`);
     const victim = pods[0];
