@@ -315,6 +315,9 @@ describe('dist/ on the real node: artifact store, tracking server, training', { 
     assert.match(mounts.find((l) => l.split(' ')[1] === '/'), /\sro[,\s]/);
   });
 
+  // Issue 20 §5 and §6 on this stack: the faults, then KServe on the same node (e2e/node/faults.js).
+  require('./faults').register({ node, ns, dist, clientPod });
+
   it('the node stops and nothing of it is left', async (t) => {
     if (!owned) {
       t.skip('the node was already up (npm run node:up): left running');
