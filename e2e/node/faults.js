@@ -10,8 +10,11 @@
 //   - containerd, then the kubelet, are restarted (by their recorded PIDs, Node.restart()): the
 //     pods come back Ready and predictions work;
 //   - the model's container with a memory limit below its working set is OOMKilled.
-// Then the KServe scenario of e2e/node/kserve.js (it needs the CPU the Seldon stack holds).
+// Then the KServe scenario of e2e/node/kserve.js, whose install begins in the background during
+// the set-up here (it needs the CPU the SeldonDeployments hold, so it runs last).
 // Every loop is bounded in count and time, and every request goes to a pod or Service of the node.
+// The set-up re-applies the iris SeldonDeployment (the walkthrough's collision test deletes it):
+// where the SeldonDeployment is already Ready it costs nothing.
 const { it } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
