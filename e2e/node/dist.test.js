@@ -608,6 +608,9 @@ describe('the README walkthrough on the real node, and what each step must have 
     assert.equal(okMlflow.code, 0);
   });
 
+  // Issue 20 §5 and §6 on this stack: the faults, then KServe on the same node (e2e/node/faults.js).
+  require('./faults').register({ node, ns, dist, clientPod });
+
   it('the node stops and nothing of it is left', async (t) => {
     walk.stop();
     if (!owned) {

@@ -125,6 +125,8 @@ function mountsUnder(dir) {
 
 // ---- processes --------------------------------------------------------------------------------
 const pidFile = (name) => path.join(RUN, 'pids', name);
+// The command a component was started with, so that restart() starts the same one again.
+const cmdFile = (name) => path.join(RUN, 'pids', `${name}.cmd.json`);
 const logFile = (name) => path.join(RUN, 'logs', `${name}.log`);
 
 // The kernel's start time of a process (field 22 of /proc/PID/stat): a PID and its start time
@@ -150,6 +152,7 @@ function launch(name, cmd, args, env = {}) {
   fs.closeSync(out);
   child.unref();
   fs.writeFileSync(pidFile(name), `${child.pid} ${startTime(child.pid)}\n`);
+  fs.writeFileSync(cmdFile(name), JSON.stringify({ cmd, args, env }));
   return child.pid;
 }
 
@@ -169,6 +172,7 @@ async function stopProcess(name, graceMs = 10000) {
     for (let i = 0; i < 50 && startTime(r.pid); i++) await sleep(100);
   }
   fs.rmSync(pidFile(name), { force: true });
+  fs.rmSync(cmdFile(name), { force: true });
 }
 
 // Polls fn until truthy, bounded in time; names the component whose log explains a failure.
@@ -445,6 +449,28 @@ class Node {
       stamps[img.ref] = stamp;
       fs.writeFileSync(stampFile, JSON.stringify(stamps, null, 2));
     }
+  }
+
+  // Stops one component (its recorded process group only, as down() does) and starts it again
+  // with the command it was started with; resolves once it answers again (containerd: its API;
+  // the kubelet: its healthz and the node Ready). For the fault scenarios: the pods' containers
+  // are the shims' children, in groups of their own, so they outlive containerd's restart.
+  async restart(name, { graceMs = 10000 } = {}) {
+    if (!['containerd', 'kubelet'].includes(name)) throw new Error(`restart(${name}): only containerd and the kubelet are restarted`);
+    const r = recorded(name);
+    if (!r || !r.alive) throw new Error(`restart(${name}): it is not running (no live recorded process)`);
+    const spec = JSON.parse(fs.readFileSync(cmdFile(name), 'utf8'));
+    const t0 = Date.now();
+    await stopProcess(name, graceMs);
+    const stopped = (Date.now() - t0) / 1000;
+    launch(name, spec.cmd, spec.args, spec.env);
+    if (name === 'containerd') {
+      await until('containerd answers after its restart', () => this.ctr(['version'], { allowFail: true }) !== null, { timeoutMs: 30000, component: name });
+    } else {
+      await until('kubelet healthz after its restart', async () => (await this.curlLocal(10248, '/healthz')) === 200, { timeoutMs: 60000, everyMs: 250, component: name });
+    }
+    await until(`node ${NET.nodeName} Ready after restarting ${name}`, async () => this.nodeReady(), { timeoutMs: 120000, everyMs: 500, component: name });
+    return { stopped, ready: (Date.now() - t0) / 1000 };
   }
 
   async ready() {

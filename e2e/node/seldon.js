@@ -132,4 +132,4 @@ function connects(host, port) {
   });
 }
 
-module.exports = { installOperator, OPERATOR_IMAGE, NS, SOURCE, CRD };
+module.exports = { installOperator, connects, OPERATOR_IMAGE, NS, SOURCE, CRD };

@@ -8,6 +8,10 @@
 #                             RMLOPS_KSERVE_MANAGER names a binary to use instead)
 #   kserve/v0.20.0/crd/       the CRDs of the module's config/crd/full (InferenceService, ...)
 #   kserve/v0.20.0/configmap/ the module's config/configmap/inferenceservice.yaml
+#   kserve/v0.20.0/{rbac,manager,webhook}/  the module's install manifests for the manager (its
+#                             ServiceAccount, ClusterRole, leader-election Role and bindings, its
+#                             Deployment, the webhook Service and configurations), with which
+#                             e2e/node/kserve.js runs the manager in-cluster on the real node
 # Idempotent: the build and the copy each write a stamp; a rerun with the same inputs only prints
 # versions. Compiles run under `nice` because the build machines are shared.
 set -euo pipefail
@@ -51,7 +55,9 @@ fi
 
 # ---- CRDs and the inferenceservice-config ConfigMap, from the same module version -----------
 step "kserve config $KSERVE_VERSION"
-want="$KSERVE_MODULE@$KSERVE_VERSION crd/full/**/serving.kserve.io_*.yaml configmap/inferenceservice.yaml"
+INSTALL_FILES=(rbac/service_account.yaml rbac/role.yaml rbac/role_binding.yaml rbac/leader_election_role.yaml
+  rbac/leader_election_role_binding.yaml manager/manager.yaml webhook/manifests.yaml webhook/service.yaml)
+want="$KSERVE_MODULE@$KSERVE_VERSION crd/full/**/serving.kserve.io_*.yaml configmap/inferenceservice.yaml ${INSTALL_FILES[*]}"
 if stamp_ok kserve-config "$want" && [[ -f "$KSERVE_CONFIG/configmap/inferenceservice.yaml" ]]; then
   echo "up to date"
 else
@@ -81,6 +87,10 @@ else
   # cert-manager); the module cache is read-only, so the copies are made writable.
   find "$dir/config/crd/full" -name 'serving.kserve.io_*.yaml' -exec cp {} "$KSERVE_CONFIG/crd/" \;
   cp "$dir/config/configmap/inferenceservice.yaml" "$KSERVE_CONFIG/configmap/"
+  for f in "${INSTALL_FILES[@]}"; do
+    mkdir -p "$KSERVE_CONFIG/$(dirname "$f")"
+    cp "$dir/config/$f" "$KSERVE_CONFIG/$f"
+  done
   chmod -R u+w "$KSERVE_CONFIG"
   stamp_set kserve-config "$want"
   echo "copied from $dir"
