@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
 import { validateApp } from './app-validation';
+import { constructWarnings } from './validate';
 import { MANIFEST_INDEX, MANIFEST_MARKER, ValidateOptions, isWrittenManifest, manifestWarnings } from './manifest-validation';
 
 // Rank of each kind; kinds not listed are workloads and keep the app's declaration order.
@@ -84,7 +85,7 @@ export function writeManifests(app: App, outdir: string, options: ValidateOption
     throw new Error(`${problems.length} problem(s) in the manifests; nothing written to ${outdir}:\n  ${problems.join('\n  ')}`);
   }
   const warn = options.onWarning ?? ((w: string) => process.stderr.write(`warning: ${w}\n`));
-  for (const w of manifestWarnings(manifests.map((m) => m.object))) warn(w);
+  for (const w of [...constructWarnings(app), ...manifestWarnings(manifests.map((m) => m.object))]) warn(w);
   const dir = path.resolve(outdir);
   checkOwnFolder(outdir, dir);
   const files: Record<string, string> = {};
