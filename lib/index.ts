@@ -23,6 +23,8 @@ export type { ResolvedDefaults, RmlopsDefaultsProps, SecretRef } from './rmlops-
 export { ImportedTrackingServer } from './imported-tracking-server';
 export type { TrackingServerAttributes } from './imported-tracking-server';
 export { constructWarnings } from './validate';
+export { hardenPodSpecs } from './harden';
+export type { HardeningReport } from './harden';
 export { MIN_NODE } from './capacity';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
