@@ -11,6 +11,7 @@ import {
   KServeRModel, LABELS, MinioStore, MlflowServer, ModelPromotion, NAMESPACE_NAME_LABEL, PART_OF, RTrainingJob, RmlopsDefaults,
   SeldonRModel, constructWarnings, hardenPodSpecs, validateApp, withRegistry, writeManifests,
 } from '../lib';
+import { quantityString } from '../lib/pod-defaults';
 import { containers, find, fixtureScript, podSpecs, synthValid } from './constructs-support';
 
 const { imageRefs } = require('../scripts/real/images.js') as { imageRefs: (root?: string) => Record<string, string> };
@@ -132,6 +133,7 @@ describe('RmlopsDefaults: one registry and pull secrets for every default image'
 });
 
 describe('PodSettings on every workload construct', () => {
+  const tracking = { trackingUri: 'http://mlflow.mlops.svc:5000', allowClient: () => undefined };
   const settings = {
     serviceAccountName: 'risk-runner',
     nodeSelector: { 'node.example.com/pool': 'r-models' },
@@ -193,7 +195,14 @@ describe('PodSettings on every workload construct', () => {
     expect(job.imagePullSecrets).toEqual([{ name: 'risk-db' }]);
   });
 
-  const tracking = { trackingUri: 'http://mlflow.mlops.svc:5000', allowClient: () => undefined };
+  test('Size becomes whole MiB, else KiB; Cpu its amount; a request above the limit is still an error', () => {
+    expect([quantityString(Size.gibibytes(2)), quantityString(Size.kibibytes(1536)), quantityString(Size.mebibytes(0.5)), quantityString(kplus.Cpu.units(1.5)), quantityString('250m')])
+      .toEqual(['2048Mi', '1536Ki', '512Ki', '1.5', '250m']);
+    const chart = new Chart(Testing.app(), 'test', { namespace: 'risk' });
+    new SeldonRModel(chart, 'm', { model: 'models:/m@champion', tracking, resources: { memoryRequest: Size.gibibytes(2), memoryLimit: Size.gibibytes(1) } });
+    expect(synthError(chart).some((l) => l.startsWith('[test/m] resources') && l.includes('"2048Mi"') && l.includes('"1024Mi"'))).toBe(true);
+  });
+
   test.each([
     ['a bad toleration operator', { tolerations: [{ key: 'dedicated', operator: 'In' as any }] },
       '[test/m] tolerations[0].operator = "In": is not a toleration operator. Fix: use "Equal" (key and value match) or "Exists" (any value of the key)'],
