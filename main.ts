@@ -11,6 +11,10 @@
  * The KServe variant (`npm run synth -- --target kserve`, written to dist-kserve/) is the same
  * pipeline in its own namespace with both models served by KServe instead: `iris` in Serverless
  * (Knative) mode, scaling on concurrency, and `mtcars` as a raw Deployment scaling on CPU.
+ *
+ * The credit app (`--target credit`, dist-credit/) is a second team's app: a credit-default glm
+ * in namespace `risk` with a private registry, pull secret, service account, node pool, a
+ * Secret-backed token and the platform's shared MLflow (examples/credit/app.ts).
  */
 import * as path from 'path';
 import { App, Chart } from 'cdk8s';
@@ -19,6 +23,7 @@ import {
   KServeRModel, MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, RTrainingJobProps, SeldonRModel,
   TrainingScript, writeManifests,
 } from './lib';
+import { buildCreditApp } from './examples/credit/app';
 
 /** Namespace of the example. */
 export const NAMESPACE = 'rmlops-iris';
@@ -29,6 +34,7 @@ export const KSERVE_NAMESPACE = 'rmlops-iris-kserve';
 export const TARGETS = {
   seldon: { outdir: 'dist' },
   kserve: { outdir: 'dist-kserve' },
+  credit: { outdir: 'dist-credit' },
 } as const;
 /** A variant of the example. */
 export type Target = keyof typeof TARGETS;
@@ -81,6 +87,7 @@ function mtcarsTraining(chart: Chart, mlflow: MlflowServer): RTrainingJob {
 /** Builds the example app for `target` (nothing is written). */
 export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target = 'seldon'): App {
   if (target === 'kserve') return buildKServeApp(outdir);
+  if (target === 'credit') return buildCreditApp(outdir);
   const app = new App({ outdir });
   // Pod Security Admission: enforce baseline (the Seldon executor sidecar is not restricted),
   // warn and audit at restricted (see POD_SECURITY_LABELS).

@@ -17,10 +17,18 @@ export type { AutoscalingProps, CanaryProps, Ingress, NoRolloutProps, PredictorI
 export { CRON_MACROS, cronError } from './cron';
 export { writeHelmChart } from './helm';
 export * from './model-promotion';
+export * from './pod-settings';
+export { RMLOPS_DEFAULTS_CONTEXT, RmlopsDefaults, withRegistry } from './rmlops-defaults';
+export type { ResolvedDefaults, RmlopsDefaultsProps, SecretRef } from './rmlops-defaults';
+export { ImportedTrackingServer } from './imported-tracking-server';
+export type { TrackingServerAttributes } from './imported-tracking-server';
+export { constructWarnings } from './validate';
+export { hardenPodSpecs } from './harden';
+export type { HardeningReport } from './harden';
 export { MIN_NODE } from './capacity';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
-export type { ComputeResources, NetworkClient } from './pod-defaults';
+export type { ComputeResources, LabelledNamespaceClients, NetworkClient, ResolvedResources } from './pod-defaults';
 export type { Problem } from './validate';
 export {
   MANIFEST_INDEX, MANIFEST_MARKER, loadManifestDir, loadManifestFile, manifestWarnings, validateDirectory, validateManifests,

@@ -26,12 +26,14 @@ import {
 } from './pod-defaults';
 import { parseQuantity } from './k8s-names';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
+import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import {
   DEFAULT_R_SERVING_IMAGE, R_SERVER_COMMAND, R_SERVER_LIVENESS_TIMING, R_SERVER_READINESS_TIMING,
   RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import {
-  Problem, checkArgv, checkDnsLabel, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth,
+  Problem, checkArgv, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth,
 } from './validate';
 
 /**
@@ -53,8 +55,8 @@ const METRICS: Readonly<Record<'Knative' | 'Standard', readonly string[]>> = { K
 const SERVERLESS_SUFFIX = '-predictor-00001';
 const RAW_SUFFIX = '-predictor';
 
-/** Props of `KServeRModel`. */
-export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_PORT> extends RServerContainerProps {
+/** Props of `KServeRModel` (`PodSettings` apply to the predictor's pods; `env` and `envFrom` to `kserve-container`). */
+export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_PORT> extends RServerContainerProps, PodSettings {
   /**
    * What to serve: a training job's `model` or a `models:/`/`runs:/` URI (loaded from MLflow by
    * the server), or a storage URI (`s3://`, `gs://`, `pvc://<claim>/<path>`, `https://`, `hf://`)
@@ -137,7 +139,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     // ModelMesh is a KServe mode too, but not one a custom R container runs in.
     const named = KSERVE_MODE_NAMES[props.deploymentMode ?? 'RawDeployment'];
     const mode = named === 'ModelMesh' ? undefined : named;
-    const image = props.image ?? DEFAULT_R_SERVING_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_SERVING_IMAGE);
     const httpPort: number = (props.httpPort as number | undefined) ?? KSERVE_MODEL_HTTP_PORT;
     const uid = props.runAsUser ?? R_IMAGE_UID;
     const given = withDefaults(props.resources, { cpuRequest: '250m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
@@ -157,6 +159,24 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const minReplicas = fixed ? props.replicas ?? 1 : props.minReplicas ?? 1;
     const maxReplicas = fixed ? props.replicas ?? 1 : props.maxReplicas ?? Math.max(minReplicas, 1);
 
+    const ownEnv = [
+      // A storage URI goes to KServe's storage initializer, whose webhook rewrites STORAGE_URI to
+      // /mnt/models once it has downloaded it; the server loads that directory.
+      storage ? { name: ENV.storageUri, value: uri } : { name: ENV.modelUri, value: uri },
+      // KServe overwrites it with the same value; written so the manifest alone says which name
+      // the v2 paths use.
+      { name: ENV.inferenceServiceName, value: name },
+      { name: ENV.kserveProtocol, value: 'v2' },
+      // Knative injects PORT itself and rejects a container that sets it; in Standard mode nothing
+      // sets it, and the server would bind its Seldon default (9000) instead of the declared port.
+      ...(mode === 'Knative' ? [] : [{ name: ENV.port, value: String(httpPort) }]),
+      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
+    ];
+    // KServe and Knative inject these too; the rest of the contract is the R server's.
+    const settings = resolvePodSettings(this, props, ownedEnv(ownEnv, 'the construct',
+      [...['K_SERVICE', 'K_CONFIGURATION', 'K_REVISION'].map((n): [string, string] => [n, 'Knative']),
+        ...Object.values(ENV).map((n): [string, string] => [n, 'the rmlops contract (lib/contract.ts ENV)'])]));
+    const env = [...ownEnv, ...settings.env];
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name, { service: true, suffixes: [mode === 'Knative' ? SERVERLESS_SUFFIX : RAW_SUFFIX] }),
@@ -216,7 +236,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
         }
       }
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
-      if (props.serviceAccountName !== undefined) out.push(...checkDnsLabel('serviceAccountName', props.serviceAccountName, 253));
+      out.push(...settings.problems());
       return out;
     });
     validateObjectsAtSynth(this);
@@ -224,19 +244,6 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
     const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
     this.podSelector = podSelector;
 
-    const env = [
-      // A storage URI goes to KServe's storage initializer, whose webhook rewrites STORAGE_URI to
-      // /mnt/models once it has downloaded it; the server loads that directory.
-      storage ? { name: ENV.storageUri, value: uri } : { name: ENV.modelUri, value: uri },
-      // KServe overwrites it with the same value; written so the manifest alone says which name
-      // the v2 paths use.
-      { name: ENV.inferenceServiceName, value: name },
-      { name: ENV.kserveProtocol, value: 'v2' },
-      // Knative injects PORT itself and rejects a container that sets it; in Standard mode nothing
-      // sets it, and the server would bind its Seldon default (9000) instead of the declared port.
-      ...(mode === 'Knative' ? [] : [{ name: ENV.port, value: String(httpPort) }]),
-      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
-    ];
     const { requests, limits } = resourceMaps(resources, scratchSize);
     const container: PredictorContainer = {
       name: KSERVE_CONTAINER_NAME,
@@ -244,6 +251,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       command: props.command ?? [...R_SERVER_COMMAND],
       args: props.args,
       env,
+      envFrom: settings.envFrom,
       // Knative allows one port, named http1 (HTTP/1) or h2c; KServe routes the predictor Service to it.
       ports: [{ name: 'http1', containerPort: httpPort, protocol: 'TCP' }],
       readinessProbe: {
@@ -286,7 +294,7 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
           ...(props.scaleMetric !== undefined ? { scaleMetric: props.scaleMetric as ScaleMetricEnum } : {}),
           ...(props.scaleTarget !== undefined ? { scaleTarget: props.scaleTarget } : {}),
           ...(props.canaryTrafficPercent !== undefined ? { canaryTrafficPercent: props.canaryTrafficPercent } : {}),
-          ...(props.serviceAccountName !== undefined ? { serviceAccountName: props.serviceAccountName } : {}),
+          ...settings.pod,
           automountServiceAccountToken: false,
           containers: [container],
           volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(scratchSize) } }],

@@ -8,7 +8,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, Chart, Yaml } from 'cdk8s';
 import { validateApp } from './app-validation';
-import { MANIFEST_INDEX, MANIFEST_MARKER, ValidateOptions, isWrittenManifest, manifestWarnings } from './manifest-validation';
+import { constructWarnings } from './validate';
+import { LABELS, MANAGED_BY } from './contract';
+import { MANIFEST_INDEX, MANIFEST_MARKER, ValidateOptions, describeObject, isWrittenManifest, manifestWarnings } from './manifest-validation';
 
 // Rank of each kind; kinds not listed are workloads and keep the app's declaration order.
 const KIND_RANK: Record<string, number> = {
@@ -81,10 +83,11 @@ export function writeManifests(app: App, outdir: string, options: ValidateOption
   const manifests = orderedManifests(app);
   const problems = validateApp(app, options);
   if (problems.length > 0) {
-    throw new Error(`${problems.length} problem(s) in the manifests; nothing written to ${outdir}:\n  ${problems.join('\n  ')}`);
+    const hint = hardeningHint(problems, manifests.map((m) => m.object));
+    throw new Error(`${problems.length} problem(s) in the manifests; nothing written to ${outdir}:\n  ${problems.join('\n  ')}${hint ? `\n${hint}` : ''}`);
   }
   const warn = options.onWarning ?? ((w: string) => process.stderr.write(`warning: ${w}\n`));
-  for (const w of manifestWarnings(manifests.map((m) => m.object))) warn(w);
+  for (const w of [...constructWarnings(app), ...manifestWarnings(manifests.map((m) => m.object))]) warn(w);
   const dir = path.resolve(outdir);
   checkOwnFolder(outdir, dir);
   const files: Record<string, string> = {};
@@ -92,6 +95,24 @@ export function writeManifests(app: App, outdir: string, options: ValidateOption
   files[MANIFEST_INDEX] = `${MANIFEST_MARKER}\n${manifests.map((m) => `${m.file}\n`).join('')}`;
   replaceFolder(outdir, dir, files);
   return manifests;
+}
+
+// The restricted fields hardenPodSpecs adds when they are missing.
+const HARDENED_FIELDS = /securityContext\.(seccompProfile\.type|capabilities\.drop|allowPrivilegeEscalation|runAsNonRoot): (undefined|must)/;
+
+/**
+ * When workloads not written by this library (no `app.kubernetes.io/managed-by: rmlops-cdk8s`,
+ * e.g. a cdk8s-plus Deployment) miss restricted fields that `hardenPodSpecs` adds, the precise fix.
+ */
+function hardeningHint(problems: string[], objects: any[]): string | undefined {
+  const foreign = objects
+    .filter((o) => o?.metadata?.labels?.[LABELS.managedBy] !== MANAGED_BY)
+    .map(describeObject)
+    .filter((who) => problems.some((p) => p.includes(who) && HARDENED_FIELDS.test(p)));
+  if (foreign.length === 0) return undefined;
+  return `Fix for ${foreign.join(', ')} (not written by rmlops-cdk8s): call hardenPodSpecs(app) from rmlops-cdk8s after building the app and before writeManifests, `
+    + 'which adds seccompProfile RuntimeDefault, runAsNonRoot, allowPrivilegeEscalation false and capabilities drop ALL where they are missing; '
+    + 'or set them on each cdk8s-plus container: securityContext: { capabilities: { drop: [Capability.ALL] }, seccompProfile: { type: SeccompProfileType.RUNTIME_DEFAULT } } (docs/constructs.md, "cdk8s-plus workloads")';
 }
 
 function fail(where: string, value: string, problem: string, fix: string): never {

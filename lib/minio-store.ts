@@ -12,6 +12,8 @@ import {
   podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
   readWriteOnceClaim, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
+import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import {
   Problem, checkBucketName, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkRegion, validateAtSynth,
 } from './validate';
@@ -41,13 +43,16 @@ const MINIO_UID = 1000;
 const MINIO_SCRATCH = '256Mi';
 const MC_SCRATCH = '64Mi';
 
-/** Props of `MinioStore`. */
-export interface MinioStoreProps {
+/**
+ * Props of `MinioStore`. The `PodSettings` apply to both pods (the server and the provisioning
+ * Job); `env` and `envFrom` to the MinIO server container only.
+ */
+export interface MinioStoreProps extends PodSettings {
   /** Base name of every object (Deployment, Service, PVC `<name>-data`, Job `<name>-provision`). @default the construct id */
   readonly name?: string;
-  /** MinIO server image, pinned. @default DEFAULT_MINIO_IMAGE */
+  /** MinIO server image, pinned. @default DEFAULT_MINIO_IMAGE (from `RmlopsDefaults`' registry if set) */
   readonly image?: string;
-  /** MinIO client image for the provisioning Job, pinned. @default DEFAULT_MC_IMAGE */
+  /** MinIO client image for the provisioning Job, pinned. @default DEFAULT_MC_IMAGE (from `RmlopsDefaults`' registry if set) */
   readonly mcImage?: string;
   /** Bucket MLflow stores artifacts in. @default "mlflow-artifacts" */
   readonly bucket?: string;
@@ -125,13 +130,23 @@ export class MinioStore extends Construct implements IArtifactStore {
     this.s3EndpointUrl = `http://${host}:${MINIO_API_PORT}`;
     this.consoleUrl = `http://${host}:${MINIO_CONSOLE_PORT}`;
 
-    const image = props.image ?? DEFAULT_MINIO_IMAGE;
-    const mcImage = props.mcImage ?? DEFAULT_MC_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_MINIO_IMAGE);
+    const mcImage = RmlopsDefaults.image(this, props.mcImage, DEFAULT_MC_IMAGE);
     const extraBuckets = props.extraBuckets ?? [];
     const storageSize = props.storageSize ?? '10Gi';
     const resources = withDefaults(props.resources, { cpuRequest: '100m', memoryRequest: '512Mi', memoryLimit: '1Gi' });
     const deadline = props.provisionDeadlineSeconds ?? 600;
 
+    const rootEnv = (envName: string, key: string): k8s.EnvVar => ({
+      name: envName, valueFrom: { secretKeyRef: { name: this.rootCredentialsSecret, key } },
+    });
+    const serverEnv: k8s.EnvVar[] = [
+      rootEnv(MINIO_ROOT_USER, SECRET_KEYS.minioRootUser),
+      rootEnv(MINIO_ROOT_PASSWORD, SECRET_KEYS.minioRootPassword),
+      { name: 'MINIO_REGION', value: this.region },
+      { name: 'HOME', value: TMP_PATH },
+    ];
+    const settings = resolvePodSettings(this, props, ownedEnv(serverEnv, 'the construct (`rootCredentialsSecret`, `region`, the scratch directory)'));
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name, { service: true, suffixes: ['-provision', '-client-policy'] }),
@@ -145,6 +160,7 @@ export class MinioStore extends Construct implements IArtifactStore {
         ...checkDnsLabel('clientCredentialsSecret', this.credentialsSecret.name, 253),
         ...checkResources('resources', resources),
         ...checkInteger('provisionDeadlineSeconds', deadline, 1),
+        ...settings.problems(),
       ];
       extraBuckets.forEach((b, i) => out.push(...checkBucketName(`extraBuckets[${i}]`, b)));
       // Without a namespace the endpoint is the short Service name, which only resolves in the
@@ -170,9 +186,6 @@ export class MinioStore extends Construct implements IArtifactStore {
     const serverSpec = { name, instance: name, component: 'artifact-store' };
     const serverLabels = recommendedLabels({ ...serverSpec, version: imageVersionLabel(image) });
     const serverSelector = selectorLabels(serverSpec);
-    const rootEnv = (envName: string, key: string): k8s.EnvVar => ({
-      name: envName, valueFrom: { secretKeyRef: { name: this.rootCredentialsSecret, key } },
-    });
 
     readWriteOnceClaim(this, 'Data', { name: this.claimName, labels: recommendedLabels(serverSpec) }, storageSize,
       props.storageClassName);
@@ -206,6 +219,7 @@ export class MinioStore extends Construct implements IArtifactStore {
         template: {
           metadata: { labels: serverLabels },
           spec: {
+            ...settings.pod,
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(MINIO_UID, MINIO_UID),
             containers: [{
@@ -213,12 +227,8 @@ export class MinioStore extends Construct implements IArtifactStore {
               image,
               args: ['server', DATA_PATH, '--address', `:${MINIO_API_PORT}`, '--console-address', `:${MINIO_CONSOLE_PORT}`,
                 '--certs-dir', `${TMP_PATH}/certs`],
-              env: [
-                rootEnv(MINIO_ROOT_USER, SECRET_KEYS.minioRootUser),
-                rootEnv(MINIO_ROOT_PASSWORD, SECRET_KEYS.minioRootPassword),
-                { name: 'MINIO_REGION', value: this.region },
-                { name: 'HOME', value: TMP_PATH },
-              ],
+              env: [...serverEnv, ...settings.env],
+              envFrom: settings.envFrom,
               ports: [
                 { name: 's3', containerPort: MINIO_API_PORT },
                 { name: 'console', containerPort: MINIO_CONSOLE_PORT },
@@ -267,6 +277,7 @@ export class MinioStore extends Construct implements IArtifactStore {
           metadata: { labels: jobLabels },
           spec: {
             restartPolicy: 'OnFailure',
+            ...settings.pod,
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(MINIO_UID),
             containers: [{

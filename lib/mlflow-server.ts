@@ -7,12 +7,15 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import { IArtifactStore } from './artifact-store';
-import { MLFLOW_PORT, MLFLOW_SERVER_ENV, PATHS, SECRET_KEYS } from './contract';
+import { LABELS, MLFLOW_PORT, MLFLOW_SERVER_ENV, PART_OF, PATHS, SECRET_KEYS } from './contract';
+import { ImportedTrackingServer, TrackingServerAttributes, checkSelectorLabels } from './imported-tracking-server';
 import {
   ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources,
   checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
   readWriteOnceClaim, restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
+import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import { Problem, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth } from './validate';
 
 /**
@@ -56,6 +59,12 @@ const MLFLOW_UID = 1000;
 export interface ITrackingServer {
   /** In-cluster tracking URI, e.g. `http://mlflow.ns.svc:5000`. */
   readonly trackingUri: string;
+  /** Namespace of the server, when known (for egress rules of its clients). @default - unknown */
+  readonly namespace?: string;
+  /** Port the clients connect to, when known. @default - unknown */
+  readonly port?: number;
+  /** Labels of the server's pods, when known (for egress rules of its clients). @default - unknown */
+  readonly podSelector?: Record<string, string>;
   /** Lets the given pods reach the server through its NetworkPolicy. */
   allowClient(client: NetworkClient): void;
 }
@@ -71,13 +80,13 @@ export interface BackendStoreSecret {
 /** Upper bound of `MlflowServerProps.workers`: past it the memory request, not CPU, is the limit. */
 export const MAX_MLFLOW_WORKERS = 16;
 
-/** Props of `MlflowServer`. */
-export interface MlflowServerProps {
+/** Props of `MlflowServer` (`PodSettings`: service account, scheduling, `env` and `envFrom`, pull secrets). */
+export interface MlflowServerProps extends PodSettings {
   /** Where artifacts go: a `MinioStore`, an `ExternalS3Bucket`, or any `IArtifactStore`. */
   readonly artifactStore: IArtifactStore;
   /** Name of the Deployment, Service and NetworkPolicy (PVC: `<name>-db`). @default the construct id */
   readonly name?: string;
-  /** MLflow server image, pinned, with boto3 (and the DB driver if `backendStoreSecret` is set). @default DEFAULT_MLFLOW_IMAGE */
+  /** MLflow server image, pinned, with boto3 (and the DB driver if `backendStoreSecret` is set). @default DEFAULT_MLFLOW_IMAGE (from `RmlopsDefaults`' registry if set) */
   readonly image?: string;
   /** Database URI from a Secret (production). @default - SQLite on a PVC of its own (one replica) */
   readonly backendStoreSecret?: BackendStoreSecret;
@@ -104,6 +113,19 @@ export interface MlflowServerProps {
    * @default [] (only registered clients; humans use `kubectl port-forward`)
    */
   readonly uiNamespaces?: string[];
+  /**
+   * Clients of other apps (another team's, which imports this server with
+   * `MlflowServer.fromAttributes`): pods carrying `clientPodLabels` in every namespace that carries
+   * these labels may reach port 5000. Label the client namespaces accordingly (e.g.
+   * `mlflow.example.com/client: "true"`) and give the importers the same labels as
+   * `allowsNamespaceLabels` (docs/shared-mlflow.md). @default - none (only registered clients)
+   */
+  readonly clientNamespaceLabels?: Record<string, string>;
+  /**
+   * With `clientNamespaceLabels`: the labels the client pods must carry. @default
+   * `{"app.kubernetes.io/part-of": "rmlops"}`, which every pod of this library's constructs carries
+   */
+  readonly clientPodLabels?: Record<string, string>;
   /**
    * Uvicorn worker processes (`--workers`). Each holds a full MLflow in memory (about 130 MiB on
    * 3.9.0). @default 2
@@ -138,6 +160,16 @@ export interface MlflowServerProps {
 export class MlflowServer extends Construct implements ITrackingServer {
   /** Name of the Deployment and the Service. */
   public readonly name: string;
+  /** Namespace of the server (its chart's). */
+  public readonly namespace?: string;
+  /** Port of the Service. */
+  public readonly port: number;
+  /** Labels selecting the server's pods. */
+  public readonly podSelector: Record<string, string>;
+  /** `clientNamespaceLabels`: namespaces whose rmlops pods are admitted, when set. */
+  public readonly allowsNamespaceLabels?: Record<string, string>;
+  /** The pod labels admitted from those namespaces. */
+  public readonly allowsPodLabels?: Record<string, string>;
   /** `http://<name>.<ns>.svc:5000` (the short name without a namespace): resolves on any cluster domain. */
   public readonly trackingUri: string;
   /** The Host header values the server accepts. */
@@ -153,7 +185,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
-    const image = props.image ?? DEFAULT_MLFLOW_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_MLFLOW_IMAGE);
     const store = props.artifactStore;
     const storageSize = props.storageSize ?? '5Gi';
     const clusterDomain = props.clusterDomain ?? 'cluster.local';
@@ -174,6 +206,13 @@ export class MlflowServer extends Construct implements ITrackingServer {
       ...(props.allowedHosts ?? []),
     ];
     this.trackingUri = `http://${serviceHost(this, name)}:${MLFLOW_PORT}`;
+    this.namespace = ns;
+    this.port = MLFLOW_PORT;
+    const settings = resolvePodSettings(this, props, ownedEnv(
+      [...Object.values(MLFLOW_SERVER_ENV), 'AWS_DEFAULT_REGION', 'HOME'].map((n) => ({ name: n })),
+      'the construct (the artifact store, `backendStoreSecret`, `jobExecution`, the scratch directory)'));
+    const clientNamespaceLabels = props.clientNamespaceLabels;
+    const clientPodLabels = props.clientPodLabels ?? { [LABELS.partOf]: PART_OF };
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
@@ -197,6 +236,12 @@ export class MlflowServer extends Construct implements ITrackingServer {
       }
       (props.allowedHosts ?? []).forEach((h, i) => out.push(...checkAllowedHost(`allowedHosts[${i}]`, h)));
       (props.uiNamespaces ?? []).forEach((n, i) => out.push(...checkDnsLabel(`uiNamespaces[${i}]`, n)));
+      out.push(...settings.problems());
+      if (clientNamespaceLabels !== undefined) out.push(...checkSelectorLabels('clientNamespaceLabels', clientNamespaceLabels, '{ "mlflow.example.com/client": "true" }'));
+      if (props.clientPodLabels !== undefined) {
+        if (clientNamespaceLabels === undefined) out.push({ prop: 'clientPodLabels', value: props.clientPodLabels, problem: 'is set without clientNamespaceLabels, so it selects nothing', fix: 'set clientNamespaceLabels to the labels of the client namespaces, or remove clientPodLabels' });
+        out.push(...checkSelectorLabels('clientPodLabels', props.clientPodLabels, '{ "app.kubernetes.io/part-of": "rmlops" }'));
+      }
       // Without a namespace the tracking URI is the short Service name, which only resolves in
       // the namespace the server is applied to.
       const elsewhere = this.clients.find((c) => c.namespace !== undefined);
@@ -269,6 +314,7 @@ export class MlflowServer extends Construct implements ITrackingServer {
         template: {
           metadata: { labels },
           spec: {
+            ...settings.pod,
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(MLFLOW_UID, MLFLOW_UID),
             containers: [{
@@ -285,7 +331,8 @@ export class MlflowServer extends Construct implements ITrackingServer {
                 '--allowed-hosts', this.allowedHosts.join(','),
                 '--workers', String(workers),
               ],
-              env,
+              env: [...env, ...settings.env],
+              envFrom: settings.envFrom,
               ports: [{ name: 'http', containerPort: MLFLOW_PORT }],
               // Database migrations run before the server listens.
               startupProbe: probe(5, 60),
@@ -301,7 +348,22 @@ export class MlflowServer extends Construct implements ITrackingServer {
       },
     });
 
-    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT, props.uiNamespaces ?? []);
+    this.podSelector = selector;
+    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT, props.uiNamespaces ?? [],
+      clientNamespaceLabels ? [{ namespaceLabels: clientNamespaceLabels, podLabels: clientPodLabels }] : []);
+    this.allowsNamespaceLabels = clientNamespaceLabels;
+    this.allowsPodLabels = clientNamespaceLabels ? clientPodLabels : undefined;
+  }
+
+  /**
+   * An MLflow server this app does not create (the platform team's, in another namespace or
+   * app), for `tracking` of training Jobs, models and promotions. Its NetworkPolicy is not ours
+   * to open: give `allowsNamespaceLabels` (and `allowsPodLabels`) as the owning team's
+   * `clientNamespaceLabels` admits them, and label the client namespaces; synth warns about
+   * every client that is not known to be admitted (docs/shared-mlflow.md).
+   */
+  public static fromAttributes(scope: Construct, id: string, attrs: TrackingServerAttributes): ITrackingServer {
+    return new ImportedTrackingServer(scope, id, attrs);
   }
 
   /** Lets the given pods reach the tracking server through the NetworkPolicy. */

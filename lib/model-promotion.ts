@@ -24,6 +24,8 @@ import {
 } from './pod-defaults';
 import { DEFAULT_R_TRAINING_IMAGE, ModelRef, R_IMAGE_UID } from './r-training-job';
 import { SeldonRModel } from './seldon-r-model';
+import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import {
   Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
@@ -64,8 +66,8 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
 /** JSON Pointer escaping of one path segment (RFC 6901). */
 const pointer = (segment: string) => segment.replace(/~/g, '~0').replace(/\//g, '~1');
 
-/** Props of `ModelPromotion`. */
-export interface ModelPromotionProps {
+/** Props of `ModelPromotion` (`PodSettings`; `serviceAccountName` only without `serving`, which brings its own). */
+export interface ModelPromotionProps extends PodSettings {
   /** The MLflow server holding the registry (its NetworkPolicy is opened to the promotion pods). */
   readonly tracking: ITrackingServer;
   /** The model whose alias moves: the champion's training job `model` (its name and alias), or `{ name, alias }`. */
@@ -74,7 +76,7 @@ export interface ModelPromotionProps {
   readonly challenger?: ModelRef | string;
   /** Name of the CronJob (and prefix of the Jobs made from it). @default the construct id */
   readonly name?: string;
-  /** Image with the rmlops R package, pinned. @default DEFAULT_R_TRAINING_IMAGE */
+  /** Image with the rmlops R package, pinned. @default DEFAULT_R_TRAINING_IMAGE (from `RmlopsDefaults`' registry if set) */
   readonly image?: string;
   /** How long the program waits for MLflow, in seconds. @default 120 */
   readonly mlflowWaitSeconds?: number;
@@ -121,7 +123,7 @@ export class ModelPromotion extends Construct {
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
-    const image = props.image ?? DEFAULT_R_TRAINING_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_TRAINING_IMAGE);
     const champion = props.champion;
     this.modelName = champion?.name;
     this.toAlias = champion?.alias;
@@ -144,8 +146,14 @@ export class ModelPromotion extends Construct {
       ])),
     }));
 
+    const settings = resolvePodSettings(this, props, ownedEnv([], 'the construct', [
+      ...[ENV.trackingUri, ENV.registeredModelName, ENV.mlflowWaitSeconds, ENV.tmpDir, 'HOME', ...Object.values(PROMOTION_ENV)].map((n): [string, string] => [n, 'the construct']),
+      ...Object.values(ENV).map((n): [string, string] => [n, 'the rmlops contract (lib/contract.ts ENV)']),
+    ]));
+
     validateAtSynth(this, () => {
       const out: Problem[] = [
+        ...settings.problems(),
         ...checkDnsLabel('name', name, 52).map((p) => ({ ...p, problem: `${p.problem}; a CronJob name is at most 52 (its Jobs get a suffix)` })),
         ...checkPinnedImage('image', image),
         ...checkRegisteredModelName('champion.name', this.modelName),
@@ -167,6 +175,9 @@ export class ModelPromotion extends Construct {
       });
       if (serving.length > 1 && new Set(serving.map((m) => m.name)).size < serving.length) {
         out.push({ prop: 'serving', value: serving.map((m) => m.name).join(', '), problem: 'names a SeldonDeployment twice', fix: 'list each SeldonRModel once' });
+      }
+      if (props.serviceAccountName !== undefined && this.rolls.length > 0) {
+        out.push({ prop: 'serviceAccountName', value: props.serviceAccountName, problem: `is set together with \`serving\`, which runs the Job as its own service account "${name}" (the one its Role lets patch the SeldonDeployments)`, fix: 'remove serviceAccountName, or remove `serving` and roll the predictors yourself' });
       }
       if (this.fromAlias === this.toAlias) {
         out.push({ prop: 'challenger', value: this.fromAlias, problem: 'is the champion\'s alias, so the promotion would move nothing', fix: 'promote from the challenger\'s own alias, e.g. "challenger"' });
@@ -220,6 +231,7 @@ export class ModelPromotion extends Construct {
               metadata: { labels },
               spec: {
                 restartPolicy: 'Never',
+                ...settings.pod,
                 // The token only where the Job talks to the API server; the service account
                 // itself does not automount it, so no other pod gets it by accident.
                 ...(rolling ? { serviceAccountName: name, automountServiceAccountToken: true } : { automountServiceAccountToken: false }),
@@ -240,7 +252,9 @@ export class ModelPromotion extends Construct {
                     ] : []),
                     { name: ENV.tmpDir, value: TMP_PATH },
                     { name: 'HOME', value: TMP_PATH },
+                    ...settings.env,
                   ],
+                  envFrom: settings.envFrom,
                   resources: k8sResources(resources, '64Mi'),
                   securityContext: restrictedSecurityContext(uid),
                   volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_PATH }],

@@ -3,24 +3,56 @@
  * context, resource requirements and in-cluster DNS names. Kept in one place so the constructs
  * cannot drift apart.
  */
-import { Chart, Lazy } from 'cdk8s';
-import { k8s } from 'cdk8s-plus-28';
+import { Chart, Lazy, Size, SizeRoundingBehavior } from 'cdk8s';
+import { Cpu, k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, PART_OF } from './contract';
 import {
   Problem, checkDnsLabel, checkNameWithSuffix, checkQuantity, checkRequestWithinLimit, checkServiceName, parseQuantity,
 } from './validate';
 
-/** CPU and memory of one container. Memory is always limited; CPU is only if you ask. */
+/**
+ * CPU and memory of one container. Memory is always limited; CPU is only if you ask. Each is a
+ * quantity string (`"250m"`, `"512Mi"`) or a cdk8s-plus `Cpu` / cdk8s `Size`.
+ */
 export interface ComputeResources {
-  /** CPU request. @default depends on the construct */
-  readonly cpuRequest?: string;
-  /** Memory request. @default depends on the construct */
-  readonly memoryRequest?: string;
+  /** CPU request (`"250m"` or `Cpu.millis(250)`). @default depends on the construct */
+  readonly cpuRequest?: string | Cpu;
+  /** Memory request (`"512Mi"` or `Size.mebibytes(512)`). @default depends on the construct */
+  readonly memoryRequest?: string | Size;
   /** Memory limit (the container is OOM-killed above it). @default depends on the construct */
-  readonly memoryLimit?: string;
+  readonly memoryLimit?: string | Size;
   /** CPU limit. @default - none: throttling adds latency, and the request already reserves CPU */
+  readonly cpuLimit?: string | Cpu;
+}
+
+/** `ComputeResources` with every value as a quantity string (what the constructs render). */
+export interface ResolvedResources {
+  readonly cpuRequest?: string;
+  readonly memoryRequest?: string;
+  readonly memoryLimit?: string;
   readonly cpuLimit?: string;
+}
+
+/** A quantity string from a string, a cdk8s-plus `Cpu` or a cdk8s `Size` (whole MiB, else KiB, else bytes). */
+export function quantityString(v: string | Cpu | Size | undefined): string | undefined {
+  if (v === undefined || typeof v === 'string') return v;
+  if (v && typeof (v as Cpu).amount === 'string') return (v as Cpu).amount;
+  if (v && typeof (v as Size).toKibibytes === 'function') {
+    const ki = (v as Size).toKibibytes({ rounding: SizeRoundingBehavior.NONE });
+    if (Number.isInteger(ki / 1024)) return `${ki / 1024}Mi`;
+    return Number.isInteger(ki) ? `${ki}Ki` : String(Math.round(ki * 1024));
+  }
+  return v as unknown as string;
+}
+
+function resolveResources(r: ComputeResources | undefined): ResolvedResources {
+  const out: { -readonly [K in keyof ResolvedResources]: ResolvedResources[K] } = {};
+  for (const key of ['cpuRequest', 'memoryRequest', 'memoryLimit', 'cpuLimit'] as const) {
+    // An explicit `undefined` is kept: it removes the construct's default, as a spread would.
+    if (r !== undefined && Object.prototype.hasOwnProperty.call(r, key)) out[key] = quantityString(r[key]);
+  }
+  return out;
 }
 
 /**
@@ -31,9 +63,9 @@ export interface ComputeResources {
  * When both are given, they are the user's: `checkResources` reports a request above its limit.
  * Unparsable values are kept as given; `checkResources` reports them.
  */
-export function withDefaults(given: ComputeResources | undefined, defaults: Required<Omit<ComputeResources, 'cpuLimit'>>): ComputeResources {
-  const g = given ?? {};
-  const merged: { -readonly [K in keyof ComputeResources]: ComputeResources[K] } = { ...defaults, ...g };
+export function withDefaults(given: ComputeResources | undefined, defaults: Required<Omit<ResolvedResources, 'cpuLimit'>>): ResolvedResources {
+  const g = resolveResources(given);
+  const merged: { -readonly [K in keyof ResolvedResources]: ResolvedResources[K] } = { ...defaults, ...g };
   const lower = (dflt: string, limit: string): string => {
     const d = parseQuantity(dflt);
     const l = parseQuantity(limit);
@@ -53,7 +85,7 @@ export function withDefaults(given: ComputeResources | undefined, defaults: Requ
 const MIN_CONTAINER_MEMORY = 6 * 2 ** 20;
 
 /** Checks every quantity of a resources prop, and that no request exceeds its limit. */
-export function checkResources(prop: string, r: ComputeResources): Problem[] {
+export function checkResources(prop: string, r: ResolvedResources): Problem[] {
   const out: Problem[] = [];
   for (const key of ['cpuRequest', 'memoryRequest', 'memoryLimit', 'cpuLimit'] as const) {
     const v = r[key];
@@ -87,7 +119,7 @@ export function checkResources(prop: string, r: ComputeResources): Problem[] {
  * `sizeLimit` already bounds the directory, so no ephemeral-storage limit is set (it would also
  * count the container's logs and add a second eviction trigger).
  */
-export function resourceMaps(r: ComputeResources, scratch?: string): { requests: Record<string, string>; limits: Record<string, string> } {
+export function resourceMaps(r: ResolvedResources, scratch?: string): { requests: Record<string, string>; limits: Record<string, string> } {
   const requests: Record<string, string> = {};
   const limits: Record<string, string> = {};
   if (r.cpuRequest) requests.cpu = r.cpuRequest;
@@ -99,7 +131,7 @@ export function resourceMaps(r: ComputeResources, scratch?: string): { requests:
 }
 
 /** Resources as the low-level k8s binding wants them (`scratch`: see resourceMaps). */
-export function k8sResources(r: ComputeResources, scratch?: string): k8s.ResourceRequirements {
+export function k8sResources(r: ResolvedResources, scratch?: string): k8s.ResourceRequirements {
   const { requests, limits } = resourceMaps(r, scratch);
   const q = (m: Record<string, string>) =>
     Object.fromEntries(Object.entries(m).map(([k, v]) => [k, k8s.Quantity.fromString(v)]));
@@ -187,8 +219,9 @@ export function podLabels(scope: Construct, spec: LabelSpec, image: string, trac
   labels: Record<string, string>; podSelector: Record<string, string>;
 } {
   const podSelector = selectorLabels(spec);
-  tracking?.allowClient({ podLabels: podSelector, namespace: namespaceOf(scope) });
-  return { labels: recommendedLabels({ ...spec, version: imageVersionLabel(image) }), podSelector };
+  const labels = recommendedLabels({ ...spec, version: imageVersionLabel(image) });
+  tracking?.allowClient({ podLabels: podSelector, namespace: namespaceOf(scope), by: scope.node.path, labels });
+  return { labels, podSelector };
 }
 
 /** Object metadata with an explicit name (no cdk8s hash suffix: snapshots and DNS names stay stable). */
@@ -253,6 +286,18 @@ export interface NetworkClient {
    * namespace). @default - the server's namespace
    */
   readonly namespace?: string;
+  /** Construct path of the client, for messages. @default - none */
+  readonly by?: string;
+  /** Every label the client pods carry, when known (a server owned elsewhere may select on others than `podLabels`). @default - `podLabels` */
+  readonly labels?: Record<string, string>;
+}
+
+/** Pods with `podLabels` in every namespace with `namespaceLabels` (clients of other apps). */
+export interface LabelledNamespaceClients {
+  /** Labels of the client namespaces. */
+  readonly namespaceLabels: Record<string, string>;
+  /** Labels of the client pods in them. */
+  readonly podLabels: Record<string, string>;
 }
 
 /** Label the API server sets on every Namespace to its name (Kubernetes >= 1.22). */
@@ -277,7 +322,7 @@ export const POD_SECURITY_LABELS: Readonly<Record<string, string>> = {
  */
 export function clientOnlyNetworkPolicy(
   scope: Construct, metadata: k8s.ObjectMeta, podSelector: Record<string, string>, clients: NetworkClient[], port: number,
-  clientNamespaces: readonly string[] = [],
+  clientNamespaces: readonly string[] = [], labelledNamespaces: readonly LabelledNamespaceClients[] = [],
 ): k8s.KubeNetworkPolicy {
   const own = namespaceOf(scope);
   return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
@@ -285,7 +330,7 @@ export function clientOnlyNetworkPolicy(
     spec: {
       podSelector: { matchLabels: podSelector },
       policyTypes: ['Ingress'],
-      ingress: Lazy.any({ produce: () => ingressFrom(clients, clientNamespaces, port, own) }),
+      ingress: Lazy.any({ produce: () => ingressFrom(clients, clientNamespaces, port, own, labelledNamespaces) }),
     },
   });
 }
@@ -294,8 +339,13 @@ export function clientOnlyNetworkPolicy(
  * One rule for `port`: each client by its pod labels, in its own namespace when that is not the
  * server's; each of `clientNamespaces` as a whole (any pod in it, e.g. an ingress controller).
  */
-function ingressFrom(clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined): k8s.NetworkPolicyIngressRule[] {
-  const from = networkPeers(clients, clientNamespaces, own);
+function ingressFrom(
+  clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined, labelled: readonly LabelledNamespaceClients[],
+): k8s.NetworkPolicyIngressRule[] {
+  const from = [
+    ...networkPeers(clients, clientNamespaces, own),
+    ...labelled.map((l) => ({ namespaceSelector: { matchLabels: { ...l.namespaceLabels } }, podSelector: { matchLabels: { ...l.podLabels } } })),
+  ];
   if (from.length === 0) return [];
   return [{ from, ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) }] }];
 }

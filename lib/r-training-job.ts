@@ -15,9 +15,11 @@ import {
   podLabels, podSecurityContext, resolveName, restrictedSecurityContext, tmpVolume, withDefaults,
 } from './pod-defaults';
 import { checkCronSchedule, checkTimeZone } from './cron';
+import { PodSettings, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import { TrainingScript, loadTrainingScript } from './training-script';
 import {
-  Problem, checkArgv, checkDnsLabel, checkEnvName, checkEnvValue, checkFiniteNumber, checkInteger, checkMetricName, checkModelAlias,
+  Problem, checkArgv, checkDnsLabel, checkFiniteNumber, checkInteger, checkMetricName, checkModelAlias,
   checkMountPathFree, checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
 } from './validate';
 
@@ -52,8 +54,8 @@ export interface PipelineVolume {
 export type QualityDirection = 'higher' | 'lower';
 const QUALITY_DIRECTIONS: readonly string[] = ['higher', 'lower'];
 
-/** Props of `RTrainingJob`. */
-export interface RTrainingJobProps {
+/** Props of `RTrainingJob` (`PodSettings`: service account, scheduling, `env` and `envFrom`, pull secrets). */
+export interface RTrainingJobProps extends PodSettings {
   /** The MLflow server to log to (its in-cluster tracking URI is passed on; its NetworkPolicy is opened). */
   readonly tracking: ITrackingServer;
   /**
@@ -65,7 +67,7 @@ export interface RTrainingJobProps {
   readonly trainingScript: TrainingScript;
   /** Name of the Job. @default the construct id */
   readonly name?: string;
-  /** R training image, pinned; your own image (FROM it) for `TrainingScript.fromImagePath`. @default DEFAULT_R_TRAINING_IMAGE */
+  /** R training image, pinned; your own image (FROM it) for `TrainingScript.fromImagePath`. @default DEFAULT_R_TRAINING_IMAGE (from `RmlopsDefaults`' registry if set) */
   readonly image?: string;
   /** Container command. @default ["Rscript", "/opt/rmlops/train.R"] (R_ENTRYPOINTS.train), which runs `trainingScript` */
   readonly command?: string[];
@@ -110,8 +112,6 @@ export interface RTrainingJobProps {
   readonly ttlSecondsAfterFinished?: number;
   /** Shared PVC for hand-offs; `MODEL_DIR` then points into it. @default - none */
   readonly pipelineVolume?: PipelineVolume;
-  /** Extra plain environment variables (no secrets: use a Secret-backed mechanism for those). @default {} */
-  readonly env?: Record<string, string>;
   /** Resources of the training container. @default 200m CPU, 1Gi request, 2Gi limit (docs/capacity.md) */
   readonly resources?: ComputeResources;
   /**
@@ -159,7 +159,7 @@ export class RTrainingJob extends Construct {
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
-    const image = props.image ?? DEFAULT_R_TRAINING_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_TRAINING_IMAGE);
     const modelName = props.registeredModelName ?? name;
     const experiment = props.experimentName ?? modelName;
     const alias = props.modelAlias ?? 'champion';
@@ -171,7 +171,6 @@ export class RTrainingJob extends Construct {
     const deadline = props.activeDeadlineSeconds ?? 3600;
     const ttl = props.ttlSecondsAfterFinished ?? 86400;
     const uid = props.runAsUser ?? R_IMAGE_UID;
-    const extraEnv = props.env ?? {};
     const resources = withDefaults(props.resources, { cpuRequest: '200m', memoryRequest: '1Gi', memoryLimit: '2Gi' });
     const mountPath = props.pipelineVolume?.mountPath ?? '/pipeline';
     const scratchSize = props.scratchSize ?? '1Gi';
@@ -193,7 +192,8 @@ export class RTrainingJob extends Construct {
       ['HOME', 'the construct (the scratch emptyDir; the root filesystem is read-only)'],
       [ENV.modelDir, '`pipelineVolume`'],
     ]);
-    const reserved = new Set<string>([...Object.values(ENV), ...owned.keys()]);
+    for (const v of Object.values(ENV)) if (!owned.has(v)) owned.set(v, 'the rmlops contract (lib/contract.ts ENV)');
+    const settings = resolvePodSettings(this, props, owned);
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkObjectName(name),
@@ -226,14 +226,7 @@ export class RTrainingJob extends Construct {
           ...(props.trainingScript?.source === 'file' ? [{ path: TRAINING_SCRIPT_DIR, what: 'the training script ConfigMap' }] : []),
         ]));
       }
-      for (const key of Object.keys(extraEnv)) {
-        out.push(...checkEnvName(`env.${key}`, key));
-        out.push(...checkEnvValue(`env.${key}`, extraEnv[key]));
-        if (reserved.has(key)) {
-          const by = owned.get(key) ?? 'the construct';
-          out.push({ prop: `env.${key}`, value: extraEnv[key], problem: `collides with ${key}, which ${by} sets (a second entry would silently override it)`, fix: owned.has(key) && by.startsWith('`') ? `set ${by} instead` : 'use another variable name' });
-        }
-      }
+      out.push(...settings.problems());
       return out;
     });
     // After the prop checks, so objects of a construct with bad props are not reported twice.
@@ -272,7 +265,7 @@ export class RTrainingJob extends Construct {
       mounts.push({ name: 'pipeline', mountPath });
       env.push({ name: ENV.modelDir, value: `${mountPath}/${name}` });
     }
-    for (const key of Object.keys(extraEnv).sort()) env.push({ name: key, value: extraEnv[key] });
+    env.push(...settings.env);
 
     const jobSpec: k8s.JobSpec = {
       backoffLimit,
@@ -298,6 +291,7 @@ export class RTrainingJob extends Construct {
           // Never: each retry is a fresh pod whose logs stay readable.
           restartPolicy: 'Never',
           automountServiceAccountToken: false,
+          ...settings.pod,
           securityContext: podSecurityContext(uid, props.pipelineVolume ? uid : undefined),
           containers: [{
             name: TRAINING_CONTAINER_NAME,
@@ -305,6 +299,7 @@ export class RTrainingJob extends Construct {
             command: props.command ?? [R_SCRIPT_COMMAND, R_ENTRYPOINTS.train],
             args: props.args,
             env,
+            envFrom: settings.envFrom,
             resources: k8sResources(resources, scratchSize),
             securityContext: restrictedSecurityContext(uid),
             volumeMounts: mounts,

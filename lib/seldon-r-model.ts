@@ -30,6 +30,8 @@ import {
   RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
+import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
+import { RmlopsDefaults } from './rmlops-defaults';
 import {
   AutoscalingProps, DEFAULT_ISTIO_GATEWAY, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors,
 } from './rollout';
@@ -54,8 +56,12 @@ export interface ModelVolume {
   readonly mountPath?: string;
 }
 
-/** Props of `SeldonRModel`. */
-export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> extends RServerContainerProps {
+/**
+ * Props of `SeldonRModel`. The `PodSettings` apply to every predictor's pods; `env` and
+ * `envFrom` to the model container (not to `extraContainers`, nor to the executor the operator
+ * injects, whose image comes from the operator's configuration).
+ */
+export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> extends RServerContainerProps, PodSettings {
   /** What to serve: a training job's `model`, or a URI (`models:/name@alias`, `models:/name/3`, `runs:/id/path`, `file:///dir`). */
   readonly model: ModelRef | string;
   /** MLflow server to load `models:/` and `runs:/` URIs from (its NetworkPolicy is opened to the model pods). @default - none; only `file://` URIs then */
@@ -165,7 +171,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const name = resolveName(id, props.name);
     this.name = name;
     const predictor = props.predictorName ?? 'default';
-    const image = props.image ?? DEFAULT_R_SERVING_IMAGE;
+    const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_SERVING_IMAGE);
     const httpPort: number = (props.httpPort as number | undefined) ?? R_MODEL_HTTP_PORT;
     const replicas = props.replicas ?? 1;
     const uid = props.runAsUser ?? R_IMAGE_UID;
@@ -178,6 +184,13 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
     const containerNames = [MODEL_CONTAINER_NAME, ...extra.map((c) => c.name)];
+    const ownEnv = [
+      { name: ENV.modelUri, value: this.modelUri },
+      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
+    ];
+    // The operator injects the PREDICTIVE_UNIT_* variables; the rest of the contract is the R server's.
+    const settings = resolvePodSettings(this, props, ownedEnv(ownEnv, 'the construct',
+      Object.values(ENV).map((n): [string, string] => [n, n.startsWith('PREDICTIVE_UNIT_') ? 'the Seldon operator' : 'the rmlops contract (lib/contract.ts ENV)'])));
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
@@ -195,6 +208,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         ...checkScratchSize(scratchSize),
       ];
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
+      out.push(...settings.problems());
       if (props.protocol !== undefined && !['seldon', 'v2'].includes(props.protocol)) {
         out.push({ prop: 'protocol', value: props.protocol, problem: 'is not a protocol the R server and the executor share', fix: 'use "seldon" or "v2"' });
       }
@@ -243,10 +257,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
 
     const protocol = props.protocol ?? 'seldon';
-    const env = [
-      { name: ENV.modelUri, value: this.modelUri },
-      ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
-    ];
+    const env = [...ownEnv, ...settings.env];
     const { requests, limits } = resourceMaps(resources, scratchSize);
     const modelContainer: SeldonContainer = {
       name: MODEL_CONTAINER_NAME,
@@ -254,6 +265,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       command: props.command ?? [...R_SERVER_COMMAND],
       args: props.args,
       env,
+      envFrom: settings.envFrom,
       // The name `http` makes the operator route the executor here and inject
       // PREDICTIVE_UNIT_HTTP_SERVICE_PORT with this number, which the R server binds.
       // `metrics` on 6000 is what the operator would add; declared so a PodMonitor (or any
@@ -309,6 +321,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
             // The annotation also gives ModelPromotion's JSON Patch a map to add its own to.
             metadata: { labels, annotations: { [MODEL_URI_ANNOTATION]: this.modelUri } },
             spec: {
+              ...settings.pod,
               automountServiceAccountToken: false,
               // Advisory only: the operator replaces it (see the class comment). Kept so the
               // object reads as intended and still holds where an operator passes it through.

@@ -41,6 +41,26 @@ export function validateAtSynth(scope: Construct, check: () => Problem[]): void 
   });
 }
 
+// Warnings of constructs, by construct: read when the app is written (`constructWarnings`).
+const warningChecks = new WeakMap<Construct, (() => Problem[])[]>();
+
+/**
+ * Registers `check` as a deferred warning of `scope`: what the construct suggests is wrong but
+ * cannot prove (e.g. a client of an imported MLflow server whose NetworkPolicy may not admit
+ * it). `writeManifests` reports them with the manifests' own warnings; they never fail a synth.
+ */
+export function warnAtSynth(scope: Construct, check: () => Problem[]): void {
+  const list = warningChecks.get(scope) ?? [];
+  list.push(check);
+  warningChecks.set(scope, list);
+}
+
+/** The warnings of every construct under `root`, as `[<path>] <prop> = <value>: <problem>. Fix: <fix>`. */
+export function constructWarnings(root: Construct): string[] {
+  return root.node.findAll().flatMap((c) => (warningChecks.get(c as Construct) ?? [])
+    .flatMap((check) => check().map((p) => `[${c.node.path}] ${formatProblem(p)}`)));
+}
+
 // Constructs whose props failed in the current synth: their objects are not checked again (the
 // prop's message already says what to fix, and the object errors would repeat it less clearly).
 const withPropProblems = new WeakSet<Construct>();

@@ -26,11 +26,11 @@ const VALIDATOR_FILE = path.join(ROOT, 'imports', 'inferenceservice-v1beta1.vali
 /**
  * The part of the schema the bindings describe: `true` keeps a subtree whole, an object keeps the
  * listed properties (recursively; `items` for arrays). Everything KServeRModel writes is here,
- * plus the few predictor fields a user may reasonably need to reach through an escape hatch
- * (tolerations, nodeSelector, image pull secrets).
+ * including the pod settings every construct takes (PodSettings: service account, scheduling,
+ * priority, envFrom, image pull secrets).
  */
 const CONTAINER = {
-  name: true, image: true, imagePullPolicy: true, command: true, args: true, workingDir: true, env: true, ports: true,
+  name: true, image: true, imagePullPolicy: true, command: true, args: true, workingDir: true, env: true, envFrom: true, ports: true,
   resources: true, readinessProbe: true, livenessProbe: true, startupProbe: true, securityContext: true, volumeMounts: true,
 };
 const KEEP = {
@@ -43,7 +43,7 @@ const KEEP = {
       minReplicas: true, maxReplicas: true, scaleMetric: true, scaleMetricType: true, scaleTarget: true,
       canaryTrafficPercent: true, containerConcurrency: true, timeout: true,
       serviceAccountName: true, automountServiceAccountToken: true, securityContext: true, terminationGracePeriodSeconds: true,
-      nodeSelector: true, tolerations: true, imagePullSecrets: true,
+      nodeSelector: true, tolerations: true, affinity: true, priorityClassName: true, imagePullSecrets: true,
       containers: { items: CONTAINER },
       volumes: { items: { name: true, emptyDir: true, persistentVolumeClaim: true, configMap: true, secret: true } },
     },

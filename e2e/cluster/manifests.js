@@ -43,7 +43,7 @@ function podTemplates(objects) {
       // A custom predictor is a pod spec inline, next to KServe's own fields (replicas, scaling,
       // canary), which a Pod does not have.
       const p = obj.spec.predictor;
-      const podFields = ['containers', 'volumes', 'securityContext', 'serviceAccountName', 'automountServiceAccountToken', 'nodeSelector', 'tolerations', 'imagePullSecrets'];
+      const podFields = ['containers', 'volumes', 'securityContext', 'serviceAccountName', 'automountServiceAccountToken', 'nodeSelector', 'tolerations', 'affinity', 'priorityClassName', 'imagePullSecrets'];
       const spec = Object.fromEntries(podFields.filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
       out.push({ source: `${ref(obj)} predictor`, name: `isvc-${obj.metadata.name}`, metadata: { labels: p.labels || {} }, spec });
     }
