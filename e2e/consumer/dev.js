@@ -1,0 +1,3 @@
+'use strict';
+function devScenarios() {}
+module.exports = { devScenarios };
