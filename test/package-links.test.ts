@@ -3,20 +3,12 @@
  * on npmjs.com: every relative link must name a file the package ships (`npm pack --dry-run`),
  * every #anchor a heading of that file, and the package must say where its repository is.
  */
-import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
+import { packedFiles } from './support/pack';
 
 const ROOT = path.resolve(__dirname, '..');
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-
-/** The files `npm pack` would put in the tarball (scripts off: the list does not need build/). */
-function packedFiles(): Set<string> {
-  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], {
-    cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_update_notifier: 'false' },
-  });
-  return new Set((JSON.parse(out)[0].files as { path: string }[]).map((f) => f.path));
-}
 
 /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
 function anchorOf(heading: string): string {
@@ -52,7 +44,7 @@ function deadLinks(file: string, markdown: string, packed: Set<string>): string[
 }
 
 describe('the package an npm user installs', () => {
-  const packed = packedFiles();
+  const packed = new Set(packedFiles());
   const docs = [...packed].filter((f) => f === 'README.md' || (/^(docs|examples)\/.*\.md$/.test(f)));
 
   test('ships the reference docs and the examples the README points to', () => {
