@@ -68,6 +68,19 @@ function devScenarios({ app, env, times }) {
     assert.doesNotMatch(r.stdout, /starting from/);
   });
 
+  it("on the example's dist/: --train refuses to replace two different scripts at once, and --job must name a Job", () => {
+    const example = path.join(__dirname, '..', '..', 'dist');
+    const open = devSync(app(), env(), [example, '--train', 'train.R']);
+    assert.equal(open.code, 1, open.stdout + open.stderr);
+    assert.match(open.stderr, /--train train\.R: the training Jobs run 2 different scripts \(iris-train, mtcars-train, iris-challenger-train\), and one script would replace them all\. Fix: name the Job it is for with --job <name>/);
+    const wrong = devSync(app(), env(), [example, '--train', 'train.R', '--job', 'transmission-train']);
+    assert.equal(wrong.code, 1, wrong.stdout + wrong.stderr);
+    assert.match(wrong.stderr, /--job transmission-train: no training Job or CronJob of that name in the dist folder \(it has iris-train, mtcars-train, iris-challenger-train\)/);
+    const usage = devSync(app(), env(), [example, '--job', 'iris-train']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--job names the Job that --train is for: give --train too/);
+  });
+
   it('lists the components it lacks, and the command that installs them, from the installed package', () => {
     const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-empty-cache-'));
     try {

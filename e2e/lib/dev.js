@@ -12,24 +12,28 @@ const { loadDist } = require('./manifests');
 const { imageProblem, isRImage, rLibFor } = require('./local');
 const { Stack, contract } = require('./stack');
 
-const USAGE = `usage: rmlops-cdk8s dev <dist> [--train <script.R>]
+const USAGE = `usage: rmlops-cdk8s dev <dist> [--train <script.R> [--job <name>]]
 
 Runs the pipeline of <dist> on this machine, on 127.0.0.1, with the real components: MinIO, its
 provisioning Job, MLflow, each training Job once, and each SeldonDeployment's R model server
 (behind Seldon's executor when it is installed). Prints one URL per endpoint; Ctrl-C stops it all.
-  --train <script.R>  train with this script instead of the one in dist/ (every training Job
-                      whose script is mounted from its ConfigMap, i.e. TrainingScript.fromFile)`;
+  --train <script.R>  train with this script instead of the one in dist/ (a training Job whose
+                      script is mounted from its ConfigMap, i.e. TrainingScript.fromFile)
+  --job <name>        the training Job (or CronJob) --train is for; needed when the Jobs of
+                      <dist> run different scripts`;
 
 function parseArgs(argv) {
-  const opts = { dist: undefined, train: undefined };
+  const opts = { dist: undefined, train: undefined, job: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--train' && i + 1 < argv.length) opts.train = argv[++i];
     else if (a.startsWith('--train=')) opts.train = a.slice('--train='.length);
+    else if (a === '--job' && i + 1 < argv.length) opts.job = argv[++i];
     else if (!a.startsWith('-') && opts.dist === undefined) opts.dist = a;
     else return { error: `unexpected argument ${JSON.stringify(a)}` };
   }
   if (opts.dist === undefined) return { error: 'the dist folder is missing' };
+  if (opts.job !== undefined && opts.train === undefined) return { error: '--job names the Job that --train is for: give --train too' };
   return opts;
 }
 
@@ -48,21 +52,37 @@ function containers(m) {
 }
 
 // What stops this dist/ from running here: images it has no local build of, and, with --train,
-// training Jobs whose script is not a mounted ConfigMap. Each line has its reason and its fix.
-function refusals(m, train) {
+// a training Job whose script is not a mounted ConfigMap, or a choice of Job left open. Each line
+// has its reason and its fix.
+function refusals(m, train, job) {
   const out = [];
   for (const { owner, container } of containers(m)) {
     const problem = imageProblem(container.image);
     if (problem) out.push(`[${owner} container ${container.name}] image = ${container.image}: ${problem}`);
   }
   if (train) {
-    for (const job of m.trainingJobs()) {
-      if (!trainingScriptMount(m, job)) {
-        out.push(`[Job ${job.metadata.namespace}/${job.metadata.name}] --train ${train}: its training script is not mounted from a ConfigMap (TrainingScript.fromImagePath), so there is nothing to replace. Fix: use TrainingScript.fromFile for a local run, or drop --train`);
+    const jobs = m.trainingJobs();
+    const names = jobs.map((j) => j.metadata.name);
+    const targets = trainTargets(m, job);
+    if (job !== undefined && targets.length === 0) {
+      out.push(`--job ${job}: no training Job or CronJob of that name in the dist folder (it has ${names.join(', ') || 'none'}). Fix: name one of them`);
+    }
+    for (const j of targets) {
+      if (!trainingScriptMount(m, j)) {
+        out.push(`[Job ${j.metadata.namespace}/${j.metadata.name}] --train ${train}: its training script is not mounted from a ConfigMap (TrainingScript.fromImagePath), so there is nothing to replace. Fix: use TrainingScript.fromFile for a local run, or drop --train`);
       }
+    }
+    const scripts = new Set(targets.map((j) => trainingScriptMount(m, j)).filter(Boolean).map(({ cm, key }) => cm.data[key]));
+    if (job === undefined && scripts.size > 1) {
+      out.push(`--train ${train}: the training Jobs run ${scripts.size} different scripts (${names.join(', ')}), and one script would replace them all. Fix: name the Job it is for with --job <name>`);
     }
   }
   return out;
+}
+
+// The training Jobs --train replaces the script of: the one --job names, or all of them.
+function trainTargets(m, job) {
+  return m.trainingJobs().filter((j) => job === undefined || j.metadata.name === job);
 }
 
 // The ConfigMap key a training Job's TRAINING_SCRIPT comes from, or undefined.
@@ -119,9 +139,9 @@ function printEndpoints(stack, out) {
  * Runs the pipeline of `dist` until SIGINT or SIGTERM, then stops what it started and exits.
  * Resolves with an exit code only when it refuses to start (1) or fails while starting (1).
  */
-async function dev({ dist, train, name = 'dev', out = console.log, err = console.error } = {}) {
+async function dev({ dist, train, job, name = 'dev', out = console.log, err = console.error } = {}) {
   const m = loadDist(path.resolve(dist));
-  const refused = refusals(m, train);
+  const refused = refusals(m, train, job);
   if (refused.length) {
     err(`rmlops-cdk8s dev: ${refused.length} problem(s) in ${dist}; nothing was started:\n  ${refused.join('\n  ')}`);
     return 1;
@@ -140,10 +160,10 @@ async function dev({ dist, train, name = 'dev', out = console.log, err = console
   });
   if (train) {
     const script = fs.readFileSync(train, 'utf8');
-    for (const job of stack.manifests.trainingJobs()) {
-      const { cm, key } = trainingScriptMount(stack.manifests, job);
+    for (const j of trainTargets(stack.manifests, job)) {
+      const { cm, key } = trainingScriptMount(stack.manifests, j);
       cm.data[key] = script;
-      out(`[substitution] Job ${job.metadata.namespace}/${job.metadata.name}: ConfigMap ${cm.metadata.name} key ${key} -> ${path.resolve(train)}`);
+      out(`[substitution] Job ${j.metadata.namespace}/${j.metadata.name}: ConfigMap ${cm.metadata.name} key ${key} -> ${path.resolve(train)}`);
     }
   }
   await stack.init();
