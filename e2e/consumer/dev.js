@@ -104,6 +104,10 @@ function devScenarios({ app, env, times }) {
     // The installed package's r/ must have its R library in the cache: the printed command,
     // as a user runs it, is idempotent and installs only what is missing.
     const pkg = path.join(app(), 'node_modules', 'rmlops-cdk8s');
+    // The package's r/ is the repository's, so both use one R library of the cache.
+    const rHash = (root) => spawnSync(process.execPath, [path.join(root, 'e2e', 'lib', 'local.js'), '--r-sources-hash'], { encoding: 'utf8' }).stdout.trim();
+    assert.match(rHash(pkg), /^[0-9a-f]{16}$/);
+    assert.equal(rHash(pkg), rHash(path.join(__dirname, '..', '..')));
     const install = spawnSync('bash', [path.join(pkg, 'scripts', 'real', 'install.sh')], {
       env: { ...env(), RMLOPS_CACHE: CACHE, RMLOPS_SKIP_SELDON: '1' }, encoding: 'utf8', timeout: 600000,
     });

@@ -127,6 +127,9 @@ function rSourcesHash(dir) {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (path.relative(ROOT, p) === path.join(rel, 'tests')) continue;
+      // npm never packs a .gitignore: without this, the installed package's r/ would hash apart
+      // from the repository's and need an R library of its own.
+      if (e.name === '.gitignore') continue;
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) files.push(path.relative(ROOT, p));
     }
