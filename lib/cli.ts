@@ -3,15 +3,36 @@
  * `rmlops-cdk8s validate <dir>`: checks a folder of manifests offline with the checks
  * `writeManifests` runs (schemas, the SeldonDeployment CRD, API-server rules, references,
  * security baseline). Exit 0 when valid, 1 on any problem, 2 on a usage error.
+ *
+ * `rmlops-cdk8s dev <dist> [--train script.R]`: the local pipeline of a dist/ folder on this
+ * machine (e2e/lib/dev.js, shipped in the package), until Ctrl-C.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import { validateDirectory } from './manifest-validation';
 
 const USAGE = `usage: rmlops-cdk8s validate <dir> [--existing-claim <name|namespace/name>]... [--no-security] [--no-references]
+       rmlops-cdk8s dev <dist> [--train <script.R>]
 
-Validates every *.yaml / *.yml file in <dir> (not recursive) as one set of manifests.
-Warnings (what the manifests suggest but cannot prove) are printed as "warning: ..." and do not fail.`;
+validate: checks every *.yaml / *.yml file in <dir> (not recursive) as one set of manifests.
+Warnings (what the manifests suggest but cannot prove) are printed as "warning: ..." and do not fail.
+dev: runs the pipeline of <dist> on this machine with the real components (rmlops-cdk8s dev --help).`;
+
+/** The package's root folder, from build/lib/cli.js or (in this repository's tests) lib/cli.ts. */
+function packageRoot(): string {
+  for (let dir = __dirname; ; dir = path.dirname(dir)) {
+    const pkg = path.join(dir, 'package.json');
+    if (fs.existsSync(pkg) && JSON.parse(fs.readFileSync(pkg, 'utf8')).name === 'rmlops-cdk8s') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no rmlops-cdk8s package.json above ${__dirname}`);
+  }
+}
+
+/** `rmlops-cdk8s dev ...`: resolves with the exit code when it refuses or fails to start. */
+export function dev(argv: string[]): Promise<number> {
+  // Plain JavaScript shared with the repository's e2e harness, shipped as it is.
+  const local = require(path.join(packageRoot(), 'e2e', 'lib', 'dev.js')) as { main(argv: string[]): Promise<number> };
+  return local.main(argv);
+}
 
 /** Runs the command line; returns the exit code (the caller exits). */
 export function main(argv: string[], out: (line: string) => void = console.log, err: (line: string) => void = console.error): number {
@@ -19,6 +40,10 @@ export function main(argv: string[], out: (line: string) => void = console.log, 
   if (command === '--help' || command === '-h') {
     out(USAGE);
     return 0;
+  }
+  if (command === 'dev') {
+    err('rmlops-cdk8s dev runs until Ctrl-C: call dev(argv), not main(argv)');
+    return 2;
   }
   if (command !== 'validate') {
     err(command === undefined ? USAGE : `unknown command ${JSON.stringify(command)}\n${USAGE}`);
@@ -58,4 +83,14 @@ export function main(argv: string[], out: (line: string) => void = console.log, 
   return 0;
 }
 
-if (require.main === module) process.exit(main(process.argv.slice(2)));
+if (require.main === module) {
+  const argv = process.argv.slice(2);
+  if (argv[0] === 'dev') {
+    dev(argv.slice(1)).then((code) => process.exit(code), (e: Error) => {
+      console.error(e.stack ?? e.message);
+      process.exit(1);
+    });
+  } else {
+    process.exit(main(argv));
+  }
+}

@@ -8,6 +8,7 @@ import * as path from 'path';
 import {
   DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, DEFAULT_R_SERVING_IMAGE, DEFAULT_R_TRAINING_IMAGE, KSERVE_VERSION,
 } from '../lib';
+import { packedFiles } from './support/pack';
 
 const { imageRefs } = require('../scripts/real/images.js') as { imageRefs: (root?: string) => Record<string, string> };
 
@@ -76,5 +77,45 @@ describe('scripts/real/images.js: the refs install-images.sh builds', () => {
     } finally {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
+  });
+});
+
+describe('docs/images.md: the one command and the recipes are what the script and the package build', () => {
+  const doc = fs.readFileSync(path.join(ROOT, 'docs', 'images.md'), 'utf8');
+  const script = fs.readFileSync(path.join(ROOT, 'scripts', 'real', 'install-images.sh'), 'utf8');
+  const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+
+  test('`npm run images -- r` is install-images.sh with the alias r for the two R images', () => {
+    expect(doc).toContain('npm run images -- r ');
+    expect(pkg.scripts.images).toBe('bash scripts/real/install-images.sh');
+    expect(script).toMatch(/\[\[ "\$\{WANT\[\$i\]\}" == r \]\] && WANT\[\$i\]="r-serve r-train"/);
+    // The recipe check runs whenever r-train is built, so `r` checks the extension recipe too.
+    expect(script).toMatch(/recipe_check\(\) \{\n\s+wanted r-train \|\| return 0/);
+  });
+
+  test('every build argument the docs pass to r/Dockerfile.extend is an ARG of it, and the script builds it with the same ones', () => {
+    const args = (text: string) => new Set([...text.matchAll(/--build-arg "?([A-Z_]+)=/g)].map((m) => m[1]));
+    const extend = fs.readFileSync(path.join(ROOT, 'r', 'Dockerfile.extend'), 'utf8');
+    const declared = new Set([...extend.matchAll(/^ARG ([A-Z_]+)/gm)].map((m) => m[1]));
+    expect([...args(doc)].sort()).toEqual(['IMAGE', 'PACKAGES']);
+    expect([...args(doc)].filter((a) => !declared.has(a))).toEqual([]);
+    expect([...args(script)].filter((a) => a !== 'BASE_IMAGE').sort()).toEqual(['IMAGE', 'PACKAGES']);
+  });
+
+  test('`docker build` from node_modules/rmlops-cdk8s/r works: the package ships every file the R Dockerfiles COPY', () => {
+    const packed = packedFiles();
+    const missing: string[] = [];
+    for (const file of ['Dockerfile.serve', 'Dockerfile.train', 'Dockerfile.extend']) {
+      expect(packed).toContain(`r/${file}`);
+      const text = fs.readFileSync(path.join(ROOT, 'r', file), 'utf8').replace(/\\\n/g, ' ');
+      for (const m of text.matchAll(/^COPY\s+(.+)$/gm)) {
+        const sources = m[1].trim().split(/\s+/).filter((p) => !p.startsWith('--')).slice(0, -1);
+        for (const src of sources) {
+          const rel = `r/${src.replace(/\/$/, '')}`;
+          if (!packed.some((f) => f === rel || f.startsWith(`${rel}/`))) missing.push(`${file}: COPY ${src}`);
+        }
+      }
+    }
+    expect(missing).toEqual([]);
   });
 });

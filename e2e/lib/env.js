@@ -3,8 +3,14 @@
 const fs = require('fs');
 const path = require('path');
 
+// The repository, or the installed package (which ships this folder for `npx rmlops-cdk8s dev`).
 const ROOT = path.resolve(__dirname, '..', '..');
-const CACHE = process.env.RMLOPS_CACHE || path.join(ROOT, '.cache');
+// In a repository checkout; an installed package has no .git and runs the shipped install script.
+const IN_REPOSITORY = fs.existsSync(path.join(ROOT, '.git'));
+// An installed package's own folder is replaced by every `npm install`: its cache lives in the
+// user's cache folder instead (the path CI uses too).
+const CACHE = process.env.RMLOPS_CACHE
+  || (IN_REPOSITORY ? path.join(ROOT, '.cache') : path.join(require('os').homedir(), '.cache', 'rmlops-cdk8s'));
 const BIN = path.join(CACHE, 'bin');
 const VENV_BIN = path.join(CACHE, 'mlflow-venv', 'bin');
 // Holds one R library per content hash of r/ (scripts/real/install.sh; e2e/lib/local.js rLibFor).
@@ -39,7 +45,7 @@ function seldonBinary(name) {
   }
   const built = path.join(BIN, `seldon-${name}`);
   if (!isExecutable(built)) {
-    return { reason: `no ${name} binary at ${built}: run \`npm run real:install\` (scripts/real/install-seldon.sh builds it from ../shared/third_party/seldon-core-${versions().seldonCore}.tar.gz), or set ${variable}` };
+    return { reason: `no ${name} binary at ${built}: run \`${installCommand()}\` (scripts/real/install-seldon.sh builds it from ../shared/third_party/seldon-core-${versions().seldonCore}.tar.gz), or set ${variable}` };
   }
   const record = `${built}.source.json`;
   const provenance = fs.existsSync(record) ? JSON.parse(fs.readFileSync(record, 'utf8')) : null;
@@ -47,6 +53,14 @@ function seldonBinary(name) {
 }
 
 const executor = () => seldonBinary('executor');
+
+// The command that installs the components below: `npm run real:install` in the repository; in an
+// installed package its shipped install script, told where the cache is and to skip Seldon's
+// executor (built from a source archive only the repository has; the pipeline runs without it).
+function installCommand() {
+  if (IN_REPOSITORY) return 'npm run real:install';
+  return `RMLOPS_CACHE=${CACHE} RMLOPS_SKIP_SELDON=1 bash ${path.join(ROOT, 'scripts', 'real', 'install.sh')}`;
+}
 
 // What `npm run real:install` must have produced; the message says what is missing.
 function missingComponents() {
@@ -58,4 +72,4 @@ function missingComponents() {
   return need.filter(([p]) => !isExecutable(p)).map(([p, n]) => `${n} (${p})`);
 }
 
-module.exports = { ROOT, CACHE, BIN, VENV_BIN, R_LIB, DIST, DIST_KSERVE, versions, executor, seldonBinary, missingComponents, isExecutable };
+module.exports = { ROOT, IN_REPOSITORY, CACHE, installCommand, BIN, VENV_BIN, R_LIB, DIST, DIST_KSERVE, versions, executor, seldonBinary, missingComponents, isExecutable };

@@ -9,7 +9,7 @@ const crypto = require('crypto');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const { ROOT, CACHE, BIN, VENV_BIN, R_LIB, versions } = require('./env');
+const { ROOT, CACHE, BIN, VENV_BIN, R_LIB, versions, installCommand } = require('./env');
 
 const { freePort } = require('./net');
 
@@ -61,20 +61,43 @@ function imageTable() {
     'quay.io/minio/minio': { tag: v.minio.release, entrypoint: [path.join(BIN, 'minio')], pathDirs: [BIN] },
     'quay.io/minio/mc': { tag: v.mc.release, entrypoint: [path.join(BIN, 'mc')], pathDirs: [BIN] },
     'ghcr.io/mlflow/mlflow': { tag: `v${v.mlflow}-full`, entrypoint: undefined, pathDirs: [VENV_BIN] },
-    'ghcr.io/rmlops/r-train': { dockerfile: 'r/Dockerfile.train' },
-    'ghcr.io/rmlops/r-serve': { dockerfile: 'r/Dockerfile.serve' },
+    'ghcr.io/rmlops/r-train': { tag: rPackageVersion(), dockerfile: 'r/Dockerfile.train' },
+    'ghcr.io/rmlops/r-serve': { tag: rPackageVersion(), dockerfile: 'r/Dockerfile.serve' },
   };
 }
 
-function resolveImage(image) {
+// The R images are tagged with the R package's version (scripts/real/images.js).
+function rPackageVersion() {
+  return /^Version:\s*(\S+)\s*$/m.exec(fs.readFileSync(path.join(ROOT, 'r', 'DESCRIPTION'), 'utf8'))[1];
+}
+
+function imageEntry(image) {
   const i = image.lastIndexOf(':');
   const repo = i > image.lastIndexOf('/') ? image.slice(0, i) : image;
   const tag = i > image.lastIndexOf('/') ? image.slice(i + 1) : 'latest';
-  const entry = imageTable()[repo];
-  if (!entry) throw new Error(`image ${image}: no local build of ${repo} is known to the harness (e2e/lib/local.js)`);
-  if (entry.tag && entry.tag !== tag) {
-    throw new Error(`image ${image}: the tag differs from the pin in versions.json (${entry.tag}): update one of them`);
+  return { repo, tag, entry: imageTable()[repo] };
+}
+
+// Why `image` cannot run here, with the fix; null when it can.
+function imageProblem(image) {
+  const { repo, tag, entry } = imageEntry(image);
+  if (!entry) {
+    return `the local pipeline runs each container as a process on this machine, from its own builds of the images this package defines (${Object.keys(imageTable()).join(', ')}), and has no container runtime to run any other image. Fix: for a local run, synthesize with the default image (leave \`image\` unset) and pass your script with --train (R packages beyond the image's then come from this machine's R: Debian's r-cran-*); run your own image on a cluster`;
   }
+  if (entry.tag && entry.tag !== tag) {
+    const pin = entry.dockerfile ? "r/DESCRIPTION's Version" : 'the pin in versions.json';
+    return `the tag differs from ${pin} (${entry.tag}), the version built here. Fix: use ${repo}:${entry.tag}, or update one of them`;
+  }
+  return null;
+}
+
+// True when `image` is one of the R images built from r/ (its processes need the R package).
+const isRImage = (image) => !!(imageEntry(image).entry || {}).dockerfile;
+
+function resolveImage(image) {
+  const problem = imageProblem(image);
+  if (problem) throw new Error(`image ${image}: ${problem}`);
+  const { entry } = imageEntry(image);
   if (!entry.dockerfile) return { ...entry, env: {}, paths: [] };
   // An image built from this repository: its files come from the build context, r/.
   const df = parseDockerfile(path.join(ROOT, entry.dockerfile));
@@ -104,6 +127,9 @@ function rSourcesHash(dir) {
     for (const e of fs.readdirSync(d, { withFileTypes: true })) {
       const p = path.join(d, e.name);
       if (path.relative(ROOT, p) === path.join(rel, 'tests')) continue;
+      // npm never packs a .gitignore: without this, the installed package's r/ would hash apart
+      // from the repository's and need an R library of its own.
+      if (e.name === '.gitignore') continue;
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) files.push(path.relative(ROOT, p));
     }
@@ -122,7 +148,7 @@ function rLibFor(dir) {
 function assertRLibFresh(dir) {
   const lib = rLibFor(dir);
   if (!fs.existsSync(path.join(lib, '.installed'))) {
-    throw new Error(`the rmlops R package of this r/ is not installed (no ${lib}): run \`npm run real:install\``);
+    throw new Error(`the rmlops R package of this r/ is not installed (no ${lib}): run \`${installCommand()}\``);
   }
   return lib;
 }
@@ -364,7 +390,7 @@ class LocalCluster {
   }
 }
 
-module.exports = { LocalCluster, freePort, portIsFree, resolveImage, parseDockerfile, rSourcesHash, rLibFor };
+module.exports = { LocalCluster, freePort, portIsFree, resolveImage, imageProblem, isRImage, parseDockerfile, rSourcesHash, rLibFor };
 
 if (require.main === module && process.argv[2] === '--r-sources-hash') {
   console.log(rSourcesHash(path.join(ROOT, 'r')));

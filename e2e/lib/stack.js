@@ -5,7 +5,7 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { BIN, DIST, ROOT, executor, missingComponents } = require('./env');
+const { BIN, DIST, ROOT, executor, installCommand, missingComponents } = require('./env');
 const { loadDist } = require('./manifests');
 const { LocalCluster, freePort, portIsFree } = require('./local');
 const { Proc, waitFor, request, sleep } = require('./procs');
@@ -20,7 +20,7 @@ const JOB_CAP_MS = 600000;
 class Stack {
   constructor({ dist = DIST, echo = false, log = console.log, name = 'e2e' } = {}) {
     const missing = missingComponents();
-    if (missing.length) throw new Error(`not installed: ${missing.join(', ')}: run \`npm run real:install\``);
+    if (missing.length) throw new Error(`not installed: ${missing.join(', ')}: run \`${installCommand()}\``);
     this.manifests = loadDist(dist);
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `rmlops-${name}-`));
     this.logDir = path.join(this.dir, 'logs');

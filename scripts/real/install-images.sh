@@ -11,7 +11,7 @@
 #   kserve-*      KServe's controller manager from install-kserve.sh (or RMLOPS_KSERVE_MANAGER)
 #   minio, mc     the Go builds install.sh cached; mc with busybox (the provisioning Job is sh)
 #   mlflow        the Debian base, Debian's python3, mlflow==<versions.json> and boto3 from PyPI
-# Usage: install-images.sh [NAME...] (default: all). Idempotent: each image is stamped with the
+# Usage: install-images.sh [NAME...] (default: all; `r` is r-serve and r-train). Idempotent: each image is stamped with the
 # hash of its inputs, and a rerun with the same inputs only prints ref, id and size.
 set -euo pipefail
 
@@ -24,8 +24,11 @@ WORK="$IMAGES/work"
 mkdir -p "$IMAGES" "$WORK"
 ALL=(r-serve r-train seldon-executor seldon-operator kserve-controller minio mc mlflow)
 WANT=("${@:-${ALL[@]}}")
+# `r`: the two R images (and the check of the r/Dockerfile.extend recipe), as docs/images.md says.
+for i in "${!WANT[@]}"; do [[ "${WANT[$i]}" == r ]] && WANT[$i]="r-serve r-train"; done
+read -r -a WANT <<<"${WANT[*]}"
 for name in "${WANT[@]}"; do
-  [[ " ${ALL[*]} " == *" $name "* ]] || { echo "no image named '$name': known are ${ALL[*]}" >&2; exit 2; }
+  [[ " ${ALL[*]} " == *" $name "* ]] || { echo "no image named '$name': known are ${ALL[*]}, and r (r-serve r-train)" >&2; exit 2; }
 done
 
 for tool in buildah debootstrap; do
