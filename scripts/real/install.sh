@@ -2,7 +2,8 @@
 # Installs or builds the real components the e2e harness runs, pinned in versions.json, into a
 # cache folder (${RMLOPS_CACHE:-<repo>/.cache}): the MLflow server (PyPI), the MinIO server and mc
 # (Go modules, built with their release version stamped in), Seldon's executor and operator (from
-# the source archive in ../shared/third_party: install-seldon.sh) and the rmlops R package.
+# the source archive in ../shared/third_party: install-seldon.sh), the payload sink (sink/:
+# install-sink.sh) and the rmlops R package.
 # Idempotent: each step writes a stamp holding what it built, and a rerun with the same pins only
 # prints versions.
 set -euo pipefail
@@ -81,6 +82,9 @@ go_build mc github.com/minio/mc mc
 
 # ---- Seldon executor and operator -------------------------------------------------------------
 bash "$ROOT/scripts/real/install-seldon.sh"
+
+# ---- the payload sink (sink/) -------------------------------------------------------------------
+bash "$ROOT/scripts/real/install-sink.sh"
 
 # ---- R --------------------------------------------------------------------------------------
 step "R package"
