@@ -30,7 +30,7 @@ export interface PayloadLoggingOptions {
    * PutObject on the payload prefix. @default the store's credentials Secret
    */
   readonly credentialsSecret?: S3CredentialsSecret;
-  /** What the executor logs (feedback is logged in every mode). @default "all" */
+  /** What the executor logs (it logs feedback in modes "all" and "response"). @default "all" */
   readonly mode?: PayloadLogMode;
   /** Sink image, pinned. @default DEFAULT_PAYLOAD_SINK_IMAGE */
   readonly image?: string;
