@@ -156,7 +156,8 @@ func (s *spool) run(stop <-chan struct{}) {
 		case req := <-s.in:
 			group := []appendReq{req}
 		drain:
-			for len(group) < maxGroup {
+			// A group never overfills the open segment, so objects hold at most maxEvents events.
+			for len(group) < maxGroup && s.curEvents+len(group) < s.maxEvents {
 				select {
 				case r := <-s.in:
 					group = append(group, r)
@@ -165,11 +166,11 @@ func (s *spool) run(stop <-chan struct{}) {
 				}
 			}
 			err := s.write(group)
-			for _, r := range group {
-				r.done <- err
-			}
 			if err == nil && s.curEvents >= s.maxEvents {
 				s.seal()
+			}
+			for _, r := range group {
+				r.done <- err
 			}
 		case <-tick.C:
 			if s.cur != nil && time.Since(s.curOpened) >= s.maxAge {
@@ -247,8 +248,10 @@ func (s *spool) seal() {
 	s.cur.Sync()
 	s.cur.Close()
 	s.cur = nil
+	events := s.curEvents
+	s.curEvents = 0
 	from := filepath.Join(s.dir, openPrefix+s.curName)
-	if s.curEvents == 0 {
+	if events == 0 {
 		os.Remove(from)
 		return
 	}
