@@ -260,9 +260,19 @@ func (s *server) metrics(w http.ResponseWriter, _ *http.Request) {
 
 func main() {
 	log.SetFlags(log.LstdFlags | log.LUTC | log.Lmicroseconds)
-	if len(os.Args) > 1 && os.Args[1] == "--version" {
-		fmt.Println("rmlops-payload-sink", version)
-		return
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "--version":
+			fmt.Println("rmlops-payload-sink", version)
+			return
+		case "--help", "-h":
+			fmt.Printf("rmlops-payload-sink %s: takes the Seldon executor's payload-logger CloudEvents, spools them, uploads JSONL to S3.\n"+
+				"Configured by environment only: SINK_S3_ENDPOINT, SINK_S3_BUCKET, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are required;\n"+
+				"the others and the key layout are in docs/payload-logging.md.\n", version)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "unknown argument %q: the sink takes --version or --help, and its settings from the environment\n", os.Args[1])
+		os.Exit(2)
 	}
 	cfg, err := loadConfig()
 	if err != nil {
