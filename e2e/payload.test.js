@@ -30,7 +30,7 @@ const N = Number(process.env.RMLOPS_PAYLOAD_N || 1000);
 // (b): the outage and the bounded load around it.
 const OUTAGE_MS = 60000;
 const OUTAGE_RPS = 20;
-const OUTAGE_LOAD_MS = OUTAGE_MS + 10000;
+const OUTAGE_LOAD_MS = OUTAGE_MS - 5000;
 const NAME = 'iris-logged';
 const PREFIX = 'payloads';
 const SINK = path.join(BIN, 'payload-sink');
@@ -257,36 +257,47 @@ describe('payload logging: executor -> payload sink -> MinIO', { skip }, () => {
   });
 
   it('(b) MinIO stopped for 60 s under load, then the sink SIGKILLed once: 0 missing after recovery, duplicates counted', async () => {
-    const m0 = await sinkMetrics(sink);
+    // From an empty spool, so that what the sink uploads from here on is this test's.
+    const m0 = await waitFor('the spool empty before the outage', async () => {
+      const m = await sinkMetrics(sink);
+      return m.rmlops_sink_spool_bytes === 0 && m;
+    }, { timeoutMs: 60000, intervalMs: 250, proc: sink.proc });
     const spooled0 = spooledOf(m0);
+    // The load runs through most of the outage; the kill comes after it (every event the executor
+    // sent is acknowledged by then: a sink that is down while the executor sends loses what it
+    // sends, which is the executor's side of the guarantee) and while MinIO is still down, so the
+    // killed sink certainly leaves a backlog in its spool.
     const loading = drive(ex.port, body, { count: Math.ceil((OUTAGE_LOAD_MS / 1000) * OUTAGE_RPS), connections: 2, rps: OUTAGE_RPS, untilMs: OUTAGE_LOAD_MS + 30000 });
     await sleep(5000);
     await stack.stopArtifactStore();
     const down = Date.now();
-    await sleep(OUTAGE_MS);
-    const mDown = await sinkMetrics(sink);
-    await stack.startArtifactStore();
-    const outageS = (Date.now() - down) / 1000;
     const load = await loading;
     assert.deepEqual(load.failed, [], 'predictions do not depend on the log store');
-    // Every event the executor sent has been acknowledged (spooled) before the kill.
     const mKill = await waitFor('the executor\'s events spooled', async () => {
       const m = await sinkMetrics(sink);
       return spooledOf(m) - spooled0 >= 2 * load.ok.length && m;
     }, { timeoutMs: 60000, intervalMs: 250, proc: sink.proc });
+    assert.ok(mKill.rmlops_sink_upload_retries_total > m0.rmlops_sink_upload_retries_total, 'uploads failed and were retried while MinIO was down');
+    assert.ok(mKill.rmlops_sink_spool_bytes > 0, 'the sink holds a backlog when it is killed');
     const pid = sink.proc.pid;
     process.kill(pid, 'SIGKILL');
     await sink.proc.exited;
     await stack.restartPayloadSink(sink);
+    await sleep(Math.max(0, down + OUTAGE_MS - Date.now()));
+    const mRestarted = await sinkMetrics(sink);
+    await stack.startArtifactStore();
+    const outageS = (Date.now() - down) / 1000;
     const mUp = await waitFor('the spool drained after the restart', async () => {
       const m = await sinkMetrics(sink);
-      return m.rmlops_sink_spool_segments === 0 && m.rmlops_sink_events_uploaded_total > 0 && m;
+      return m.rmlops_sink_spool_segments === 0 && m.rmlops_sink_spool_bytes === 0 && m;
     }, { timeoutMs: 180000, intervalMs: 500, proc: sink.proc });
     const objects = readLog(stack);
     const acc = account(objects, load.ok);
-    console.log(`payload logging: (b) ${load.ok.length} predictions at ${OUTAGE_RPS}/s with MinIO down ${fmt(outageS, 0)} s (upload retries ${mDown.rmlops_sink_upload_retries_total - m0.rmlops_sink_upload_retries_total}, spool ${fmt(mDown.rmlops_sink_spool_bytes / 1024, 0)} KiB in ${mDown.rmlops_sink_spool_segments} segments at the end of the outage); sink SIGKILLed (pid ${pid}) with ${mKill.rmlops_sink_spool_segments} segments / ${fmt(mKill.rmlops_sink_spool_bytes / 1024, 0)} KiB not yet uploaded, restarted on its spool, uploaded ${mUp.rmlops_sink_events_uploaded_total} events; missing ${acc.missingRequests} requests, ${acc.missingResponses} responses; duplicates ${acc.duplicates} of ${acc.records} records`);
-    assert.ok(mDown.rmlops_sink_upload_retries_total > m0.rmlops_sink_upload_retries_total, 'uploads failed while MinIO was down');
+    console.log(`payload logging: (b) ${load.ok.length} predictions at ${OUTAGE_RPS}/s, MinIO down ${fmt(outageS, 0)} s; the sink SIGKILLed (pid ${pid}) in the outage with ${fmt(mKill.rmlops_sink_spool_bytes / 1024, 0)} KiB spooled and not uploaded (${mKill.rmlops_sink_upload_retries_total - m0.rmlops_sink_upload_retries_total} upload retries before, ${mRestarted.rmlops_sink_upload_retries_total} after its restart on the same spool); after MinIO came back it uploaded ${mUp.rmlops_sink_events_uploaded_total} events: missing ${acc.missingRequests} requests, ${acc.missingResponses} responses; duplicates ${acc.duplicates} of ${acc.records} records`);
     assert.equal(acc.missingRequests, 0);
     assert.equal(acc.missingResponses, 0);
+    // Before the outage the first sink uploaded some; the restarted one uploaded the rest.
+    const uploaded = mKill.rmlops_sink_events_uploaded_total - m0.rmlops_sink_events_uploaded_total + mUp.rmlops_sink_events_uploaded_total;
+    assert.ok(uploaded >= 2 * load.ok.length, `uploaded ${uploaded} events of ${2 * load.ok.length}`);
   });
 });
