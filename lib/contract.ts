@@ -325,3 +325,75 @@ export const SELDON_MODEL_METRICS_PORT = 6000 as const;
  * would become ambiguous if another container in the pod used them.
  */
 export const SELDON_RESERVED_PORT_NAMES = ['http', 'grpc', 'metrics'] as const;
+
+/**
+ * The payload sink (`sink/`, image `DEFAULT_PAYLOAD_SINK_IMAGE`): a sidecar in the model's pod
+ * that receives the executor's payload-logger CloudEvents over localhost, spools each one
+ * (fsync'd) before it answers, and uploads batched JSONL objects to S3 (docs/payload-logging.md).
+ */
+export const PAYLOAD_SINK = {
+  /** Name of the sidecar container. */
+  containerName: 'payload-sink',
+  /**
+   * Port the sink takes events on, bound to 127.0.0.1 only: the executor in the same pod is its
+   * only client, so no NetworkPolicy rule and no Service is needed, and nothing outside the pod
+   * can write to the log. Not declared as a containerPort (nothing outside the pod uses it).
+   */
+  eventsPort: 9101,
+  /** Port of the sink's Prometheus metrics and health check (all interfaces). */
+  metricsPort: 9102,
+  /** Name of the metrics containerPort (`metrics` belongs to the operator's containers). */
+  metricsPortName: 'sink-metrics',
+  /** Path of the Prometheus metrics on `metricsPort`. */
+  metricsPath: '/metrics',
+  /** Readiness and liveness path on `metricsPort`: 200 while the sink takes events. */
+  healthPath: '/healthz',
+  /** Where the sink's spool volume is mounted. */
+  spoolPath: '/var/spool/rmlops-sink',
+  /** Name of the spool emptyDir volume. */
+  spoolVolume: 'payload-spool',
+  /**
+   * Object key layout: KServe's S3 logger's `<prefix>/<namespace>/<inference service>/<component>/`
+   * with the UTC day of receipt and the spool segment's id after it. The key depends only on the
+   * segment and the group, so an upload repeated after a crash overwrites, never duplicates.
+   */
+  keyLayout: '<prefix>/<namespace>/<deployment>/<predictor>/<YYYY-MM-DD>/<segment>.jsonl',
+  /** The executor's CloudEvent types, as the records' `reqType`. */
+  eventTypes: {
+    request: 'io.seldon.serving.inference.request',
+    response: 'io.seldon.serving.inference.response',
+    feedback: 'io.seldon.serving.feedback',
+  },
+} as const;
+
+/** Environment variables of the payload sink (read by `sink/main.go`). */
+export const SINK_ENV = {
+  /** Address of the events listener. */
+  listen: 'SINK_LISTEN',
+  /** Address of the metrics and health listener. */
+  metricsListen: 'SINK_METRICS_LISTEN',
+  /** Spool folder (an emptyDir: it survives container restarts, not the pod). */
+  spoolDir: 'SINK_SPOOL_DIR',
+  /** S3 endpoint URL, `http(s)://host[:port]` (path-style). */
+  s3Endpoint: 'SINK_S3_ENDPOINT',
+  /** Bucket the objects go to. */
+  s3Bucket: 'SINK_S3_BUCKET',
+  /** Key prefix in the bucket. */
+  s3Prefix: 'SINK_S3_PREFIX',
+  /** Region the client signs for. */
+  s3Region: 'SINK_S3_REGION',
+  /** S3 access key id (from the credentials Secret). */
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  /** S3 secret access key (from the credentials Secret). */
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  /** Events per object at most (a spool segment is sealed then). */
+  batchEvents: 'SINK_BATCH_EVENTS',
+  /** Seconds a segment stays open before it is sealed and uploaded. */
+  batchSeconds: 'SINK_BATCH_SECONDS',
+  /** Seconds the sink keeps uploading after SIGTERM. */
+  drainSeconds: 'SINK_DRAIN_SECONDS',
+  /** Namespace written into records whose event does not carry one. */
+  namespace: 'SINK_NAMESPACE',
+  /** Deployment name written into records whose event does not carry one. */
+  deployment: 'SINK_DEPLOYMENT',
+} as const;

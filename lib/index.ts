@@ -9,6 +9,7 @@ export * from './r-training-job';
 export * from './r-server';
 export * from './seldon-r-model';
 export * from './kserve-r-model';
+export * from './payload-logging';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
 export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';

@@ -17,10 +17,11 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, PAYLOAD_SINK, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
+import { PayloadLogging } from './payload-logging';
 import {
   ComputeResources, NetworkClient, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, namespaceOf,
   networkPeers, podLabels, podSecurityContext, resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
@@ -123,8 +124,16 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
    * outside the pod, nor the executor's gRPC 5001. @default every pod of the model's namespace
    */
   readonly clients?: readonly NetworkClient[];
-  /** Pods admitted to the metrics ports: the model's 6000 and the executor's 8000 (`/prometheus`). @default every pod of the model's namespace */
+  /** Pods admitted to the metrics ports: the model's 6000 and the executor's 8000 (`/prometheus`), and the payload sink's 9102. @default every pod of the model's namespace */
   readonly scrapers?: readonly NetworkClient[];
+  /**
+   * Where the executor logs every request, response and feedback: `PayloadLogging.toBucket(store)`
+   * adds the payload sink as a sidecar (spooled before acknowledged, uploaded as JSONL to S3;
+   * docs/payload-logging.md), points the graph's `logger` at it over localhost, and opens the
+   * store's NetworkPolicy to the model pods. The sink holds the S3 credentials of its Secret.
+   * @default - none: nothing is logged
+   */
+  readonly payloadLogging?: PayloadLogging;
 }
 
 /**
@@ -236,6 +245,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         out.push({ prop: 'tracking', value: undefined, problem: `is required to load "${this.modelUri}" from MLflow`, fix: 'pass the MlflowServer as `tracking`' });
       }
       out.push(...checkExtraContainers(extra, httpPort, props.modelVolume ? [TMP_VOLUME, MODEL_VOLUME] : [TMP_VOLUME]));
+      if (props.payloadLogging) {
+        out.push(...props.payloadLogging.problems(), ...checkSinkRoom(extra));
+      }
       out.push(...checkRollout(props, {
         name, mainPredictor: predictor, mainUri: this.modelUri, replicas: props.replicas, cpuRequest: resources.cpuRequest,
         hasTracking: props.tracking !== undefined, containerNames,
@@ -254,6 +266,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
     this.podSelector = podSelector;
     this.networkPolicy = predictorNetworkPolicy(this, name, labels, podSelector, props);
+    props.payloadLogging?.store.allowClient({ podLabels: podSelector, namespace: namespaceOf(this) });
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
 
     const protocol = props.protocol ?? 'seldon';
@@ -301,6 +314,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       },
     }));
 
+    const sink = props.payloadLogging;
+    const sinkContainers: SeldonContainer[] = sink ? [payloadSinkContainer(sink, namespaceOf(this), name)] : [];
+    const sinkVolumes = sink ? [{ name: PAYLOAD_SINK.spoolVolume, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(sink.spec.spoolSize) } }] : [];
     const exec = resourceMaps(executorResources);
     this.resource = new SeldonDeployment(this, 'Resource', {
       metadata: { name, labels, annotations: ingressAnnotations(props) },
@@ -316,6 +332,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
             type: 'MODEL',
             endpoint: { type: 'REST' },
             children: [],
+            ...(sink ? { logger: sink.graphLogger() } : {}),
           },
           componentSpecs: [{
             // The annotation also gives ModelPromotion's JSON Patch a map to add its own to.
@@ -326,10 +343,11 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
               // Advisory only: the operator replaces it (see the class comment). Kept so the
               // object reads as intended and still holds where an operator passes it through.
               securityContext: podSecurityContext(uid),
-              containers: [modelContainer, ...extraWithDefaults],
+              containers: [modelContainer, ...extraWithDefaults, ...sinkContainers],
               volumes: [
                 { name: TMP_VOLUME, emptyDir: { sizeLimit: EmptyDirSizeLimit.fromString(scratchSize) } },
                 ...(props.modelVolume ? [{ name: MODEL_VOLUME, persistentVolumeClaim: { claimName: props.modelVolume.claimName, readOnly: true } }] : []),
+                ...sinkVolumes,
               ],
             },
           }],
@@ -360,7 +378,10 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
  */
 function predictorNetworkPolicy(
   scope: Construct, name: string, labels: Record<string, string>, podSelector: Record<string, string>,
-  props: { readonly clients?: readonly NetworkClient[]; readonly scrapers?: readonly NetworkClient[]; readonly ingress?: string; readonly istioGateway?: string },
+  props: {
+    readonly clients?: readonly NetworkClient[]; readonly scrapers?: readonly NetworkClient[]; readonly ingress?: string; readonly istioGateway?: string;
+    readonly payloadLogging?: PayloadLogging;
+  },
 ): k8s.KubeNetworkPolicy {
   const own = namespaceOf(scope);
   const everyPodHere: NetworkClient[] = [{ podLabels: {} }];
@@ -368,7 +389,10 @@ function predictorNetworkPolicy(
   const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
   const rules: k8s.NetworkPolicyIngressRule[] = [
     { from: networkPeers(props.clients ?? everyPodHere, gateway, own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT)] },
-    { from: networkPeers(props.scrapers ?? everyPodHere, [], own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT), tcp(SELDON_MODEL_METRICS_PORT)] },
+    {
+      from: networkPeers(props.scrapers ?? everyPodHere, [], own),
+      ports: [tcp(SELDON_EXECUTOR_HTTP_PORT), tcp(SELDON_MODEL_METRICS_PORT), ...(props.payloadLogging ? [tcp(PAYLOAD_SINK.metricsPort)] : [])],
+    },
   ];
   return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
     metadata: { name, labels },
@@ -453,6 +477,53 @@ function checkExtraContainers(extra: SeldonPodContainer[], httpPort: number, pod
           out.push({ prop: `${pat}.name`, value: p.name, problem: 'is already the name of another port in the pod', fix: 'give each port a unique name' });
         }
         portNames.add(p.name);
+      }
+    });
+  });
+  return out;
+}
+
+/**
+ * The payload sink sidecar. Not a graph node, so the operator declares no port on it; its events
+ * port is bound to 127.0.0.1 and is not declared either (only the executor in this pod uses it).
+ */
+function payloadSinkContainer(sink: PayloadLogging, namespace: string | undefined, deployment: string): SeldonContainer {
+  const { requests, limits } = sink.resourceMaps();
+  return {
+    name: PAYLOAD_SINK.containerName,
+    image: sink.spec.image,
+    env: sink.env(namespace, deployment),
+    ports: [{ name: PAYLOAD_SINK.metricsPortName, containerPort: PAYLOAD_SINK.metricsPort, protocol: 'TCP' }],
+    // Ready only while it takes events: a pod whose sink is down must not take predictions it
+    // could not log.
+    readinessProbe: { httpGet: { path: PAYLOAD_SINK.healthPath, port: ReadinessPort.fromNumber(PAYLOAD_SINK.metricsPort) }, periodSeconds: 5, failureThreshold: 2 },
+    livenessProbe: { httpGet: { path: PAYLOAD_SINK.healthPath, port: LivenessPort.fromNumber(PAYLOAD_SINK.metricsPort) }, periodSeconds: 10, failureThreshold: 3 },
+    resources: { requests: quantities(requests, ContainerRequests.fromString), limits: quantities(limits, ContainerLimits.fromString) },
+    securityContext: sink.securityContext(),
+    volumeMounts: [{ name: PAYLOAD_SINK.spoolVolume, mountPath: PAYLOAD_SINK.spoolPath }],
+  };
+}
+
+/** With payload logging, the sink's name, ports and volume are taken: no extra container may use them. */
+function checkSinkRoom(extra: SeldonPodContainer[]): Problem[] {
+  const out: Problem[] = [];
+  const taken = new Set<number>([PAYLOAD_SINK.eventsPort, PAYLOAD_SINK.metricsPort]);
+  extra.forEach((c, i) => {
+    const at = `extraContainers[${i}]`;
+    if (c.name === PAYLOAD_SINK.containerName) {
+      out.push({ prop: `${at}.name`, value: c.name, problem: 'is the name of the payload sink that `payloadLogging` adds', fix: 'name the container after what it does, e.g. "stats-exporter"' });
+    }
+    (c.ports ?? []).forEach((p, j) => {
+      if (taken.has(p.containerPort)) {
+        out.push({ prop: `${at}.ports[${j}].containerPort`, value: p.containerPort, problem: `is a port of the payload sink that \`payloadLogging\` adds (${PAYLOAD_SINK.eventsPort} events, ${PAYLOAD_SINK.metricsPort} metrics)`, fix: 'pick a free port such as 9001' });
+      }
+      if (p.name === PAYLOAD_SINK.metricsPortName) {
+        out.push({ prop: `${at}.ports[${j}].name`, value: p.name, problem: 'is the payload sink\'s metrics port name', fix: 'use another port name' });
+      }
+    });
+    (c.volumeMounts ?? []).forEach((m, j) => {
+      if (m.name === PAYLOAD_SINK.spoolVolume) {
+        out.push({ prop: `${at}.volumeMounts[${j}].name`, value: m.name, problem: 'is the payload sink\'s spool volume', fix: 'mount a volume of your own' });
       }
     });
   });

@@ -6,7 +6,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import {
-  DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, DEFAULT_R_SERVING_IMAGE, DEFAULT_R_TRAINING_IMAGE, KSERVE_VERSION,
+  DEFAULT_MC_IMAGE, DEFAULT_MINIO_IMAGE, DEFAULT_MLFLOW_IMAGE, DEFAULT_PAYLOAD_SINK_IMAGE, DEFAULT_R_SERVING_IMAGE, DEFAULT_R_TRAINING_IMAGE,
+  KSERVE_VERSION,
 } from '../lib';
 import { packedFiles } from './support/pack';
 
@@ -38,7 +39,8 @@ describe('scripts/real/images.js: the refs install-images.sh builds', () => {
       minio: DEFAULT_MINIO_IMAGE,
       mc: DEFAULT_MC_IMAGE,
       mlflow: DEFAULT_MLFLOW_IMAGE,
-    }).toEqual({ 'r-serve': refs['r-serve'], 'r-train': refs['r-train'], minio: refs.minio, mc: refs.mc, mlflow: refs.mlflow });
+      'payload-sink': DEFAULT_PAYLOAD_SINK_IMAGE,
+    }).toEqual({ 'r-serve': refs['r-serve'], 'r-train': refs['r-train'], minio: refs.minio, mc: refs.mc, mlflow: refs.mlflow, 'payload-sink': refs['payload-sink'] });
   });
 
   test('the executor image is the one the harness\'s Seldon operator injects (EXECUTOR_CONTAINER_IMAGE_AND_VERSION)', () => {

@@ -32,7 +32,7 @@ const library: LibraryTargets = {
 
 describe('versions.json pins what the library runs', () => {
   test('the file has every pin, and only those (the e2e installer reads the same keys)', () => {
-    expect(Object.keys(versions).sort()).toEqual(['fuzz', 'kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'node', 'r', 'seldonCore', 'seldonCoreCommit', 'seldonCoreSourceSha256']);
+    expect(Object.keys(versions).sort()).toEqual(['fuzz', 'kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'node', 'payloadSink', 'r', 'seldonCore', 'seldonCoreCommit', 'seldonCoreSourceSha256']);
     expect(Object.keys(versions.node).sort()).toEqual(['coredns', 'kubeRouter', 'kubernetes', 'kubernetesCommit', 'pause']);
     for (const go of [versions.minio, versions.mc]) expect(Object.keys(go).sort()).toEqual(['commit', 'goVersion', 'release']);
   });

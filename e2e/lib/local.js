@@ -63,6 +63,8 @@ function imageTable() {
     'ghcr.io/mlflow/mlflow': { tag: `v${v.mlflow}-full`, entrypoint: undefined, pathDirs: [VENV_BIN] },
     'ghcr.io/rmlops/r-train': { tag: rPackageVersion(), dockerfile: 'r/Dockerfile.train' },
     'ghcr.io/rmlops/r-serve': { tag: rPackageVersion(), dockerfile: 'r/Dockerfile.serve' },
+    // The payload sink, built from sink/ by scripts/real/install-sink.sh.
+    'ghcr.io/rmlops/payload-sink': { tag: v.payloadSink.version, entrypoint: [path.join(BIN, 'payload-sink')], pathDirs: [] },
   };
 }
 

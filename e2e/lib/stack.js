@@ -11,6 +11,12 @@ const { LocalCluster, freePort, portIsFree } = require('./local');
 const { Proc, waitFor, request, sleep } = require('./procs');
 
 const contract = JSON.parse(fs.readFileSync(path.join(ROOT, 'r', 'contract.json'), 'utf8'));
+// The payload sink's part of the contract is not the R programs' business, so it is not in
+// r/contract.json: read from lib/contract.ts itself (types stripped by scripts/register.js).
+require('../../scripts/register');
+const { PAYLOAD_SINK, SINK_ENV } = require('../../lib/contract.ts');
+contract.payloadSink = PAYLOAD_SINK;
+contract.sinkEnv = SINK_ENV;
 const envName = (key) => contract.env[key];
 const containerEnv = (c, name) => ((c.env || []).find((e) => e.name === name) || {}).value;
 
@@ -31,6 +37,7 @@ class Stack {
     this.cluster = new LocalCluster({ manifests: this.manifests, dir: this.dir, log });
     this.models = new Map(); // sdep name -> { proc, port }
     this.executors = new Map();
+    this.sinks = new Map(); // sdep/predictor -> { proc, spec, eventsPort, metricsPort }
     this.inference = new Map(); // InferenceService name -> { proc, port, mode, metricsPort }
   }
 
@@ -269,10 +276,21 @@ class Stack {
   // ---- Seldon's executor ----------------------------------------------------------------------
   // The predictor spec as the operator hands it to the executor: each graph node's endpoint
   // names the host and port of its container in the same pod.
+  // A graph node's logger URL names a port on the pod's loopback (the payload sink): it goes to
+  // that container's local stand-in, as every other port of the pod does.
   predictorForExecutor(sdep, predictor, modelPort) {
     const pred = JSON.parse(JSON.stringify(this.modelContainer(sdep, predictor).pred));
+    const sink = this.sinks.get(this.modelKey(sdep, predictor));
     const fill = (node) => {
       node.endpoint = { ...(node.endpoint || {}), service_host: '127.0.0.1', service_port: modelPort, httpPort: modelPort, type: (node.endpoint && node.endpoint.type) || 'REST' };
+      if (node.logger && node.logger.url) {
+        const u = new URL(node.logger.url);
+        const local = sink && ['localhost', '127.0.0.1'].includes(u.hostname) && Number(u.port) === sink.podEventsPort ? sink.eventsPort : undefined;
+        if (!local) throw new Error(`graph node ${node.name}: logger url ${node.logger.url} names no container of this pod the harness started (start the payload sink first)`);
+        const to = `http://127.0.0.1:${local}${u.pathname}`;
+        this.cluster.note(`executor: graph node ${node.name} logger url ${node.logger.url} -> ${to} (the payload sink's local port)`);
+        node.logger = { ...node.logger, url: to };
+      }
       for (const ch of node.children || []) fill(ch);
     };
     if ((pred.graph.children || []).length) throw new Error('graphs with children are not mapped to local ports yet');
@@ -318,6 +336,53 @@ class Stack {
       async () => (await request(p.http, 'GET', '/ready', { timeoutMs: 3000 })).status === 200,
       { timeoutMs: 60000, intervalMs: 250, proc });
     return entry;
+  }
+
+  // ---- the payload sink --------------------------------------------------------------------------
+  // The sink container of a predictor's pod (payloadLogging), from its manifest. Its events port is
+  // bound to the pod's loopback in the manifest (SINK_LISTEN 127.0.0.1:<port>) and its metrics on
+  // all interfaces: both move to free local ports. The spool emptyDir is one folder for the life
+  // of this "pod": restartPayloadSink starts the same container again on it, as the kubelet
+  // restarts a container in place.
+  async startPayloadSink(sdep, { predictor, env = {}, wait = true } = {}) {
+    const { pred, comp } = this.modelContainer(sdep, predictor);
+    const c = comp.spec.containers.find((x) => x.name === contract.payloadSink.containerName);
+    if (!c) throw new Error(`SeldonDeployment ${sdep.metadata.name}/${pred.name} has no ${contract.payloadSink.containerName} container (payloadLogging unset?)`);
+    const manifestEnv = Object.fromEntries((c.env || []).map((e) => [e.name, e.value]));
+    const listen = manifestEnv[contract.sinkEnv.listen];
+    const podEventsPort = Number(String(listen).split(':').pop());
+    const eventsPort = await freePort();
+    const metricsPort = await freePort();
+    const owner = { ...sdep, kind: 'SeldonDeployment' };
+    const label = `seldondeployment/${sdep.metadata.name}/${pred.name}/${c.name}`;
+    this.cluster.note(`${label}: ${contract.sinkEnv.listen} ${listen} (the pod's loopback) -> 127.0.0.1:${eventsPort}`);
+    const spec = await this.cluster.container(owner, comp, c.name, {
+      label,
+      ports: { [contract.payloadSink.metricsPort]: metricsPort },
+      env: { [contract.sinkEnv.listen]: `127.0.0.1:${eventsPort}`, [contract.sinkEnv.metricsListen]: `127.0.0.1:${metricsPort}`, ...env },
+    });
+    const entry = { spec, eventsPort, metricsPort, podEventsPort, starts: 0 };
+    this.sinks.set(this.modelKey(sdep, pred.name), entry);
+    await this.runPayloadSink(entry, wait);
+    return entry;
+  }
+
+  async runPayloadSink(entry, wait) {
+    entry.starts++;
+    entry.proc = new Proc(`payload-sink-${entry.starts}`, entry.spec, { logDir: this.logDir, echo: this.echo });
+    this.track(entry.proc);
+    if (wait) {
+      await waitFor(`payload sink ready (GET ${contract.payloadSink.healthPath} on 127.0.0.1:${entry.metricsPort})`,
+        async () => (await request(entry.metricsPort, 'GET', contract.payloadSink.healthPath, { timeoutMs: 3000 })).status === 200,
+        { timeoutMs: 30000, intervalMs: 100, proc: entry.proc });
+    }
+    return entry;
+  }
+
+  // The same container again, on the same spool folder and ports.
+  async restartPayloadSink(entry) {
+    if (entry.proc && entry.proc.running) throw new Error('the payload sink is still running: stop or kill it first');
+    return this.runPayloadSink(entry, true);
   }
 
   // ---- everything -----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ function imageRefs(root = ROOT) {
   return {
     'r-serve': `ghcr.io/rmlops/r-serve:${rmlops[1]}`,
     'r-train': `ghcr.io/rmlops/r-train:${rmlops[1]}`,
+    'payload-sink': `ghcr.io/rmlops/payload-sink:${v.payloadSink.version}`,
     'seldon-executor': `docker.io/seldonio/seldon-core-executor:${v.seldonCore}`,
     'seldon-operator': `docker.io/seldonio/seldon-core-operator:${v.seldonCore}`,
     'kserve-controller': `docker.io/kserve/kserve-controller:v${v.kserve}`,

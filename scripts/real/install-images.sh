@@ -10,6 +10,7 @@
 #                 RMLOPS_SELDON_EXECUTOR / RMLOPS_SELDON_OPERATOR), with their glibc libraries
 #   kserve-*      KServe's controller manager from install-kserve.sh (or RMLOPS_KSERVE_MANAGER)
 #   minio, mc     the Go builds install.sh cached; mc with busybox (the provisioning Job is sh)
+#   payload-sink  the static Go build of sink/ (install-sink.sh), alone, as uid 65532
 #   mlflow        the Debian base, Debian's python3, mlflow==<versions.json> and boto3 from PyPI
 # Usage: install-images.sh [NAME...] (default: all; `r` is r-serve and r-train). Idempotent: each image is stamped with the
 # hash of its inputs, and a rerun with the same inputs only prints ref, id and size.
@@ -22,7 +23,7 @@ umask 022
 IMAGES="$CACHE/images"
 WORK="$IMAGES/work"
 mkdir -p "$IMAGES" "$WORK"
-ALL=(r-serve r-train seldon-executor seldon-operator kserve-controller minio mc mlflow)
+ALL=(r-serve r-train payload-sink seldon-executor seldon-operator kserve-controller minio mc mlflow)
 WANT=("${@:-${ALL[@]}}")
 # `r`: the two R images (and the check of the r/Dockerfile.extend recipe), as docs/images.md says.
 for i in "${!WANT[@]}"; do [[ "${WANT[$i]}" == r ]] && WANT[$i]="r-serve r-train"; done
@@ -396,6 +397,8 @@ binary_image seldon-executor "$BIN/seldon-executor" RMLOPS_SELDON_EXECUTOR execu
 binary_image seldon-operator "$BIN/seldon-operator" RMLOPS_SELDON_OPERATOR manager 8888
 # Upstream's image runs as distroless's nonroot user, 65532.
 binary_image kserve-controller "$BIN/kserve-manager" RMLOPS_KSERVE_MANAGER manager 65532
+# The payload sink (sink/, static): lib/payload-logging.ts runs it as 65532 (PAYLOAD_SINK_UID).
+binary_image payload-sink "$BIN/payload-sink" RMLOPS_PAYLOAD_SINK payload-sink 65532
 minio_images
 mlflow_image
 

@@ -2,7 +2,8 @@
 # Installs or builds the real components the e2e harness runs, pinned in versions.json, into a
 # cache folder (${RMLOPS_CACHE:-<repo>/.cache}): the MLflow server (PyPI), the MinIO server and mc
 # (Go modules, built with their release version stamped in), Seldon's executor and operator (from
-# the source archive in ../shared/third_party: install-seldon.sh) and the rmlops R package.
+# the source archive in ../shared/third_party: install-seldon.sh), the payload sink (sink/:
+# install-sink.sh) and the rmlops R package.
 # Idempotent: each step writes a stamp holding what it built, and a rerun with the same pins only
 # prints versions.
 set -euo pipefail
@@ -87,6 +88,9 @@ if [[ -n "${RMLOPS_SKIP_SELDON:-}" ]]; then
 else
   bash "$ROOT/scripts/real/install-seldon.sh"
 fi
+
+# ---- the payload sink (sink/) -------------------------------------------------------------------
+bash "$ROOT/scripts/real/install-sink.sh"
 
 # ---- R --------------------------------------------------------------------------------------
 step "R package"
