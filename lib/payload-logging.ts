@@ -6,7 +6,7 @@
  */
 import { IArtifactStore, S3CredentialsSecret } from './artifact-store';
 import { PAYLOAD_SINK, SINK_ENV } from './contract';
-import { ComputeResources, checkResources, resourceMaps, restrictedSecurityContext, withDefaults } from './pod-defaults';
+import { ComputeResources, ResolvedResources, checkResources, resourceMaps, restrictedSecurityContext, withDefaults } from './pod-defaults';
 import {
   Problem, checkBucketName, checkDnsLabel, checkHttpUrl, checkInteger, checkPinnedImage, checkQuantity, checkRegion, checkSecretKey,
 } from './validate';
@@ -58,7 +58,7 @@ export interface PayloadLoggingSpec {
   readonly credentialsSecret: S3CredentialsSecret;
   readonly mode: PayloadLogMode;
   readonly image: string;
-  readonly resources: ComputeResources;
+  readonly resources: ResolvedResources;
   readonly spoolSize: string;
   readonly batchEvents: number;
   readonly batchSeconds: number;
