@@ -131,7 +131,8 @@ describe('consumer of the published package', () => {
       'imports/k8s-fields.json',
     ]));
     const unwanted = files.filter((f) =>
-      (f.endsWith('.ts') && !f.endsWith('.d.ts')) ||
+      // TypeScript sources stay out, but for the examples' apps, shipped as reference code.
+      (f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('examples/')) ||
       /^(test|bench|dist|__snapshots__|node_modules)\//.test(f) ||
       // Of scripts/, only the install script `npx rmlops-cdk8s dev` prints, and what it sources.
       (/^scripts\//.test(f) && !['scripts/real/install.sh', 'scripts/real/install-seldon.sh', 'scripts/real/lib.sh'].includes(f)) ||
