@@ -397,3 +397,32 @@ export const SINK_ENV = {
   /** Deployment name written into records whose event does not carry one. */
   deployment: 'SINK_DEPLOYMENT',
 } as const;
+
+/**
+ * Prometheus metric names the alert rules, the dashboard and the drift monitor share (issue 22).
+ * The R server serves the `model*` ones on its metrics port (`/prometheus`); the drift monitor's
+ * figures (`monitor*`) are written by the `ModelMonitor` CronJob (R) and served by the payload
+ * sink in the model's pod on its metrics port, so one PodMonitor scrapes them all.
+ */
+export const METRICS = {
+  /** Counter, labels `route`, `code`: HTTP requests the R server answered. */
+  modelRequests: 'rmlops_requests_total',
+  /** Histogram, label `route`: seconds from a request's first byte to its answer. */
+  modelRequestDuration: 'rmlops_request_duration_seconds',
+  /** Counter: R server workers replaced after they died. */
+  modelWorkerRestarts: 'rmlops_worker_restarts_total',
+  /** Gauge, 1 once the model is loaded. */
+  modelReady: 'rmlops_model_ready',
+  /** Gauge, labels `feature`, `statistic` (`psi`, `ks`, `chisq_p`): a feature's drift against the training reference. */
+  monitorDrift: 'rmlops_monitor_drift',
+  /** Gauge, label `feature`: 1 when a feature's drift is over its threshold (the thresholds are `ModelMonitor` props). */
+  monitorDriftAlarm: 'rmlops_monitor_drift_alarm',
+  /** Gauge, label `statistic` (`psi`): shift of the prediction distribution against the training reference. */
+  monitorPredictionShift: 'rmlops_monitor_prediction_shift',
+  /** Gauge, label `metric` (`rmse`, `accuracy`, …): performance on the window's feedback that carried the truth. */
+  monitorPerformance: 'rmlops_monitor_performance',
+  /** Gauge: request events in the last monitored window. */
+  monitorWindowEvents: 'rmlops_monitor_window_events',
+  /** Gauge: Unix time of the monitor's last successful run. */
+  monitorLastSuccess: 'rmlops_monitor_last_success_timestamp_seconds',
+} as const;

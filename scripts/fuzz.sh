@@ -68,7 +68,7 @@ echo "$want"
 step "the R package and an iris bundle"
 R_LIB="$WORK/r-lib"
 mkdir -p "$R_LIB"
-nice -n 10 R CMD INSTALL --no-test-load -l "$R_LIB" "$ROOT/r" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; exit 1; }
+nice -n 10 R CMD INSTALL --clean --no-test-load -l "$R_LIB" "$ROOT/r" >"$WORK/install.log" 2>&1 || { cat "$WORK/install.log" >&2; exit 1; }
 R_LIBS="$R_LIB" TRAINING_SCRIPT="$ROOT/examples/iris/train.R" MODEL_DIR="$WORK/bundle" TMPDIR="$WORK" \
   nice -n 10 Rscript "$ROOT/r/train.R" >"$WORK/train.log" 2>&1 || { cat "$WORK/train.log" >&2; exit 1; }
 

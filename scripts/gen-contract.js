@@ -23,6 +23,7 @@ function render() {
     paths: contract.PATHS,
     env: contract.ENV,
     trainingConfigErrorExitCode: contract.TRAINING_CONFIG_ERROR_EXIT_CODE,
+    metrics: contract.METRICS,
   };
   return JSON.stringify(picked, null, 2) + '\n';
 }

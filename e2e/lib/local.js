@@ -130,8 +130,10 @@ function rSourcesHash(dir) {
       const p = path.join(d, e.name);
       if (path.relative(ROOT, p) === path.join(rel, 'tests')) continue;
       // npm never packs a .gitignore: without this, the installed package's r/ would hash apart
-      // from the repository's and need an R library of its own.
-      if (e.name === '.gitignore') continue;
+      // from the repository's and need an R library of its own. Likewise what an in-place
+      // R CMD INSTALL leaves in r/src (the objects r/src/.gitignore lists) and what is never packed.
+      if (e.name === '.gitignore' || /\.(o|so|dll)$|^\.Rhistory$|\.Rcheck$|^rmlops_.*\.tar\.gz$/.test(e.name)) continue;
+      if (path.relative(ROOT, p) === path.join(rel, 'model')) continue;
       if (e.isDirectory()) walk(p);
       else if (e.isFile()) files.push(path.relative(ROOT, p));
     }

@@ -12,9 +12,12 @@ const { Proc, waitFor, request, sleep } = require('./procs');
 
 const contract = JSON.parse(fs.readFileSync(path.join(ROOT, 'r', 'contract.json'), 'utf8'));
 // The payload sink's part of the contract is not the R programs' business, so it is not in
-// r/contract.json: read from lib/contract.ts itself (types stripped by scripts/register.js).
-require('../../scripts/register');
-const { PAYLOAD_SINK, SINK_ENV } = require('../../lib/contract.ts');
+// r/contract.json. In the repository it is read from lib/contract.ts itself (types stripped by
+// scripts/register.js, which needs esbuild, a dev dependency); the installed package has neither,
+// and reads its compiled build/lib/contract.js instead (`npx rmlops-cdk8s dev`).
+const { PAYLOAD_SINK, SINK_ENV } = fs.existsSync(path.join(ROOT, 'lib', 'contract.ts'))
+  ? (require('../../scripts/register'), require('../../lib/contract.ts'))
+  : require('../../build/lib/contract.js');
 contract.payloadSink = PAYLOAD_SINK;
 contract.sinkEnv = SINK_ENV;
 const envName = (key) => contract.env[key];
