@@ -426,3 +426,41 @@ export const METRICS = {
   /** Gauge: Unix time of the monitor's last successful run. */
   monitorLastSuccess: 'rmlops_monitor_last_success_timestamp_seconds',
 } as const;
+
+/**
+ * The drift monitor (issue 22 §2): a `ModelMonitor` CronJob whose first init container fetches a
+ * window of the payload log from S3 into `payloadMount` (with mc: a real S3 client, no signing
+ * by hand), whose second runs R (`rmlops::monitor_main()`) on it against the training reference
+ * and logs a monitoring run to MLflow, and whose last container uploads R's Prometheus text to
+ * `metricsKey`; the payload sink of the model's pod serves that text on its metrics port.
+ */
+export const MONITOR = {
+  /** Where the window's JSONL objects and R's output live in the monitor pod (an emptyDir). */
+  payloadMount: '/var/run/rmlops-monitor',
+  /** Folder of the model bundle holding the training reference (a sample and per-feature summaries). */
+  referenceDir: 'reference',
+  /** Object key of the monitor's latest figures (Prometheus text), under the payload log's prefix. */
+  metricsKey: '<prefix>/monitoring/<namespace>/<deployment>/<predictor>/metrics.prom',
+} as const;
+
+/** Environment variables of the drift monitor's R step (read by `rmlops::monitor_main()`). */
+export const MONITOR_ENV = {
+  /** Folder holding the window's payload-log JSONL objects. */
+  payloadDir: 'MONITOR_PAYLOAD_DIR',
+  /** File R writes the Prometheus text of its figures to. */
+  metricsFile: 'MONITOR_METRICS_FILE',
+  /** Seconds of payload log one run looks at (records older than that are ignored). */
+  windowSeconds: 'MONITOR_WINDOW_SECONDS',
+  /** Fewer request rows than this: no drift figures, the run says why. */
+  minRows: 'MONITOR_MIN_ROWS',
+  /** PSI above which a feature (or the predictions) counts as drifted. */
+  psiThreshold: 'MONITOR_PSI_THRESHOLD',
+  /** Two-sample KS statistic above which a numeric feature counts as drifted. */
+  ksThreshold: 'MONITOR_KS_THRESHOLD',
+  /** Chi-square p-value below which a factor counts as drifted. */
+  chisqPThreshold: 'MONITOR_CHISQ_P_THRESHOLD',
+  /** SeldonDeployment (or InferenceService) the window belongs to, for labels and the MLflow run. */
+  deployment: 'MONITOR_DEPLOYMENT',
+  /** Predictor the window belongs to. */
+  predictor: 'MONITOR_PREDICTOR',
+} as const;

@@ -24,6 +24,8 @@ function render() {
     env: contract.ENV,
     trainingConfigErrorExitCode: contract.TRAINING_CONFIG_ERROR_EXIT_CODE,
     metrics: contract.METRICS,
+    monitor: contract.MONITOR,
+    monitorEnv: contract.MONITOR_ENV,
   };
   return JSON.stringify(picked, null, 2) + '\n';
 }
