@@ -396,6 +396,13 @@ export const SINK_ENV = {
   namespace: 'SINK_NAMESPACE',
   /** Deployment name written into records whose event does not carry one. */
   deployment: 'SINK_DEPLOYMENT',
+  /**
+   * Object key (in the bucket) of the drift monitor's latest figures, `MONITOR.metricsKey`: when
+   * set, the sink fetches it and serves its lines on its metrics endpoint after its own.
+   */
+  monitorKey: 'SINK_MONITOR_KEY',
+  /** Seconds between two fetches of the monitor's figures. */
+  monitorPollSeconds: 'SINK_MONITOR_POLL_SECONDS',
 } as const;
 
 /**
