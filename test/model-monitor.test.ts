@@ -9,7 +9,7 @@ import { Chart, Size, Testing } from 'cdk8s';
 import { Cpu } from 'cdk8s-plus-28';
 import {
   DEFAULT_MC_IMAGE, DEFAULT_R_TRAINING_IMAGE, ENV, MONITOR, MONITOR_CONTAINERS, MONITOR_ENV, MONITOR_METRICS_FILE, MONITOR_PAYLOAD_DIR,
-  MinioStore, MlflowServer, ModelMonitor, ModelMonitorProps, PAYLOAD_SINK, PayloadLogging, RTrainingJob, SINK_ENV, SeldonRModel,
+  METRICS, MinioStore, MlflowServer, ModelMonitor, ModelMonitorProps, PAYLOAD_SINK, PayloadLogging, RTrainingJob, SINK_ENV, SeldonRModel,
 } from '../lib';
 import { NS, envOf, expectMountsResolve, expectRestricted, find, fixtureScript, newChart, synthValid } from './constructs-support';
 
@@ -161,6 +161,18 @@ describe('ModelMonitor', () => {
     expect(drift.resources).toEqual({ requests: { 'cpu': '200m', 'memory': '256Mi', 'ephemeral-storage': '2Gi' }, limits: { memory: '2048Mi' } });
     expect(step(pod, 'upload').resources).toEqual({ requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '64Mi' } });
     expect(pod.volumes).toContainEqual({ name: 'monitor', emptyDir: { sizeLimit: '2Gi' } });
+  });
+});
+
+describe('the payload sink serves only the monitor\'s families', () => {
+  test('sink/monitor.go lists exactly METRICS.monitor*', () => {
+    const src = fs.readFileSync(path.join(__dirname, '..', 'sink', 'monitor.go'), 'utf8');
+    const block = /var monitorFamilies = \[\]string\{([^}]*)\}/.exec(src);
+    expect(block).not.toBeNull();
+    const go = [...block![1].matchAll(/"([a-z_]+)"/g)].map((m) => m[1]).sort();
+    const ts = Object.entries(METRICS).filter(([k]) => k.startsWith('monitor')).map(([, v]) => v).sort();
+    expect(ts.length).toBeGreaterThan(0);
+    expect(go).toEqual(ts);
   });
 });
 
