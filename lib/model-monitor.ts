@@ -88,13 +88,17 @@ export interface ModelMonitorProps extends PodSettings {
   readonly timeZone?: string;
   /** Seconds of payload log one run looks at, ending at the run. @default 86400 (one day) */
   readonly windowSeconds?: number;
-  /** Fewer request rows in the window than this: no drift figures, and the MLflow run says why. @default 100 */
+  /** Fewer request rows in the window than this: no drift figures, and the MLflow run says why. @default 200 */
   readonly minRows?: number;
-  /** PSI above which a feature (or the predictions) counts as drifted. @default 0.2 */
+  /**
+   * PSI above which a feature (or the predictions) counts as drifted. The defaults are the R
+   * package's (`rmlops::monitor_defaults()`), chosen from the false-positive rates measured on
+   * unshifted windows (docs/monitoring-drift.md). @default 0.25
+   */
   readonly psiThreshold?: number;
   /** Two-sample Kolmogorov-Smirnov statistic above which a numeric feature counts as drifted. @default 0.2 */
   readonly ksThreshold?: number;
-  /** Chi-square p-value below which a factor counts as drifted. @default 0.01 */
+  /** Chi-square p-value below which a factor counts as drifted. @default 0.001 */
   readonly chisqPThreshold?: number;
   /** Seconds between two fetches of the figures by the payload sink. @default 60 */
   readonly sinkPollSeconds?: number;
@@ -147,10 +151,10 @@ export class ModelMonitor extends Construct {
     const mcImage = RmlopsDefaults.image(this, props.mcImage, DEFAULT_MC_IMAGE);
     const schedule = props.schedule ?? '0 * * * *';
     const windowSeconds = props.windowSeconds ?? 86400;
-    const minRows = props.minRows ?? 100;
-    const psi = props.psiThreshold ?? 0.2;
+    const minRows = props.minRows ?? 200;
+    const psi = props.psiThreshold ?? 0.25;
     const ks = props.ksThreshold ?? 0.2;
-    const chisqP = props.chisqPThreshold ?? 0.01;
+    const chisqP = props.chisqPThreshold ?? 0.001;
     const pollSeconds = props.sinkPollSeconds ?? 60;
     const payloadSize = props.payloadSize ?? '1Gi';
     const deadline = props.activeDeadlineSeconds ?? 1800;
@@ -203,7 +207,7 @@ export class ModelMonitor extends Construct {
         const bad = checkFiniteNumber(prop, v);
         if (bad.length > 0) out.push(...bad);
         else if (!(v > 0) || (prop !== 'psiThreshold' && v >= 1)) {
-          out.push({ prop, value: v, problem: prop === 'psiThreshold' ? 'is not above 0' : 'is not between 0 and 1 (exclusive)', fix: `use a value such as ${prop === 'psiThreshold' ? 0.2 : prop === 'ksThreshold' ? 0.2 : 0.01}` });
+          out.push({ prop, value: v, problem: prop === 'psiThreshold' ? 'is not above 0' : 'is not between 0 and 1 (exclusive)', fix: `use a value such as ${prop === 'psiThreshold' ? 0.25 : prop === 'ksThreshold' ? 0.2 : 0.001}` });
         }
       }
       if (!logging) {

@@ -68,16 +68,16 @@ describe('ModelMonitor', () => {
     }
   });
 
-  test('the R step\'s environment is the contract: MONITOR_ENV with the default thresholds, the model\'s MLflow env', () => {
+  test('the R step\'s environment is the contract: MONITOR_ENV with the R package\'s default thresholds, the model\'s MLflow env', () => {
     const pod = podOf(synthValid(setup().chart));
     expect(envOf(step(pod, 'drift'))).toEqual({
       [MONITOR_ENV.payloadDir]: `${MONITOR.payloadMount}/payloads`,
       [MONITOR_ENV.metricsFile]: `${MONITOR.payloadMount}/metrics.prom`,
       [MONITOR_ENV.windowSeconds]: '86400',
-      [MONITOR_ENV.minRows]: '100',
-      [MONITOR_ENV.psiThreshold]: '0.2',
+      [MONITOR_ENV.minRows]: '200',
+      [MONITOR_ENV.psiThreshold]: '0.25',
       [MONITOR_ENV.ksThreshold]: '0.2',
-      [MONITOR_ENV.chisqPThreshold]: '0.01',
+      [MONITOR_ENV.chisqPThreshold]: '0.001',
       [MONITOR_ENV.deployment]: 'iris',
       [MONITOR_ENV.predictor]: 'default',
       [ENV.trackingUri]: `http://mlflow.${NS}.svc:5000`,
@@ -218,7 +218,7 @@ describe('ModelMonitor bad input is reported at synth', () => {
       psiThreshold: 0, ksThreshold: 1.5, chisqPThreshold: Number.NaN, windowSeconds: 10, schedule: 'hourly', mcImage: 'quay.io/minio/mc', minRows: 0,
     }).chart);
     expect(got).toEqual(expect.arrayContaining([
-      '[test/iris-monitor] psiThreshold = 0: is not above 0. Fix: use a value such as 0.2',
+      '[test/iris-monitor] psiThreshold = 0: is not above 0. Fix: use a value such as 0.25',
       '[test/iris-monitor] ksThreshold = 1.5: is not between 0 and 1 (exclusive). Fix: use a value such as 0.2',
       expect.stringMatching(/^\[test\/iris-monitor\] chisqPThreshold = null: .*Fix: /),
       expect.stringMatching(/^\[test\/iris-monitor\] windowSeconds = 10: .*Fix: /),
