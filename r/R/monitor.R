@@ -69,7 +69,8 @@ read_payload_window <- function(dir, window_seconds, now = as.numeric(Sys.time()
       next
     }
     for (line in lines) {
-      if (!nzchar(trimws(line))) next
+      # useBytes: a line that is not UTF-8 must reach parse_record() (and be counted), not stop here.
+      if (grepl("^[[:space:]]*$", line, useBytes = TRUE)) next
       counts$lines <- counts$lines + 1L
       rec <- parse_record(line)
       if (is.null(rec)) {
@@ -250,27 +251,37 @@ monitor_window <- function(window, reference, thresholds, min_rows = monitor_def
     }
   }
   rows <- do.call(rbind, c(frames, list(make.row.names = FALSE)))
-  n_rows <- if (is.null(rows)) 0L else nrow(rows)
-  out <- list(status = if (n_rows >= min_rows) "ok" else "too_few_rows", events = events, rows = n_rows,
-              responses = length(responses), feedback = length(feedback), bad = bad, drift = list(),
-              prediction_shift = list(), performance = list())
-  if (out$status == "ok") {
-    for (f in features) {
-      x <- rows[[f$name]]
-      figures <- if (f$type %in% c("numeric", "integer")) {
-        numeric_drift(f, reference$sample[[f$name]], x)
-      } else {
-        categorical_drift(f, if (f$type == "logical") as.character(as.logical(x)) else x)
-      }
-      figures$alarm <- drift_alarm(figures, thresholds)
-      out$drift[[f$name]] <- figures
-    }
-    preds <- bind_predictions(lapply(responses, function(r) r$pred))
-    if (NROW(preds) >= min_rows) out$prediction_shift <- prediction_shift(pred_summary, preds)
-  }
+  preds <- bind_predictions(lapply(responses, function(r) r$pred))
+  out <- c(list(events = events, responses = length(responses), feedback = length(feedback), bad = bad),
+           drift_figures(rows, preds, reference, thresholds, min_rows))
   joined <- join_feedback(feedback, responses, pred_summary)
   out$bad <- out$bad + joined$bad
   if (length(joined$truth) > 0L) out$performance <- performance(pred_summary$kind, joined$pred, joined$truth)
+  out
+}
+
+#' @describeIn monitor_window The figures of decoded rows and predictions (what the monitor
+#'   computes once the window is decoded; the false-positive bench calls it directly).
+#' @param rows A data frame of the window's request rows (the reference's features), or `NULL`.
+#' @param predictions The window's predictions (a vector, or a matrix of class probabilities), or
+#'   `NULL`.
+#' @export
+drift_figures <- function(rows, predictions, reference, thresholds, min_rows = monitor_defaults()$min_rows) {
+  n_rows <- if (is.null(rows)) 0L else nrow(rows)
+  out <- list(status = if (n_rows >= min_rows) "ok" else "too_few_rows", rows = n_rows, drift = list(),
+              prediction_shift = list(), performance = list())
+  if (out$status != "ok") return(out)
+  for (f in reference$summary$features) {
+    x <- rows[[f$name]]
+    figures <- if (f$type %in% c("numeric", "integer")) {
+      numeric_drift(f, reference$sample[[f$name]], x)
+    } else {
+      categorical_drift(f, if (f$type == "logical") as.character(as.logical(x)) else as.character(x))
+    }
+    figures$alarm <- drift_alarm(figures, thresholds)
+    out$drift[[f$name]] <- figures
+  }
+  if (NROW(predictions) >= min_rows) out$prediction_shift <- prediction_shift(reference$summary$prediction, predictions)
   out
 }
 
@@ -324,7 +335,7 @@ prom_label <- function(x) {
 prom_number <- function(x) {
   if (is.na(x)) return("NaN")
   if (is.infinite(x)) return(if (x > 0) "+Inf" else "-Inf")
-  formatC(x, digits = 15, format = "g")
+  sprintf("%.15g", x)
 }
 
 #' The monitor's figures as Prometheus text
@@ -562,7 +573,7 @@ monitor_main <- function(contract = rmlops_contract(), now = as.numeric(Sys.time
                   window_end = labels$window_end, files = window$counts$files, lines = window$counts$lines,
                   outside_window = window$counts$outside_window, duplicates = window$counts$duplicates,
                   events = result$events, rows = result$rows, bad = result$bad,
-                  alarms = I(names(Filter(function(d) isTRUE(d$alarm), result$drift))),
+                  alarms = I(as.character(names(Filter(function(d) isTRUE(d$alarm), result$drift)))),
                   prediction_shift = result$prediction_shift$psi, performance = result$performance, run_id = run_id))
   })
 }
