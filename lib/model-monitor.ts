@@ -16,7 +16,7 @@
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
-import { ENV, MONITOR, MONITOR_ENV, R_SCRIPT_COMMAND } from './contract';
+import { ENV, MONITOR, MONITOR_ENV, R_SCRIPT_COMMAND, TRAINING_CONFIG_ERROR_EXIT_CODE } from './contract';
 import { checkCronSchedule, checkTimeZone } from './cron';
 import { DEFAULT_MC_IMAGE } from './minio-store';
 import { ITrackingServer } from './mlflow-server';
@@ -34,8 +34,11 @@ import {
 
 /** Names of the monitor pod's containers, in the order they run. */
 export const MONITOR_CONTAINERS = { fetch: 'fetch', drift: 'drift', upload: 'upload' } as const;
-/** The R program of the `drift` step. */
-export const MONITOR_R = 'rmlops::monitor_main()';
+/**
+ * The R program of the `drift` step: `monitor_main()` returns its exit status (0 written, 2 a
+ * configuration error a retry will not fix, 1 anything else), which `quit` hands to the kubelet.
+ */
+export const MONITOR_R = 'quit(status = rmlops::monitor_main(), save = "no")';
 /** Name of the volume at `MONITOR.payloadMount`. */
 const WORK_VOLUME = 'monitor';
 /** Under `MONITOR.payloadMount`: the window's objects (R reads every file there) and R's figures. */
@@ -282,6 +285,15 @@ export class ModelMonitor extends Construct {
             // Each run reads a fresh window: one retry for a transient failure, then the next run.
             backoffLimit: 1,
             activeDeadlineSeconds: deadline,
+            // A configuration error of the R step (no training reference, a bad setting) fails
+            // the same way on a retry: fail the Job at once (as RTrainingJob does).
+            podFailurePolicy: {
+              rules: [{
+                action: 'FailJob',
+                onExitCodes: { containerName: MONITOR_CONTAINERS.drift, operator: 'In', values: [TRAINING_CONFIG_ERROR_EXIT_CODE] },
+                onPodConditions: [],
+              }],
+            },
             template: {
               metadata: { labels },
               spec: {

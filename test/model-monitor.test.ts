@@ -47,6 +47,10 @@ describe('ModelMonitor', () => {
     expect(cj.metadata.namespace).toBe(NS);
     expect(cj.spec).toMatchObject({ schedule: '0 * * * *', concurrencyPolicy: 'Forbid', successfulJobsHistoryLimit: 3, failedJobsHistoryLimit: 3 });
     expect(cj.spec.jobTemplate.spec).toMatchObject({ activeDeadlineSeconds: 1800, backoffLimit: 1 });
+    // R's configuration-error status (2) fails the Job at once.
+    expect(cj.spec.jobTemplate.spec.podFailurePolicy.rules).toEqual([
+      { action: 'FailJob', onExitCodes: { containerName: 'drift', operator: 'In', values: [2] }, onPodConditions: [] },
+    ]);
     expect(cj.spec.jobTemplate.spec.template.spec.restartPolicy).toBe('Never');
   });
 
@@ -59,7 +63,8 @@ describe('ModelMonitor', () => {
     expect(step(pod, 'fetch').image).toBe(DEFAULT_MC_IMAGE);
     expect(step(pod, 'upload').image).toBe(DEFAULT_MC_IMAGE);
     expect(step(pod, 'drift').image).toBe(DEFAULT_R_TRAINING_IMAGE);
-    expect(step(pod, 'drift').command).toEqual(['Rscript', '-e', 'rmlops::monitor_main()']);
+    // monitor_main() returns the exit status; quit() makes it the container's.
+    expect(step(pod, 'drift').command).toEqual(['Rscript', '-e', 'quit(status = rmlops::monitor_main(), save = "no")']);
     expect(step(pod, 'fetch').command.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     for (const c of [...pod.initContainers, ...pod.containers]) {
       expectRestricted('iris-monitor', c, pod);
