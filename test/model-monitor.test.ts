@@ -25,12 +25,14 @@ function setup(props: Partial<ModelMonitorProps> = {}, s: Setup = {}) {
   const minio = new MinioStore(chart, 'minio', { bucket: 'artifacts' });
   const mlflow = new MlflowServer(chart, 'mlflow', { artifactStore: minio });
   const train = new RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: fixtureScript(), registeredModelName: 'iris' });
-  const model = new SeldonRModel(chart, 'iris', {
+  const common = {
     model: s.model ?? train.model,
     tracking: mlflow,
     ...(s.logging === false ? {} : { payloadLogging: PayloadLogging.toBucket(minio) }),
-    ...(s.canary ? { canary: { model: 'models:/iris@challenger', traffic: 10 }, ingress: 'istio' as const } : {}),
-  });
+  };
+  const model = s.canary
+    ? new SeldonRModel(chart, 'iris', { ...common, canary: { model: 'models:/iris@challenger', traffic: 10 }, ingress: 'istio' })
+    : new SeldonRModel(chart, 'iris', common);
   const monitor = new ModelMonitor(chart, 'iris-monitor', { model, ...props });
   return { chart, minio, mlflow, model, monitor };
 }
