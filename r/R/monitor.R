@@ -472,12 +472,21 @@ log_monitoring_run <- function(client, model_name, version, labels, settings, re
   run$run_id
 }
 
+# Value of the monitor's environment variable the contract calls `key` (in `monitorEnv`); NA
+# when unset or empty.
+monitor_env <- function(contract, key) {
+  name <- contract$monitorEnv[[key]]
+  if (is.null(name)) stop(sprintf("no environment variable '%s' in the contract's monitorEnv", key))
+  value <- Sys.getenv(name, unset = "")
+  if (nzchar(value)) value else NA_character_
+}
+
 monitor_settings <- function(contract) {
   d <- monitor_defaults()
   num <- function(key, default, ok, what) {
     name <- contract$monitorEnv[[key]]
-    raw <- Sys.getenv(name, unset = "")
-    if (!nzchar(raw)) return(default)
+    raw <- monitor_env(contract, key)
+    if (is.na(raw)) return(default)
     v <- suppressWarnings(as.numeric(raw))
     if (is.na(v) || !ok(v)) stop(config_error(sprintf("%s must be %s, got '%s'", name, what, raw)))
     v
@@ -524,14 +533,10 @@ monitor_settings <- function(contract) {
 #' @export
 monitor_main <- function(contract = rmlops_contract(), now = as.numeric(Sys.time())) {
   status_of(contract, {
-    env <- function(key) {
-      v <- Sys.getenv(contract$monitorEnv[[key]], unset = "")
-      if (nzchar(v)) v else NA_character_
-    }
-    payload_dir <- env("payloadDir")
-    metrics_file <- env("metricsFile")
+    payload_dir <- monitor_env(contract, "payloadDir")
+    metrics_file <- monitor_env(contract, "metricsFile")
     for (k in c("payloadDir", "metricsFile")) {
-      if (is.na(env(k))) stop(config_error(sprintf("%s is not set", contract$monitorEnv[[k]])))
+      if (is.na(monitor_env(contract, k))) stop(config_error(sprintf("%s is not set", contract$monitorEnv[[k]])))
     }
     if (!dir.exists(payload_dir)) stop(config_error(sprintf("%s=%s is not a folder", contract$monitorEnv$payloadDir, payload_dir)))
     settings <- monitor_settings(contract)
@@ -563,7 +568,7 @@ monitor_main <- function(contract = rmlops_contract(), now = as.numeric(Sys.time
     window <- read_payload_window(payload_dir, settings$window_seconds, now)
     result <- monitor_window(window, ref$reference, settings, settings$min_rows, contract$payloadEventTypes)
     text <- monitor_prometheus_text(result, now, contract$metrics)
-    labels <- list(deployment = env("deployment") %|na|% "", predictor = env("predictor") %|na|% "",
+    labels <- list(deployment = monitor_env(contract, "deployment") %|na|% "", predictor = monitor_env(contract, "predictor") %|na|% "",
                    window_start = utc_stamp(now - settings$window_seconds), window_end = utc_stamp(now))
     run_id <- NULL
     if (!is.na(tracking)) {
