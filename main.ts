@@ -20,8 +20,8 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  KServeRModel, MinioStore, MlflowServer, ModelPromotion, POD_SECURITY_LABELS, RTrainingJob, RTrainingJobProps, SeldonRModel,
-  TrainingScript, writeManifests,
+  KServeRModel, MinioStore, MlflowServer, ModelMonitor, ModelPromotion, POD_SECURITY_LABELS, PayloadLogging, RTrainingJob, RTrainingJobProps,
+  SeldonRModel, TrainingScript, writeManifests,
 } from './lib';
 import { buildCreditApp } from './examples/credit/app';
 
@@ -49,11 +49,11 @@ export const EXAMPLE_SCRIPTS = {
  * The Namespace (a chart of its own: a cluster-scoped object must not get `metadata.namespace`),
  * then, in the example's chart, MinIO and MLflow.
  */
-function storeAndTracking(app: App, namespace: string, labels: Record<string, string>): { chart: Chart; mlflow: MlflowServer } {
+function storeAndTracking(app: App, namespace: string, labels: Record<string, string>): { chart: Chart; minio: MinioStore; mlflow: MlflowServer } {
   new k8s.KubeNamespace(new Chart(app, 'namespace'), 'Namespace', { metadata: { name: namespace, labels } });
   const chart = new Chart(app, 'iris', { namespace });
   const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
-  return { chart, mlflow: new MlflowServer(chart, 'mlflow', { artifactStore: minio }) };
+  return { chart, minio, mlflow: new MlflowServer(chart, 'mlflow', { artifactStore: minio }) };
 }
 
 /** The iris classifier's training, moving `alias` past an accuracy gate of 0.9. */
@@ -84,6 +84,13 @@ function mtcarsTraining(chart: Chart, mlflow: MlflowServer): RTrainingJob {
   });
 }
 
+/**
+ * The monitors' requests in the example: a run takes seconds once an hour, and with no CPU limit
+ * it uses idle CPU, so it reserves little and dist/ keeps fitting MIN_NODE (docs/capacity.md);
+ * the memory limit stays the default 1Gi.
+ */
+const MONITOR_REQUESTS = { resources: { cpuRequest: '5m', memoryRequest: '64Mi' }, mcResources: { cpuRequest: '1m', memoryRequest: '16Mi' } } as const;
+
 /** Builds the example app for `target` (nothing is written). */
 export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target = 'seldon'): App {
   if (target === 'kserve') return buildKServeApp(outdir);
@@ -91,7 +98,14 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   const app = new App({ outdir });
   // Pod Security Admission: enforce baseline (the Seldon executor sidecar is not restricted),
   // warn and audit at restricted (see POD_SECURITY_LABELS).
-  const { chart, mlflow } = storeAndTracking(app, NAMESPACE, { ...POD_SECURITY_LABELS });
+  const { chart, minio, mlflow } = storeAndTracking(app, NAMESPACE, { ...POD_SECURITY_LABELS });
+  // Every request, response and feedback of both models goes to the store as JSONL, under
+  // payloads/<namespace>/<model>/<predictor>/<day>/ (docs/payload-logging.md).
+  // The sink's requests are sized for the example's light traffic so that dist/ still fits
+  // MIN_NODE with seven sinks (iris: 2 pods + 1 in a rolling update, its canary 1 + 1; mtcars
+  // 1 + 1): it took 470 µs of CPU per event and peaked at 15.7 MiB RSS under load
+  // (docs/payload-logging.md), and it has no CPU limit, so bursts use idle CPU.
+  const payloads = PayloadLogging.toBucket(minio, { resources: { cpuRequest: '2m', memoryRequest: '16Mi' } });
   const train = irisTraining(chart, mlflow, 'iris-train', 'champion');
   // The challenger: the same script retrained every Monday at 03:00 (a CronJob), moving its own
   // alias, `iris@challenger`, when it passes the gate. It answers a tenth of the requests next to
@@ -104,19 +118,25 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
     minAvailable: 1,
     canary: { model: challenger.model, traffic: 10 },
     ingress: 'istio',
+    payloadLogging: payloads,
   });
+  // Hourly, the last day of the champion's payloads against its training reference: drift per
+  // feature in MLflow and, through the payload sink, in Prometheus (docs/monitoring.md).
+  new ModelMonitor(chart, 'iris-monitor', { model: iris, ...MONITOR_REQUESTS });
   // Runs only when asked (`kubectl create job --from=cronjob/iris-promote ...`): iris@champion
   // moves to the version of iris@challenger, then the Job rolls iris's champion predictor.
   new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model, serving: [iris] });
 
   const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
-  new SeldonRModel(chart, 'mtcars', {
+  const mtcars = new SeldonRModel(chart, 'mtcars', {
     model: trainMtcars.model,
     tracking: mlflow,
     protocol: 'v2',
     autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 },
+    payloadLogging: payloads,
   });
+  new ModelMonitor(chart, 'mtcars-monitor', { model: mtcars, ...MONITOR_REQUESTS });
   return app;
 }
 

@@ -53,7 +53,11 @@ async function benchReal({ quick = false } = {}) {
     const opts = { path: '/api/v1.0/predictions', body, requests: n, warmup: 100 };
 
     if (out.executor.path) {
-      const ex = await stack.startExecutor(sdep, { predictor });
+      // The hop alone, as before dist/ logged payloads: the logger's own cost is a figure of
+      // e2e/payload.test.js (the executor with and without it, interleaved).
+      const hopOnly = JSON.parse(JSON.stringify(sdep));
+      for (const p of hopOnly.spec.predictors) delete p.graph.logger;
+      const ex = await stack.startExecutor(hopOnly, { predictor });
       // Interleaved halves so that drift on a shared machine hits both sides alike.
       const direct = [];
       const hop = [];

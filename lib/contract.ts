@@ -160,6 +160,11 @@ export const ENV = {
   modelDir: 'MODEL_DIR',
   /** `true` bundles the fitted model with its training data (default: stripped, see docs/bundle-format.md). */
   keepTrainingData: 'RMLOPS_KEEP_TRAINING_DATA',
+  /**
+   * Most training rows sampled into the bundle's drift reference (`MONITOR.referenceDir`; default
+   * 1000, `0`: no reference, the one deliberate copy of training rows; docs/monitoring-drift.md).
+   */
+  referenceRows: 'RMLOPS_REFERENCE_ROWS',
   /** Port the R model server binds (injected by the Seldon operator). */
   httpPort: 'PREDICTIVE_UNIT_HTTP_SERVICE_PORT',
   /** Largest request body the R server accepts, in bytes. */
@@ -396,6 +401,13 @@ export const SINK_ENV = {
   namespace: 'SINK_NAMESPACE',
   /** Deployment name written into records whose event does not carry one. */
   deployment: 'SINK_DEPLOYMENT',
+  /**
+   * Object key (in the bucket) of the drift monitor's latest figures, `MONITOR.metricsKey`: when
+   * set, the sink fetches it and serves its lines on its metrics endpoint after its own.
+   */
+  monitorKey: 'SINK_MONITOR_KEY',
+  /** Seconds between two fetches of the monitor's figures. */
+  monitorPollSeconds: 'SINK_MONITOR_POLL_SECONDS',
 } as const;
 
 /**

@@ -10,6 +10,7 @@ export * from './r-server';
 export * from './seldon-r-model';
 export * from './kserve-r-model';
 export * from './payload-logging';
+export * from './model-monitor';
 export { TRAINING_SCRIPT_MAX_BYTES, TrainingScript } from './training-script';
 export type { TrainingScriptSource } from './training-script';
 export { Manifest, orderedManifests, writeManifests } from './manifests';

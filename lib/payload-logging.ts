@@ -12,7 +12,7 @@ import {
 } from './validate';
 
 /** The payload sink image built from `sink/` (scripts/real/install-sink.sh; tag = versions.json `payloadSink.version`). */
-export const DEFAULT_PAYLOAD_SINK_IMAGE = 'ghcr.io/rmlops/payload-sink:0.1.0';
+export const DEFAULT_PAYLOAD_SINK_IMAGE = 'ghcr.io/rmlops/payload-sink:0.2.0';
 /** UID the sink runs as (the image's user; any non-root UID works: it only writes its spool). */
 export const PAYLOAD_SINK_UID = 65532;
 

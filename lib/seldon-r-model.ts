@@ -2,6 +2,7 @@
  * An R model served by Seldon Core v1 (1.17.1): a SeldonDeployment whose single predictor runs
  * the R model server as a custom container next to Seldon's executor sidecar.
  */
+import { JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
@@ -18,7 +19,7 @@ import {
 } from '../imports/machinelearning.seldon.io';
 import {
   ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, PAYLOAD_SINK, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
-  SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES,
+  SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES, SINK_ENV,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import { PayloadLogging } from './payload-logging';
@@ -173,6 +174,14 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly predictors: PredictorInfo[];
   /** The NetworkPolicy of every predictor's pods: only the executor's 8000 and the metrics ports. */
   public readonly networkPolicy: k8s.KubeNetworkPolicy;
+  /** The MLflow server the model loads from, if any. */
+  public readonly tracking?: ITrackingServer;
+  /** Where the executor logs payloads, if it does (`payloadLogging`). */
+  public readonly payloadLogging?: PayloadLogging;
+  /** Index of the payload sink in each predictor's containers (it comes last). */
+  private readonly sinkIndex: number;
+  /** Predictors whose sink already serves monitor figures. */
+  private readonly figuresServed = new Set<string>();
 
   /** With a `canary` or a `shadow`, `ingress` is required (see `TrafficProps`). */
   constructor(scope: Construct, id: string, props: SeldonRModelProps<P> & TrafficProps) {
@@ -190,6 +199,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const scratchSize = props.scratchSize ?? '1Gi';
     const modelMountPath = props.modelVolume?.mountPath ?? '/models';
     this.modelUri = typeof props.model === 'string' ? props.model : props.model.uri;
+    this.tracking = props.tracking;
+    this.payloadLogging = props.payloadLogging;
+    this.sinkIndex = 1 + extra.length;
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
     const containerNames = [MODEL_CONTAINER_NAME, ...extra.map((c) => c.name)];
@@ -360,6 +372,26 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
         }, props, MODEL_CONTAINER_NAME),
       },
     });
+  }
+
+  /**
+   * Makes the payload sink in `predictor`'s pods fetch the object `key` from the payload store
+   * every `pollSeconds` and serve its Prometheus text after its own metrics (`ModelMonitor` calls
+   * it for the figures it uploads). Returns false, and changes nothing, when the model has no
+   * payload logging, has no such predictor, or its sink already serves figures.
+   */
+  public serveMonitorFigures(predictor: string, key: string, pollSeconds: number): boolean {
+    const i = this.predictors.findIndex((p) => p.name === predictor);
+    if (!this.payloadLogging || i < 0 || this.figuresServed.has(predictor)) return false;
+    this.figuresServed.add(predictor);
+    // A patch of that predictor's sink only: the predictors share the container objects, and
+    // each predictor has figures of its own (the predictor is part of the key).
+    const env = `/spec/predictors/${i}/componentSpecs/0/spec/containers/${this.sinkIndex}/env/-`;
+    this.resource.addJsonPatch(
+      JsonPatch.add(env, { name: SINK_ENV.monitorKey, value: key }),
+      JsonPatch.add(env, { name: SINK_ENV.monitorPollSeconds, value: String(pollSeconds) }),
+    );
+    return true;
   }
 }
 

@@ -26,6 +26,7 @@ function render() {
     metrics: contract.METRICS,
     monitor: contract.MONITOR,
     monitorEnv: contract.MONITOR_ENV,
+    payloadEventTypes: contract.PAYLOAD_SINK.eventTypes,
   };
   return JSON.stringify(picked, null, 2) + '\n';
 }

@@ -63,6 +63,8 @@ type config struct {
 	maxAge, drain, minBackoff, maxBackoff        time.Duration
 	maxBody                                      int64
 	defaultNamespace, defaultDeployment, defPred string
+	monitorKey                                   string
+	monitorEvery                                 time.Duration
 }
 
 func env(name, dflt string) string {
@@ -95,6 +97,7 @@ func loadConfig() (config, error) {
 		defaultNamespace:  env("SINK_NAMESPACE", ""),
 		defaultDeployment: env("SINK_DEPLOYMENT", ""),
 		defPred:           env("SINK_PREDICTOR", ""),
+		monitorKey:        strings.TrimLeft(env("SINK_MONITOR_KEY", ""), "/"),
 	}
 	var errs []string
 	for name, v := range map[string]string{"SINK_S3_ENDPOINT": c.endpoint, "SINK_S3_BUCKET": c.bucket, "AWS_ACCESS_KEY_ID": c.accessKey, "AWS_SECRET_ACCESS_KEY": c.secretKey} {
@@ -117,6 +120,7 @@ func loadConfig() (config, error) {
 		{"SINK_DRAIN_SECONDS", 20, &c.drain, time.Second},
 		{"SINK_RETRY_MIN_MS", 500, &c.minBackoff, time.Millisecond},
 		{"SINK_RETRY_MAX_MS", 30000, &c.maxBackoff, time.Millisecond},
+		{"SINK_MONITOR_POLL_SECONDS", 60, &c.monitorEvery, time.Second},
 	} {
 		n, err := envInt(d.name, d.dflt)
 		if err != nil {
@@ -158,6 +162,7 @@ type server struct {
 	failed   atomic.Int64
 	started  time.Time
 	ready    atomic.Bool
+	monitor  *monitorFigures // nil unless SINK_MONITOR_KEY is set
 }
 
 var eventTypes = []string{"request", "response", "feedback", "other"}
@@ -256,6 +261,9 @@ func (s *server) metrics(w http.ResponseWriter, _ *http.Request) {
 	p("Bytes in the spool folder (open and sealed segments).", "gauge", "rmlops_sink_spool_bytes", s.sp.bytes.Load(), "")
 	p("Sealed segments waiting for upload.", "gauge", "rmlops_sink_spool_segments", s.sp.segments.Load(), "")
 	fmt.Fprintf(w, "# HELP rmlops_sink_build_info The sink's version.\n# TYPE rmlops_sink_build_info gauge\nrmlops_sink_build_info{version=%q} 1\n", version)
+	if s.monitor != nil {
+		s.monitor.write(w)
+	}
 }
 
 func main() {
@@ -296,6 +304,11 @@ func main() {
 	for _, t := range eventTypes {
 		s.spooled[t] = &atomic.Int64{}
 	}
+	stopMonitor := make(chan struct{})
+	if cfg.monitorKey != "" {
+		s.monitor = &monitorFigures{key: cfg.monitorKey, every: cfg.monitorEvery, get: s3Getter(client, cfg.bucket)}
+		go s.monitor.run(stopMonitor)
+	}
 
 	stopSpool := make(chan struct{})
 	stopUpload := make(chan struct{})
@@ -304,7 +317,10 @@ func main() {
 	spoolDone := make(chan struct{})
 	go func() { sp.run(stopSpool); close(spoolDone) }()
 	uploadDone := make(chan struct{})
-	go func() { up.run(stopUpload, func() time.Time { return drainUntil.Load().(time.Time) }); close(uploadDone) }()
+	go func() {
+		up.run(stopUpload, func() time.Time { return drainUntil.Load().(time.Time) })
+		close(uploadDone)
+	}()
 
 	events := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	mux := http.NewServeMux()
@@ -338,6 +354,9 @@ func main() {
 	s.ready.Store(true)
 	logf("rmlops-payload-sink %s: events on %s, metrics on %s, spool %s, s3 %s bucket %s prefix %q",
 		version, el.Addr(), ml.Addr(), cfg.spoolDir, cfg.endpoint, cfg.bucket, cfg.prefix)
+	if s.monitor != nil {
+		logf("serving the drift monitor's figures from %s, fetched every %s", cfg.monitorKey, cfg.monitorEvery)
+	}
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -346,6 +365,7 @@ func main() {
 	// segment, and upload what the spool holds until SINK_DRAIN_SECONDS. What is still not
 	// uploaded then stays in the spool for the next start in the same pod.
 	s.ready.Store(false)
+	close(stopMonitor)
 	logf("%s: stopping; draining the spool for up to %s", got, cfg.drain)
 	drainUntil.Store(time.Now().Add(cfg.drain))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

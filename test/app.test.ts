@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { Yaml } from 'cdk8s';
 import { buildApp, EXAMPLE_SCRIPTS, NAMESPACE, synth } from '../main';
-import { ANNOTATIONS, ENV, orderedManifests, LABELS, PART_OF, PATHS } from '../lib';
+import { ANNOTATIONS, ENV, MONITOR_ENV, orderedManifests, LABELS, PART_OF, PATHS, PAYLOAD_SINK, SINK_ENV } from '../lib';
 import { containers, envOf, expectMountsResolve, expectRestricted, podSpecs } from './constructs-support';
 
 const root = path.join(__dirname, '..');
@@ -42,6 +42,25 @@ describe('the example app: iris and mtcars', () => {
     expect(redacted).toMatchSnapshot();
   });
 
+  test('iris and mtcars log their payloads and are monitored: each monitor uploads where its model\'s sink reads', () => {
+    const find = (kind: string, name: string) => objects.find((o) => o.kind === kind && o.metadata.name === name) as any;
+    for (const model of ['iris', 'mtcars']) {
+      const sdep = find('SeldonDeployment', model);
+      for (const p of sdep.spec.predictors) {
+        expect({ model, predictor: p.name, logger: p.graph.logger?.url }).toEqual({ model, predictor: p.name, logger: `http://localhost:${PAYLOAD_SINK.eventsPort}/` });
+      }
+      const sink = sdep.spec.predictors[0].componentSpecs[0].spec.containers.find((c: any) => c.name === PAYLOAD_SINK.containerName);
+      const pod = find('CronJob', `${model}-monitor`).spec.jobTemplate.spec.template.spec;
+      const upload = envOf(pod.containers.find((c: any) => c.name === 'upload'));
+      const drift = envOf(pod.initContainers.find((c: any) => c.name === 'drift'));
+      expect(envOf(sink)[SINK_ENV.monitorKey]).toBe(`payloads/monitoring/${NAMESPACE}/${model}/default/metrics.prom`);
+      expect(upload.METRICS_KEY).toBe(envOf(sink)[SINK_ENV.monitorKey]);
+      expect(drift).toMatchObject({
+        [ENV.registeredModelName]: model, [ENV.modelAlias]: 'champion', [MONITOR_ENV.deployment]: model, [MONITOR_ENV.predictor]: 'default',
+      });
+    }
+  });
+
   test('iris speaks the Seldon protocol and mtcars the Open Inference Protocol v2, probes to match', () => {
     const sdep = (name: string) => objects.find((o) => o.kind === 'SeldonDeployment' && o.metadata.name === name) as any;
     const model = (name: string) => sdep(name).spec.predictors[0].componentSpecs[0].spec.containers[0];
@@ -57,7 +76,8 @@ describe('the example app: iris and mtcars', () => {
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
       Namespace: 1, ConfigMap: 4, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 4,
-      Deployment: 2, Job: 3, CronJob: 2, SeldonDeployment: 2,
+      // CronJobs: the challenger's training, the promotion, and the two drift monitors.
+      Deployment: 2, Job: 3, CronJob: 4, SeldonDeployment: 2,
       // The promotion Job's identity: it may patch the iris SeldonDeployment, nothing else.
       ServiceAccount: 1, Role: 1, RoleBinding: 1,
     });
@@ -97,8 +117,9 @@ describe('the example app: iris and mtcars', () => {
 
   test('every container: non-root, read-only root fs, no escalation, ALL dropped, seccomp, resources, pinned', () => {
     const all = containers(objects);
-    // The challenger's and the promotion's CronJobs and the iris canary predictor included.
-    expect(all).toHaveLength(10);
+    // The challenger's and the promotion's CronJobs and the iris canary predictor included; the
+    // payload sinks of the three predictors and the monitors' three steps each.
+    expect(all).toHaveLength(19);
     for (const { owner, container, pod } of all) {
       expectRestricted(owner, container, pod, owner === 'CronJob/iris-promote' ? 'iris-promote' : undefined);
       expectMountsResolve(container, pod);
@@ -177,7 +198,7 @@ describe('the example app: iris and mtcars', () => {
       expect(envOf(model)[ENV.modelUri]).toBe(`models:/${c.model}@champion`);
     }
     const admitted = get('NetworkPolicy', 'mlflow').spec.ingress[0].from.map((p: any) => p.podSelector.matchLabels[LABELS.instance]);
-    expect(admitted.sort()).toEqual(['iris', 'iris-challenger-train', 'iris-promote', 'iris-train', 'mtcars', 'mtcars-train']);
+    expect(admitted.sort()).toEqual(['iris', 'iris-challenger-train', 'iris-monitor', 'iris-promote', 'iris-train', 'mtcars', 'mtcars-monitor', 'mtcars-train']);
   });
 
   test('no credential values: no Secret objects, credentials only as secretKeyRef', () => {

@@ -62,17 +62,27 @@ function peak(objects: any[]): Line[] {
       }
     } else if (o.kind === 'Job') {
       const pods = o.spec.parallelism ?? 1;
-      lines.push({ what: id, pods, requests: add(zero(), containerRequests(id, o.spec.template.spec.containers), pods) });
+      lines.push({ what: id, pods, requests: add(zero(), podRequests(id, o.spec.template.spec), pods) });
     } else if (o.kind === 'CronJob') {
       expect({ id, concurrencyPolicy: o.spec.concurrencyPolicy }).toEqual({ id, concurrencyPolicy: 'Forbid' });
       const spec = o.spec.jobTemplate.spec;
       const pods = spec.parallelism ?? 1;
-      lines.push({ what: id, pods, requests: add(zero(), containerRequests(id, spec.template.spec.containers), pods) });
+      lines.push({ what: id, pods, requests: add(zero(), podRequests(id, spec.template.spec), pods) });
     } else {
       expect(['Namespace', 'ConfigMap', 'PersistentVolumeClaim', 'Service', 'NetworkPolicy', 'ServiceAccount', 'Role', 'RoleBinding']).toContain(o.kind);
     }
   }
   return lines;
+}
+
+/**
+ * What the scheduler reserves for a pod: its containers' sum, or its largest init container's
+ * request where that is larger (init containers run one at a time, before the containers).
+ */
+function podRequests(where: string, spec: any): Requests {
+  const sum = containerRequests(where, spec.containers);
+  const inits = (spec.initContainers ?? []).map((c: any) => containerRequests(`${where} init`, [c]));
+  return inits.reduce((r: Requests, i: Requests) => ({ cpu: Math.max(r.cpu, i.cpu), memory: Math.max(r.memory, i.memory) }), sum);
 }
 
 const millis = (cpu: number) => Math.round(cpu * 1000);

@@ -89,6 +89,21 @@ describe('contract drift between lib/contract.ts, r/contract.json and the R code
       'trainingScript']));
   });
 
+  test('the drift monitor reads every variable of MONITOR_ENV, each through a key that exists', () => {
+    const keys = Object.keys(contract.monitorEnv);
+    const used = new Set<string>();
+    for (const { file, code } of rSources()) {
+      const found = [...all(/monitor_env\(\s*contract\s*,\s*"([^"]+)"/g, code),
+        // monitor_settings()'s num("windowSeconds", ...) passes its key on to monitor_env().
+        ...(file === 'r/R/monitor.R' ? all(/num\(\s*"([^"]+)"/g, code) : [])];
+      for (const key of found) {
+        used.add(key);
+        expect(`${file}: ${key}`).toBe(keys.includes(key) ? `${file}: ${key}` : `${file}: ${key} is not a key of MONITOR_ENV`);
+      }
+    }
+    expect([...used].sort()).toEqual([...keys].sort());
+  });
+
   test('the R code hard-codes no env var name and no served path (they come from contract.json)', () => {
     const names = Object.values(contract.env as Record<string, string>).filter((n) => n !== 'TMPDIR');
     const paths = Object.values(contract.paths as Record<string, string>);

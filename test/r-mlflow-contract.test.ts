@@ -93,7 +93,8 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     expect(Object.keys(run.metrics)).toEqual(expect.arrayContaining(['f1_macro', 'kappa', 'oob_error', 'precision_macro', 'recall_macro']));
     expect(run.params.ntree).toBe('100');
     const prefix = `${run.info.experiment_id}/${run.info.run_id}/artifacts/model/`;
-    expect([...fake.artifacts.keys()].sort()).toEqual(['MLmodel', 'bundle.json', 'model.rds'].map((f) => prefix + f));
+    // The bundle, and the drift monitor's training reference (the example returns its training rows).
+    expect([...fake.artifacts.keys()].sort()).toEqual(['MLmodel', 'bundle.json', 'model.rds', `${contract.monitor.referenceDir}/sample.csv`, `${contract.monitor.referenceDir}/summary.json`].map((f) => prefix + f));
     expect(JSON.parse(fake.artifacts.get(`${prefix}bundle.json`)!.toString('utf8'))).toMatchObject({ format_version: 1, packages: { randomForest: expect.any(String) } });
     const [version] = fake.versions.get('iris-rf')!;
     expect(version.source).toBe(`${run.info.artifact_uri}/model`);

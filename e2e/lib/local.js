@@ -249,7 +249,8 @@ class LocalCluster {
     const ns = owner.metadata.namespace;
     const pod = podTemplate.spec;
     const labels = (podTemplate.metadata && podTemplate.metadata.labels) || {};
-    const c = pod.containers.find((x) => x.name === containerName);
+    // An init container runs as any other here; the caller runs them in order (Stack.runPod).
+    const c = pod.containers.find((x) => x.name === containerName) || (pod.initContainers || []).find((x) => x.name === containerName);
     if (!c) throw new Error(`${owner.kind} ${ns}/${owner.metadata.name} has no container ${containerName}`);
     const label = opts.label || `${owner.kind.toLowerCase()}/${owner.metadata.name}/${c.name}`;
     const image = resolveImage(c.image);
@@ -280,9 +281,10 @@ class LocalCluster {
         dir = this.claimDir(ns, vol.persistentVolumeClaim.claimName);
         this.note(`${label}: PVC ${vol.persistentVolumeClaim.claimName} at ${vm.mountPath} -> ${dir}`);
       } else if (vol.emptyDir) {
-        dir = path.join(this.dir, 'emptydir', instance, vm.name);
+        // Per pod when the caller names the pod (its containers share the volume), else per start.
+        dir = path.join(this.dir, 'emptydir', opts.pod || instance, vm.name);
         fs.mkdirSync(dir, { recursive: true });
-        this.note(`${label}: emptyDir ${vm.name} at ${vm.mountPath} -> a new folder per start under ${path.join(this.dir, 'emptydir')}`);
+        this.note(`${label}: emptyDir ${vm.name} at ${vm.mountPath} -> ${opts.pod ? `the pod's folder ${path.relative(this.dir, dir)}` : `a new folder per start under ${path.join(this.dir, 'emptydir')}`}`);
       } else if (vol.configMap) {
         dir = path.join(this.dir, 'configmap', instance, vm.name);
         fs.mkdirSync(dir, { recursive: true });

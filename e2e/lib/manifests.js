@@ -69,6 +69,11 @@ class Manifests {
     return this.of('SeldonDeployment');
   }
 
+  // The drift monitors' CronJobs (ModelMonitor).
+  monitors() {
+    return this.byComponent('CronJob', 'monitoring');
+  }
+
   inferenceServices() {
     return this.of('InferenceService');
   }

@@ -124,6 +124,29 @@ class Stack {
     return { code, output: proc.output(), proc, spec };
   }
 
+  // One pod of a Job or CronJob with init containers: each init container in order, each to
+  // completion, then the (single) container, all on the same emptyDir folders. Stops at the first
+  // failure, as the kubelet does with restartPolicy Never. Returns each step's code and output.
+  async runPod(owner, podTemplate, { name = owner.metadata.name, env = {}, timeoutMs = JOB_CAP_MS } = {}) {
+    const pod = `${name}-${Date.now()}`;
+    const steps = [];
+    const all = [...(podTemplate.spec.initContainers || []), ...podTemplate.spec.containers];
+    for (const c of all) {
+      const { proc } = await this.spawnContainer(owner, podTemplate, c.name, { name: `${name}-${c.name}`, pod, env: env[c.name] || {} });
+      const code = await proc.wait(timeoutMs);
+      steps.push({ name: c.name, code, output: proc.output() });
+      if (code !== 0) break;
+    }
+    return { ok: steps.length === all.length && steps.every((s) => s.code === 0), steps };
+  }
+
+  // The Job a CronJob would create now, run once as one pod.
+  async runCronJob(cronJob, opts = {}) {
+    const spec = cronJob.spec.jobTemplate.spec;
+    const timeoutMs = Math.min(JOB_CAP_MS, (spec.activeDeadlineSeconds || 600) * 1000);
+    return this.runPod(cronJob, spec.template, { timeoutMs, ...opts });
+  }
+
   // ---- MLflow -------------------------------------------------------------------------------
   async startTracking({ wait = true } = {}) {
     const dep = this.manifests.trackingServer();
@@ -316,6 +339,10 @@ class Stack {
     const model = this.models.get(key);
     if (!model) throw new Error(`start the model of ${key} first`);
     const p = ports || (await this.executorPorts());
+    // A graph that logs payloads posts them to the sink in its pod: started here from its
+    // manifest, as the pod would run it, unless the caller started it (with its own env).
+    const { pred: manifestPred } = this.modelContainer(sdep, predictor);
+    if (manifestPred.graph.logger && !this.sinks.has(key)) await this.startPayloadSink(sdep, { predictor });
     const pred = this.predictorForExecutor(sdep, predictor, model.port);
     this.cluster.note(`executor ${key}: graph node ${pred.graph.name} endpoint -> service_host 127.0.0.1, httpPort ${model.port} (the operator fills these in)`);
     const spec = {

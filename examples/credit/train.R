@@ -52,6 +52,8 @@ train <- function(n = 4000L, seed = 2026L, test_fraction = 0.25) {
     params = list(model = "glm", family = "binomial", formula = deparse(formula), n = n, seed = seed,
                   test_fraction = test_fraction, n_train = n - length(test), n_test = length(test)),
     example = data[1:3, c("income", "debt_ratio", "age", "years_employed", "purpose")],
-    predict_args = list(type = "response")
+    predict_args = list(type = "response"),
+    # The training rows, the drift monitor's reference (a sample of at most 1000 and summaries).
+    reference = data[-test, ]
   )
 }

@@ -46,6 +46,9 @@ train <- function(seed = 42L, test_fraction = 0.3, ntree = 100L) {
     # The served features and their types are these columns: four numbers.
     example = features[c(1, 51, 101), ],
     # The server answers the class; list(type = "prob") would answer one probability per class.
-    predict_args = list()
+    predict_args = list(),
+    # The training rows: rmlops keeps a seeded sample of at most 1000 of them (RMLOPS_REFERENCE_ROWS)
+    # with the model's predictions, and per-feature summaries, as the drift monitor's reference.
+    reference = features[-test, ]
   )
 }

@@ -28,6 +28,8 @@ train <- function(seed = 7L, test_fraction = 0.25) {
     ),
     params = list(model = "lm", formula = "mpg ~ wt + hp + cyl + manual", seed = seed,
                   test_fraction = test_fraction, n_train = nrow(data) - length(test), n_test = length(test)),
-    example = data[1:3, c("wt", "hp", "cyl", "manual")]
+    example = data[1:3, c("wt", "hp", "cyl", "manual")],
+    # The training rows, the drift monitor's reference (a bounded sample and summaries of them).
+    reference = data[-test, ]
   )
 }

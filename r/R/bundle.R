@@ -388,6 +388,12 @@ check_metric_list <- function(x, what) {
 #' @param strip `TRUE` (the default) removes the training data from the model with
 #'   [strip_model()] before it is written, after checking the stripped model predicts `example`
 #'   identically; `FALSE` writes the model as fitted, training rows included.
+#' @param reference `NULL`, or a data frame of training rows with the example's feature
+#'   columns: the drift monitor's training reference ([build_reference()]) is written into the
+#'   bundle's `reference/` folder, a sample of at most `reference_rows` of these rows with the
+#'   model's predictions on them and per-feature summaries of all of them. `bundle.json` then
+#'   records `reference` (folder, files, training and sample rows).
+#' @param reference_rows Most rows of the reference sample; 0 writes no reference.
 #' @return `dir`, invisibly.
 #' @examples
 #' dir <- file.path(tempdir(), "glm-bundle")
@@ -395,7 +401,8 @@ check_metric_list <- function(x, what) {
 #' write_bundle(fit, dir, mtcars[1:3, c("wt", "hp")], predict_args = list(type = "response"))
 #' list.files(dir)
 #' @export
-write_bundle <- function(model, dir, example, predict_args = list(), info = list(), strip = TRUE) {
+write_bundle <- function(model, dir, example, predict_args = list(), info = list(), strip = TRUE, reference = NULL,
+                         reference_rows = reference_default_rows) {
   if (is.null(model)) stop(bundle_input_error("model is NULL"))
   if (!has_predict_method(model)) {
     stop(bundle_input_error(sprintf("the model (class %s) has no predict method", paste(class(model), collapse = "/"))))
@@ -418,6 +425,14 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
   }
   packages <- model_packages(model)
   model_bytes <- serialize(model, connection = NULL, xdr = TRUE, version = 3L)
+  ref <- NULL
+  if (!is.null(reference) && isTRUE(reference_rows > 0)) {
+    # The stripped model predicts the sample (it predicts exactly as the full one, checked above),
+    # under a fixed seed like the strip check: some predict methods break ties at random.
+    ref <- build_reference(reference, features, function(d) {
+      with_seed(shape_prediction(predict_raw(model, d, predict_args), output, nrow(d)))
+    }, rows = reference_rows)
+  }
   manifest <- list(
     format = bundle_format_name,
     format_version = bundle_format_version(),
@@ -432,7 +447,9 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
     output = output,
     run_id = info$run_id,
     metrics = check_metric_list(info$metrics, "metrics"),
-    params = check_metric_list(info$params, "params")
+    params = check_metric_list(info$params, "params"),
+    reference = if (!is.null(ref)) list(dir = rmlops_contract()$monitor$referenceDir, files = I(reference_files),
+                                        training_rows = ref$summary$training_rows, sample_rows = ref$summary$sample_rows)
   )
   if (length(manifest$metrics) == 0L) manifest$metrics <- structure(list(), names = character())
   if (length(manifest$params) == 0L) manifest$params <- structure(list(), names = character())
@@ -441,6 +458,7 @@ write_bundle <- function(model, dir, example, predict_args = list(), info = list
     bundle.json = charToRaw(enc2utf8(paste0(json_text(manifest), "\n"))),
     MLmodel = charToRaw(enc2utf8(paste0(paste(mlmodel_text(manifest), collapse = "\n"), "\n")))
   )
+  if (!is.null(ref)) files <- c(files, reference_file_bytes(ref))
   write_dir_atomically(dir, files)
 }
 
@@ -472,7 +490,11 @@ write_dir_atomically <- function(dir, files, write = write_bytes_checked) {
   }
   done <- FALSE
   on.exit(if (!done) unlink(tmp, recursive = TRUE, force = TRUE), add = TRUE)
-  for (name in names(files)) write(file.path(tmp, name), files[[name]])
+  for (name in names(files)) {
+    # A name with a folder (reference/summary.json): the folder is made inside the new bundle.
+    if (dirname(name) != ".") dir.create(file.path(tmp, dirname(name)), recursive = TRUE, showWarnings = FALSE)
+    write(file.path(tmp, name), files[[name]])
+  }
   old <- NULL
   if (file.exists(dir)) {
     old <- tempfile(paste0(".", basename(dir), ".old-"), tmpdir = parent)

@@ -3,14 +3,14 @@
 
 training_script_error <- function(message) config_error(message, class = "training_script_error")
 
-training_result_fields <- c("model", "metrics", "params", "example", "predict_args")
+training_result_fields <- c("model", "metrics", "params", "example", "predict_args", "reference")
 
 #' Load a user training script
 #'
 #' Sources `path` into a fresh environment (its working directory set to the script's folder
 #' while it is sourced) and returns the `train` function it defines. The script must define
 #' `train()`, callable without arguments, returning
-#' `list(model =, metrics =, params =, example =, predict_args =)`: see [run_training()].
+#' `list(model =, metrics =, params =, example =, predict_args =, reference =)`: see [run_training()].
 #'
 #' A missing or unreadable file, a parse error, an error while the script's top-level code runs
 #' (put data loading inside `train()`), or no `train` function raise a
@@ -121,6 +121,16 @@ check_training_result <- function(result) {
     stop(training_script_error("train() returned predict_args that is not a list, e.g. list(type = \"prob\")"))
   }
   result$predict_args <- result$predict_args %||% list()
+  if (!is.null(result$reference)) {
+    if (!is.data.frame(result$reference) || nrow(result$reference) < 1L) {
+      stop(training_script_error("train() returned a reference that is not a data frame of training rows"))
+    }
+    missing <- setdiff(names(result$example), names(result$reference))
+    if (length(missing) > 0L) {
+      stop(training_script_error(sprintf("train() returned a reference without the feature column(s) %s",
+                                         paste(missing, collapse = ", "))))
+    }
+  }
   result
 }
 
@@ -161,7 +171,14 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
 #' Calls the user's training function (or the `train()` of a script, see
 #' [load_training_script()]) and checks what it returns:
 #' `list(model =, metrics = <named list of numbers>, params = <named list, optional>,
-#' example = <data frame of a few input rows>, predict_args = <list, optional>)`.
+#' example = <data frame of a few input rows>, predict_args = <list, optional>,
+#' reference = <data frame of the training rows, optional>)`.
+#'
+#' The drift monitor's training reference ([build_reference()]: a seeded sample of at most
+#' `reference_rows` training rows with the model's predictions, and per-feature summaries) is
+#' made from `reference`, or, without it, from the rows an `lm` or `glm` keeps (`data`, `model`),
+#' and written into the bundle's `reference/` folder. No reference is written when neither is
+#' there (a warning is logged) or when `reference_rows` is 0.
 #' Then writes the bundle ([write_bundle()]) into `model_dir`, and with a tracking URI:
 #' waits for MLflow, creates a run named `train-<model_name>`, logs params and metrics,
 #' uploads the bundle through the artifact proxy, registers a version, waits until it is
@@ -188,6 +205,7 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
 #' @param health_path MLflow health path.
 #' @param keep_training_data `FALSE` (the default) strips the training data from the model before
 #'   it is bundled ([strip_model()]); `TRUE` bundles the model as fitted.
+#' @param reference_rows Most rows of the training reference's sample; 0 writes no reference.
 #' @return A list: `bundle_dir`, and with MLflow `run_id`, `version`, `alias_moved`.
 #' @examples
 #' train <- function() {
@@ -201,7 +219,8 @@ quality_gate_passes <- function(metrics, metric, threshold, direction = "higher"
 run_training <- function(train, tracking_uri = NA_character_, model_name = NULL, experiment = "rmlops",
                          alias = "champion", quality_metric = NULL, quality_threshold = NULL,
                          quality_direction = "higher", model_dir = NULL, wait_seconds = 300, client = NULL,
-                         health_path = rmlops_contract()$paths$mlflowHealth, keep_training_data = FALSE) {
+                         health_path = rmlops_contract()$paths$mlflowHealth, keep_training_data = FALSE,
+                         reference_rows = reference_default_rows) {
   mlflow_mode <- !is.null(client) || (!is.null(tracking_uri) && !is.na(tracking_uri) && nzchar(tracking_uri))
   if (mlflow_mode) {
     if (is.null(model_name) || is.na(model_name) || !nzchar(model_name)) {
@@ -216,12 +235,20 @@ run_training <- function(train, tracking_uri = NA_character_, model_name = NULL,
   log_line(list(level = "info", msg = "trained", metrics = trained$metrics))
   if (mlflow_mode) check_quality_config(trained$metrics, quality_metric, quality_direction, quality_threshold)
   dir <- model_dir %||% tempfile("bundle-")
+  reference <- trained$reference %||% model_training_frame(trained$model, names(trained$example))
+  if (is.null(reference) && reference_rows > 0) {
+    log_line(list(level = "warn", msg = "no training reference: the drift monitor will have nothing to compare with; return reference = <the training rows> from train()"))
+  }
   # Written before any MLflow call: a bundle that cannot be written leaves no run, upload or version.
   write_bundle(trained$model, dir, trained$example, trained$predict_args,
-               info = list(metrics = trained$metrics, params = trained$params), strip = !isTRUE(keep_training_data))
-  written <- jsonlite::read_json(file.path(dir, "bundle.json"))$model
+               info = list(metrics = trained$metrics, params = trained$params), strip = !isTRUE(keep_training_data),
+               reference = reference, reference_rows = reference_rows)
+  manifest <- jsonlite::read_json(file.path(dir, "bundle.json"))
+  written <- manifest$model
   log_line(list(level = "info", msg = "bundle written", dir = normalizePath(dir), model_bytes = written$bytes,
-                stripped = written$stripped, unstripped_bytes = written$unstripped_bytes))
+                stripped = written$stripped, unstripped_bytes = written$unstripped_bytes,
+                reference_rows = manifest$reference$sample_rows %||% 0L,
+                bundle_bytes = sum(file.size(list.files(dir, recursive = TRUE, full.names = TRUE)))))
   if (!mlflow_mode) return(list(bundle_dir = dir))
   client <- client %||% mlflow_client(tracking_uri, wait_seconds = wait_seconds)
   config <- list(experiment = experiment, model_name = model_name, alias = alias, metric = quality_metric,
@@ -263,7 +290,8 @@ train_with_mlflow <- function(client, config, trained, bundle_dir, health_path) 
 #' environment variables named in the contract ([rmlops_contract()]: `trainingScript`,
 #' `trackingUri`, `experimentName`, `registeredModelName`, `modelAlias`, `qualityMetric`,
 #' `qualityThreshold`, `qualityDirection`, `mlflowWaitSeconds`, `modelDir`, `keepTrainingData`:
-#' `true` bundles the model with its training data) and calls
+#' `true` bundles the model with its training data; `referenceRows`: the most rows of the drift
+#' reference's sample, default 1000, 0 for none) and calls
 #' [run_training()]. `serve_main()` is what `Rscript /opt/rmlops/serve.R` runs: it reads
 #' `modelUri`, `trackingUri`, `httpPort`, `maxBodyBytes`, `mlflowWaitSeconds` and calls
 #' [serve_model()].
@@ -295,8 +323,13 @@ train_main <- function(contract = rmlops_contract()) {
       model_dir = contract_env(contract, "modelDir", if (mlflow_mode) NA_character_ else "./model"),
       wait_seconds = contract_env_number(contract, "mlflowWaitSeconds", 300),
       health_path = contract$paths$mlflowHealth,
-      keep_training_data = identical(tolower(contract_env(contract, "keepTrainingData", "false")), "true")
+      keep_training_data = identical(tolower(contract_env(contract, "keepTrainingData", "false")), "true"),
+      reference_rows = contract_env_number(contract, "referenceRows", reference_default_rows)
     )
+    if (args$reference_rows < 0 || args$reference_rows != round(args$reference_rows)) {
+      stop(config_error(sprintf("%s must be a whole number >= 0 (0: no drift reference), got %s",
+                                contract_env_name(contract, "referenceRows"), format(args$reference_rows))))
+    }
     if (is.na(args$train)) {
       stop(training_script_error(sprintf("%s is not set: give the absolute path of your R training script (it defines train())",
                                          contract_env_name(contract, "trainingScript"))))

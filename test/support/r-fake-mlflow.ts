@@ -5,7 +5,7 @@
 import * as http from 'http';
 
 type Json = Record<string, any>;
-interface Run { info: Json; params: Json; metrics: Json }
+interface Run { info: Json; params: Json; metrics: Json; tags: Record<string, string> }
 interface Version { name: string; version: string; source: string; run_id?: string; status: string; gets: number }
 
 export class FakeMlflow {
@@ -124,7 +124,8 @@ export class FakeMlflow {
         const runId = `run${++this.ids}abcdef`;
         const info = { run_id: runId, run_uuid: runId, experiment_id: String(body.experiment_id), run_name: body.run_name, status: 'RUNNING',
           start_time: body.start_time, artifact_uri: `mlflow-artifacts:/${body.experiment_id}/${runId}/artifacts`, lifecycle_stage: 'active' };
-        this.runs.set(runId, { info, params: {}, metrics: {} });
+        const tags = Object.fromEntries((body.tags ?? []).map((t: Json) => [t.key, t.value]));
+        this.runs.set(runId, { info, params: {}, metrics: {}, tags });
         return this.send(res, 200, { run: { info, data: { tags: body.tags ?? [] } } });
       }
       case 'POST runs/log-batch': {
