@@ -255,7 +255,8 @@ function register({ node, ns, dist, clientPod }) {
     // API's copy of a pod's status is stale while the kubelet is down.
     const kubeletReady = async () => {
       const r = await node.kubectl(['get', '--raw', `/api/v1/nodes/${node.net.nodeName}/proxy/pods`], { timeoutMs: 10000 });
-      return r.code === 0 ? readyPods(JSON.parse(r.stdout).items) : [];
+      // Right after its restart the kubelet lists no pod at all as `"items": null`.
+      return r.code === 0 ? readyPods(JSON.parse(r.stdout).items || []) : [];
     };
     await until('the predictor Ready before the restarts', async () => readyPods(await predictorPods()).length === (predictor.replicas || 1), 90000);
     const before = readyPods((await node.getJson(['pods', '-A'])).items);
