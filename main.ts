@@ -108,15 +108,21 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   // Runs only when asked (`kubectl create job --from=cronjob/iris-promote ...`): iris@champion
   // moves to the version of iris@challenger, then the Job rolls iris's champion predictor.
   new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model, serving: [iris] });
+  // Scraped by prometheus-operator (PodMonitor) and alerted on (PrometheusRule): docs/monitoring.md.
+  iris.addPodMonitor();
+  iris.addAlertRules();
 
   const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
-  new SeldonRModel(chart, 'mtcars', {
+  const mtcars = new SeldonRModel(chart, 'mtcars', {
     model: trainMtcars.model,
     tracking: mlflow,
     protocol: 'v2',
     autoscaling: { minReplicas: 1, maxReplicas: 3, targetCpuUtilization: 70 },
   });
+  mtcars.addPodMonitor();
+  // A regression answers in milliseconds: a p99 of half a second already means trouble.
+  mtcars.addAlertRules({ latencyP99Seconds: 0.5 });
   return app;
 }
 
