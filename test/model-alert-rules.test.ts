@@ -2,6 +2,7 @@
 // names the ports the pod really declares (ours, and the Seldon operator's on the executor); the
 // PrometheusRule selects the labels the PodMonitor sets and the metric names of the contract.
 // Whether the alerts fire is proved by promtool (scripts/rules-test.js, test/rules/*.yaml).
+import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import { Testing } from 'cdk8s';
@@ -213,5 +214,31 @@ describe('ModelAlertRules', () => {
     expect(errors).toContain(`PodMonitor ${NS}/iris: spec.podMetricsEndpoints[1].interval: must match pattern`);
     expect(errors).toContain(`PrometheusRule ${NS}/iris-alerts: spec.groups[0]: missing required field "name"`);
     expect(validateManifests([{ ...pm, apiVersion: 'monitoring.coreos.com/v1alpha1' }]).join('\n')).toContain('only monitoring.coreos.com/v1 is supported');
+  });
+});
+
+describe('the prometheus-operator bindings (scripts/gen-prometheus-operator.js)', () => {
+  test('imports/ holds the bindings and validator generated from imports/crds (else run node scripts/gen-prometheus-operator.js)', () => {
+    const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'gen-prometheus-operator.js'), '--check'], { encoding: 'utf8' });
+    expect(res.stderr).not.toMatch(/stale|Error/);
+    expect(res.status).toBe(0);
+  }, 60000);
+
+  test('the CRDs are of the prometheus-operator release versions.json pins', () => {
+    const pin = JSON.parse(fs.readFileSync(path.join(ROOT, 'versions.json'), 'utf8')).prometheusOperator.version;
+    for (const p of ['podmonitors', 'servicemonitors', 'prometheusrules']) {
+      const text = fs.readFileSync(path.join(ROOT, 'imports', 'crds', `monitoring.coreos.com_${p}.yaml`), 'utf8');
+      expect(text).toContain(`operator.prometheus.io/version: ${pin.replace(/^v/, '')}\n`);
+    }
+  });
+
+  test("Go's (?i) becomes a class of both cases per letter, which JavaScript's RegExp reads", () => {
+    const { goPatterns } = require('../scripts/gen-prometheus-operator.js');
+    const { pattern } = goPatterns({ pattern: '^(?i)(abort|warn)?$' });
+    expect(pattern).toBe('^([aA][bB][oO][rR][tT]|[wW][aA][rR][nN])?$');
+    const re = new RegExp(pattern);
+    for (const ok of ['abort', 'WARN', 'Abort', '']) expect(re.test(ok)).toBe(true);
+    expect(re.test('stop')).toBe(false);
+    expect(() => goPatterns({ pattern: '^(?i)[a-z]$' })).toThrow(/cannot translate/);
   });
 });
