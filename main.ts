@@ -111,6 +111,7 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   // Scraped by prometheus-operator (PodMonitor) and alerted on (PrometheusRule): docs/monitoring.md.
   iris.addPodMonitor();
   iris.addAlertRules();
+  iris.addDashboard();
 
   const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
@@ -123,6 +124,7 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   mtcars.addPodMonitor();
   // A regression answers in milliseconds: a p99 of half a second already means trouble.
   mtcars.addAlertRules({ latencyP99Seconds: 0.5 });
+  mtcars.addDashboard();
   return app;
 }
 

@@ -54,14 +54,14 @@ export interface ModelAlertRulesProps extends ModelAlertRulesOptions {
 }
 
 /** The R server routes of predictions (by route label: the path, v2 paths as templates). */
-const PREDICTION_ROUTES = [PATHS.modelPredict, PATHS.predictions, '/v2/models/.+/infer'];
+export const PREDICTION_ROUTES = [PATHS.modelPredict, PATHS.predictions, '/v2/models/.+/infer'];
 /** Predictions and feedback: the requests whose 5xx count as errors (probes and metadata do not). */
 const SERVED_ROUTES = [...PREDICTION_ROUTES, PATHS.modelFeedback, PATHS.feedback];
 /** Labels every alert is grouped by: the model and its predictor (canary and shadow apart). */
 const BY = 'namespace, deployment, predictor';
 
 /** A PromQL regex literal matching any of `alternatives` (dots escaped unless part of `.+`). */
-function routeRegex(alternatives: readonly string[]): string {
+export function routeRegex(alternatives: readonly string[]): string {
   return alternatives.map((a) => a.replace(/\.(?!\+)/g, '\\\\.')).join('|');
 }
 

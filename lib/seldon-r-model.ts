@@ -22,6 +22,7 @@ import {
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import { ModelAlertRules, ModelAlertRulesOptions } from './model-alert-rules';
+import { ModelDashboard, ModelDashboardOptions } from './model-dashboard';
 import { ModelPodMonitor, ModelPodMonitorOptions } from './model-pod-monitor';
 import { PayloadLogging } from './payload-logging';
 import {
@@ -387,6 +388,14 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
    */
   public addAlertRules(options: ModelAlertRulesOptions = {}): ModelAlertRules {
     return new ModelAlertRules(this, 'AlertRules', { ...options, model: this, sinkSpoolSize: this.sinkSpoolSize });
+  }
+
+  /**
+   * A Grafana dashboard of the same figures, as a ConfigMap `<name>-dashboard` for Grafana's
+   * dashboard sidecar (`ModelDashboard`; docs/monitoring.md).
+   */
+  public addDashboard(options: ModelDashboardOptions = {}): ModelDashboard {
+    return new ModelDashboard(this, 'Dashboard', { ...options, model: this });
   }
 }
 

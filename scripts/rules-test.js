@@ -3,7 +3,8 @@
 //   1. Extracts every PrometheusRule from the synthesized output (dist/ and its variants, plus the
 //      fixture app test/rules/fixture.ts, which has payload logging) into Prometheus rule files:
 //      the tests load exactly what is applied, never a copy kept by hand.
-//   2. `promtool check rules` on each (PromQL, durations, annotation templates).
+//   2. `promtool check rules` on each (PromQL, durations, annotation templates), and on the
+//      Grafana dashboards' queries (ModelDashboard), written as recording rules.
 //   3. `promtool test rules` with each test file of test/rules/*.yaml, once for every rule file
 //      that has all the alerts its `rmlops.requires` lists, `${namespace}` and `${deployment}`
 //      replaced by that rule's model. Annotations are dropped from the copies the unit tests load
@@ -44,6 +45,32 @@ function prometheusRules(distDirs) {
   const { orderedManifests } = require('../lib/manifests.ts');
   for (const m of orderedManifests(buildRulesFixture())) {
     if (m.object.kind === 'PrometheusRule') out.push({ from: `test/rules/fixture.ts (${m.file})`, obj: m.object });
+  }
+  return out;
+}
+
+/**
+ * The Grafana dashboards (ModelDashboard ConfigMaps) of the same folders and the fixture, as rule
+ * files of recording rules, one per panel query, so that `promtool check rules` parses their PromQL.
+ */
+function dashboardRuleFiles(distDirs, dir) {
+  const maps = [];
+  for (const d of distDirs) {
+    const abs = path.join(ROOT, d);
+    if (!fs.existsSync(abs)) continue;
+    for (const f of fs.readdirSync(abs).filter((f) => f.endsWith('.yaml')).sort()) {
+      for (const doc of YAML.parseAllDocuments(fs.readFileSync(path.join(abs, f), 'utf8'))) maps.push(doc.toJS());
+    }
+  }
+  const { buildRulesFixture } = require('../test/rules/fixture.ts');
+  const { orderedManifests } = require('../lib/manifests.ts');
+  maps.push(...orderedManifests(buildRulesFixture()).map((m) => m.object));
+  const out = [];
+  for (const cm of maps.filter((o) => o?.kind === 'ConfigMap' && o.metadata?.labels?.['app.kubernetes.io/name'] === 'r-model-dashboard')) {
+    const exprs = Object.values(cm.data).flatMap((json) => JSON.parse(json).panels.flatMap((p) => p.targets.map((t) => t.expr)));
+    const file = path.join(dir, `dashboard-${cm.metadata.namespace ?? 'default'}-${cm.metadata.name}.rules.yaml`);
+    fs.writeFileSync(file, YAML.stringify({ groups: [{ name: cm.metadata.name, rules: exprs.map((expr, i) => ({ record: `rmlops_dashboard:query${i}`, expr })) }] }));
+    out.push({ file, queries: exprs.length });
   }
   return out;
 }
@@ -89,6 +116,13 @@ function main() {
     const check = run(promtool, ['check', 'rules', ...files.map((f) => f.full)]);
     if (!check.ok) failures.push(`promtool check rules:\n${check.out}`);
     else console.log(`promtool check rules: ${files.length} rule files, ${files.reduce((s, f) => s + f.alerts.length, 0)} alerts OK`);
+
+    const dashboards = dashboardRuleFiles(dists, tmp);
+    if (dashboards.length > 0) {
+      const dash = run(promtool, ['check', 'rules', ...dashboards.map((d) => d.file)]);
+      if (!dash.ok) failures.push(`promtool check rules (dashboard queries):\n${dash.out}`);
+      else console.log(`promtool check rules: ${dashboards.reduce((s, d) => s + d.queries, 0)} dashboard queries of ${dashboards.length} dashboards parse`);
+    }
 
     const tests = fs.readdirSync(TEST_DIR).filter((f) => f.endsWith('.yaml')).sort();
     // alert -> rule file id -> { fires, silent }

@@ -217,6 +217,34 @@ describe('ModelAlertRules', () => {
   });
 });
 
+describe('ModelDashboard', () => {
+  test('a ConfigMap for Grafana\'s sidecar: one dashboard JSON whose panels query the model\'s series', () => {
+    const { chart, model } = setup({ payload: true });
+    const d = model.addDashboard();
+    const out = synthValid(chart);
+    const cm = find(out, 'ConfigMap', 'iris-dashboard');
+    expect(cm.metadata.labels.grafana_dashboard).toBe('1');
+    expect(Object.keys(cm.data)).toEqual(['iris.json']);
+    const dash = JSON.parse(cm.data['iris.json']);
+    expect(dash.uid).toBe(`rmlops-${NS}-iris`);
+    const exprs: string[] = dash.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr));
+    expect(exprs).toEqual(d.queries);
+    for (const e of exprs) expect(e).toContain(`namespace="${NS}",deployment="iris"`);
+    for (const name of [METRICS.modelRequests, `${METRICS.modelRequestDuration}_bucket`, METRICS.modelReady, METRICS.modelWorkerRestarts,
+      METRICS.monitorDrift, METRICS.monitorDriftAlarm, METRICS.monitorPredictionShift, METRICS.monitorPerformance, METRICS.monitorLastSuccess,
+      METRICS.monitorWindowEvents, ...Object.values(PAYLOAD_SINK_METRICS).filter((n) => n !== PAYLOAD_SINK_METRICS.spoolBytes)]) {
+      expect(exprs.some((e) => e.includes(`${name}{`))).toBe(true);
+    }
+    // Without payload logging, no sink panel.
+    const plain = setup();
+    const q = plain.model.addDashboard({ labels: { team: 'a' } });
+    const cm2 = find(synthValid(plain.chart), 'ConfigMap', 'iris-dashboard');
+    expect(cm2.metadata.labels.grafana_dashboard).toBeUndefined();
+    expect(cm2.metadata.labels.team).toBe('a');
+    expect(q.queries.some((e) => e.includes('rmlops_sink_'))).toBe(false);
+  });
+});
+
 describe('the prometheus-operator bindings (scripts/gen-prometheus-operator.js)', () => {
   test('imports/ holds the bindings and validator generated from imports/crds (else run node scripts/gen-prometheus-operator.js)', () => {
     const res = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'gen-prometheus-operator.js'), '--check'], { encoding: 'utf8' });

@@ -17,5 +17,6 @@ export function buildRulesFixture(): App {
   });
   model.addPodMonitor();
   model.addAlertRules();
+  model.addDashboard();
   return app;
 }
