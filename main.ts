@@ -126,6 +126,10 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
   // Runs only when asked (`kubectl create job --from=cronjob/iris-promote ...`): iris@champion
   // moves to the version of iris@challenger, then the Job rolls iris's champion predictor.
   new ModelPromotion(chart, 'iris-promote', { tracking: mlflow, champion: train.model, challenger: challenger.model, serving: [iris] });
+  // Scraped by prometheus-operator (PodMonitor) and alerted on (PrometheusRule): docs/monitoring.md.
+  iris.addPodMonitor();
+  iris.addAlertRules();
+  iris.addDashboard();
 
   const trainMtcars = mtcarsTraining(chart, mlflow);
   // Served over the Open Inference Protocol (v2), which KServe, MLServer and Triton speak too.
@@ -137,6 +141,10 @@ export function buildApp(outdir: string = TARGETS.seldon.outdir, target: Target 
     payloadLogging: payloads,
   });
   new ModelMonitor(chart, 'mtcars-monitor', { model: mtcars, ...MONITOR_REQUESTS });
+  mtcars.addPodMonitor();
+  // A regression answers in milliseconds: a p99 of half a second already means trouble.
+  mtcars.addAlertRules({ latencyP99Seconds: 0.5 });
+  mtcars.addDashboard();
   return app;
 }
 

@@ -476,3 +476,20 @@ export const MONITOR_ENV = {
   /** Predictor the window belongs to. */
   predictor: 'MONITOR_PREDICTOR',
 } as const;
+
+/**
+ * Prometheus metric names the payload sink (`sink/main.go`) serves on its metrics port, for the
+ * alert rules (`ModelAlertRules`); test/model-alert-rules.test.ts checks sink/ still writes them.
+ */
+export const PAYLOAD_SINK_METRICS = {
+  /** Counter: events that could not be spooled, answered 5xx (the executor does not retry: lost). */
+  spoolFailures: 'rmlops_sink_spool_failures_total',
+  /** Counter: failed S3 uploads that were retried. */
+  uploadRetries: 'rmlops_sink_upload_retries_total',
+  /** Counter: objects written to S3. */
+  objectsUploaded: 'rmlops_sink_objects_uploaded_total',
+  /** Gauge: sealed spool segments waiting for upload. */
+  spoolSegments: 'rmlops_sink_spool_segments',
+  /** Gauge: bytes in the spool folder (open and sealed segments). */
+  spoolBytes: 'rmlops_sink_spool_bytes',
+} as const;

@@ -4,7 +4,9 @@
  * target, so a field a 1.28 API server does not know cannot pass), the SeldonDeployment
  * against the v1 openAPIV3Schema of the Seldon Core 1.17.1 CRD, compiled at build time
  * (scripts/gen-crd-schema.js) into imports/seldondeployment-v1.validate.js, and the
- * InferenceService against KServe 0.20.0's v1beta1 schema (scripts/gen-kserve.js).
+ * InferenceService against KServe 0.20.0's v1beta1 schema (scripts/gen-kserve.js), and
+ * prometheus-operator 0.85.0's PodMonitor, ServiceMonitor and PrometheusRule
+ * (scripts/gen-prometheus-operator.js).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -215,6 +217,24 @@ let isvcValidator: StandaloneValidate | undefined;
 export function inferenceServiceSchemaErrors(obj: any): FieldError[] {
   isvcValidator ??= loadGenerated(generatedImportsFile('inferenceservice-v1beta1.validate.js')) as StandaloneValidate;
   const validate = isvcValidator;
+  if (validate(obj)) return [];
+  const unique = new Map<string, FieldError>();
+  for (const e of (validate.errors ?? []).map(describeAjvError)) unique.set(`${e.at}|${e.message}`, e);
+  return [...unique.values()];
+}
+
+// ---------------------------------------------------------------------------------------------
+// prometheus-operator (monitoring.coreos.com/v1)
+
+/** The kinds of monitoring.coreos.com/v1 the package has schemas for (prometheus-operator 0.85.0). */
+export const MONITORING_KINDS: readonly string[] = ['PodMonitor', 'ServiceMonitor', 'PrometheusRule'];
+let monitoringValidators: Record<string, StandaloneValidate> | undefined;
+
+/** Schema errors of a PodMonitor, ServiceMonitor or PrometheusRule against prometheus-operator 0.85.0's CRD (v1). */
+export function monitoringSchemaErrors(obj: any): FieldError[] {
+  monitoringValidators ??= loadGenerated(generatedImportsFile('monitoring-coreos-v1.validate.js')) as Record<string, StandaloneValidate>;
+  const validate = monitoringValidators[obj.kind];
+  if (!validate) return [{ at: 'kind', message: `${JSON.stringify(obj.kind)}: no schema (only ${MONITORING_KINDS.join(', ')})` }];
   if (validate(obj)) return [];
   const unique = new Map<string, FieldError>();
   for (const e of (validate.errors ?? []).map(describeAjvError)) unique.set(`${e.at}|${e.message}`, e);

@@ -17,7 +17,7 @@ import {
   Check, configMapKey, dns1035Label, dns1123Label, dns1123Subdomain, envVarName, ianaSvcName,
   labelValue, parseQuantity, pathSegmentName, qualifiedName, subdomainMax,
 } from './k8s-names';
-import { builtInSchemaErrors, inferenceServiceSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
+import { MONITORING_KINDS, builtInSchemaErrors, inferenceServiceSchemaErrors, monitoringSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 import { seldonRolloutRules } from './rollout-rules';
 import { suggestDnsLabel } from './validate';
 
@@ -386,6 +386,14 @@ export function schemaErrors(objects: any[]): string[] {
         continue;
       }
       for (const e of inferenceServiceSchemaErrors(obj)) report(e.at, e.message);
+      continue;
+    }
+    if (MONITORING_KINDS.includes(obj.kind) && /^monitoring\.coreos\.com\//.test(obj.apiVersion)) {
+      if (obj.apiVersion !== 'monitoring.coreos.com/v1') {
+        report('apiVersion', `${JSON.stringify(obj.apiVersion)}: only monitoring.coreos.com/v1 is supported (prometheus-operator 0.85.0 CRDs)`);
+        continue;
+      }
+      for (const e of monitoringSchemaErrors(obj)) report(e.at, e.message);
       continue;
     }
     if (obj.kind === SELDON_KIND) {

@@ -22,6 +22,9 @@ import {
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES, SINK_ENV,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
+import { ModelAlertRules, ModelAlertRulesOptions } from './model-alert-rules';
+import { ModelDashboard, ModelDashboardOptions } from './model-dashboard';
+import { ModelPodMonitor, ModelPodMonitorOptions } from './model-pod-monitor';
 import { PayloadLogging } from './payload-logging';
 import {
   ComputeResources, NetworkClient, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, namespaceOf,
@@ -182,12 +185,18 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   private readonly sinkIndex: number;
   /** Predictors whose sink already serves monitor figures. */
   private readonly figuresServed = new Set<string>();
+  /** Whether the pods run the payload sink (`payloadLogging`), whose metrics port is scraped too. */
+  public readonly hasPayloadSink: boolean;
+  /** Size of the payload sink's spool volume, for the alert on it filling. */
+  private readonly sinkSpoolSize?: string;
 
   /** With a `canary` or a `shadow`, `ingress` is required (see `TrafficProps`). */
   constructor(scope: Construct, id: string, props: SeldonRModelProps<P> & TrafficProps) {
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
+    this.hasPayloadSink = props.payloadLogging !== undefined;
+    this.sinkSpoolSize = props.payloadLogging?.spec.spoolSize;
     const predictor = props.predictorName ?? 'default';
     const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_SERVING_IMAGE);
     const httpPort: number = (props.httpPort as number | undefined) ?? R_MODEL_HTTP_PORT;
@@ -392,6 +401,33 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       JsonPatch.add(env, { name: SINK_ENV.monitorPollSeconds, value: String(pollSeconds) }),
     );
     return true;
+  }
+
+  /**
+   * Scrapes every predictor pod with a prometheus-operator PodMonitor named after the model: the
+   * R server (`metrics` 6000), the executor (`http` 8000) and, with payload logging, the sink
+   * (`sink-metrics` 9102); docs/monitoring.md.
+   */
+  public addPodMonitor(options: ModelPodMonitorOptions = {}): ModelPodMonitor {
+    return new ModelPodMonitor(this, 'PodMonitor', { ...options, model: this });
+  }
+
+  /**
+   * Alerts on the scraped series with a PrometheusRule `<name>-alerts`: error ratio, p99 latency,
+   * drift, a stale drift monitor, worker restarts and, with payload logging, the sink's failures
+   * and backlog (`ModelAlertRules`; docs/monitoring.md). The series carry the labels
+   * `addPodMonitor` sets, so call both.
+   */
+  public addAlertRules(options: ModelAlertRulesOptions = {}): ModelAlertRules {
+    return new ModelAlertRules(this, 'AlertRules', { ...options, model: this, sinkSpoolSize: this.sinkSpoolSize });
+  }
+
+  /**
+   * A Grafana dashboard of the same figures, as a ConfigMap `<name>-dashboard` for Grafana's
+   * dashboard sidecar (`ModelDashboard`; docs/monitoring.md).
+   */
+  public addDashboard(options: ModelDashboardOptions = {}): ModelDashboard {
+    return new ModelDashboard(this, 'Dashboard', { ...options, model: this });
   }
 }
 

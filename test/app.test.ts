@@ -75,15 +75,17 @@ describe('the example app: iris and mtcars', () => {
     const kinds: Record<string, number> = {};
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
-      Namespace: 1, ConfigMap: 4, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 4,
+      Namespace: 1, ConfigMap: 6, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 4,
       // CronJobs: the challenger's training, the promotion, and the two drift monitors.
       Deployment: 2, Job: 3, CronJob: 4, SeldonDeployment: 2,
+      // Scrape, alert and a Grafana dashboard (a ConfigMap) per model (docs/monitoring.md).
+      PodMonitor: 2, PrometheusRule: 2,
       // The promotion Job's identity: it may patch the iris SeldonDeployment, nothing else.
       ServiceAccount: 1, Role: 1, RoleBinding: 1,
     });
   });
 
-  test('apply order: namespace first, scripts before their Jobs, store before its Job, MLflow before training, Seldon last', () => {
+  test('apply order: namespace first, scripts before their Jobs, store before its Job, MLflow before training, custom resources (Seldon, monitoring) last', () => {
     const files = manifests.map((m) => m.file);
     expect(files).toEqual([...files].sort());
     const at = (kind: string, name: string) => objects.findIndex((o) => o.kind === kind && o.metadata.name === name);
@@ -95,7 +97,10 @@ describe('the example app: iris and mtcars', () => {
     expect(at('Deployment', 'mlflow')).toBeLessThan(at('Job', 'mtcars-train'));
     expect(at('ConfigMap', 'iris-train-script')).toBeLessThan(at('Job', 'iris-train'));
     expect(at('ConfigMap', 'mtcars-train-script')).toBeLessThan(at('Job', 'mtcars-train'));
-    expect(objects.slice(-2).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['SeldonDeployment/iris', 'SeldonDeployment/mtcars']);
+    expect(objects.slice(-6).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'SeldonDeployment/iris', 'PodMonitor/iris', 'PrometheusRule/iris-alerts',
+      'SeldonDeployment/mtcars', 'PodMonitor/mtcars', 'PrometheusRule/mtcars-alerts',
+    ]);
   });
 
   test('everything but the Namespace is in the namespace and carries the recommended labels', () => {

@@ -127,6 +127,8 @@ describe('consumer of the published package', () => {
       'r/contract.json',
       'build/lib/cli.js',
       'imports/seldondeployment-v1.validate.js',
+      'imports/monitoring-coreos-v1.validate.js',
+      'imports/crds/monitoring.coreos.com_podmonitors.yaml',
       'imports/k8s-models.bundle.js',
       'imports/k8s-fields.json',
     ]));

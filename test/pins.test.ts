@@ -32,9 +32,18 @@ const library: LibraryTargets = {
 
 describe('versions.json pins what the library runs', () => {
   test('the file has every pin, and only those (the e2e installer reads the same keys)', () => {
-    expect(Object.keys(versions).sort()).toEqual(['fuzz', 'kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'node', 'payloadSink', 'r', 'seldonCore', 'seldonCoreCommit', 'seldonCoreSourceSha256']);
+    expect(Object.keys(versions).sort()).toEqual(['fuzz', 'kserve', 'kserveCommit', 'mc', 'minio', 'mlflow', 'node', 'payloadSink', 'prometheusOperator', 'promtool', 'r', 'seldonCore', 'seldonCoreCommit', 'seldonCoreSourceSha256']);
     expect(Object.keys(versions.node).sort()).toEqual(['coredns', 'kubeRouter', 'kubernetes', 'kubernetesCommit', 'pause']);
     for (const go of [versions.minio, versions.mc]) expect(Object.keys(go).sort()).toEqual(['commit', 'goVersion', 'release']);
+  });
+
+  test('promtool: the wrapper module requires the pinned Prometheus module, whose v0.3XX.Y is release 3.XX.Y', () => {
+    const gomod = fs.readFileSync(path.join(__dirname, '..', 'e2e', 'go', 'promtool', 'go.mod'), 'utf8');
+    expect(gomod).toMatch(new RegExp(`^require github\\.com/prometheus/prometheus ${versions.promtool.prometheusModule.replace(/\./g, '\\.')}$`, 'm'));
+    const m = /^v0\.3(\d\d)\.(\d+)$/.exec(versions.promtool.prometheusModule);
+    expect(m).not.toBeNull();
+    expect(versions.promtool.release).toBe(`3.${Number(m![1])}.${m![2]}`);
+    expect(versions.prometheusOperator.version).toMatch(/^v\d+\.\d+\.\d+$/);
   });
 
   test('the library\'s default images, its Seldon target and the versions its files name agree with versions.json', () => {

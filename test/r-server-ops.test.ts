@@ -7,6 +7,7 @@ import * as http from 'http';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
+import { METRICS } from '../lib/contract';
 import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, rawExchange, request, rPackageEnv, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
@@ -294,6 +295,44 @@ describeR('R model server in operation', () => {
       expect(res.text).toMatch(/^rmlops_model_info\{model_name="iris",model_version="local",run_id=""\} 1$/m);
       expect(res.text).toMatch(/^rmlops_workers_running 2$/m);
       expect((await getWithin(metricsPort, '/other', 1000)).status).toBe(404);
+    }, 30000);
+
+    test('the /prometheus families are the contract\'s METRICS.model* names (what the alert rules read), with their types and labels', async () => {
+      await request(port, 'POST', P.modelPredict, seldonBody([ROW]), agent);
+      await sleep(1500);
+      const text = (await getWithin(metricsPort, P.modelMetrics, 2000)).text;
+      const types = new Map([...text.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]]));
+      expect(types.get(METRICS.modelRequests)).toBe('counter');
+      expect(types.get(METRICS.modelRequestDuration)).toBe('histogram');
+      expect(types.get(METRICS.modelWorkerRestarts)).toBe('counter');
+      expect(types.get(METRICS.modelReady)).toBe('gauge');
+      // Every family the server writes is either in the contract or one of these (a renamed
+      // contract metric would show up here and fail).
+      const others = ['rmlops_feedback_total', 'rmlops_feedback_truth_total', 'rmlops_feedback_reward_sum', 'rmlops_model_load_seconds',
+        'rmlops_model_info', 'rmlops_workers', 'rmlops_workers_running'];
+      const model = Object.entries(METRICS).filter(([k]) => k.startsWith('model')).map(([, v]) => v as string);
+      expect([...types.keys()].sort()).toEqual([...model, ...others].sort());
+      // Samples belong to declared families; their label names are the ones the rules select on.
+      const labelNames = (name: string) => [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} `, 'gm'))]
+        .map((m) => [...m[1].matchAll(/(\w+)="/g)].map((l) => l[1]).sort().join(','));
+      expect(new Set(labelNames(METRICS.modelRequests))).toEqual(new Set(['code,route']));
+      expect(new Set(labelNames(`${METRICS.modelRequestDuration}_bucket`))).toEqual(new Set(['le,route']));
+      expect(text).toMatch(new RegExp(`^${METRICS.modelWorkerRestarts} \\d+$`, 'm'));
+      expect(text).toMatch(new RegExp(`^${METRICS.modelReady} 1$`, 'm'));
+      for (const line of text.split('\n').filter((l) => l && !l.startsWith('#'))) {
+        const name = /^[a-zA-Z_:][a-zA-Z0-9_:]*/.exec(line)![0];
+        const family = name.replace(/_(bucket|sum|count)$/, '');
+        expect(types.has(name) || types.get(family) === 'histogram').toBe(true);
+      }
+      // The model metrics the example's alert rules read (dist/) are all served.
+      const rules = fs.readdirSync(path.join(R_DIR, '..', 'dist')).filter((f) => f.includes('-prometheusrule-'));
+      expect(rules.length).toBeGreaterThan(0);
+      for (const f of rules) {
+        const read = fs.readFileSync(path.join(R_DIR, '..', 'dist', f), 'utf8').match(/rmlops_[a-z_]+/g) ?? [];
+        for (const name of read.filter((n) => !n.startsWith('rmlops_monitor_') && !n.startsWith('rmlops_sink_'))) {
+          expect(`${f}: ${name} ${types.has(name.replace(/_bucket$/, '')) ? 'served' : 'not served'}`).toBe(`${f}: ${name} served`);
+        }
+      }
     }, 30000);
 
     test('a worker that dies is replaced; readiness reflects the workers meanwhile', async () => {

@@ -13,6 +13,8 @@ const { listeners } = require('./procs');
 const { startOperator, operatorModuleVersion, webhookValidated, EXECUTOR_IMAGE } = require('./operator');
 
 const CRD = path.join(ROOT, '..', 'shared', 'crds', 'machinelearning.seldon.io_seldondeployments.yaml');
+// prometheus-operator 0.85.0's CRDs for dist/'s PodMonitors and PrometheusRules (imports/crds/SOURCE.md).
+const MONITORING_CRDS = ['podmonitors', 'servicemonitors', 'prometheusrules'].map((p) => path.join(ROOT, 'imports', 'crds', `monitoring.coreos.com_${p}.yaml`));
 const EXECUTOR = 'seldon-container-engine';
 const bins = binaries();
 const operator = operatorBinary();
@@ -63,6 +65,19 @@ describe('dist/ on a real API server', { skip: bins.reason }, () => {
       const crd = await cp.getJson(['crd', 'seldondeployments.machinelearning.seldon.io']);
       return ((crd.status && crd.status.conditions) || []).some((c) => c.type === 'Established' && c.status === 'True');
     }, { timeoutMs: 60000, everyMs: 250 });
+  });
+
+  it("prometheus-operator's CRDs (PodMonitor, ServiceMonitor, PrometheusRule) install server-side and become Established", async (t) => {
+    for (const f of MONITORING_CRDS) await cp.kubectlOk(['apply', '--server-side', '-f', f]);
+    const names = ['podmonitors', 'servicemonitors', 'prometheusrules'].map((p) => `${p}.monitoring.coreos.com`);
+    await until('monitoring CRDs Established', async () => {
+      for (const name of names) {
+        const crd = await cp.getJson(['crd', name]);
+        if (!((crd.status && crd.status.conditions) || []).some((c) => c.type === 'Established' && c.status === 'True')) return false;
+      }
+      return true;
+    }, { timeoutMs: 60000, everyMs: 250 });
+    t.diagnostic(`${names.join(', ')} Established (prometheus-operator ${versions().prometheusOperator.version})`);
   });
 
   it('the operator binary is Seldon Core 1.17.1, built from the pinned source archive', { skip: operator.reason }, (t) => {

@@ -1,8 +1,8 @@
 'use strict';
 // npm run node:up | node:down [-- --purge] | node:status | node:volumes -- <dir> |
 // node:import -- <docker-archive.tar>: the single node of e2e/node/node.js.
-// `up` returns once the node is Ready with CoreDNS and the NetworkPolicy enforcer, and the Seldon
-// operator Ready in-cluster (when its image and source are there), and leaves it running
+// `up` returns once the node is Ready with CoreDNS and the NetworkPolicy enforcer, prometheus-operator's
+// CRDs installed (for dist/'s PodMonitors and PrometheusRules), and the Seldon operator Ready in-cluster (when its image and source are there), and leaves it running
 // (KUBECONFIG is printed); Ctrl-C or a failure while it starts stops everything it started and
 // restores the host. `down` stops it and restores the host; --purge also removes its state
 // (kine's database, PKI, containerd's images), so that the next `up` starts from nothing.
@@ -12,6 +12,7 @@ const fs = require('fs');
 const { Node, hostState, imageArchives, RUN } = require('./node');
 const { provisionVolumes } = require('./storage');
 const { installOperator, OPERATOR_IMAGE, SOURCE, CRD } = require('./seldon');
+const { installMonitoringCrds } = require('./monitoring');
 
 const log = (m) => process.stdout.write(`[node] ${m}\n`);
 
@@ -29,6 +30,8 @@ async function main(cmd, flags) {
     process.on('SIGINT', interrupt);
     process.on('SIGTERM', interrupt);
     await node.up({ log });
+    await installMonitoringCrds(node);
+    log('prometheus-operator CRDs Established (PodMonitor, ServiceMonitor, PrometheusRule; no Prometheus runs here)');
     const missing = [SOURCE, CRD].filter((f) => !fs.existsSync(f));
     if (!imageArchives().some((i) => i.ref === OPERATOR_IMAGE)) missing.push(`${OPERATOR_IMAGE} (scripts/real/install-images.sh)`);
     if (missing.length) {

@@ -15,6 +15,7 @@ const http = require('http');
 const path = require('path');
 const { Node, binaries, imageArchives, ownImages } = require('./node');
 const { loadDist } = require('../lib/manifests');
+const { missingLeaves } = require('../cluster/manifests');
 const { BIN, DIST } = require('../lib/env');
 const { OPERATOR_IMAGE, NS: OPERATOR_NS } = require('./seldon');
 const { readWalkthrough, Walkthrough } = require('./walkthrough');
@@ -156,6 +157,13 @@ describe('the README walkthrough on the real node, and what each step must have 
     t0 = Date.now();
     const out = await walk.run(3, { log });
     t.diagnostic(`apply: ${out.map((o) => `${o.text.split(' ').slice(0, 3).join(' ')} ${o.ms} ms`).join('; ')}`);
+    // dist/'s PodMonitors and PrometheusRules are stored (step 1's node:up installed prometheus-operator's
+    // CRDs; no Prometheus runs here, promtool proves the rules: scripts/rules-test.js).
+    for (const o of objects.filter((x) => x.kind === 'PodMonitor' || x.kind === 'PrometheusRule')) {
+      const resource = { PodMonitor: 'podmonitors', PrometheusRule: 'prometheusrules' }[o.kind];
+      const got = await node.getJson([`${resource}.monitoring.coreos.com`, '-n', o.metadata.namespace, o.metadata.name]);
+      assert.deepEqual(missingLeaves(o, got), [], `${o.kind} ${o.metadata.name} stored as written`);
+    }
     // Client pods, made now so that they are Ready when needed: one with a training Job's labels
     // (MLflow admits it), one plain pod of the namespace, one in another namespace.
     await node.kubectlOk(['create', 'namespace', OTHER]);

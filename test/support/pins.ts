@@ -27,6 +27,10 @@ export interface Versions {
   readonly fuzz: { readonly schemathesis: string; readonly prometheusClient: string };
   /** The single node of `npm run node:up` (scripts/real/install-node.sh builds it). */
   readonly node: NodePins;
+  /** prometheus-operator whose CRDs are in imports/crds/ (scripts/gen-prometheus-operator.js). */
+  readonly prometheusOperator: { readonly version: string; readonly moduleSum: string };
+  /** promtool, built from the Go module (scripts/real/install-promtool.sh). */
+  readonly promtool: { readonly prometheusModule: string; readonly release: string };
 }
 
 /** The node's components: Kubernetes from the wrapper module e2e/go/kube, and its add-ons. */
