@@ -13,9 +13,11 @@ const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawnSync } = require('child_process');
 const crypto = require('crypto');
+const fs = require('fs');
 const http = require('http');
 const os = require('os');
 const path = require('path');
+const YAML = require('yaml');
 const { BIN, executor, isExecutable } = require('./lib/env');
 const { Stack, contract, waitFor, request } = require('./lib/stack');
 const ck = require('./lib/checks');
@@ -27,6 +29,8 @@ const N = Number(process.env.RMLOPS_MONITOR_N || 400);
 const SHIFTED = 'Sepal.Width';
 const SHIFT = 1.5; // cm: about 3.5 standard deviations of Sepal.Width in iris
 const SINK = path.join(BIN, 'payload-sink');
+const PROMTOOL = path.join(BIN, 'promtool');
+const promtoolMissing = isExecutable(PROMTOOL) ? false : `promtool not built (${PROMTOOL}: run \`bash scripts/real/install-promtool.sh\`)`;
 
 const missing = [];
 if (!executor().path) missing.push(`Seldon's executor (${executor().reason})`);
@@ -170,7 +174,7 @@ describe('drift monitor (figure c): executor -> payload sink -> MinIO -> the Mod
     const mlRun = runs.runs[0];
     const metrics = Object.fromEntries((mlRun.data.metrics || []).map((m) => [m.key, m.value]));
     const tags = Object.fromEntries((mlRun.data.tags || []).map((t) => [t.key, t.value]));
-    results[label] = { alarms, stat, events, mlRun, metrics, tags, names, steps: run.steps, started };
+    results[label] = { alarms, stat, events, mlRun, metrics, tags, names, steps: run.steps, started, text };
     const figures = names.map((f) => `${f} psi ${fmt(stat(f, 'psi'))} ks ${fmt(stat(f, 'ks'))} alarm ${alarms[f]}`).join('; ');
     console.log(`payload logging: (c) ${label}: ${N} predictions -> window of ${events} request events; ${figures}; prediction shift psi ${fmt(predictionShift)}; MLflow run ${mlRun.info.run_id} (${mlRun.info.status}) in iris-monitoring, ${Object.keys(metrics).length} metrics; the CronJob's three steps took ${fmt(runSeconds, 1)} s (load ${os.loadavg()[0].toFixed(1)})`);
     return results[label];
@@ -197,5 +201,50 @@ describe('drift monitor (figure c): executor -> payload sink -> MinIO -> the Mod
     assert.equal(r.metrics.alarms, 1);
     assert.equal(r.metrics[`drift_alarm.${SHIFTED}`], 1);
     assert.notEqual(r.mlRun.info.run_id, results.unshifted && results.unshifted.mlRun.info.run_id);
+  });
+
+  // The alert half of (c): dist/'s own iris PrometheusRule, evaluated by Prometheus's promtool on
+  // the figures the sink served in each window. The series get the labels the PodMonitor's
+  // relabeling gives them (namespace, deployment, predictor; docs/monitoring.md), and are held
+  // constant for `for:` plus 5 minutes of evaluation.
+  it('(c) the alerts: dist/\'s iris PrometheusRule, evaluated by promtool on those figures, fires the drift alert for the shifted feature only, and nothing on the unshifted window', { skip: promtoolMissing }, () => {
+    assert.ok(results.unshifted && results.shifted, 'both windows ran');
+    const rule = stack.manifests.of('PrometheusRule').find((o) => o.metadata.name === 'iris-alerts');
+    assert.ok(rule, 'dist/ has the iris-alerts PrometheusRule');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-c-alerts-'));
+    try {
+      // promtool compares annotations verbatim; they are templates (scripts/rules-test.js checks them).
+      const groups = rule.spec.groups.map((g) => ({ ...g, rules: g.rules.map(({ annotations, ...r }) => r) }));
+      fs.writeFileSync(path.join(dir, 'rules.yaml'), YAML.stringify({ groups }));
+      const alerts = groups.flatMap((g) => g.rules.filter((r) => r.alert));
+      const drift = alerts.find((r) => r.alert === 'RmlopsModelFeatureDrift');
+      assert.ok(drift, 'the rule has RmlopsModelFeatureDrift');
+      const minutes = (d) => { const m = /^(\d+)([smh])$/.exec(d || '0s'); return m ? Number(m[1]) * { s: 1 / 60, m: 1, h: 60 }[m[2]] : 0; };
+      const evalMinutes = Math.ceil(Math.max(...alerts.map((r) => minutes(r.for)))) + 5;
+      const target = { namespace: sdep.metadata.namespace, deployment: sdep.metadata.name, predictor: 'default' };
+      const series = (text) => text.split('\n').filter((l) => l.startsWith('rmlops_monitor_')).map((l) => {
+        const m = /^([a-z_]+)(\{([^}]*)\})? (\S+)$/.exec(l);
+        assert.ok(m, `a sample line: ${l}`);
+        const extra = Object.entries(target).map(([k, v]) => `${k}="${v}"`).join(',');
+        return { series: `${m[1]}{${[m[3], extra].filter(Boolean).join(',')}}`, values: `${m[4]}x${evalMinutes + 1}` };
+      });
+      const expected = (label) => (label === 'shifted'
+        ? [{ exp_labels: { ...target, feature: SHIFTED, severity: drift.labels.severity } }] : []);
+      const tests = ['unshifted', 'shifted'].map((label) => ({
+        name: label,
+        interval: '1m',
+        input_series: series(results[label].text),
+        alert_rule_test: alerts.map((r) => ({
+          eval_time: `${evalMinutes}m`, alertname: r.alert, exp_alerts: r.alert === drift.alert ? expected(label) : [],
+        })),
+      }));
+      for (const t of tests) assert.ok(t.input_series.length > 8, `${t.name}: the monitor's series`);
+      fs.writeFileSync(path.join(dir, 'test.yaml'), YAML.stringify({ rule_files: ['rules.yaml'], evaluation_interval: '1m', tests }));
+      const res = spawnSync(PROMTOOL, ['test', 'rules', path.join(dir, 'test.yaml')], { encoding: 'utf8', timeout: 60000 });
+      assert.equal(res.status, 0, `promtool test rules:\n${res.stdout}\n${res.stderr}`);
+      console.log(`payload logging: (c) alerts: promtool on dist/'s iris-alerts with the sink's figures: unshifted fires none of ${alerts.length} alerts; shifted fires ${drift.alert}{feature="${SHIFTED}"} only (evaluated at ${evalMinutes} min)`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
