@@ -136,8 +136,10 @@ describe('consumer of the published package', () => {
       // TypeScript sources stay out, but for the examples' apps, shipped as reference code.
       (f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.startsWith('examples/')) ||
       /^(test|bench|dist|__snapshots__|node_modules)\//.test(f) ||
-      // Of scripts/, only the install script `npx rmlops-cdk8s dev` prints, and what it sources.
-      (/^scripts\//.test(f) && !['scripts/real/install.sh', 'scripts/real/install-seldon.sh', 'scripts/real/lib.sh'].includes(f)) ||
+      // Of scripts/, only the install script `npx rmlops-cdk8s dev` prints, and what it runs.
+      (/^scripts\//.test(f) && !['scripts/real/install.sh', 'scripts/real/install-seldon.sh', 'scripts/real/install-sink.sh', 'scripts/real/lib.sh'].includes(f)) ||
+      // Of sink/, what install-sink.sh builds the payload sink from, without its tests.
+      (/^sink\//.test(f) && !(/^sink\/[a-z]+\.go$/.test(f) && !f.endsWith('_test.go')) && !['sink/go.mod', 'sink/go.sum'].includes(f)) ||
       // Of e2e/, only the local pipeline `npx rmlops-cdk8s dev` runs.
       (/^e2e\//.test(f) && !/^e2e\/lib\/(dev|env|local|manifests|net|procs|stack)\.js$/.test(f)) ||
       f.startsWith('r/tests/') ||

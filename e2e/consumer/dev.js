@@ -91,7 +91,7 @@ function devScenarios({ app, env, times }) {
       const command = `RMLOPS_CACHE=${empty} RMLOPS_SKIP_SELDON=1 bash ${path.join(pkg, 'scripts', 'real', 'install.sh')}`;
       assert.ok(r.stderr.split('\n').map((l) => l.trim()).includes(command), r.stderr);
       // The script it names ships with what it sources and reads.
-      for (const f of ['scripts/real/install.sh', 'scripts/real/lib.sh', 'versions.json', 'e2e/lib/local.js', 'r/DESCRIPTION']) {
+      for (const f of ['scripts/real/install.sh', 'scripts/real/lib.sh', 'scripts/real/install-sink.sh', 'sink/go.mod', 'sink/go.sum', 'sink/main.go', 'versions.json', 'e2e/lib/local.js', 'r/DESCRIPTION']) {
         assert.ok(fs.existsSync(path.join(pkg, f)), f);
       }
     } finally {

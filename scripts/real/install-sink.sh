@@ -19,7 +19,9 @@ if ! grep -qE "^\s*(require\s+)?github.com/minio/minio-go/v7 $MINIO_GO\$" "$SRC/
   exit 1
 fi
 require_go "the payload sink"
-want="$( (cd "$SRC" && git ls-files -co --exclude-standard . 2>/dev/null || find . -type f) | LC_ALL=C sort | (cd "$SRC" && xargs sha256sum) | sha256sum | cut -c1-16) $GO_VERSION $VERSION"
+# What the build reads, and only that: the installed npm package ships sink/ without its tests,
+# and must stamp the same binary as the repository (they share the cache).
+want="$( (cd "$SRC" && find . -maxdepth 1 -type f \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \)) | LC_ALL=C sort | (cd "$SRC" && xargs sha256sum) | sha256sum | cut -c1-16) $GO_VERSION $VERSION"
 if stamp_ok payload-sink "$want" && [[ -x "$OUT" ]]; then
   echo "up to date"
 else
