@@ -617,6 +617,7 @@ describe('the README walkthrough on the real node, and what each step must have 
   });
 
   // Issue 20 §5 and §6 on this stack: the faults, then KServe on the same node (e2e/node/faults.js).
+  require('./monitor').register({ node, ns, dist, wget, predictorPods, scrapePod: 'predict-client' });
   require('./faults').register({ node, ns, dist, clientPod });
 
   it('the node stops and nothing of it is left', async (t) => {
