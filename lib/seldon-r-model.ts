@@ -213,7 +213,9 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.sinkIndex = 1 + extra.length;
     this.serviceName = `${name}-${predictor}`;
     this.predictionsUrl = `http://${serviceHost(this, this.serviceName)}:${SELDON_EXECUTOR_HTTP_PORT}${PATHS.predictions}`;
-    const containerNames = [MODEL_CONTAINER_NAME, ...extra.map((c) => c.name)];
+    // What the operator names each predictor's Deployment after: the componentSpec's
+    // metadata.name, set to the model container's below, not the joined container names.
+    const containerNames = [MODEL_CONTAINER_NAME];
     const ownEnv = [
       { name: ENV.modelUri, value: this.modelUri },
       ...rServerEnv({ cpuRequest: resources.cpuRequest, trackingUri: props.tracking?.trackingUri, maxRequestBytes: props.maxRequestBytes }),
@@ -357,7 +359,11 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
           },
           componentSpecs: [{
             // The annotation also gives ModelPromotion's JSON Patch a map to add its own to.
-            metadata: { labels, annotations: { [MODEL_URI_ANNOTATION]: this.modelUri } },
+            // The name fixes the operator's Deployment name at `<sdep>-<predictor>-0-model`:
+            // without it, the operator joins every container's name, so the payload sink sidecar
+            // made it `<sdep>-<predictor>-0-model-payload-sink` on the real node, and the
+            // README's `rollout status` and any user's scripts would depend on payload logging.
+            metadata: { name: MODEL_CONTAINER_NAME, labels, annotations: { [MODEL_URI_ANNOTATION]: this.modelUri } },
             spec: {
               ...settings.pod,
               automountServiceAccountToken: false,

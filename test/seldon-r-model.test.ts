@@ -87,6 +87,21 @@ describe('SeldonRModel', () => {
     expect(peers.some((sel: any) => Object.entries(sel).every(([k, v]) => podLabels[k] === v))).toBe(true);
   });
 
+  test('the operator\'s Deployment is `<sdep>-<predictor>-0-model` whatever the sidecars: componentSpecs[0].metadata.name is the model container\'s', () => {
+    // Seldon 1.17.1 (GetDeploymentName) joins every container's name unless the componentSpec
+    // names itself; the payload sink made it iris-default-0-model-payload-sink on the real node.
+    const chart = newChart();
+    new SeldonRModel(chart, 'iris', {
+      model: 'file:///models/m', modelVolume: { claimName: 'models' },
+      extraContainers: [{ name: 'sidecar', image: 'docker.io/library/busybox:1.37.0' }],
+    });
+    const sdep = synthValid(chart).find((o: any) => o.kind === 'SeldonDeployment');
+    for (const p of sdep.spec.predictors) {
+      expect(p.componentSpecs[0].spec.containers.map((c: any) => c.name)).toEqual(['model', 'sidecar']);
+      expect(p.componentSpecs[0].metadata.name).toBe('model');
+    }
+  });
+
   test('extra containers get the restricted defaults; every container is restricted', () => {
     const chart = newChart();
     new SeldonRModel(chart, 'iris', {
