@@ -339,7 +339,7 @@ export function clientOnlyNetworkPolicy(
  * One rule for `port`: each client by its pod labels, in its own namespace when that is not the
  * server's; each of `clientNamespaces` as a whole (any pod in it, e.g. an ingress controller).
  */
-function ingressFrom(
+export function ingressFrom(
   clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined, labelled: readonly LabelledNamespaceClients[],
 ): k8s.NetworkPolicyIngressRule[] {
   const from = [
