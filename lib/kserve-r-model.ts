@@ -7,7 +7,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import { IArtifactStore } from './artifact-store';
-import { modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
+import { clientEgressPolicy, modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import {
   ENV, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH,
   KSERVE_RESERVED_PORTS, KServeModelHttpPort, NETWORK, PATHS, PROMETHEUS_ANNOTATIONS, SELDON_MODEL_METRICS_PORT,
@@ -292,6 +292,12 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       ],
       egress: () => [props.tracking?.endpoint, storage === 's3' ? props.artifactStore?.endpoint : undefined],
     });
+    // In RawDeployment the labelled clients reach the pods' port directly (after the Service's
+    // DNAT); in Serverless they go through the networking layer's gateway, whose egress depends
+    // on the layer (docs/network.md).
+    if (props.clients === undefined && !knative) {
+      clientEgressPolicy(this, 'ClientNetworkPolicy', { name: `${name}-clients`, labels }, name, podSelector, httpPort);
+    }
     warnAtSynth(this, () => {
       const out: Problem[] = [];
       if (props.tracking && !props.tracking.endpoint) out.push(unknownEndpoint('tracking', 'the tracking server'));

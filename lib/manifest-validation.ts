@@ -765,7 +765,7 @@ function networkPolicyRules(np: any, templates: PodTemplate[], report: Report): 
   const local = templates.filter((t) => namespaceOf(t.obj) === namespaceOf(np));
   const matchesSome = (selector: any) => local.some((t) => selectorMatches(selector, t.labels));
   const selector = np.spec?.podSelector;
-  if (!isEmptySelector(selector) && !matchesSome(selector)) {
+  if (!isEmptySelector(selector) && !isClientSelector(selector) && !matchesSome(selector)) {
     report('spec.podSelector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
   }
   for (const [dir, peersKey] of [['ingress', 'from'], ['egress', 'to']] as const) {

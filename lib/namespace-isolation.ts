@@ -6,8 +6,8 @@
  */
 import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
-import { LABELS, MANAGED_BY, NETWORK, PART_OF } from './contract';
-import { namespaceOf } from './pod-defaults';
+import { NETWORK } from './contract';
+import { namespaceOf, recommendedLabels } from './pod-defaults';
 import { Problem, checkDnsLabel, validateAtSynth } from './validate';
 
 /** Props of `NamespaceIsolation`. */
@@ -46,7 +46,7 @@ export class NamespaceIsolation extends Construct {
       metadata: {
         name,
         ...(props.namespace !== undefined ? { namespace: props.namespace } : {}),
-        labels: { [LABELS.partOf]: PART_OF, [LABELS.managedBy]: MANAGED_BY, [LABELS.component]: 'network-isolation' },
+        labels: recommendedLabels({ name: 'namespace-isolation', instance: name, component: 'network-isolation' }),
       },
       // Every pod, both directions, no rule: nothing is allowed that another policy does not allow.
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },

@@ -145,3 +145,22 @@ export function unknownEndpoint(prop: string, what: string): Problem {
     fix: 'give the server an `endpoint` (namespace, podSelector and target port, or ipBlocks), or add a NetworkPolicy of your own that allows this egress (docs/network.md)',
   };
 }
+
+/**
+ * The egress side of a model's labelled clients: pods of the model's namespace labelled
+ * `client.rmlops.io/<model>: "true"` may reach DNS and the model pods' `port`. Under the
+ * namespace's default deny a client needs it as much as the model needs the ingress rule; the
+ * policy is for Egress only, so it changes nothing else about the client pods.
+ */
+export function clientEgressPolicy(
+  scope: Construct, id: string, metadata: k8s.ObjectMeta, model: string, modelPods: Record<string, string>, port: number,
+): k8s.KubeNetworkPolicy {
+  return new k8s.KubeNetworkPolicy(scope, id, {
+    metadata,
+    spec: {
+      podSelector: { matchLabels: modelClientLabel(model) },
+      policyTypes: ['Egress'],
+      egress: [dnsRule(scope), { to: [{ podSelector: { matchLabels: { ...modelPods } } }], ports: [tcp(port)] }],
+    },
+  });
+}

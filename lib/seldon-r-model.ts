@@ -33,7 +33,7 @@ import {
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
 import { RmlopsDefaults } from './rmlops-defaults';
-import { modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
+import { clientEgressPolicy, modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import {
   AutoscalingProps, DEFAULT_ISTIO_GATEWAY, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors,
 } from './rollout';
@@ -279,6 +279,10 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     this.podSelector = podSelector;
     this.networkPolicy = predictorNetworkPolicy(this, name, labels, podSelector, props);
     this.clientLabels = modelClientLabel(name);
+    // The labelled clients' own egress, when they are the default clients.
+    if (props.clients === undefined) {
+      clientEgressPolicy(this, 'ClientNetworkPolicy', { name: `${name}-clients`, labels }, name, podSelector, SELDON_EXECUTOR_HTTP_PORT);
+    }
     warnAtSynth(this, () => props.tracking && !props.tracking.endpoint ? [unknownEndpoint('tracking', 'the tracking server')] : []);
     warnAtSynth(this, () => props.payloadLogging && !props.payloadLogging.store.endpoint ? [unknownEndpoint('payloadLogging', 'the payload log\'s artifact store')] : []);
     props.payloadLogging?.store.allowClient({ podLabels: podSelector, namespace: namespaceOf(this) });
