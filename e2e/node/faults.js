@@ -182,7 +182,8 @@ function register({ node, ns, dist, clientPod }) {
     await node.kubectl(['-n', ns, 'delete', 'sdep', 'seed-collide', '--ignore-not-found', '--wait=true', '--timeout=60s'], { timeoutMs: 90000 });
     await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       sdep,
-      clientPod('fault-probe', ns, { app: 'fault-probe' }),
+      // Labelled as the model's client: under the namespace's default deny only those reach 8000.
+      clientPod('fault-probe', ns, { app: 'fault-probe', [`client.rmlops.io/${sdep.metadata.name}`]: 'true' }),
       clientPod('fault-trainer', ns, trainer.spec.template.metadata.labels),
     ] }) });
     const t1 = Date.now();
