@@ -20,8 +20,8 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  KServeRModel, MinioStore, MlflowServer, ModelMonitor, ModelPromotion, POD_SECURITY_LABELS, PayloadLogging, RTrainingJob, RTrainingJobProps,
-  SeldonRModel, TrainingScript, writeManifests,
+  KServeRModel, MinioStore, MlflowServer, ModelMonitor, ModelPromotion, NamespaceIsolation, POD_SECURITY_LABELS, PayloadLogging, RTrainingJob,
+  RTrainingJobProps, SeldonRModel, TrainingScript, writeManifests,
 } from './lib';
 import { buildCreditApp } from './examples/credit/app';
 
@@ -52,6 +52,9 @@ export const EXAMPLE_SCRIPTS = {
 function storeAndTracking(app: App, namespace: string, labels: Record<string, string>): { chart: Chart; minio: MinioStore; mlflow: MlflowServer } {
   new k8s.KubeNamespace(new Chart(app, 'namespace'), 'Namespace', { metadata: { name: namespace, labels } });
   const chart = new Chart(app, 'iris', { namespace });
+  // Default deny, ingress and egress, for every pod of the namespace; each construct's own
+  // NetworkPolicy then allows exactly what it is wired to (docs/network.md).
+  new NamespaceIsolation(chart, 'isolation');
   const minio = new MinioStore(chart, 'minio', { bucket: 'mlflow-artifacts', storageSize: '10Gi' });
   return { chart, minio, mlflow: new MlflowServer(chart, 'mlflow', { artifactStore: minio }) };
 }

@@ -493,3 +493,23 @@ export const PAYLOAD_SINK_METRICS = {
   /** Gauge: bytes in the spool folder (open and sealed segments). */
   spoolBytes: 'rmlops_sink_spool_bytes',
 } as const;
+
+/**
+ * The network contract of the NetworkPolicies (docs/network.md). Ports are the ones the policies
+ * name, as Kubernetes enforces them: container (target) ports of the selected pods, after the
+ * Service's DNAT, never Service ports.
+ */
+export const NETWORK = {
+  /** Label a pod carries to be admitted to a model's prediction port: `client.rmlops.io/<model>: "true"`. */
+  clientLabelPrefix: 'client.rmlops.io/',
+  /** Value of that label. */
+  clientLabelValue: 'true',
+  /** The cluster DNS (CoreDNS/kube-dns) pods' label, namespace and port (UDP and TCP). */
+  dns: { namespace: 'kube-system', podLabels: { 'k8s-app': 'kube-dns' }, port: 53 },
+  /** The port the API server's endpoint (not the `kubernetes` Service's 443) listens on. */
+  apiServerPort: 6443,
+  /** Namespace whose pods may scrape metrics by default (matched by `kubernetes.io/metadata.name`). */
+  scraperNamespace: 'monitoring',
+  /** Name of the default-deny NetworkPolicy `NamespaceIsolation` writes. */
+  defaultDenyPolicy: 'default-deny',
+} as const;

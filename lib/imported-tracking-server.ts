@@ -9,6 +9,7 @@ import { Construct } from 'constructs';
 import { LABELS, MLFLOW_PORT, PART_OF } from './contract';
 import { labelValue, qualifiedName } from './k8s-names';
 import type { ITrackingServer } from './mlflow-server';
+import type { NetworkEndpoint } from './network-policy';
 import { NetworkClient } from './pod-defaults';
 import { Problem, checkDnsLabel, checkPort, validateAtSynth, warnAtSynth } from './validate';
 
@@ -20,6 +21,11 @@ export interface TrackingServerAttributes {
   readonly serviceName?: string;
   /** Port of its Service. @default 5000 */
   readonly port?: number;
+  /**
+   * The port its pods receive on (the Service's target port): what the clients' egress rules
+   * name, since NetworkPolicy sees the connection after the Service's DNAT. @default `port`
+   */
+  readonly targetPort?: number;
   /** The tracking URI, when it is not `http://<serviceName>.<namespace>.svc:<port>` (e.g. https through a mesh). @default - built from the above */
   readonly trackingUri?: string;
   /** Labels of the server's pods (for egress rules of the clients). @default the labels `MlflowServer` gives them: name "mlflow", instance `serviceName` */
@@ -40,6 +46,8 @@ export class ImportedTrackingServer extends Construct implements ITrackingServer
   public readonly namespace: string;
   public readonly port: number;
   public readonly podSelector: Record<string, string>;
+  /** The server's pods and target port, for the clients' egress rules. */
+  public readonly endpoint: NetworkEndpoint;
   /** Labels the server's policy admits client namespaces by, if known. */
   public readonly allowsNamespaceLabels?: Record<string, string>;
   /** Pod labels the server's policy requires of clients. */
@@ -55,12 +63,14 @@ export class ImportedTrackingServer extends Construct implements ITrackingServer
     this.podSelector = attrs.podSelector ?? { [LABELS.name]: 'mlflow', [LABELS.instance]: service };
     this.allowsNamespaceLabels = attrs.allowsNamespaceLabels;
     this.allowsPodLabels = attrs.allowsPodLabels ?? { [LABELS.partOf]: PART_OF };
+    this.endpoint = { namespace: attrs.namespace, podSelector: this.podSelector, port: attrs.targetPort ?? this.port, description: `the MLflow server at ${this.trackingUri}` };
 
     validateAtSynth(this, () => {
       const out: Problem[] = [
         ...checkDnsLabel('namespace', attrs.namespace),
         ...checkDnsLabel('serviceName', service),
         ...checkPort('port', this.port),
+        ...(attrs.targetPort !== undefined ? checkPort('targetPort', attrs.targetPort) : []),
         ...checkSelectorLabels('podSelector', this.podSelector, '{ "app.kubernetes.io/name": "mlflow" }'),
         ...checkSelectorLabels('allowsPodLabels', this.allowsPodLabels, '{ "app.kubernetes.io/part-of": "rmlops" }'),
       ];

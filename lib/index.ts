@@ -35,6 +35,8 @@ export type { HardeningReport } from './harden';
 export { MIN_NODE } from './capacity';
 export type { HelmChartOptions } from './helm';
 export { NAMESPACE_NAME_LABEL, POD_SECURITY_LABELS } from './pod-defaults';
+export * from './namespace-isolation';
+export type { DnsEgress, NetworkEndpoint, NetworkIpBlock } from './network-policy';
 export type { ComputeResources, LabelledNamespaceClients, NetworkClient, ResolvedResources } from './pod-defaults';
 export type { Problem } from './validate';
 export {

@@ -3,11 +3,14 @@
  * running the R model server over the Open Inference Protocol (v2), in Serverless (Knative) or
  * raw Deployment mode.
  */
+import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
+import { IArtifactStore } from './artifact-store';
+import { clientEgressPolicy, modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import {
   ENV, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_MODEL_MOUNT_PATH,
-  KSERVE_RESERVED_PORTS, KServeModelHttpPort, PATHS, PROMETHEUS_ANNOTATIONS, SELDON_MODEL_METRICS_PORT,
+  KSERVE_RESERVED_PORTS, KServeModelHttpPort, NETWORK, PATHS, PROMETHEUS_ANNOTATIONS, SELDON_MODEL_METRICS_PORT,
 } from './contract';
 import {
   InferenceService,
@@ -21,7 +24,7 @@ import {
 } from '../imports/serving.kserve.io';
 import { ITrackingServer } from './mlflow-server';
 import {
-  ComputeResources, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, podLabels,
+  ComputeResources, NetworkClient, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, checkScratchSize, namespaceOf, networkPeers, podLabels,
   resolveName, resourceMaps, restrictedSecurityContext, serviceHost, withDefaults,
 } from './pod-defaults';
 import { parseQuantity } from './k8s-names';
@@ -33,7 +36,7 @@ import {
   RServerContainerProps, quantities, rServerEnv,
 } from './r-server';
 import {
-  Problem, checkArgv, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth,
+  Problem, checkArgv, checkDnsLabel, checkInteger, checkPinnedImage, checkPort, checkReplicas, validateAtSynth, warnAtSynth,
 } from './validate';
 
 /**
@@ -106,7 +109,29 @@ export interface KServeRModelProps<P extends number = typeof KSERVE_MODEL_HTTP_P
    * queue-proxy image). @default true
    */
   readonly metrics?: boolean;
+  /**
+   * The S3 store a storage URI (`s3://`) is downloaded from: the predictor pods' NetworkPolicy
+   * gets egress to its S3 port (KServe's storage initializer runs in the pod) and the store's
+   * policy admits them. @default - none: an `s3://` model gets a synth warning
+   */
+  readonly artifactStore?: IArtifactStore;
+  /**
+   * Pods the NetworkPolicy admits to the model's traffic port (`httpPort` in RawDeployment,
+   * queue-proxy's 8012/8013/8112 in Serverless). @default the pods of the model's namespace labelled `client.rmlops.io/<name>: "true"`
+   */
+  readonly clients?: readonly NetworkClient[];
+  /**
+   * Namespaces whose every pod may reach the traffic port: the ingress controller's, and in
+   * Serverless Knative's (the activator and autoscaler) and the networking layer's gateways.
+   * @default RawDeployment: []; Serverless: ["knative-serving", "istio-system"]
+   */
+  readonly ingressNamespaces?: readonly string[];
+  /** Pods admitted to the metrics ports (6000, and queue-proxy's 9091 and 9088 in Serverless). @default every pod of namespace `monitoring` */
+  readonly scrapers?: readonly NetworkClient[];
 }
+
+/** Namespaces a Serverless predictor takes traffic from by default: Knative's activator, and Istio's gateways. */
+export const KNATIVE_INGRESS_NAMESPACES: readonly string[] = ['knative-serving', 'istio-system'];
 
 /**
  * The R model as a KServe custom predictor: one container named `kserve-container` that speaks
@@ -130,6 +155,10 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
   public readonly podSelector: Record<string, string>;
   /** The InferenceService. */
   public readonly resource: InferenceService;
+  /** The NetworkPolicy of the predictor pods. */
+  public readonly networkPolicy: k8s.KubeNetworkPolicy;
+  /** The labels a pod of this namespace carries to be admitted to the traffic port by default: `client.rmlops.io/<name>: "true"`. */
+  public readonly clientLabels: Record<string, string>;
 
   constructor(scope: Construct, id: string, props: KServeRModelProps<P>) {
     super(scope, id);
@@ -237,12 +266,50 @@ export class KServeRModel<P extends number = typeof KSERVE_MODEL_HTTP_PORT> exte
       }
       if (props.maxRequestBytes !== undefined) out.push(...checkInteger('maxRequestBytes', props.maxRequestBytes, 1));
       out.push(...settings.problems());
+      (props.ingressNamespaces ?? []).forEach((n, i) => out.push(...checkDnsLabel(`ingressNamespaces[${i}]`, n)));
       return out;
     });
     validateObjectsAtSynth(this);
 
     const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
     this.podSelector = podSelector;
+    this.clientLabels = modelClientLabel(name);
+    const own = namespaceOf(this);
+    props.artifactStore?.allowClient({ podLabels: podSelector, namespace: own, by: this.node.path, labels });
+    // In: traffic from the clients and ingress namespaces, scrapes from the scrapers. Out: DNS,
+    // MLflow, and the artifact store the storage initializer downloads from.
+    const knative = mode === 'Knative';
+    const trafficPorts = knative ? [8012, 8013, 8112] : [httpPort];
+    const metricsPorts = knative ? [SELDON_MODEL_METRICS_PORT, 9091, 9088] : [SELDON_MODEL_METRICS_PORT];
+    const ingressNamespaces = props.ingressNamespaces ?? (knative ? KNATIVE_INGRESS_NAMESPACES : []);
+    const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+    this.networkPolicy = workloadNetworkPolicy(this, 'NetworkPolicy', { name: this.serviceName, labels }, podSelector, {
+      ingress: () => [
+        { from: networkPeers(props.clients ?? [{ podLabels: this.clientLabels }], ingressNamespaces, own), ports: trafficPorts.map(tcp) },
+        // Knative's autoscaler scrapes queue-proxy's 9090 and probes its admin port 8022.
+        ...(knative ? [{ from: networkPeers([], ['knative-serving'], own), ports: [tcp(9090), tcp(8022)] }] : []),
+        { from: networkPeers(props.scrapers ?? [{ podLabels: {}, namespace: NETWORK.scraperNamespace }], [], own), ports: metricsPorts.map(tcp) },
+      ],
+      egress: () => [props.tracking?.endpoint, storage === 's3' ? props.artifactStore?.endpoint : undefined],
+    });
+    // In RawDeployment the labelled clients reach the pods' port directly (after the Service's
+    // DNAT); in Serverless they go through the networking layer's gateway, whose egress depends
+    // on the layer (docs/network.md).
+    if (props.clients === undefined && !knative) {
+      clientEgressPolicy(this, 'ClientNetworkPolicy', { name: `${name}-clients`, labels }, name, podSelector, httpPort);
+    }
+    warnAtSynth(this, () => {
+      const out: Problem[] = [];
+      if (props.tracking && !props.tracking.endpoint) out.push(unknownEndpoint('tracking', 'the tracking server'));
+      if (storage === 's3' && !props.artifactStore) {
+        out.push({ prop: 'artifactStore', value: undefined, problem: `is not set, so the predictor's NetworkPolicy has no egress to the S3 store KServe's storage initializer downloads "${uri}" from`, fix: 'pass the MinioStore or ExternalS3Bucket holding the bucket as `artifactStore`, or add a NetworkPolicy of your own allowing that egress (docs/network.md)' });
+      } else if (storage === 's3' && !props.artifactStore?.endpoint) {
+        out.push(unknownEndpoint('artifactStore', 'the artifact store'));
+      } else if (storage !== undefined && storage !== 's3' && storage !== 'pvc') {
+        out.push({ prop: 'model', value: uri, problem: `is a ${storage}:// URI, which KServe's storage initializer downloads from outside the cluster, and the predictor's NetworkPolicy allows no such egress`, fix: 'add a NetworkPolicy selecting the predictor pods that allows egress to that service (docs/network.md, "Opening more")' });
+      }
+      return out;
+    });
 
     const { requests, limits } = resourceMaps(resources, scratchSize);
     const container: PredictorContainer = {

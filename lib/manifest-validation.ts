@@ -10,7 +10,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { parseAllDocuments } from 'yaml';
 import {
-  ENV, ISTIO_GATEWAY_ANNOTATION, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, MLFLOW_SERVER_ENV,
+  NETWORK, ENV, ISTIO_GATEWAY_ANNOTATION, KSERVE_ANNOTATIONS, KSERVE_CONTAINER_NAME, KSERVE_MODE_NAMES, KSERVE_MODEL_HTTP_PORT, KSERVE_RESERVED_PORTS, MLFLOW_SERVER_ENV,
   R_MODEL_HTTP_PORT, SELDON_EXECUTOR_PORTS,
 } from './contract';
 import {
@@ -19,6 +19,7 @@ import {
 } from './k8s-names';
 import { MONITORING_KINDS, builtInSchemaErrors, inferenceServiceSchemaErrors, monitoringSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 import { seldonRolloutRules } from './rollout-rules';
+import { isolationWarnings, reachabilityErrors } from './network-validation';
 import { suggestDnsLabel } from './validate';
 
 const SELDON_API_VERSION = 'machinelearning.seldon.io/v1';
@@ -76,12 +77,22 @@ function ungroupedWarnings(objects: any[]): string[] {
     if (isInferenceService(obj)) kserveStorageCredentialRules(obj.spec?.predictor ?? {}, list(obj.spec?.predictor?.containers), report);
     if (isSeldon(obj)) seldonTrafficRules(obj, report);
   }
+  isolationWarnings(valid, (obj, at, message) => reporter(out, obj)(at, message));
+  return out;
+}
+
+/** Wired dependencies the NetworkPolicies block (lib/network-validation.ts). */
+function networkErrors(objects: any[]): string[] {
+  const out: string[] = [];
+  const valid = objects.filter((o) => o !== null && typeof o === 'object' && !Array.isArray(o));
+  reachabilityErrors(valid, valid.flatMap(podTemplates), (obj, at, message) => reporter(out, obj)(at, message));
   return out;
 }
 
 function ungroupedErrors(objects: any[], options: ValidateOptions): string[] {
   const errors = [...schemaErrors(objects), ...apiRuleErrors(objects, options)];
   if (options.security ?? true) errors.push(...securityErrors(objects).map((e) => `security: ${e}`));
+  if (options.references ?? true) errors.push(...networkErrors(objects));
   return errors;
 }
 
@@ -762,19 +773,27 @@ function networkPolicyRules(np: any, templates: PodTemplate[], report: Report): 
   const local = templates.filter((t) => namespaceOf(t.obj) === namespaceOf(np));
   const matchesSome = (selector: any) => local.some((t) => selectorMatches(selector, t.labels));
   const selector = np.spec?.podSelector;
-  if (!isEmptySelector(selector) && !matchesSome(selector)) {
+  if (!isEmptySelector(selector) && !isClientSelector(selector) && !matchesSome(selector)) {
     report('spec.podSelector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
   }
   for (const [dir, peersKey] of [['ingress', 'from'], ['egress', 'to']] as const) {
     for (const [i, rule] of list(np.spec?.[dir]).entries()) {
       for (const [j, peer] of list(rule?.[peersKey]).entries()) {
         if (peer?.podSelector === undefined || peer?.namespaceSelector !== undefined) continue;
+        // `client.rmlops.io/<model>` selects the model's clients, which label themselves: pods of
+        // the user's, not of these manifests.
+        if (isClientSelector(peer.podSelector)) continue;
         if (!isEmptySelector(peer.podSelector) && !matchesSome(peer.podSelector)) {
           report(`spec.${dir}[${i}].${peersKey}[${j}].podSelector`, `${JSON.stringify(peer.podSelector)} matches no pod template in the manifests (same namespace)`);
         }
       }
     }
   }
+}
+
+function isClientSelector(selector: any): boolean {
+  const keys = entries(selector?.matchLabels).map(([k]) => k);
+  return keys.length > 0 && list(selector?.matchExpressions).length === 0 && keys.every((k) => k.startsWith(NETWORK.clientLabelPrefix));
 }
 
 function seldonRules(sdep: any, report: Report): void {

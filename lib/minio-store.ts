@@ -7,8 +7,9 @@ import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import { DEFAULT_S3_CREDENTIALS_SECRET, IArtifactStore, S3CredentialsSecret } from './artifact-store';
 import { MINIO_API_PORT, MINIO_CONSOLE_PORT, PATHS, SECRET_KEYS } from './contract';
+import { NetworkEndpoint, workloadNetworkPolicy } from './network-policy';
 import {
-  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, namespaceOf, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
+  ComputeResources, NetworkClient, namespaceOf, networkPeers, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources, imageVersionLabel, k8sResources,
   podSecurityContext, recommendedLabels, resolveName, restrictedSecurityContext, selectorLabels,
   readWriteOnceClaim, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
@@ -109,6 +110,8 @@ export class MinioStore extends Construct implements IArtifactStore {
   public readonly deployment: k8s.KubeDeployment;
   /** The provisioning Job. */
   public readonly provisionJob: k8s.KubeJob;
+  /** The MinIO pods' S3 port, for the egress rules of the clients. */
+  public readonly endpoint: NetworkEndpoint;
 
   private readonly clients: NetworkClient[] = [];
 
@@ -186,6 +189,7 @@ export class MinioStore extends Construct implements IArtifactStore {
     const serverSpec = { name, instance: name, component: 'artifact-store' };
     const serverLabels = recommendedLabels({ ...serverSpec, version: imageVersionLabel(image) });
     const serverSelector = selectorLabels(serverSpec);
+    this.endpoint = { namespace: namespaceOf(this), podSelector: serverSelector, port: MINIO_API_PORT, description: `MinIO ${name}` };
 
     readWriteOnceClaim(this, 'Data', { name: this.claimName, labels: recommendedLabels(serverSpec) }, storageSize,
       props.storageClassName);
@@ -317,7 +321,16 @@ export class MinioStore extends Construct implements IArtifactStore {
     });
 
     // Only the S3 API, only from registered clients; the console stays behind port-forward.
-    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(serverSpec) }, serverSelector, this.clients, MINIO_API_PORT);
+    // MinIO itself reaches nothing but DNS (one drive, no peers, no KMS).
+    const own = namespaceOf(this);
+    workloadNetworkPolicy(this, 'NetworkPolicy', { name, labels: recommendedLabels(serverSpec) }, serverSelector, {
+      ingress: () => [{ from: networkPeers(this.clients, [], own), ports: [{ protocol: 'TCP', port: k8s.IntOrString.fromNumber(MINIO_API_PORT) }] }],
+      egress: () => [],
+    });
+    // The provisioning Job: no ingress, egress to MinIO's S3 port.
+    workloadNetworkPolicy(this, 'ProvisionNetworkPolicy', { name: this.provisionJobName, labels: jobLabels }, selectorLabels(jobSpec), {
+      egress: () => [this.endpoint],
+    });
   }
 
   /** Lets the given pods reach the S3 API through the NetworkPolicy. */

@@ -10,13 +10,14 @@ import { IArtifactStore } from './artifact-store';
 import { LABELS, MLFLOW_PORT, MLFLOW_SERVER_ENV, PART_OF, PATHS, SECRET_KEYS } from './contract';
 import { ImportedTrackingServer, TrackingServerAttributes, checkSelectorLabels } from './imported-tracking-server';
 import {
-  ComputeResources, NetworkClient, clientOnlyNetworkPolicy, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources,
+  ComputeResources, NetworkClient, ingressFrom, TMP_PATH, TMP_VOLUME, checkObjectName, checkResources,
   checkScratchSize, imageVersionLabel, k8sResources, namespaceOf, podSecurityContext, recommendedLabels, resolveName,
   readWriteOnceClaim, restrictedSecurityContext, selectorLabels, serviceHost, tmpVolume, withDefaults,
 } from './pod-defaults';
+import { NetworkEndpoint, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
 import { RmlopsDefaults } from './rmlops-defaults';
-import { Problem, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth } from './validate';
+import { Problem, checkDnsLabel, checkDnsSubdomain, checkInteger, checkPinnedImage, checkQuantity, checkSecretKey, validateAtSynth, warnAtSynth } from './validate';
 
 /**
  * MLflow version the default image runs: >= 3.5 for the Host-header check (`--allowed-hosts`),
@@ -65,6 +66,11 @@ export interface ITrackingServer {
   readonly port?: number;
   /** Labels of the server's pods, when known (for egress rules of its clients). @default - unknown */
   readonly podSelector?: Record<string, string>;
+  /**
+   * Where the server's pods receive (namespace, labels, container port), for the egress rules
+   * of its clients. @default - unknown: clients get no egress rule to it, and synth warns
+   */
+  readonly endpoint?: NetworkEndpoint;
   /** Lets the given pods reach the server through its NetworkPolicy. */
   allowClient(client: NetworkClient): void;
 }
@@ -176,6 +182,8 @@ export class MlflowServer extends Construct implements ITrackingServer {
   public readonly allowedHosts: string[];
   /** The MLflow Deployment. */
   public readonly deployment: k8s.KubeDeployment;
+  /** The MLflow pods' port, for the egress rules of the clients. */
+  public readonly endpoint: NetworkEndpoint;
   /** Name of the SQLite PVC, when there is one. */
   public readonly claimName?: string;
 
@@ -349,8 +357,16 @@ export class MlflowServer extends Construct implements ITrackingServer {
     });
 
     this.podSelector = selector;
-    clientOnlyNetworkPolicy(this, { name, labels: recommendedLabels(spec) }, selector, this.clients, MLFLOW_PORT, props.uiNamespaces ?? [],
-      clientNamespaceLabels ? [{ namespaceLabels: clientNamespaceLabels, podLabels: clientPodLabels }] : []);
+    this.endpoint = { namespace: ns, podSelector: selector, port: MLFLOW_PORT, description: `MLflow ${name}` };
+    const uiNamespaces = props.uiNamespaces ?? [];
+    const labelled = clientNamespaceLabels ? [{ namespaceLabels: clientNamespaceLabels, podLabels: clientPodLabels }] : [];
+    // In: registered clients, uiNamespaces and labelled client namespaces on 5000. Out: DNS and
+    // the artifact store's S3 port (MLflow is the only pod that talks to S3).
+    workloadNetworkPolicy(this, 'NetworkPolicy', { name, labels: recommendedLabels(spec) }, selector, {
+      ingress: () => ingressFrom(this.clients, uiNamespaces, MLFLOW_PORT, ns, labelled),
+      egress: () => [store.endpoint],
+    });
+    warnAtSynth(this, () => store.endpoint ? [] : [unknownEndpoint('artifactStore', 'the artifact store')]);
     this.allowsNamespaceLabels = clientNamespaceLabels;
     this.allowsPodLabels = clientNamespaceLabels ? clientPodLabels : undefined;
   }

@@ -17,6 +17,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { validateObjectsAtSynth } from './app-validation';
 import { ENV, MONITOR, MONITOR_ENV, R_SCRIPT_COMMAND, TRAINING_CONFIG_ERROR_EXIT_CODE } from './contract';
+import { unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import { checkCronSchedule, checkTimeZone } from './cron';
 import { DEFAULT_MC_IMAGE } from './minio-store';
 import { ITrackingServer } from './mlflow-server';
@@ -30,6 +31,7 @@ import { RmlopsDefaults } from './rmlops-defaults';
 import { SeldonRModel } from './seldon-r-model';
 import {
   Problem, checkDnsLabel, checkFiniteNumber, checkInteger, checkModelAlias, checkPinnedImage, checkQuantity, checkRegisteredModelName, validateAtSynth,
+  warnAtSynth,
 } from './validate';
 
 /** Names of the monitor pod's containers, in the order they run. */
@@ -245,6 +247,12 @@ export class ModelMonitor extends Construct {
     this.podSelector = podSelector;
     // The monitor reads the log and writes its figures through the store's S3 API.
     logging?.store.allowClient({ podLabels: podSelector, namespace: ns, by: this.node.path, labels });
+    // No ingress; egress to DNS, the store (both mc steps) and MLflow (the R step) only.
+    workloadNetworkPolicy(this, 'NetworkPolicy', { name, labels }, podSelector, { egress: () => [logging?.store.endpoint, tracking?.endpoint] });
+    warnAtSynth(this, () => [
+      ...(logging && !logging.store.endpoint ? [unknownEndpoint('model.payloadLogging', 'the payload log\'s store')] : []),
+      ...(tracking && !tracking.endpoint ? [unknownEndpoint('model.tracking', 'the tracking server')] : []),
+    ]);
 
     const secret = logging?.spec.credentialsSecret;
     const s3Env = [

@@ -27,8 +27,10 @@ import { SeldonRModel } from './seldon-r-model';
 import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
 import { RmlopsDefaults } from './rmlops-defaults';
 import {
-  Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
+  Problem, checkDnsLabel, checkInteger, checkModelAlias, checkPinnedImage, checkPort, checkRegisteredModelName, validateAtSynth, warnAtSynth,
 } from './validate';
+import { NetworkIpBlock, checkCidr, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
+import { NETWORK } from './contract';
 
 /** Name of the promotion container. */
 export const PROMOTION_CONTAINER_NAME = 'promote';
@@ -90,6 +92,18 @@ export interface ModelPromotionProps extends PodSettings {
    * namespace and have at least one such predictor. @default [] (nothing rolls: see docs/rollouts.md)
    */
   readonly serving?: readonly SeldonRModel[];
+  /**
+   * Where the API server's endpoint is, for the Job's egress with `serving` (it PATCHes the
+   * SeldonDeployments). NetworkPolicy sees the connection after the `kubernetes` Service's DNAT,
+   * so this is the endpoint (`kubectl get endpoints kubernetes`: e.g. 10.0.0.5:6443), not the
+   * Service's ClusterIP and 443. @default - any address (`0.0.0.0/0`) on port 6443: narrow `ipBlocks` to your API server's addresses
+   */
+  readonly apiServer?: {
+    /** The API server endpoints' address blocks. @default [{ cidr: "0.0.0.0/0" }] */
+    readonly ipBlocks?: readonly NetworkIpBlock[];
+    /** The API server endpoints' port. @default 6443 */
+    readonly port?: number;
+  };
 }
 
 /** What the promotion Job patches in one SeldonDeployment. */
@@ -179,6 +193,12 @@ export class ModelPromotion extends Construct {
       if (props.serviceAccountName !== undefined && this.rolls.length > 0) {
         out.push({ prop: 'serviceAccountName', value: props.serviceAccountName, problem: `is set together with \`serving\`, which runs the Job as its own service account "${name}" (the one its Role lets patch the SeldonDeployments)`, fix: 'remove serviceAccountName, or remove `serving` and roll the predictors yourself' });
       }
+      const api = props.apiServer;
+      if (api?.port !== undefined) out.push(...checkPort('apiServer.port', api.port));
+      (api?.ipBlocks ?? []).forEach((b, i) => out.push(...checkCidr(`apiServer.ipBlocks[${i}].cidr`, b.cidr)));
+      if (api !== undefined && serving.length === 0) {
+        out.push({ prop: 'apiServer', value: api, problem: 'is set without `serving`: the Job only talks to the API server to roll serving models', fix: 'remove apiServer, or pass the SeldonRModels as `serving`' });
+      }
       if (this.fromAlias === this.toAlias) {
         out.push({ prop: 'challenger', value: this.fromAlias, problem: 'is the champion\'s alias, so the promotion would move nothing', fix: 'promote from the challenger\'s own alias, e.g. "challenger"' });
       }
@@ -188,6 +208,13 @@ export class ModelPromotion extends Construct {
 
     const { labels, podSelector } = podLabels(this, { name: 'r-promotion', instance: name, component: 'promotion' }, image, props.tracking);
     this.podSelector = podSelector;
+    // No ingress; egress to DNS, MLflow and, when it rolls models, the API server's endpoint.
+    const tracking = props.tracking;
+    const apiServer = serving.length > 0
+      ? { ipBlocks: props.apiServer?.ipBlocks ?? [{ cidr: '0.0.0.0/0' }], port: props.apiServer?.port ?? NETWORK.apiServerPort, description: 'the API server' }
+      : undefined;
+    workloadNetworkPolicy(this, 'NetworkPolicy', { name, labels }, podSelector, { egress: () => [tracking.endpoint, apiServer] });
+    warnAtSynth(this, () => tracking.endpoint ? [] : [unknownEndpoint('tracking', 'the tracking server')]);
 
     // Only with `serving`: a service account that may patch exactly those SeldonDeployments
     // (no get, list or watch; the patch's `test` ops stand in for reading the object first).

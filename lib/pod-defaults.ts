@@ -3,7 +3,7 @@
  * context, resource requirements and in-cluster DNS names. Kept in one place so the constructs
  * cannot drift apart.
  */
-import { Chart, Lazy, Size, SizeRoundingBehavior } from 'cdk8s';
+import { Chart, Size, SizeRoundingBehavior } from 'cdk8s';
 import { Cpu, k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { LABELS, MANAGED_BY, PART_OF } from './contract';
@@ -316,30 +316,12 @@ export const POD_SECURITY_LABELS: Readonly<Record<string, string>> = {
 };
 
 /**
- * A NetworkPolicy that admits exactly `clients` to `port` of the selected pods. Clients register
- * until synth (the list is read lazily). An empty `from` would admit every source, so no clients
- * means no ingress rule at all: deny.
+ * The ingress rule of a server for `port` (MinIO's and MLflow's policies): each client by its pod
+ * labels, in its own namespace when that is not the server's; each of `clientNamespaces` as a
+ * whole (any pod in it, e.g. an ingress controller); each labelled namespace's labelled pods. No
+ * peer means no rule at all (an empty `from` would admit every source): deny.
  */
-export function clientOnlyNetworkPolicy(
-  scope: Construct, metadata: k8s.ObjectMeta, podSelector: Record<string, string>, clients: NetworkClient[], port: number,
-  clientNamespaces: readonly string[] = [], labelledNamespaces: readonly LabelledNamespaceClients[] = [],
-): k8s.KubeNetworkPolicy {
-  const own = namespaceOf(scope);
-  return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
-    metadata,
-    spec: {
-      podSelector: { matchLabels: podSelector },
-      policyTypes: ['Ingress'],
-      ingress: Lazy.any({ produce: () => ingressFrom(clients, clientNamespaces, port, own, labelledNamespaces) }),
-    },
-  });
-}
-
-/**
- * One rule for `port`: each client by its pod labels, in its own namespace when that is not the
- * server's; each of `clientNamespaces` as a whole (any pod in it, e.g. an ingress controller).
- */
-function ingressFrom(
+export function ingressFrom(
   clients: NetworkClient[], clientNamespaces: readonly string[], port: number, own: string | undefined, labelled: readonly LabelledNamespaceClients[],
 ): k8s.NetworkPolicyIngressRule[] {
   const from = [

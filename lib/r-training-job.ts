@@ -20,8 +20,9 @@ import { RmlopsDefaults } from './rmlops-defaults';
 import { TrainingScript, loadTrainingScript } from './training-script';
 import {
   Problem, checkArgv, checkDnsLabel, checkFiniteNumber, checkInteger, checkMetricName, checkModelAlias,
-  checkMountPathFree, checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth,
+  checkMountPathFree, checkNonEmpty, checkPinnedImage, checkRegisteredModelName, validateAtSynth, warnAtSynth,
 } from './validate';
+import { unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 
 /** Default R training image (built from `r/` by the project; its entrypoint runs the training program). */
 export const DEFAULT_R_TRAINING_IMAGE = 'ghcr.io/rmlops/r-train:0.1.0';
@@ -234,6 +235,10 @@ export class RTrainingJob extends Construct {
 
     const { labels, podSelector } = podLabels(this, { name: 'r-training', instance: name, component: 'training' }, image, props.tracking);
     this.podSelector = podSelector;
+    // No ingress; egress to DNS and MLflow only (artifacts go through MLflow's proxy, not to S3).
+    const tracking = props.tracking;
+    workloadNetworkPolicy(this, 'NetworkPolicy', { name, labels }, podSelector, { egress: () => [tracking.endpoint] });
+    warnAtSynth(this, () => tracking.endpoint ? [] : [unknownEndpoint('tracking', 'the tracking server')]);
 
     const env: k8s.EnvVar[] = [
       { name: ENV.trackingUri, value: props.tracking.trackingUri },

@@ -7,6 +7,7 @@
  * never apply to only some of the constructs of a scope.
  */
 import { IConstruct } from 'constructs';
+import type { DnsEgress } from './network-policy';
 import { Problem, checkDnsSubdomain, formatProblem } from './validate';
 
 /** A Secret by name, or anything with a `name` (a cdk8s-plus `ISecret`). */
@@ -28,6 +29,12 @@ export interface RmlopsDefaultsProps {
    * each namespace the pods run in. @default [] (the nodes' or service account's credentials)
    */
   readonly imagePullSecrets?: readonly SecretRef[];
+  /**
+   * The cluster DNS every pod's NetworkPolicy lets it reach (UDP and TCP), when it is not
+   * kube-system's `k8s-app: kube-dns` pods on 53 (e.g. NodeLocal DNSCache, or another label).
+   * @default kube-system, `{"k8s-app": "kube-dns"}`, port 53
+   */
+  readonly dns?: DnsEgress;
 }
 
 /** The context key the defaults live under. */
@@ -47,6 +54,7 @@ export class RmlopsDefaults {
     const value: ResolvedDefaults = {
       imageRegistry: props.imageRegistry?.replace(/\/+$/, ''),
       imagePullSecrets: (props.imagePullSecrets ?? []).map(secretName),
+      dns: props.dns,
     };
     try {
       scope.node.setContext(RMLOPS_DEFAULTS_CONTEXT, value);
@@ -58,7 +66,7 @@ export class RmlopsDefaults {
   /** The defaults in effect at `scope`. */
   public static of(scope: IConstruct): ResolvedDefaults {
     const v = scope.node.tryGetContext(RMLOPS_DEFAULTS_CONTEXT) as ResolvedDefaults | undefined;
-    return { imageRegistry: v?.imageRegistry, imagePullSecrets: v?.imagePullSecrets ?? [] };
+    return { imageRegistry: v?.imageRegistry, imagePullSecrets: v?.imagePullSecrets ?? [], dns: v?.dns };
   }
 
   /** `given` when a construct's `image` prop is set, else `defaultImage` moved to the default registry. */
@@ -75,6 +83,8 @@ export interface ResolvedDefaults {
   readonly imageRegistry?: string;
   /** Names of the pull secrets. */
   readonly imagePullSecrets: readonly string[];
+  /** The cluster DNS pods' egress target, when not the default. */
+  readonly dns?: DnsEgress;
 }
 
 /** A Secret's name, from a name or an `ISecret`. */
@@ -109,5 +119,15 @@ function checkDefaults(props: RmlopsDefaultsProps): Problem[] {
     }
   }
   (props.imagePullSecrets ?? []).forEach((s, i) => out.push(...checkDnsSubdomain(`imagePullSecrets[${i}]`, secretName(s), 'regcred')));
+  const dns = props.dns;
+  if (dns?.port !== undefined && !(Number.isInteger(dns.port) && dns.port >= 1 && dns.port <= 65535)) {
+    out.push({ prop: 'dns.port', value: dns.port, problem: 'is not a port number', fix: 'use the DNS pods\' port, e.g. 53' });
+  }
+  if (dns?.namespace !== undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(dns.namespace)) {
+    out.push({ prop: 'dns.namespace', value: dns.namespace, problem: 'is not a namespace name (a DNS-1123 label)', fix: 'use e.g. "kube-system"' });
+  }
+  if (dns?.podLabels !== undefined && Object.keys(dns.podLabels).length === 0) {
+    out.push({ prop: 'dns.podLabels', value: dns.podLabels, problem: 'is empty, which selects every pod of the DNS namespace', fix: 'use the DNS pods\' labels, e.g. { "k8s-app": "kube-dns" }' });
+  }
   return out;
 }

@@ -18,7 +18,7 @@ import {
   SeldonDeploymentSpecPredictorsSvcOrchSpecResourcesRequests as ExecutorRequests,
 } from '../imports/machinelearning.seldon.io';
 import {
-  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, PATHS, PAYLOAD_SINK, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
+  ENV, MODEL_URI_ANNOTATION, ModelHttpPort, NETWORK, PATHS, PAYLOAD_SINK, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
   SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES, SINK_ENV,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
@@ -37,12 +37,13 @@ import {
 import { ModelRef, R_IMAGE_UID } from './r-training-job';
 import { PodSettings, ownedEnv, resolvePodSettings } from './pod-settings';
 import { RmlopsDefaults } from './rmlops-defaults';
+import { clientEgressPolicy, modelClientLabel, unknownEndpoint, workloadNetworkPolicy } from './network-policy';
 import {
   AutoscalingProps, DEFAULT_ISTIO_GATEWAY, PredictorInfo, TrafficProps, checkRollout, ingressAnnotations, predictorInfos, rolloutPredictors,
 } from './rollout';
 import {
   Problem, checkArgv, checkDnsLabel, checkEnvValue, checkInteger, checkModelUri, checkMountPathFree, checkPinnedImage, checkPortName,
-  checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth,
+  checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth, warnAtSynth,
 } from './validate';
 
 /** Name of the model container, which is also the graph node name (Seldon pairs them by name). */
@@ -123,12 +124,20 @@ export interface SeldonRModelProps<P extends number = typeof R_MODEL_HTTP_PORT> 
   readonly minAvailable?: number | string;
   /**
    * Pods the NetworkPolicy admits to the executor's REST port 8000 (predictions), each by labels
-   * and namespace (`podLabels: {}` is every pod of it). With `ingress: "istio"`, the gateway's
-   * namespace is admitted too. Nothing reaches the model's own ports (9000 REST, 9500 gRPC) from
-   * outside the pod, nor the executor's gRPC 5001. @default every pod of the model's namespace
+   * and namespace (`podLabels: {}` is every pod of it). Nothing reaches the model's own ports
+   * (9000 REST, 9500 gRPC) from outside the pod, nor the executor's gRPC 5001.
+   * @default the pods of the model's namespace labelled `client.rmlops.io/<name>: "true"`
    */
   readonly clients?: readonly NetworkClient[];
-  /** Pods admitted to the metrics ports: the model's 6000 and the executor's 8000 (`/prometheus`), and the payload sink's 9102. @default every pod of the model's namespace */
+  /**
+   * Namespaces whose every pod may reach port 8000: your ingress controller's (e.g.
+   * `["ingress-nginx"]`). With `ingress: "istio"`, the gateway's namespace is added. @default []
+   */
+  readonly ingressNamespaces?: readonly string[];
+  /**
+   * Pods admitted to the metrics ports: the model's 6000 and the executor's 8000 (`/prometheus`),
+   * and the payload sink's 9102. @default every pod of namespace `monitoring` (by its `kubernetes.io/metadata.name` label)
+   */
   readonly scrapers?: readonly NetworkClient[];
   /**
    * Where the executor logs every request, response and feedback: `PayloadLogging.toBucket(store)`
@@ -175,7 +184,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly resource: SeldonDeployment;
   /** The predictors: the main one first, then the canary and the shadow if any. */
   public readonly predictors: PredictorInfo[];
-  /** The NetworkPolicy of every predictor's pods: only the executor's 8000 and the metrics ports. */
+  /** The NetworkPolicy of every predictor's pods: in, the executor's 8000 and the metrics ports; out, DNS, MLflow and the payload log's store. */
   public readonly networkPolicy: k8s.KubeNetworkPolicy;
   /** The MLflow server the model loads from, if any. */
   public readonly tracking?: ITrackingServer;
@@ -189,6 +198,8 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly hasPayloadSink: boolean;
   /** Size of the payload sink's spool volume, for the alert on it filling. */
   private readonly sinkSpoolSize?: string;
+  /** The labels a pod of this namespace carries to be admitted to port 8000 by default: `client.rmlops.io/<name>: "true"`. */
+  public readonly clientLabels: Record<string, string>;
 
   /** With a `canary` or a `shadow`, `ingress` is required (see `TrafficProps`). */
   constructor(scope: Construct, id: string, props: SeldonRModelProps<P> & TrafficProps) {
@@ -267,6 +278,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       if (!props.tracking && /^(models|runs):/.test(this.modelUri)) {
         out.push({ prop: 'tracking', value: undefined, problem: `is required to load "${this.modelUri}" from MLflow`, fix: 'pass the MlflowServer as `tracking`' });
       }
+      (props.ingressNamespaces ?? []).forEach((n, i) => out.push(...checkDnsLabel(`ingressNamespaces[${i}]`, n)));
       out.push(...checkExtraContainers(extra, httpPort, props.modelVolume ? [TMP_VOLUME, MODEL_VOLUME] : [TMP_VOLUME]));
       if (props.payloadLogging) {
         out.push(...props.payloadLogging.problems(), ...checkSinkRoom(extra));
@@ -289,6 +301,13 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     const { labels, podSelector } = podLabels(this, { name: 'r-model', instance: name, component: 'serving' }, image, props.tracking);
     this.podSelector = podSelector;
     this.networkPolicy = predictorNetworkPolicy(this, name, labels, podSelector, props);
+    this.clientLabels = modelClientLabel(name);
+    // The labelled clients' own egress, when they are the default clients.
+    if (props.clients === undefined) {
+      clientEgressPolicy(this, 'ClientNetworkPolicy', { name: `${name}-clients`, labels }, name, podSelector, SELDON_EXECUTOR_HTTP_PORT);
+    }
+    warnAtSynth(this, () => props.tracking && !props.tracking.endpoint ? [unknownEndpoint('tracking', 'the tracking server')] : []);
+    warnAtSynth(this, () => props.payloadLogging && !props.payloadLogging.store.endpoint ? [unknownEndpoint('payloadLogging', 'the payload log\'s artifact store')] : []);
     props.payloadLogging?.store.allowClient({ podLabels: podSelector, namespace: namespaceOf(this) });
     this.predictors = predictorInfos(props, { name, mainPredictor: predictor, mainUri: this.modelUri, podSelector: this.podSelector, containerNames });
 
@@ -438,13 +457,20 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
 }
 
 /**
- * Ingress to the predictor pods of every predictor (they all carry `podSelector`: the operator
- * copies `componentSpecs[].metadata.labels` into its Deployment's pod template). Besides
+ * The policy of the predictor pods of every predictor (they all carry `podSelector`: the operator
+ * copies `componentSpecs[].metadata.labels` into its Deployment's pod template).
+ *
+ * Ingress: predictions on the executor's 8000 from the clients (by default pods labelled
+ * `client.rmlops.io/<name>: "true"`) and the ingress namespaces; scrapes on 8000 (`/prometheus`),
+ * 6000 and the sink's 9102 from the scrapers (by default namespace `monitoring`). Besides
  * `<sdep>-<predictor>` on the executor, the operator writes a Service
  * `<sdep>-<predictor>-<container>` on the model's 9000 and 9500, so without this any pod of the
  * namespace could reach the R server directly and bypass the executor. The executor reaches the
  * model over localhost inside the pod, which no NetworkPolicy governs, and the kubelet's probes
  * come from the node, which enforcers admit.
+ *
+ * Egress: DNS, MLflow's pods (the R server loads the model through it) and, with payload
+ * logging, the store's S3 port (the sink uploads there).
  *
  * Port numbers, never names: a named port matches every container port of that name in the pod,
  * and the operator gives both the executor and the model `http` (8000 and 9000), `metrics` (8000
@@ -454,28 +480,26 @@ function predictorNetworkPolicy(
   scope: Construct, name: string, labels: Record<string, string>, podSelector: Record<string, string>,
   props: {
     readonly clients?: readonly NetworkClient[]; readonly scrapers?: readonly NetworkClient[]; readonly ingress?: string; readonly istioGateway?: string;
-    readonly payloadLogging?: PayloadLogging;
+    readonly ingressNamespaces?: readonly string[]; readonly payloadLogging?: PayloadLogging; readonly tracking?: ITrackingServer;
   },
 ): k8s.KubeNetworkPolicy {
   const own = namespaceOf(scope);
-  const everyPodHere: NetworkClient[] = [{ podLabels: {} }];
-  const gateway = props.ingress === 'istio' ? [(props.istioGateway ?? DEFAULT_ISTIO_GATEWAY).split('/')[0]] : [];
-  const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
-  const rules: k8s.NetworkPolicyIngressRule[] = [
-    { from: networkPeers(props.clients ?? everyPodHere, gateway, own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT)] },
-    {
-      from: networkPeers(props.scrapers ?? everyPodHere, [], own),
-      ports: [tcp(SELDON_EXECUTOR_HTTP_PORT), tcp(SELDON_MODEL_METRICS_PORT), ...(props.payloadLogging ? [tcp(PAYLOAD_SINK.metricsPort)] : [])],
-    },
+  const labelledClients: NetworkClient[] = [{ podLabels: modelClientLabel(name) }];
+  const monitoring: NetworkClient[] = [{ podLabels: {}, namespace: NETWORK.scraperNamespace }];
+  const ingressNamespaces = [
+    ...(props.ingressNamespaces ?? []),
+    ...(props.ingress === 'istio' ? [(props.istioGateway ?? DEFAULT_ISTIO_GATEWAY).split('/')[0]] : []),
   ];
-  return new k8s.KubeNetworkPolicy(scope, 'NetworkPolicy', {
-    metadata: { name, labels },
-    spec: {
-      podSelector: { matchLabels: podSelector },
-      policyTypes: ['Ingress'],
-      // An empty `from` would admit everyone: a rule without peers is left out (deny).
-      ingress: rules.filter((r) => (r.from ?? []).length > 0),
-    },
+  const tcp = (port: number): k8s.NetworkPolicyPort => ({ protocol: 'TCP', port: k8s.IntOrString.fromNumber(port) });
+  return workloadNetworkPolicy(scope, 'NetworkPolicy', { name, labels }, podSelector, {
+    ingress: () => [
+      { from: networkPeers(props.clients ?? labelledClients, ingressNamespaces, own), ports: [tcp(SELDON_EXECUTOR_HTTP_PORT)] },
+      {
+        from: networkPeers(props.scrapers ?? monitoring, [], own),
+        ports: [tcp(SELDON_EXECUTOR_HTTP_PORT), tcp(SELDON_MODEL_METRICS_PORT), ...(props.payloadLogging ? [tcp(PAYLOAD_SINK.metricsPort)] : [])],
+      },
+    ],
+    egress: () => [props.tracking?.endpoint, props.payloadLogging?.store.endpoint],
   });
 }
 

@@ -75,7 +75,10 @@ describe('the example app: iris and mtcars', () => {
     const kinds: Record<string, number> = {};
     for (const o of objects) kinds[o.kind] = (kinds[o.kind] ?? 0) + 1;
     expect(kinds).toEqual({
-      Namespace: 1, ConfigMap: 6, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 4,
+      // NetworkPolicies: the namespace's default deny, MinIO, its provisioning Job, MLflow, three
+      // training workloads, two models and their labelled clients, the promotion, and the two
+      // drift monitors.
+      Namespace: 1, ConfigMap: 6, PersistentVolumeClaim: 2, Service: 2, NetworkPolicy: 14,
       // CronJobs: the challenger's training, the promotion, and the two drift monitors.
       Deployment: 2, Job: 3, CronJob: 4, SeldonDeployment: 2,
       // Scrape, alert and a Grafana dashboard (a ConfigMap) per model (docs/monitoring.md).
@@ -146,14 +149,29 @@ describe('the example app: iris and mtcars', () => {
     const matches = (sel: Record<string, string>) => pods.filter((p) => Object.entries(sel).every(([k, v]) => p.labels[k] === v)).length;
     const predictorCount = (name: string) => objects.find((o) => o.kind === 'SeldonDeployment' && o.metadata.name === name)?.spec.predictors.length;
     for (const np of objects.filter((o) => o.kind === 'NetworkPolicy')) {
-      // A model's policy covers all its predictors (iris: main and canary); MinIO's and MLflow's one pod.
-      expect({ np: np.metadata.name, pods: matches(np.spec.podSelector.matchLabels) }).toEqual({ np: np.metadata.name, pods: predictorCount(np.metadata.name) ?? 1 });
-      // A model's selector admits all its predictors (iris: main and canary); a namespaceSelector
-      // admits pods outside the app (Istio's gateway), an empty podSelector the whole namespace.
-      for (const rule of np.spec.ingress) {
-        for (const peer of rule.from) {
-          if (peer.namespaceSelector) continue;
-          expect(matches(peer.podSelector.matchLabels)).toBeGreaterThanOrEqual(1);
+      // The default deny selects every pod of the namespace, and allows nothing.
+      if (np.metadata.name === 'default-deny') {
+        expect(np.spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+        continue;
+      }
+      // A model's clients' policy selects the user's labelled pods, none of the app's.
+      if (np.metadata.name.endsWith('-clients')) {
+        expect(Object.keys(np.spec.podSelector.matchLabels)).toEqual([`client.rmlops.io/${np.metadata.name.replace(/-clients$/, '')}`]);
+        expect(matches(np.spec.podSelector.matchLabels)).toBe(0);
+      }
+      // A model's policy covers all its predictors (iris: main and canary); the others one workload.
+      else expect({ np: np.metadata.name, pods: matches(np.spec.podSelector.matchLabels) }).toEqual({ np: np.metadata.name, pods: predictorCount(np.metadata.name) ?? 1 });
+      // Peers without a namespaceSelector are pods of the app, except a model's labelled clients
+      // (the user's pods); a namespaceSelector admits pods outside the app (Istio's gateway,
+      // monitoring, the DNS), an ipBlock an address outside the pods (the API server).
+      for (const [dir, key] of [['ingress', 'from'], ['egress', 'to']] as const) {
+        for (const rule of np.spec[dir] ?? []) {
+          for (const peer of rule[key]) {
+            if (peer.namespaceSelector || peer.ipBlock) continue;
+            const clientLabel = Object.keys(peer.podSelector.matchLabels).every((k) => k.startsWith('client.rmlops.io/'));
+            expect({ np: np.metadata.name, peer, pods: clientLabel ? 0 : matches(peer.podSelector.matchLabels) > 0 })
+              .toEqual({ np: np.metadata.name, peer, pods: clientLabel ? 0 : true });
+          }
         }
       }
     }

@@ -101,3 +101,9 @@ export function expectMountsResolve(container: any, pod: any): void {
   const volumes = new Set((pod.volumes ?? []).map((v: any) => v.name));
   for (const m of container.volumeMounts ?? []) expect(volumes.has(m.name)).toBe(true);
 }
+
+/** The egress rule every workload's NetworkPolicy starts with: the cluster DNS, UDP and TCP 53. */
+export const DNS_RULE = {
+  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+  ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+};

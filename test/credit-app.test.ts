@@ -42,7 +42,7 @@ describe('the credit app (dist-credit/)', () => {
     expect(ns[0].metadata.labels).toMatchObject(PLATFORM_MLFLOW.clientNamespaceLabels);
     expect(objects.filter((o) => o.kind !== 'Namespace').map((o) => o.metadata.namespace)).toEqual(objects.slice(1).map(() => CREDIT_NAMESPACE));
     // No MLflow or MinIO of its own: the platform's is imported.
-    expect(objects.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Job', 'Namespace', 'NetworkPolicy', 'SeldonDeployment', 'ServiceAccount']);
+    expect(objects.map((o) => o.kind).sort()).toEqual(['ConfigMap', 'Job', 'Namespace', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'NetworkPolicy', 'SeldonDeployment', 'ServiceAccount']);
   });
 
   test('every pod: the mirror\'s images with their pinned tags, the pull secret, the service account, the node pool', () => {

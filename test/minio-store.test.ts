@@ -6,7 +6,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
+import { DNS_RULE, NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, newChart, synthValid } from './constructs-support';
 
 describe('MinioStore', () => {
   test('default snapshot', () => {
@@ -115,7 +115,9 @@ describe('MinioStore', () => {
     const out = synthValid(chart);
     const np = find(out, 'NetworkPolicy', 'minio');
     expect(np.spec.podSelector.matchLabels).toEqual(find(out, 'Service', 'minio').spec.selector);
-    expect(np.spec.policyTypes).toEqual(['Ingress']);
+    // Both directions: MinIO itself reaches only the DNS.
+    expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec.egress).toEqual([DNS_RULE]);
     expect(np.spec.ingress).toHaveLength(1);
     expect(np.spec.ingress[0].ports).toEqual([{ protocol: 'TCP', port: MINIO_API_PORT }]);
     const peers = np.spec.ingress[0].from.map((f: any) => f.podSelector.matchLabels);
@@ -124,6 +126,14 @@ describe('MinioStore', () => {
     expect(peers).toHaveLength(2);
     expect(jobLabels).toMatchObject(peers[0]);
     expect(mlflowLabels).toMatchObject(peers[1]);
+    // The provisioning Job: no ingress; egress to DNS and to MinIO's pods on the S3 port (a
+    // container port: NetworkPolicy sees the connection after the Service's DNAT).
+    const job = find(out, 'NetworkPolicy', 'minio-provision');
+    expect(job.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'minio-provisioner', 'app.kubernetes.io/instance': 'minio-provision' });
+    expect(jobLabels).toMatchObject(job.spec.podSelector.matchLabels);
+    expect(job.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(job.spec.ingress).toEqual([]);
+    expect(job.spec.egress).toEqual([DNS_RULE, { to: [{ podSelector: { matchLabels: np.spec.podSelector.matchLabels } }], ports: [{ protocol: 'TCP', port: MINIO_API_PORT }] }]);
   });
 
   test('every container is restricted', () => {

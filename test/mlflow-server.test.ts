@@ -2,7 +2,7 @@ import {
   DEFAULT_MLFLOW_IMAGE, LABELS, MLFLOW_DEFAULT_ALLOWED_HOSTS, MLFLOW_PORT, MLFLOW_SERVER_ENV, MLFLOW_VERSION, MinioStore,
   MlflowServer, PATHS, RTrainingJob, SECRET_KEYS,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, fixtureScript, newChart, synthValid } from './constructs-support';
+import { DNS_RULE, NS, containers, envOf, expectMountsResolve, expectRestricted, find, findAll, fixtureScript, newChart, synthValid } from './constructs-support';
 
 function setup(props: Partial<ConstructorParameters<typeof MlflowServer>[2]> = {}) {
   const chart = newChart();
@@ -157,8 +157,13 @@ describe('MlflowServer', () => {
   test('NetworkPolicy: no clients means no ingress at all; clients are admitted on 5000 only', () => {
     const alone = setup();
     const npAlone = find(synthValid(alone.chart), 'NetworkPolicy', 'mlflow');
-    expect(npAlone.spec.policyTypes).toEqual(['Ingress']);
+    expect(npAlone.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(npAlone.spec.ingress ?? []).toEqual([]);
+    // Out: the DNS and MinIO's pods on the S3 container port, nothing else.
+    expect(npAlone.spec.egress).toEqual([DNS_RULE, {
+      to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'minio', 'app.kubernetes.io/instance': 'minio' } } }],
+      ports: [{ protocol: 'TCP', port: 9000 }],
+    }]);
 
     const { chart, mlflow } = setup();
     new RTrainingJob(chart, 'train', { tracking: mlflow, trainingScript: fixtureScript() });
@@ -169,6 +174,11 @@ describe('MlflowServer', () => {
       ports: [{ protocol: 'TCP', port: MLFLOW_PORT }],
     }]);
     expect(find(out, 'Job', 'train').spec.template.metadata.labels).toMatchObject(np.spec.ingress[0].from[0].podSelector.matchLabels);
+    // And the Job's own policy: egress to MLflow's pods on 5000, no ingress.
+    const job = find(out, 'NetworkPolicy', 'train');
+    expect(job.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'r-training', 'app.kubernetes.io/instance': 'train' });
+    expect(job.spec.ingress).toEqual([]);
+    expect(job.spec.egress).toEqual([DNS_RULE, { to: [{ podSelector: { matchLabels: np.spec.podSelector.matchLabels } }], ports: [{ protocol: 'TCP', port: MLFLOW_PORT }] }]);
   });
 
   test('every container is restricted', () => {

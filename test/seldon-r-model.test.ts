@@ -1,8 +1,8 @@
 import {
   DEFAULT_R_SERVING_IMAGE, ENV, MinioStore, MlflowServer, PATHS, R_ENTRYPOINTS, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, RTrainingJob,
-  SELDON_EXECUTOR_HTTP_PORT, SeldonRModel,
+  PayloadLogging, SELDON_EXECUTOR_HTTP_PORT, SeldonRModel,
 } from '../lib';
-import { NS, containers, envOf, expectMountsResolve, expectRestricted, find, fixtureScript, newChart, synthValid } from './constructs-support';
+import { DNS_RULE, NS, containers, envOf, expectMountsResolve, expectRestricted, find, fixtureScript, newChart, synthValid } from './constructs-support';
 
 function setup() {
   const chart = newChart();
@@ -265,7 +265,7 @@ describe('SeldonRModel NetworkPolicy: only the executor, never the model directl
     labels: { ...sdep.spec.predictors[i].componentSpecs[0].metadata.labels, 'seldon-deployment-id': sdep.metadata.name, app: `x-${i}` },
   });
 
-  test('8000 and the metrics port 6000 from the namespace; 9000, 9500 and 5001 from nowhere; another namespace is refused; Istio\'s gateway reaches 8000 only', () => {
+  test('8000 from labelled clients, 8000 and 6000 from monitoring; 9000, 9500 and 5001 from nowhere; an unlabelled pod or another namespace is refused; Istio\'s gateway reaches 8000 only', () => {
     const { chart, mlflow, train } = setup();
     const m = new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, canary: { model: 'models:/iris@challenger', traffic: 10 }, ingress: 'istio' });
     const out = synthValid(chart);
@@ -278,15 +278,22 @@ describe('SeldonRModel NetworkPolicy: only the executor, never the model directl
     expect(np.spec.ingress.flatMap((r: any) => r.ports)).toEqual([
       { protocol: 'TCP', port: 8000 }, { protocol: 'TCP', port: 8000 }, { protocol: 'TCP', port: 6000 },
     ]);
+    expect(m.clientLabels).toEqual({ 'client.rmlops.io/iris': 'true' });
     const neighbour: { ns: string; labels: Record<string, string> } = { ns: NS, labels: { app: 'client' } };
-    const stranger = { ns: 'team-b', labels: { app: 'client' } };
+    const client = { ns: NS, labels: { app: 'client', 'client.rmlops.io/iris': 'true' } };
+    const otherModelsClient = { ns: NS, labels: { 'client.rmlops.io/mtcars': 'true' } };
+    const stranger = { ns: 'team-b', labels: { app: 'client', 'client.rmlops.io/iris': 'true' } };
     const gateway = { ns: 'istio-system', labels: { istio: 'ingressgateway' } };
+    const prometheus = { ns: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' } };
     for (const i of [0, 1]) {
       const pod = podOf(sdep, i);
       const at = (from: typeof neighbour) => [8000, 5001, 9000, 9500, 6000].filter((port) => admits(policies, pod, port, from));
-      expect({ predictor: i, neighbour: at(neighbour), stranger: at(stranger), gateway: at(gateway) })
-        .toEqual({ predictor: i, neighbour: [8000, 6000], stranger: [], gateway: [8000] });
+      expect({ predictor: i, neighbour: at(neighbour), client: at(client), other: at(otherModelsClient), stranger: at(stranger), gateway: at(gateway), prometheus: at(prometheus) })
+        .toEqual({ predictor: i, neighbour: [], client: [8000], other: [], stranger: [], gateway: [8000], prometheus: [8000, 6000] });
     }
+    // Out: the DNS and MLflow's pods on 5000 only (no payload logging, so no S3).
+    expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(np.spec.egress).toEqual([DNS_RULE, { to: [{ podSelector: { matchLabels: mlflow.podSelector } }], ports: [{ protocol: 'TCP', port: 5000 }] }]);
   });
 
   test('`clients` and `scrapers` replace the namespace: only those pods, in their namespaces; [] admits nobody', () => {
@@ -309,6 +316,22 @@ describe('SeldonRModel NetworkPolicy: only the executor, never the model directl
 
     const closed = setup();
     new SeldonRModel(closed.chart, 'iris', { model: closed.train.model, tracking: closed.mlflow, clients: [], scrapers: [] });
-    expect(find(synthValid(closed.chart), 'NetworkPolicy', 'iris').spec).toMatchObject({ policyTypes: ['Ingress'], ingress: [] });
+    expect(find(synthValid(closed.chart), 'NetworkPolicy', 'iris').spec).toMatchObject({ policyTypes: ['Ingress', 'Egress'], ingress: [] });
+  });
+
+  test('`ingressNamespaces` admits the ingress controller\'s namespace to 8000; payload logging opens 9102 to the scrapers and egress to the store\'s S3 port', () => {
+    const { chart, mlflow, train } = setup();
+    const minio = new MinioStore(chart, 'store');
+    new SeldonRModel(chart, 'iris', { model: train.model, tracking: mlflow, ingressNamespaces: ['ingress-nginx'], payloadLogging: PayloadLogging.toBucket(minio) });
+    const out = synthValid(chart);
+    const policies = out.filter((o: any) => o.kind === 'NetworkPolicy');
+    const pod = podOf(find(out, 'SeldonDeployment', 'iris'), 0);
+    const ports = (from: { ns: string; labels: Record<string, string> }) => [8000, 9000, 6000, 9102].filter((port) => admits(policies, pod, port, from));
+    expect(ports({ ns: 'ingress-nginx', labels: { app: 'controller' } })).toEqual([8000]);
+    expect(ports({ ns: 'monitoring', labels: {} })).toEqual([8000, 6000, 9102]);
+    const np = find(out, 'NetworkPolicy', 'iris');
+    expect(np.spec.egress).toContainEqual({ to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'store', 'app.kubernetes.io/instance': 'store' } } }], ports: [{ protocol: 'TCP', port: 9000 }] });
+    // And the store admits the model pods.
+    expect(find(out, 'NetworkPolicy', 'store').spec.ingress[0].from).toContainEqual({ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'r-model', 'app.kubernetes.io/instance': 'iris' } } });
   });
 });

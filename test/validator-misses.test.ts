@@ -99,8 +99,8 @@ describe('the same problem on many objects is one line', () => {
     const lines = message.split('\n').filter((l) => l.includes('metadata.namespace'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toBe('  [ml/minio] PersistentVolumeClaim Risk/minio-data, Service Risk/minio, Deployment Risk/minio, ConfigMap Risk/minio-client-policy, '
-      + 'Job Risk/minio-provision, NetworkPolicy Risk/minio, PersistentVolumeClaim Risk/mlflow-db, Service Risk/mlflow, Deployment Risk/mlflow, '
-      + 'NetworkPolicy Risk/mlflow, ConfigMap Risk/train-script, Job Risk/train, NetworkPolicy Risk/credit, SeldonDeployment Risk/credit: metadata.namespace: "Risk" is not a DNS-1123 label '
+      + 'Job Risk/minio-provision, NetworkPolicy Risk/minio, NetworkPolicy Risk/minio-provision, PersistentVolumeClaim Risk/mlflow-db, Service Risk/mlflow, Deployment Risk/mlflow, '
+      + 'NetworkPolicy Risk/mlflow, NetworkPolicy Risk/train, ConfigMap Risk/train-script, Job Risk/train, NetworkPolicy Risk/credit, NetworkPolicy Risk/credit-clients, SeldonDeployment Risk/credit: metadata.namespace: "Risk" is not a DNS-1123 label '
       + '(lower case alphanumerics and \'-\', starting and ending with an alphanumeric). Fix: use a namespace such as "risk"');
   });
 

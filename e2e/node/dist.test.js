@@ -44,8 +44,14 @@ if (reason && process.env.CI === 'true') {
 
 const ns = storeDeploy.metadata.namespace;
 const OTHER = 'rmlops-node-outsider';
+// The namespace the models' NetworkPolicies admit metrics scrapes from (SeldonRModel's default
+// `scrapers`), where this scenario's scraper pod runs; created if missing, never deleted.
+const SCRAPERS = 'monitoring';
 const iris = sdeps.find((d) => d.metadata.name === 'iris');
 const main = iris.spec.predictors[0];
+// What admits a pod to iris's 8000 under the default deny: the label the model's policies name.
+const IRIS_CLIENT = { 'client.rmlops.io/iris': 'true' };
+const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
 const canary = iris.spec.predictors.find((p) => p !== main && !p.shadow);
 const MODEL = main.componentSpecs[0].spec.containers[0].name;
 const FEATURES = ['Sepal.Length', 'Sepal.Width', 'Petal.Length', 'Petal.Width'];
@@ -138,6 +144,7 @@ describe('the README walkthrough on the real node, and what each step must have 
     const t2 = Date.now();
     for (const n of [ns, OTHER]) await node.kubectl(['delete', 'namespace', n, '--ignore-not-found', '--wait=false']);
     for (const n of [ns, OTHER]) await node.kubectl(['-n', n, 'delete', 'pods', '--all', '--grace-period=0', '--force', '--wait=false']);
+    await node.kubectl(['-n', SCRAPERS, 'delete', 'pod', 'scraper', '--ignore-not-found', '--grace-period=0', '--force']);
     for (const n of [ns, OTHER]) await node.kubectlOk(['delete', 'namespace', n, '--ignore-not-found', '--wait=true', '--timeout=120s'], { timeoutMs: 150000 });
     t.diagnostic(`an earlier run's namespaces deleted in ${secs(Date.now() - t2)} s`);
   });
@@ -165,13 +172,20 @@ describe('the README walkthrough on the real node, and what each step must have 
       assert.deepEqual(missingLeaves(o, got), [], `${o.kind} ${o.metadata.name} stored as written`);
     }
     // Client pods, made now so that they are Ready when needed: one with a training Job's labels
-    // (MLflow admits it), one plain pod of the namespace, one in another namespace.
+    // (MLflow admits it), one with the provisioning Job's, one with iris's model pods' labels (its
+    // policy selects it: the model pods' egress), a labelled client of iris and an unlabelled pod
+    // of the namespace (the default deny isolates both), one in another namespace (no policy
+    // there), and a scraper in the scrapers' namespace.
     await node.kubectlOk(['create', 'namespace', OTHER]);
+    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: SCRAPERS } }) });
     await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       clientPod('trainer-like', ns, training[0].spec.template.metadata.labels),
-      clientPod('predict-client', ns, { app: 'predict-client' }),
+      clientPod('predict-client', ns, { app: 'predict-client', ...IRIS_CLIENT }),
+      clientPod('unlabelled', ns, { app: 'unlabelled' }),
+      clientPod('model-like', ns, main.componentSpecs[0].metadata.labels),
       clientPod('provisioner-like', ns, provision.spec.template.metadata.labels),
       clientPod('outsider', OTHER, { app: 'outsider' }),
+      clientPod('scraper', SCRAPERS, { app: 'scraper' }),
     ] }) });
     await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/predict-client', '--timeout=60s'], { timeoutMs: 90000 });
     // The first prediction, from the moment of the apply: polled from the client pod by the
@@ -369,7 +383,7 @@ describe('the README walkthrough on the real node, and what each step must have 
     assert.deepEqual(c, { answered: N, byVersion: { [versions['iris@challenger']]: N } });
   });
 
-  it('metrics: the R server\'s /prometheus on its metrics port and the executor\'s on 8000, scraped from a client pod on the pod IP, move with predictions', async (t) => {
+  it('metrics: the R server\'s /prometheus on its metrics port and the executor\'s on 8000, scraped from a pod of the scrapers\' namespace on the pod IP, move with predictions', async (t) => {
     const pod = (await predictorPods(main))[0];
     const ip = pod.status.podIP;
     const model = pod.spec.containers.find((c) => c.name === MODEL);
@@ -379,7 +393,9 @@ describe('the README walkthrough on the real node, and what each step must have 
     const execPath = ann['prometheus.io/path'];
     assert.equal(execPath, '/prometheus');
     const scrape = async () => {
-      const [m, e] = await Promise.all([wget('predict-client', `http://${ip}:${metricsPort}/prometheus`), wget('predict-client', `http://${ip}:8000${execPath}`)]);
+      const [m, e] = await Promise.all([
+        wget('scraper', `http://${ip}:${metricsPort}/prometheus`, { namespace: SCRAPERS }), wget('scraper', `http://${ip}:8000${execPath}`, { namespace: SCRAPERS }),
+      ]);
       assert.equal(m.code, 0, `R metrics: ${m.stderr}`);
       assert.equal(e.code, 0, `executor metrics: ${e.stderr}`);
       const sum = (text, re) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.trim().split(/\s+/).pop()), 0);
@@ -406,28 +422,72 @@ describe('the README walkthrough on the real node, and what each step must have 
     assert.ok(after1.executor - before1.executor >= n, `the executor counted ${after1.executor - before1.executor} of ${n} predictions`);
   });
 
-  it('NetworkPolicies on the models: 8000 answers in the namespace; 9000 is refused to every pod but the executor (its Service and the pod IP); another namespace is refused', async () => {
+  it('NetworkPolicies on the models, under the default deny: a labelled client predicts; an unlabelled pod of the namespace and another namespace are refused on 8000 and 9000; 9000 only from the executor', async () => {
     await node.kubectlOk(['-n', OTHER, 'wait', '--for=condition=Ready', 'pod/outsider', '--timeout=60s'], { timeoutMs: 90000 });
+    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/unlabelled', '--timeout=60s'], { timeoutMs: 90000 });
+    assert.ok(policies.some((o) => o.metadata.name === 'default-deny' && Object.keys(o.spec.podSelector).length === 0), 'dist/ has no default deny');
     const pod = (await predictorPods(main))[0];
     const bypass = `http://${iris.metadata.name}-${main.name}-${MODEL}.${ns}.svc.cluster.local:9000`;
     // A prediction where 8000 is meant to answer (a 404 would not tell a refusal apart); the R
     // server's /health/ping on 9000, which it answers to whoever reaches it.
     const get = (from, url, namespace = ns) => wget(from, url, { namespace, seconds: 3, post: url.includes(':8000') ? body(ROWS) : undefined });
-    const [ok, svc9000, ip9000, out8000, out9000, outIp] = await Promise.all([
+    const [ok, okSvc, svc9000, ip9000, bare8000, bareSvc, bare9000, out8000, out9000, outIp] = await Promise.all([
       get('predict-client', `http://${pod.status.podIP}:8000${PREDICTIONS}`),
+      get('predict-client', `${svcUrl(main.name)}${PREDICTIONS}`),
       get('predict-client', `${bypass}/health/ping`),
       get('predict-client', `http://${pod.status.podIP}:9000/health/ping`),
+      get('unlabelled', `http://${pod.status.podIP}:8000${PREDICTIONS}`),
+      get('unlabelled', `${svcUrl(main.name)}${PREDICTIONS}`),
+      get('unlabelled', `http://${pod.status.podIP}:9000/health/ping`),
       get('outsider', `${svcUrl(main.name)}${PREDICTIONS}`, OTHER),
       get('outsider', `http://${pod.status.podIP}:9000/health/ping`, OTHER),
       get('outsider', `http://${pod.status.podIP}:8000${PREDICTIONS}`, OTHER),
     ]);
-    assert.equal(ok.code, 0, `8000 from the namespace: ${ok.stderr}`);
-    assert.notEqual(svc9000.code, 0, `the executor bypass ${bypass} answers a pod of the namespace`);
-    assert.notEqual(ip9000.code, 0, 'the R server\'s pod IP:9000 answers a pod of the namespace');
+    assert.equal(ok.code, 0, `8000 from a labelled client, by pod IP: ${ok.stderr}`);
+    assert.equal(okSvc.code, 0, `8000 from a labelled client, by the Service's DNS name: ${okSvc.stderr}`);
+    assert.notEqual(svc9000.code, 0, `the executor bypass ${bypass} answers a labelled client`);
+    assert.notEqual(ip9000.code, 0, 'the R server\'s pod IP:9000 answers a labelled client');
+    assert.notEqual(bare8000.code, 0, 'an unlabelled pod of the namespace reaches the executor on the pod IP');
+    assert.notEqual(bareSvc.code, 0, 'an unlabelled pod of the namespace reaches the model\'s Service on 8000');
+    assert.notEqual(bare9000.code, 0, 'an unlabelled pod of the namespace reaches the R server on 9000');
     assert.notEqual(out8000.code, 0, 'a pod of another namespace reaches the model\'s Service on 8000');
     assert.notEqual(out9000.code, 0, 'a pod of another namespace reaches the R server on 9000');
     assert.notEqual(outIp.code, 0, 'a pod of another namespace reaches the executor on the pod IP');
     // The executor itself still reaches R on 9000 (over the pod's loopback): the predictions above.
+  });
+
+  it('NetworkPolicies, egress: a model pod reaches DNS and MLflow, not MinIO, not another namespace\'s pod, not DNS\'s pod on another port', async (t) => {
+    await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/model-like', '--timeout=60s'], { timeoutMs: 90000 });
+    // A listener in another namespace (no policy there): busybox httpd in the outsider pod.
+    await node.kubectlOk(['-n', OTHER, 'exec', 'outsider', '--', 'httpd', '-p', '8080', '-h', '/bin']);
+    const outsider = await node.getJson(['-n', OTHER, 'pod', 'outsider']);
+    const dns = (await node.getJson(['-n', 'kube-system', 'pods', '-l', 'k8s-app=kube-dns'])).items.find((p) => p.status.phase === 'Running');
+    const mlflow = objects.find((o) => o.kind === 'Service' && o.metadata.name === tracking.metadata.name);
+    const minioSvc = store.find((o) => o.kind === 'Service');
+    const mlflowUrl = `http://${mlflow.metadata.name}.${ns}.svc:${mlflow.spec.ports[0].port}/health`;
+    const minioUrl = `http://${minioSvc.metadata.name}.${ns}.svc:${minioSvc.spec.ports[0].port}/minio/health/live`;
+    const otherUrl = `http://${outsider.status.podIP}:8080/busybox`;
+    const dnsHealth = `http://${dns.status.podIP}:8080/health`;
+    // Output to /dev/null: the outsider's httpd serves the busybox binary.
+    const fetch = (from, url, namespace = ns) => exec(from, ['timeout', '4', 'wget', '-q', '-O', '/dev/null', url], { namespace });
+    const [toMlflow, toMinio, toOther, toDnsHealth, ctlOther, ctlDnsHealth, ctlMinio, trainerMinio, provisionerConsole] = await Promise.all([
+      fetch('model-like', mlflowUrl), fetch('model-like', minioUrl), fetch('model-like', otherUrl), fetch('model-like', dnsHealth),
+      fetch('scraper', otherUrl, SCRAPERS), fetch('scraper', dnsHealth, SCRAPERS), fetch('provisioner-like', minioUrl),
+      fetch('trainer-like', minioUrl),
+      fetch('provisioner-like', `http://${minioSvc.metadata.name}.${ns}.svc:${minioSvc.spec.ports.find((p) => p.name === 'console').port}/`),
+    ]);
+    t.diagnostic(`model pod: MLflow ${toMlflow.code === 0 ? 'reached' : 'refused'}, MinIO ${toMinio.code === 0 ? 'reached' : 'refused'}, another namespace's pod ${toOther.code === 0 ? 'reached' : 'refused'}, CoreDNS's 8080 ${toDnsHealth.code === 0 ? 'reached' : 'refused'}; training pod to MinIO ${trainerMinio.code === 0 ? 'reached' : 'refused'}; the provisioner to MinIO's console ${provisionerConsole.code === 0 ? 'reached' : 'refused'}`);
+    // Name resolution and MLflow pass (the model pods' wiring) ...
+    assert.equal(toMlflow.code, 0, `a model pod cannot reach MLflow by name: ${toMlflow.stderr}`);
+    // ... and what is not wired is refused, while the same URLs answer from a pod they allow.
+    assert.equal(ctlMinio.code, 0, `MinIO does not answer the provisioner: ${ctlMinio.stderr}`);
+    assert.notEqual(toMinio.code, 0, 'a model pod (no payload logging) reaches MinIO');
+    assert.notEqual(trainerMinio.code, 0, 'a training pod reaches MinIO (it has MLflow\'s artifact proxy)');
+    assert.equal(ctlOther.code, 0, `the outsider's listener does not answer a pod of no policy: ${ctlOther.stderr}`);
+    assert.notEqual(toOther.code, 0, 'a model pod reaches a pod of another namespace');
+    assert.equal(ctlDnsHealth.code, 0, `CoreDNS's health port does not answer a pod of no policy: ${ctlDnsHealth.stderr}`);
+    assert.notEqual(toDnsHealth.code, 0, 'a model pod reaches the DNS pod on a port other than 53');
+    assert.notEqual(provisionerConsole.code, 0, 'the provisioner reaches MinIO\'s console port (only 9000 is allowed)');
   });
 
   it('Pod Security: the namespace\'s enforce level refuses a violating pod at admission, and admitted every pod of dist/ and of the operator', async () => {
@@ -529,7 +589,11 @@ describe('the README walkthrough on the real node, and what each step must have 
   it('README step 8: the promotion CronJob, triggered once, moves iris@champion, and the rolled champion pods serve that version', async (t) => {
     const t1 = Date.now();
     const out = await walk.run(8, { log });
-    t.diagnostic(`promotion and roll in ${secs(Date.now() - t1)} s: ${out[2].stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`);
+    const logs = out.find((o) => /logs job\//.test(o.text));
+    t.diagnostic(`promotion and roll in ${secs(Date.now() - t1)} s: ${logs.stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`);
+    // The promotion reached the API server through its narrowed egress rule: the patched policy.
+    const np = await node.getJson(['-n', ns, 'networkpolicy', 'iris-promote']);
+    t.diagnostic(`iris-promote's egress to the API server: ${JSON.stringify(np.spec.egress[2])}`);
     // Right after the roll, the old pods' executors may still refuse a new connection (see the
     // graceful termination above): asked again, at most 20 times, until the answer comes.
     let r;
@@ -617,7 +681,7 @@ describe('the README walkthrough on the real node, and what each step must have 
   });
 
   // Issue 20 §5 and §6 on this stack: the faults, then KServe on the same node (e2e/node/faults.js).
-  require('./monitor').register({ node, ns, dist, wget, predictorPods, scrapePod: 'predict-client' });
+  require('./monitor').register({ node, ns, dist, wget, predictorPods, scrapePod: 'scraper', scrapeNamespace: SCRAPERS });
   require('./faults').register({ node, ns, dist, clientPod });
 
   it('the node stops and nothing of it is left', async (t) => {

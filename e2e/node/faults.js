@@ -182,7 +182,8 @@ function register({ node, ns, dist, clientPod }) {
     await node.kubectl(['-n', ns, 'delete', 'sdep', 'seed-collide', '--ignore-not-found', '--wait=true', '--timeout=60s'], { timeoutMs: 90000 });
     await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [
       sdep,
-      clientPod('fault-probe', ns, { app: 'fault-probe' }),
+      // Labelled as the model's client: under the namespace's default deny only those reach 8000.
+      clientPod('fault-probe', ns, { app: 'fault-probe', [`client.rmlops.io/${sdep.metadata.name}`]: 'true' }),
       clientPod('fault-trainer', ns, trainer.spec.template.metadata.labels),
     ] }) });
     const t1 = Date.now();
@@ -254,6 +255,7 @@ function register({ node, ns, dist, clientPod }) {
     // Each pod Ready as the kubelet itself reports it (its /pods, through the API server): the
     // API's copy of a pod's status is stale while the kubelet is down.
     const kubeletReady = async () => {
+      // Right after its restart the kubelet lists no pod as `"items": null`.
       const r = await node.kubectl(['get', '--raw', `/api/v1/nodes/${node.net.nodeName}/proxy/pods`], { timeoutMs: 10000 });
       // Right after its restart the kubelet lists no pod at all as `"items": null`.
       return r.code === 0 ? readyPods(JSON.parse(r.stdout).items || []) : [];
@@ -288,6 +290,14 @@ function register({ node, ns, dist, clientPod }) {
       t.diagnostic(`${component}: stopped in ${restarted.stopped.toFixed(1)} s; node Ready after ${restarted.ready.toFixed(1)} s and every pod Ready (kubelet's view) after about ${podsReady.toFixed(1)} s; containers restarted: ${again.join(', ') || 'none'}; predictions from the node meanwhile: ${during.failed} of ${during.requests} failed`);
       assert.ok(during.recovered, `predictions from the node fail after restarting ${component}`);
       // And from a client pod, through exec (the kubelet's streaming) and the Service's DNS name.
+      // The kubelet reports the pods Ready from its own state before containerd's socket is back
+      // (seen on the node: "dial unix .../containerd.sock: no such file"), and exec needs that
+      // socket: the exec is retried, at most 30 times a second apart, on that error only.
+      for (let i = 0; i < 30; i++) {
+        const r = await exec('fault-probe', ['true'], 10000);
+        if (r.code === 0 || !/unable to upgrade connection|containerd\.sock/.test(r.stderr)) break;
+        await new Promise((res) => setTimeout(res, 1000));
+      }
       const ok = await probe(5);
       assert.ok(ok.every((x) => x.ok), `predictions from a client pod fail after restarting ${component}`);
     }

@@ -202,7 +202,8 @@ function register({ node, clientPod, installing = () => null }) {
     assert.deepEqual(spec.containers.map((c) => c.name), ['kserve-container']);
     assert.ok(spec.containers[0].ports.some((p) => p.containerPort === 8080));
 
-    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(clientPod('kserve-client', ns, { app: 'kserve-client' })) });
+    // Labelled as mtcars's client: dist-kserve/'s default deny and mtcars's policies admit only those.
+    await node.kubectlOk(['apply', '-f', '-'], { input: JSON.stringify(clientPod('kserve-client', ns, { app: 'kserve-client', 'client.rmlops.io/mtcars': 'true' })) });
     await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/kserve-client', '--timeout=60s'], { timeoutMs: 90000 });
     const body = JSON.stringify({ inputs: [
       { name: 'wt', shape: [1], datatype: 'FP64', data: [2.62] }, { name: 'hp', shape: [1], datatype: 'FP64', data: [110] },

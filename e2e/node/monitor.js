@@ -4,11 +4,12 @@
 // each logged by Seldon's executor to the payload sink in its pod, which uploads to MinIO. The
 // iris-monitor CronJob, triggered once, must fetch that log (mc), compare it with the champion's
 // training reference (R, against MLflow by its Service name), upload its figures (mc), and the
-// sink of an iris-default pod must serve them on its metrics port to a scraping pod.
+// sink of an iris-default pod must serve them on its metrics port to a pod of the scrapers'
+// namespace (the only one its NetworkPolicy admits there).
 const { it } = require('node:test');
 const assert = require('node:assert/strict');
 
-function register({ node, ns, dist, wget, predictorPods, scrapePod }) {
+function register({ node, ns, dist, wget, predictorPods, scrapePod, scrapeNamespace }) {
   const cron = dist.of('CronJob').find((c) => c.metadata.name === 'iris-monitor');
   const iris = dist.seldonDeployments().find((d) => d.metadata.name === 'iris');
   const main = iris.spec.predictors[0];
@@ -19,7 +20,7 @@ function register({ node, ns, dist, wget, predictorPods, scrapePod }) {
     const port = sink.ports.find((p) => p.name === 'sink-metrics').containerPort;
     const pod = (await predictorPods(main))[0];
     const metrics = async () => {
-      const r = await wget(scrapePod, `http://${pod.status.podIP}:${port}/metrics`);
+      const r = await wget(scrapePod, `http://${pod.status.podIP}:${port}/metrics`, { namespace: scrapeNamespace });
       assert.equal(r.code, 0, `the sink's metrics: ${r.stderr}`);
       return r.stdout;
     };

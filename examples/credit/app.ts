@@ -14,7 +14,7 @@ import * as path from 'path';
 import { App, Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import {
-  MlflowServer, POD_SECURITY_LABELS, PodSettings, RTrainingJob, RmlopsDefaults, SeldonRModel, TrainingScript,
+  MlflowServer, NamespaceIsolation, POD_SECURITY_LABELS, PodSettings, RTrainingJob, RmlopsDefaults, SeldonRModel, TrainingScript,
 } from '../../lib';
 
 /** Namespace of the risk team. */
@@ -42,6 +42,9 @@ export function buildCreditApp(outdir: string): App {
     metadata: { name: CREDIT_NAMESPACE, labels: { ...POD_SECURITY_LABELS, ...PLATFORM_MLFLOW.clientNamespaceLabels } },
   });
   const chart = new Chart(app, 'credit', { namespace: CREDIT_NAMESPACE });
+  // Default deny in `risk`; the constructs' policies open DNS, the platform's MLflow and the
+  // model's clients (docs/network.md).
+  new NamespaceIsolation(chart, 'isolation');
   // The team's service account; its token is mounted nowhere (every pod sets automount false).
   new k8s.KubeServiceAccount(chart, 'ServiceAccount', {
     metadata: { name: 'credit-runner', labels: { 'app.kubernetes.io/part-of': 'rmlops' } },
