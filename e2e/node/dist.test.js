@@ -681,8 +681,13 @@ describe('the README walkthrough on the real node, and what each step must have 
   });
 
   // Issue 20 §5 and §6 on this stack: the faults, then KServe on the same node (e2e/node/faults.js).
-  require('./monitor').register({ node, ns, dist, wget, predictorPods, scrapePod: 'scraper', scrapeNamespace: SCRAPERS });
-  require('./faults').register({ node, ns, dist, clientPod });
+  require('./faults').register({
+    node, ns, dist, clientPod,
+    // After the faults, before KServe takes the node: the seed's failure above deletes the
+    // SeldonDeployments, the faults' set-up brings iris back, and its pods have logged the
+    // faults' predictions by then.
+    afterFaults: () => require('./monitor').register({ node, ns, dist, wget, predictorPods, scrapePod: 'scraper', scrapeNamespace: SCRAPERS }),
+  });
 
   it('the node stops and nothing of it is left', async (t) => {
     walk.stop();

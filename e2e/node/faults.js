@@ -109,7 +109,7 @@ async function hostProbe(ip, port, urlPath, body, expect, stop, maxSeconds) {
   return results;
 }
 
-function register({ node, ns, dist, clientPod }) {
+function register({ node, ns, dist, clientPod, afterFaults }) {
   const sdeps = dist.seldonDeployments();
   const sdep = sdeps.find((d) => d.metadata.name === 'iris') || sdeps[0];
   const predictor = sdep.spec.predictors[0];
@@ -339,6 +339,7 @@ function register({ node, ns, dist, clientPod }) {
     assert.ok(figures.modelPod, 'the model pod fault did not run');
   });
 
+  if (afterFaults) afterFaults();
   kserve.register({ node, clientPod, installing: () => kserveInstall });
 }
 
