@@ -456,7 +456,7 @@ describe('the README walkthrough on the real node, and what each step must have 
     // The executor itself still reaches R on 9000 (over the pod's loopback): the predictions above.
   });
 
-  it('NetworkPolicies, egress: a model pod reaches DNS and MLflow, not MinIO, not another namespace\'s pod, not DNS\'s pod on another port', async (t) => {
+  it('NetworkPolicies, egress: a model pod reaches DNS, MLflow and MinIO\'s S3 port (its payload sink), not another namespace\'s pod, not DNS\'s pod on another port', async (t) => {
     await node.kubectlOk(['-n', ns, 'wait', '--for=condition=Ready', 'pod/model-like', '--timeout=60s'], { timeoutMs: 90000 });
     // A listener in another namespace (no policy there): busybox httpd in the outsider pod.
     await node.kubectlOk(['-n', OTHER, 'exec', 'outsider', '--', 'httpd', '-p', '8080', '-h', '/bin']);
@@ -481,7 +481,8 @@ describe('the README walkthrough on the real node, and what each step must have 
     assert.equal(toMlflow.code, 0, `a model pod cannot reach MLflow by name: ${toMlflow.stderr}`);
     // ... and what is not wired is refused, while the same URLs answer from a pod they allow.
     assert.equal(ctlMinio.code, 0, `MinIO does not answer the provisioner: ${ctlMinio.stderr}`);
-    assert.notEqual(toMinio.code, 0, 'a model pod (no payload logging) reaches MinIO');
+    // dist/'s models log payloads: the sink in their pods uploads to MinIO's S3 port.
+    assert.equal(toMinio.code, 0, `a model pod (payload logging) cannot reach MinIO's S3 port: ${toMinio.stderr}`);
     assert.notEqual(trainerMinio.code, 0, 'a training pod reaches MinIO (it has MLflow\'s artifact proxy)');
     assert.equal(ctlOther.code, 0, `the outsider's listener does not answer a pod of no policy: ${ctlOther.stderr}`);
     assert.notEqual(toOther.code, 0, 'a model pod reaches a pod of another namespace');

@@ -301,6 +301,12 @@ function register({ node, ns, dist, clientPod, afterFaults }) {
       const ok = await probe(5);
       assert.ok(ok.every((x) => x.ok), `predictions from a client pod fail after restarting ${component}`);
     }
+    // The API's view lags the kubelet's after its restart, and Services route by the API's:
+    // the next tests (and any client through a Service) need every pod Ready there too.
+    await until('every pod Ready again in the API (Service endpoints)', async () => {
+      const now = readyPods((await node.getJson(['pods', '-A'])).items);
+      return before.every((b) => now.some((x) => key(x) === key(b)));
+    }, 120000);
     assert.deepEqual(node.running().sort(), ['containerd', 'kine', 'kube-apiserver', 'kube-controller-manager', 'kube-proxy', 'kube-router', 'kube-scheduler', 'kubelet']);
   });
 
