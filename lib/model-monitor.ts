@@ -52,13 +52,21 @@ export const MONITOR_METRICS_FILE = `${MONITOR.payloadMount}/metrics.prom`;
  * fail here, with mc's message), then copies the objects of every UTC day the window touches
  * (the key layout's `<YYYY-MM-DD>` folders) into one flat folder; segment names are unique
  * across days. A day without objects is normal (no traffic); R filters the records by time.
+ * Connection errors of the listing are retried for about 60 s: on the real node the pod started
+ * before kube-router admitted its new address to MinIO's policy, and the first connection was
+ * refused. Any other error (credentials, bucket) fails at once.
  */
 export const MONITOR_FETCH_SH = [
   'set -eu',
   'mc alias set store "$S3_ENDPOINT" "$S3_ACCESS_KEY_ID" "$S3_SECRET_ACCESS_KEY" --api S3v4 --path on >/dev/null',
   'src="store/$S3_BUCKET/$PAYLOAD_FOLDER"',
   'mkdir -p "$DEST"',
-  'present=$(mc ls "$src/")',
+  'i=0',
+  'until present=$(mc ls "$src/" 2>"$HOME/mc-ls.err"); do',
+  '  i=$((i + 1))',
+  '  if [ "$i" -ge 30 ] || ! grep -qE "connection refused|no route to host|i/o timeout|no such host|connection reset" "$HOME/mc-ls.err"; then cat "$HOME/mc-ls.err" >&2; exit 1; fi',
+  '  sleep 2',
+  'done',
   'now=$(date -u +%s); t=$((now - WINDOW_SECONDS)); days=""',
   'while [ "$t" -le "$now" ]; do days="$days $(date -u -d "@$t" +%Y-%m-%d)"; t=$((t + 86400)); done',
   'days="$days $(date -u -d "@$now" +%Y-%m-%d)"',

@@ -246,7 +246,7 @@ describe('ModelMonitor fetch and upload scripts (sh, mc stand-in)', () => {
   afterAll(() => dirs.forEach((d) => fs.rmSync(d, { recursive: true, force: true })));
   const day = (offsetDays: number) => new Date(Date.now() + offsetDays * 86400000).toISOString().slice(0, 10);
 
-  function run(container: 'fetch' | 'upload', listing: string[], env: Record<string, string> = {}, lsFails = false) {
+  function run(container: 'fetch' | 'upload', listing: string[], env: Record<string, string> = {}, lsFails = false, lsRefused = 0) {
     const { chart } = setup({ windowSeconds: 2 * 86400 });
     const c = step(podOf(synthValid(chart)), container);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-monitor-'));
@@ -255,6 +255,8 @@ describe('ModelMonitor fetch and upload scripts (sh, mc stand-in)', () => {
     fs.writeFileSync(path.join(dir, 'mc'), [
       '#!/bin/sh',
       `echo "$*" >> "${dir}/calls"`,
+      // The first `lsRefused` listings fail as a connection the network does not admit yet.
+      `if [ "$1" = ls ] && [ "$(grep -c '^ls ' "${dir}/calls")" -le ${lsRefused} ]; then echo 'mc: <ERROR> Unable to list folder. dial tcp 10.96.0.9:9000: connect: connection refused' >&2; exit 1; fi`,
       `if [ "$1" = ls ]; then ${lsFails ? 'echo "mc: <ERROR> Access Denied." >&2; exit 1' : `cat "${dir}/listing"`}; fi`,
       // `mc cp --recursive --quiet <src>/<day>/ <dest>/`: one object per day copied.
       'if [ "$1" = cp ] && [ "$2" = --recursive ]; then d=$(basename "$4"); touch "$5/$d-0001.jsonl"; fi',
@@ -290,6 +292,15 @@ describe('ModelMonitor fetch and upload scripts (sh, mc stand-in)', () => {
     expect(denied.code).not.toBe(0);
     expect(denied.stderr).toContain('Access Denied');
     expect(denied.calls.filter((c) => c.startsWith('cp '))).toEqual([]);
+  });
+
+  test('fetch retries a refused connection (a new pod before the policy agent admits it), bounded; an S3 error is not retried', () => {
+    const r = run('fetch', [day(0)], { HOME: os.tmpdir() }, false, 2);
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(r.calls.filter((c) => c.startsWith('ls ')).length).toBe(3);
+    expect(r.calls.filter((c) => c.startsWith('cp '))).toHaveLength(1);
+    const denied = run('fetch', [day(0)], { HOME: os.tmpdir() }, true);
+    expect(denied.calls.filter((c) => c.startsWith('ls ')).length).toBe(1);
   });
 
   test('upload puts the metrics file at the monitor\'s key with one cp', () => {
