@@ -19,6 +19,7 @@ import {
 } from './k8s-names';
 import { MONITORING_KINDS, builtInSchemaErrors, inferenceServiceSchemaErrors, monitoringSchemaErrors, seldonSchemaErrors, unknownFieldErrors } from './k8s-schemas';
 import { seldonRolloutRules } from './rollout-rules';
+import { containersOf, entries, isEmptySelector, labelSelectorMatches, list, namespaceOf, urlParts } from './manifest-access';
 import { isolationWarnings, reachabilityErrors } from './network-validation';
 import { suggestDnsLabel } from './validate';
 
@@ -286,18 +287,6 @@ function check(report: Report, at: string, value: unknown, rule: Check): void {
   if (bad) report(at, bad);
 }
 
-function list(value: unknown): any[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function entries(value: unknown): [string, unknown][] {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value) : [];
-}
-
-function namespaceOf(obj: any): string {
-  return typeof obj?.metadata?.namespace === 'string' ? obj.metadata.namespace : '';
-}
-
 function isSeldon(obj: any): boolean {
   return obj?.kind === SELDON_KIND && obj?.apiVersion === SELDON_API_VERSION;
 }
@@ -347,33 +336,6 @@ function podTemplates(obj: any): PodTemplate[] {
   return [];
 }
 
-/** Init containers first, then containers, each with its JSON path. */
-function containersOf(t: PodTemplate): { c: any; at: string; init: boolean }[] {
-  return [
-    ...list(t.spec.initContainers).map((c, i) => ({ c, at: `${t.at}.initContainers[${i}]`, init: true })),
-    ...list(t.spec.containers).map((c, i) => ({ c, at: `${t.at}.containers[${i}]`, init: false })),
-  ];
-}
-
-function selectorMatches(selector: any, labels: Record<string, unknown>): boolean {
-  for (const [k, v] of entries(selector?.matchLabels)) if (labels[k] !== v) return false;
-  for (const e of list(selector?.matchExpressions)) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e?.key);
-    const values = list(e?.values);
-    switch (e?.operator) {
-      case 'In': if (!has || !values.includes(labels[e.key])) return false; break;
-      case 'NotIn': if (has && values.includes(labels[e.key])) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
-    }
-  }
-  return true;
-}
-
-function isEmptySelector(selector: any): boolean {
-  return entries(selector?.matchLabels).length === 0 && list(selector?.matchExpressions).length === 0;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Schemas
@@ -710,7 +672,7 @@ function workloadRules(obj: any, report: Report): void {
     const selector = obj.spec?.selector;
     const labels = obj.spec?.template?.metadata?.labels ?? {};
     if (isEmptySelector(selector)) report('spec.selector', `an empty selector is invalid for a ${kind}`);
-    else if (!selectorMatches(selector, labels)) report('spec.selector', 'does not match spec.template.metadata.labels');
+    else if (!labelSelectorMatches(selector, labels)) report('spec.selector', 'does not match spec.template.metadata.labels');
     const rp = obj.spec?.template?.spec?.restartPolicy;
     if (rp !== undefined && rp !== 'Always') report('spec.template.spec.restartPolicy', `${JSON.stringify(rp)}: a ${kind} only allows Always`);
   }
@@ -719,7 +681,7 @@ function workloadRules(obj: any, report: Report): void {
     const rp = kind === 'Job' ? obj.spec?.template?.spec?.restartPolicy : obj.spec?.jobTemplate?.spec?.template?.spec?.restartPolicy;
     if (rp !== 'Never' && rp !== 'OnFailure') report(at, `${JSON.stringify(rp)}: a ${kind}'s pods need restartPolicy Never or OnFailure`);
   }
-  if (kind === 'Job' && obj.spec?.manualSelector === true && !selectorMatches(obj.spec?.selector, obj.spec?.template?.metadata?.labels ?? {})) {
+  if (kind === 'Job' && obj.spec?.manualSelector === true && !labelSelectorMatches(obj.spec?.selector, obj.spec?.template?.metadata?.labels ?? {})) {
     report('spec.selector', 'does not match spec.template.metadata.labels');
   }
 }
@@ -749,7 +711,7 @@ function serviceRules(svc: any, templates: PodTemplate[] | undefined, report: Re
   const selector = svc.spec?.selector;
   if (!templates || entries(selector).length === 0) return; // no selector: endpoints are managed elsewhere
   const selected = templates.filter((t) =>
-    namespaceOf(t.obj) === namespaceOf(svc) && selectorMatches({ matchLabels: selector }, t.labels));
+    namespaceOf(t.obj) === namespaceOf(svc) && labelSelectorMatches({ matchLabels: selector }, t.labels));
   if (selected.length === 0) {
     report('spec.selector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
     return;
@@ -771,7 +733,7 @@ function serviceRules(svc: any, templates: PodTemplate[] | undefined, report: Re
  */
 function networkPolicyRules(np: any, templates: PodTemplate[], report: Report): void {
   const local = templates.filter((t) => namespaceOf(t.obj) === namespaceOf(np));
-  const matchesSome = (selector: any) => local.some((t) => selectorMatches(selector, t.labels));
+  const matchesSome = (selector: any) => local.some((t) => labelSelectorMatches(selector, t.labels));
   const selector = np.spec?.podSelector;
   if (!isEmptySelector(selector) && !isClientSelector(selector) && !matchesSome(selector)) {
     report('spec.podSelector', `${JSON.stringify(selector)} matches no pod template in the manifests (same namespace)`);
@@ -933,16 +895,6 @@ const KSERVE_S3_VIRTUAL_BUCKET_ANNOTATION = 'serving.kserve.io/s3-usevirtualbuck
 /** The quality metric train_main() uses when QUALITY_METRIC is not set (r/R/training.R). */
 const DEFAULT_QUALITY_METRIC = 'accuracy';
 
-/** Host and port of a URL, or of `host[:port]` without a scheme; undefined if it does not parse. */
-function urlParts(value: string): { host: string; port: number } | undefined {
-  try {
-    const u = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
-    const port = u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80;
-    return { host: u.hostname.replace(/^\[|\]$/g, '').toLowerCase(), port };
-  } catch {
-    return undefined;
-  }
-}
 
 /** A loopback name or address: in a pod, the pod itself. */
 function isLoopback(host: string): boolean {

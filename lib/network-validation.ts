@@ -6,6 +6,7 @@
  * it, on the pods and target port the Service's DNAT leads to, as Kubernetes enforces them.
  * A client that is isolated for egress must also reach some DNS on port 53 to resolve the name.
  */
+import { containersOf, entries, isEmptySelector, labelSelectorMatches, list, namespaceOf, urlParts } from './manifest-access';
 import { NAMESPACE_NAME_LABEL } from './pod-defaults';
 
 /** A pod spec inside an object, as manifest-validation finds them. */
@@ -18,26 +19,6 @@ export interface PolicyPod {
 
 type Report = (obj: any, at: string, message: string) => void;
 
-const list = (v: unknown): any[] => (Array.isArray(v) ? v : []);
-const entries = (v: unknown): [string, unknown][] => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.entries(v) : []);
-const nsOf = (obj: any): string => (typeof obj?.metadata?.namespace === 'string' ? obj.metadata.namespace : '');
-
-/** matchLabels and matchExpressions of a label selector against labels (an empty selector matches everything). */
-export function labelSelectorMatches(selector: any, labels: Record<string, unknown>): boolean {
-  for (const [k, v] of entries(selector?.matchLabels)) if (labels[k] !== v) return false;
-  for (const e of list(selector?.matchExpressions)) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e?.key);
-    const values = list(e?.values);
-    switch (e?.operator) {
-      case 'In': if (!has || !values.includes(labels[e.key])) return false; break;
-      case 'NotIn': if (has && values.includes(labels[e.key])) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
-    }
-  }
-  return true;
-}
 
 /** The policy types in force: as written, else Ingress plus Egress when egress rules are given (the API server's defaulting). */
 function policyTypes(np: any): string[] {
@@ -78,7 +59,7 @@ function portMatches(p: any, port: number, protocol: string, portNames: Readonly
 
 /** The policies isolating `pod` in `direction`, or undefined when none does (everything allowed). */
 function isolating(policies: any[], pod: Endpoint, direction: 'Ingress' | 'Egress'): any[] | undefined {
-  const own = policies.filter((np) => nsOf(np) === pod.ns && policyTypes(np).includes(direction)
+  const own = policies.filter((np) => namespaceOf(np) === pod.ns && policyTypes(np).includes(direction)
     && labelSelectorMatches(np.spec?.podSelector ?? {}, pod.labels));
   return own.length > 0 ? own : undefined;
 }
@@ -93,7 +74,7 @@ function allowed(policies: any[], objects: any[], pod: Endpoint, other: Endpoint
     const ports = list(rule?.ports);
     const peers = rule?.[peersKey];
     const portOk = ports.length === 0 || ports.some((p) => portMatches(p, port, protocol, portNames));
-    const peerOk = peers === undefined || list(peers).length === 0 || list(peers).some((peer) => peerMatches(peer, nsOf(np), other, objects));
+    const peerOk = peers === undefined || list(peers).length === 0 || list(peers).some((peer) => peerMatches(peer, namespaceOf(np), other, objects));
     return portOk && peerOk;
   }));
   return ok ? undefined : isolatedBy.map((np) => String(np.metadata?.name));
@@ -117,14 +98,9 @@ function serviceOf(host: string, clientNs: string): { name: string; ns: string }
   return undefined;
 }
 
+/** An http(s) URL's host and port: only those name a Service here. */
 function urlOf(value: string): { host: string; port: number } | undefined {
-  if (!/^https?:\/\//i.test(value)) return undefined;
-  try {
-    const u = new URL(value);
-    return { host: u.hostname.toLowerCase(), port: u.port !== '' ? Number(u.port) : u.protocol === 'https:' ? 443 : 80 };
-  } catch {
-    return undefined;
-  }
+  return /^https?:\/\//i.test(value) ? urlParts(value) : undefined;
 }
 
 function containerPorts(t: PolicyPod): { name?: string; containerPort: number; protocol?: string }[] {
@@ -140,15 +116,13 @@ export function reachabilityErrors(objects: any[], pods: readonly PolicyPod[], r
   if (policies.length === 0) return;
   const services = objects.filter((o) => o?.kind === 'Service' && o?.apiVersion === 'v1');
   for (const t of pods) {
-    const client: Endpoint = { ns: nsOf(t.obj), labels: t.labels };
-    const containers = [...list(t.spec?.initContainers).map((c, i) => ({ c, at: `${t.at}.initContainers[${i}]` })),
-      ...list(t.spec?.containers).map((c, i) => ({ c, at: `${t.at}.containers[${i}]` }))];
-    for (const { c, at } of containers) {
+    const client: Endpoint = { ns: namespaceOf(t.obj), labels: t.labels };
+    for (const { c, at } of containersOf(t)) {
       for (const [i, e] of list(c?.env).entries()) {
         if (typeof e?.value !== 'string') continue;
         const url = urlOf(e.value);
         const ref = url && serviceOf(url.host, client.ns);
-        const svc = ref && services.find((s) => s.metadata?.name === ref.name && nsOf(s) === ref.ns);
+        const svc = ref && services.find((s) => s.metadata?.name === ref.name && namespaceOf(s) === ref.ns);
         if (!url || !svc) continue;
         const sp = list(svc.spec?.ports).find((p) => p?.port === url.port);
         const selector = svc.spec?.selector;
@@ -158,15 +132,15 @@ export function reachabilityErrors(objects: any[], pods: readonly PolicyPod[], r
         if (!dnsAllowed(policies, client)) {
           report(t.obj, eat, `${what}: the pods cannot resolve ${url.host}: the NetworkPolicies isolating their egress allow nothing to port 53/UDP. Fix: allow egress to the cluster DNS (every construct's policy does; RmlopsDefaults.set(app, { dns }) moves it), or add a NetworkPolicy selecting these pods with egress to kube-system's kube-dns pods on 53 UDP and TCP (docs/network.md)`);
         }
-        const servers = pods.filter((s) => nsOf(s.obj) === nsOf(svc) && labelSelectorMatches({ matchLabels: selector }, s.labels));
+        const servers = pods.filter((s) => namespaceOf(s.obj) === namespaceOf(svc) && labelSelectorMatches({ matchLabels: selector }, s.labels));
         for (const s of servers) {
-          const server: Endpoint = { ns: nsOf(s.obj), labels: s.labels };
+          const server: Endpoint = { ns: namespaceOf(s.obj), labels: s.labels };
           const ports = containerPorts(s);
           const names = new Map(ports.filter((p) => typeof p?.name === 'string').map((p) => [p.name as string, p.containerPort]));
           const target = sp.targetPort === undefined ? sp.port : typeof sp.targetPort === 'number' ? sp.targetPort : names.get(sp.targetPort);
           if (typeof target !== 'number') continue;
           const protocol = sp.protocol ?? 'TCP';
-          const serverName = `${s.obj.kind} ${nsOf(s.obj) ? `${nsOf(s.obj)}/` : ''}${s.obj.metadata?.name}`;
+          const serverName = `${s.obj.kind} ${namespaceOf(s.obj) ? `${namespaceOf(s.obj)}/` : ''}${s.obj.metadata?.name}`;
           const egress = allowed(policies, objects, client, server, 'Egress', target, protocol, names);
           if (egress) {
             report(t.obj, eat, `${what}: the pods cannot reach Service ${svc.metadata.name}'s pods (${serverName}, target port ${target}): no egress rule of the NetworkPolicies isolating them (${egress.join(', ')}) allows it. Fix: wire the client to the server by reference (\`tracking\`, \`artifactStore\`, \`PayloadLogging.toBucket\`), which writes the rule, or add a NetworkPolicy selecting these pods with egress to those pods on port ${target} (docs/network.md)`);
@@ -183,12 +157,11 @@ export function reachabilityErrors(objects: any[], pods: readonly PolicyPod[], r
 
 /** Warns about each Namespace of the manifests that no default-deny NetworkPolicy (every pod, both directions, no rule) isolates. */
 export function isolationWarnings(objects: any[], report: Report): void {
-  const denies = objects.filter((o) => o?.kind === 'NetworkPolicy' && entries(o?.spec?.podSelector?.matchLabels).length === 0
-    && list(o?.spec?.podSelector?.matchExpressions).length === 0
+  const denies = objects.filter((o) => o?.kind === 'NetworkPolicy' && isEmptySelector(o?.spec?.podSelector)
     && ['Ingress', 'Egress'].every((d) => policyTypes(o).includes(d)) && list(o?.spec?.ingress).length === 0 && list(o?.spec?.egress).length === 0);
   for (const ns of objects.filter((o) => o?.kind === 'Namespace')) {
     const name = ns.metadata?.name;
-    if (typeof name !== 'string' || denies.some((d) => nsOf(d) === name)) continue;
+    if (typeof name !== 'string' || denies.some((d) => namespaceOf(d) === name)) continue;
     report(ns, 'metadata.name', `${JSON.stringify(name)} has no default-deny NetworkPolicy: pods no construct's policy selects (a debugging pod, a hand-written Deployment) send and receive anything. Fix: add \`new NamespaceIsolation(chart, 'isolation')\` to the chart of that namespace (docs/network.md)`);
   }
 }
