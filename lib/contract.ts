@@ -324,6 +324,13 @@ export const SELDON_EXECUTOR_CONTAINER_NAME = 'seldon-container-engine' as const
 export const SELDON_MODEL_GRPC_PORT = 9500 as const;
 /** Metrics port the operator declares (port name `metrics`) on the first graph-node container. */
 export const SELDON_MODEL_METRICS_PORT = 6000 as const;
+/** The operator's name of that port (also what a PodMonitor scrapes it by). */
+export const SELDON_MODEL_METRICS_PORT_NAME = 'metrics' as const;
+/**
+ * Name of the R model container of a SeldonDeployment, which is also its graph node name (Seldon
+ * pairs them by name) and the componentSpec's name (the operator's Deployment `<sdep>-<predictor>-0-model`).
+ */
+export const MODEL_CONTAINER_NAME = 'model' as const;
 /**
  * Port names the operator gives the model container (`http`, `grpc`, `metrics`) and the executor
  * (`http`, `metrics`, `grpc`): named-port references (Service targetPorts, PodMonitors, probes)

@@ -7,8 +7,8 @@
 import { Construct } from 'constructs';
 import { PrometheusRule, PrometheusRuleSpecGroupsRules as Rule, PrometheusRuleSpecGroupsRulesExpr as Expr } from '../imports/monitoring.coreos.com';
 import { METRICS, PATHS, PAYLOAD_SINK_METRICS } from './contract';
-import { MetricsSource, checkDuration, durationSeconds } from './model-pod-monitor';
-import { namespaceOf, recommendedLabels } from './pod-defaults';
+import { MetricsSource, checkDuration, durationSeconds, seriesSelector } from './model-pod-monitor';
+import { recommendedLabels } from './pod-defaults';
 import { Problem, checkDnsLabel, checkFiniteNumber, parseQuantity, validateAtSynth } from './validate';
 
 /** Options of `SeldonRModel.addAlertRules`: thresholds and how long each must hold (`for:`). */
@@ -106,8 +106,7 @@ export class ModelAlertRules extends Construct {
     };
     validateAtSynth(this, () => checkOptions(this.name, o, props.sinkSpoolSize));
 
-    const ns = namespaceOf(this);
-    const sel = (extra = '') => `{${ns ? `namespace="${ns}",` : ''}deployment="${model.name}"${extra}}`;
+    const sel = seriesSelector(this, model);
     const staleSeconds = durationSeconds(o.monitorStaleAfter) ?? 0;
     const who = '{{ $labels.namespace }}/{{ $labels.deployment }} predictor {{ $labels.predictor }}';
     const rules: Rule[] = [

@@ -8,7 +8,7 @@ import { k8s } from 'cdk8s-plus-28';
 import { Construct } from 'constructs';
 import { METRICS, PAYLOAD_SINK_METRICS } from './contract';
 import { PREDICTION_ROUTES, routeRegex } from './model-alert-rules';
-import { MetricsSource } from './model-pod-monitor';
+import { MetricsSource, seriesSelector } from './model-pod-monitor';
 import { namespaceOf, recommendedLabels } from './pod-defaults';
 import { checkDnsLabel, validateAtSynth } from './validate';
 
@@ -55,7 +55,7 @@ export class ModelDashboard extends Construct {
     const w = props.rateWindow ?? '5m';
     validateAtSynth(this, () => checkDnsLabel('name', this.name, 253));
     const ns = namespaceOf(this);
-    const sel = (extra = '') => `{${ns ? `namespace="${ns}",` : ''}deployment="${model.name}"${extra}}`;
+    const sel = seriesSelector(this, model);
     const predictions = `,route=~"${routeRegex(PREDICTION_ROUTES)}"`;
     const panels: Panel[] = [
       {

@@ -7,14 +7,20 @@ import { Construct } from 'constructs';
 import {
   PodMonitor, PodMonitorSpecPodMetricsEndpoints as Endpoint, PodMonitorSpecPodMetricsEndpointsRelabelingsAction as Action,
 } from '../imports/monitoring.coreos.com';
-import { PATHS, PAYLOAD_SINK, PREDICTOR_LABEL, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME } from './contract';
-import { recommendedLabels } from './pod-defaults';
+import {
+  MODEL_CONTAINER_NAME, PATHS, PAYLOAD_SINK, PREDICTOR_LABEL, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME, SELDON_MODEL_METRICS_PORT_NAME,
+} from './contract';
+import { namespaceOf, recommendedLabels } from './pod-defaults';
 import { Problem, checkDnsLabel, validateAtSynth } from './validate';
 
-/** Name of the model container in a `SeldonRModel`'s pods (the graph node). */
-const MODEL_CONTAINER = 'model';
-/** The port name the Seldon operator gives the model container's metrics port (6000). */
-const MODEL_METRICS_PORT_NAME = 'metrics';
+/**
+ * The PromQL label matcher of a model's series as the PodMonitor labels them (`namespace`, and
+ * `deployment` from its relabeling), for the alert rules and the dashboard; `extra` is appended.
+ */
+export function seriesSelector(scope: Construct, model: MetricsSource): (extra?: string) => string {
+  const ns = namespaceOf(scope);
+  return (extra = '') => `{${ns ? `namespace="${ns}",` : ''}deployment="${model.name}"${extra}}`;
+}
 
 /** What a PodMonitor needs of a served model (a `SeldonRModel` is one). */
 export interface MetricsSource {
@@ -118,7 +124,7 @@ export class ModelPodMonitor extends Construct {
       return out;
     });
     this.endpoints = [
-      { container: MODEL_CONTAINER, port: MODEL_METRICS_PORT_NAME, path: PATHS.modelMetrics },
+      { container: MODEL_CONTAINER_NAME, port: SELDON_MODEL_METRICS_PORT_NAME, path: PATHS.modelMetrics },
       { container: SELDON_EXECUTOR_CONTAINER_NAME, port: R_MODEL_PORT_NAME, path: PATHS.modelMetrics },
       ...(model.hasPayloadSink ? [{ container: PAYLOAD_SINK.containerName, port: PAYLOAD_SINK.metricsPortName, path: PAYLOAD_SINK.metricsPath }] : []),
     ];

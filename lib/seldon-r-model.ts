@@ -19,7 +19,8 @@ import {
 } from '../imports/machinelearning.seldon.io';
 import {
   ENV, MODEL_URI_ANNOTATION, ModelHttpPort, NETWORK, PATHS, PAYLOAD_SINK, R_MODEL_HTTP_PORT, R_MODEL_PORT_NAME, SELDON_EXECUTOR_CONTAINER_NAME,
-  SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_RESERVED_PORT_NAMES, SINK_ENV,
+  SELDON_EXECUTOR_HTTP_PORT, SELDON_MODEL_GRPC_PORT, SELDON_MODEL_METRICS_PORT, SELDON_MODEL_METRICS_PORT_NAME, SELDON_RESERVED_PORT_NAMES, SINK_ENV,
+  MODEL_CONTAINER_NAME,
 } from './contract';
 import { ITrackingServer } from './mlflow-server';
 import { ModelAlertRules, ModelAlertRulesOptions } from './model-alert-rules';
@@ -46,8 +47,7 @@ import {
   checkPredictorPort, checkReplicas, checkServiceName, validateAtSynth, warnAtSynth,
 } from './validate';
 
-/** Name of the model container, which is also the graph node name (Seldon pairs them by name). */
-export const MODEL_CONTAINER_NAME = 'model';
+export { MODEL_CONTAINER_NAME };
 /** Name of the pod volume of `modelVolume`. */
 const MODEL_VOLUME = 'model-volume';
 
@@ -190,14 +190,14 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
   public readonly tracking?: ITrackingServer;
   /** Where the executor logs payloads, if it does (`payloadLogging`). */
   public readonly payloadLogging?: PayloadLogging;
+  /** Whether the pods run the payload sink (`payloadLogging`), whose metrics port is scraped too. */
+  public get hasPayloadSink(): boolean {
+    return this.payloadLogging !== undefined;
+  }
   /** Index of the payload sink in each predictor's containers (it comes last). */
   private readonly sinkIndex: number;
   /** Predictors whose sink already serves monitor figures. */
   private readonly figuresServed = new Set<string>();
-  /** Whether the pods run the payload sink (`payloadLogging`), whose metrics port is scraped too. */
-  public readonly hasPayloadSink: boolean;
-  /** Size of the payload sink's spool volume, for the alert on it filling. */
-  private readonly sinkSpoolSize?: string;
   /** The labels a pod of this namespace carries to be admitted to port 8000 by default: `client.rmlops.io/<name>: "true"`. */
   public readonly clientLabels: Record<string, string>;
 
@@ -206,8 +206,6 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
     super(scope, id);
     const name = resolveName(id, props.name);
     this.name = name;
-    this.hasPayloadSink = props.payloadLogging !== undefined;
-    this.sinkSpoolSize = props.payloadLogging?.spec.spoolSize;
     const predictor = props.predictorName ?? 'default';
     const image = RmlopsDefaults.image(this, props.image, DEFAULT_R_SERVING_IMAGE);
     const httpPort: number = (props.httpPort as number | undefined) ?? R_MODEL_HTTP_PORT;
@@ -328,7 +326,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
       // PREDICTIVE_UNIT_METRICS_SERVICE_PORT/_ENDPOINT (/prometheus) from it, which the server reads.
       ports: [
         { name: R_MODEL_PORT_NAME, containerPort: httpPort, protocol: 'TCP' },
-        { name: 'metrics', containerPort: SELDON_MODEL_METRICS_PORT, protocol: 'TCP' },
+        { name: SELDON_MODEL_METRICS_PORT_NAME, containerPort: SELDON_MODEL_METRICS_PORT, protocol: 'TCP' },
       ],
       readinessProbe: {
         httpGet: { path: protocol === 'v2' ? PATHS.v2Ready : PATHS.healthStatus, port: ReadinessPort.fromNumber(httpPort) },
@@ -444,7 +442,7 @@ export class SeldonRModel<P extends number = typeof R_MODEL_HTTP_PORT> extends C
    * `addPodMonitor` sets, so call both.
    */
   public addAlertRules(options: ModelAlertRulesOptions = {}): ModelAlertRules {
-    return new ModelAlertRules(this, 'AlertRules', { ...options, model: this, sinkSpoolSize: this.sinkSpoolSize });
+    return new ModelAlertRules(this, 'AlertRules', { ...options, model: this, sinkSpoolSize: this.payloadLogging?.spec.spoolSize });
   }
 
   /**
