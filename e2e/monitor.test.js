@@ -81,19 +81,7 @@ async function scrape(sink) {
   return res.body;
 }
 
-// `name{labels} value` lines of one family -> [{ labels, value }].
-function samples(text, name) {
-  const out = [];
-  for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}(\\{([^}]*)\\})? (\\S+)$`).exec(line);
-    if (!m) continue;
-    const labels = Object.fromEntries([...(m[2] || '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
-    out.push({ labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-const sinkCounter = (text, name) => samples(text, name).reduce((s, x) => s + x.value, 0);
+const { promSamples: samples, promSum: sinkCounter } = ck;
 const fmt = (x, d = 3) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
 
 describe('drift monitor (figure c): executor -> payload sink -> MinIO -> the ModelMonitor CronJob -> the sink\'s /metrics', { skip }, () => {

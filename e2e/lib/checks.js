@@ -132,7 +132,23 @@ function unreachableThreshold(target) {
   return target.direction === 'lower' ? '-1' : '1e9';
 }
 
+// The samples of one metric family in a Prometheus text exposition -> [{ labels, value }].
+function promSamples(text, name) {
+  const out = [];
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(\\{([^}]*)\\})? (\\S+)$`).exec(line);
+    if (!m) continue;
+    const labels = Object.fromEntries([...(m[2] || '').matchAll(/([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    out.push({ labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+// The sum of a family's samples (0 when it has none).
+const promSum = (text, name) => promSamples(text, name).reduce((s, x) => s + x.value, 0);
+
 module.exports = {
+  promSamples, promSum,
   logLines, finishedLine, api, aliasVersion, latestVersion, artifactsDestination, s3Location, s3List, s3Objects, s3Cat,
   exampleRequest, trainingJobFor, unreachableThreshold, v2Request,
 };

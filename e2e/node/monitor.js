@@ -8,6 +8,10 @@
 // namespace (the only one its NetworkPolicy admits there).
 const { it } = require('node:test');
 const assert = require('node:assert/strict');
+const { promSum } = require('../lib/checks');
+const { contract } = require('../lib/stack');
+
+const METRICS = contract.metrics;
 
 function register({ node, ns, dist, wget, predictorPods, scrapePod, scrapeNamespace }) {
   const cron = dist.of('CronJob').find((c) => c.metadata.name === 'iris-monitor');
@@ -24,8 +28,7 @@ function register({ node, ns, dist, wget, predictorPods, scrapePod, scrapeNamesp
       assert.equal(r.code, 0, `the sink's metrics: ${r.stderr}`);
       return r.stdout;
     };
-    const value = (text, re) => text.split('\n').filter((l) => re.test(l)).reduce((s, l) => s + Number(l.trim().split(/\s+/).pop()), 0);
-    const uploaded = value(await metrics(), /^rmlops_sink_events_uploaded_total\b/);
+    const uploaded = promSum(await metrics(), 'rmlops_sink_events_uploaded_total');
     t.diagnostic(`${pod.metadata.name}: the sink uploaded ${uploaded} events so far`);
     assert.ok(uploaded > 0, 'the sink of a serving pod uploaded no event');
 
@@ -58,12 +61,12 @@ function register({ node, ns, dist, wget, predictorPods, scrapePod, scrapeNamesp
     const until = Date.now() + (poll + 60) * 1000;
     while (Date.now() < until) {
       text = await metrics();
-      if (value(text, /^rmlops_monitor_last_success_timestamp_seconds\b/) >= started - 1) break;
+      if (promSum(text, METRICS.monitorLastSuccess) >= started - 1) break;
       await new Promise((r) => setTimeout(r, 2000));
     }
-    const last = value(text, /^rmlops_monitor_last_success_timestamp_seconds\b/);
+    const last = promSum(text, METRICS.monitorLastSuccess);
     assert.ok(last >= started - 1, `the sink serves no figures of this run within ${poll + 60} s:\n${text.split('\n').filter((l) => l.startsWith('rmlops_monitor') || l.startsWith('rmlops_sink_monitor')).join('\n')}`);
-    const events = value(text, /^rmlops_monitor_window_events\b/);
+    const events = promSum(text, METRICS.monitorWindowEvents);
     assert.ok(events > 0, 'the monitor saw no request event in the window');
     const alarms = text.split('\n').filter((l) => l.startsWith('rmlops_monitor_drift_alarm'));
     t.diagnostic(`figure: drift monitor on the node: a window of ${events} request events; ${alarms.join('; ') || 'no drift figures (fewer rows than minRows)'}`);
