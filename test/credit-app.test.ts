@@ -11,7 +11,7 @@ import { constructWarnings, manifestWarnings, orderedManifests, validateApp } fr
 import { CREDIT_NAMESPACE, CREDIT_REGISTRY, CREDIT_SCRIPT, PLATFORM_MLFLOW } from '../examples/credit/app';
 import { buildApp, TARGETS } from '../main';
 import { containers, envOf, podSpecs } from './constructs-support';
-import { describeR, freePort, R_DIR, request, rPackageEnv, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
+import { describeR, freePort, R_DIR, request, rPackageEnv, RSCRIPT, RProcess, startServe, waitFor } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const ENV = contract.env as Record<string, string>;
@@ -95,7 +95,7 @@ describeR('examples/credit/train.R with the real R programs: a glm on a factor c
     });
     if (train.status !== 0) throw new Error(`train.R (credit) failed: ${train.stdout}\n${train.stderr}`);
     port = await freePort();
-    server = startR('serve.R', { [ENV.modelUri]: path.join(tmp, 'model'), [ENV.httpPort]: String(port), TMPDIR: tmp });
+    server = await startServe({ [ENV.modelUri]: path.join(tmp, 'model'), [ENV.httpPort]: String(port), TMPDIR: tmp });
     await waitFor(async () => (await request(port, 'GET', P.healthStatus)).status === 200, 60000, 'the credit model to load')
       .catch((e) => { throw new Error(`${e.message}; its output:\n${server?.output()}`); });
   }, 180000);

@@ -6,7 +6,7 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, request, RProcess, silentServer, startR, waitFor } from './support/r-env';
+import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, request, RProcess, silentServer, startR, startServe, waitFor } from './support/r-env';
 import { FakeMlflow } from './support/r-fake-mlflow';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
@@ -106,7 +106,7 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
 
     // Serving: resolve the alias, download the bundle through the artifact proxy, serve it.
     const servePort = await freePort();
-    const server = startR('serve.R', {
+    const server = await startServe({
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/iris-rf@champion',
       [ENV.httpPort]: String(servePort), TMPDIR: tmp,
     });
@@ -155,7 +155,7 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
   test('serve.R stays alive but not ready while the alias does not exist in the fake MLflow', async () => {
     const { port, fake } = await listeningFake();
     const servePort = await freePort();
-    const server = startR('serve.R', {
+    const server = await startServe({
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/missing@champion',
       [ENV.httpPort]: String(servePort), [ENV.mlflowWaitSeconds]: '60', TMPDIR: tmp,
     });
@@ -220,7 +220,7 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     expect(v.source).toMatch(/^models:\/m-/);
     fake.aliases.set('iris-rf@python', v.version);
     const servePort = await freePort();
-    const server = startR('serve.R', {
+    const server = await startServe({
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/iris-rf@python',
       [ENV.httpPort]: String(servePort), TMPDIR: tmp,
     });
@@ -239,7 +239,7 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     const port = await freePort();
     const hung = await silentServer(port);
     const servePort = await freePort();
-    const server = startR('serve.R', {
+    const server = await startServe({
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/iris-rf@champion',
       [ENV.httpPort]: String(servePort), [ENV.mlflowWaitSeconds]: '8', TMPDIR: tmp,
     });
@@ -275,7 +275,7 @@ describeR('contract test against MLflow\'s documented REST API (fake MLflow)', (
     expect(run.params.model).toBe('lm');
     expect(fake.aliases.get('mtcars-lm@champion')).toBe('1');
     const servePort = await freePort();
-    const server = startR('serve.R', {
+    const server = await startServe({
       [ENV.trackingUri]: `http://127.0.0.1:${port}`, [ENV.modelUri]: 'models:/mtcars-lm@champion',
       [ENV.httpPort]: String(servePort), TMPDIR: tmp,
     });

@@ -7,7 +7,7 @@ import * as http from 'http';
 import * as os from 'os';
 import * as path from 'path';
 import * as net from 'net';
-import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, rawExchange, request, rPackageEnv, RSCRIPT, RProcess, startR, waitFor } from './support/r-env';
+import { describeR, EXAMPLES_DIR, freePort, getWithin, R_DIR, rawExchange, request, rPackageEnv, RSCRIPT, RProcess, startServe, waitFor } from './support/r-env';
 
 const contract = JSON.parse(fs.readFileSync(path.join(R_DIR, 'contract.json'), 'utf8'));
 const ENV = contract.env as Record<string, string>;
@@ -51,7 +51,7 @@ describeR('R model server (r/serve.R) over HTTP with a keep-alive client', () =>
     trainExample('iris', trained, tmp);
     port = await freePort();
     // The bundle directory does not exist yet: the server must be alive but not ready.
-    server = startR('serve.R', {
+    server = await startServe({
       [ENV.modelUri]: `file://${path.join(tmp, 'model')}`,
       [ENV.httpPort]: String(port),
       [ENV.maxBodyBytes]: String(MAX_BODY),
@@ -346,7 +346,7 @@ describeR('R model server with a regression bundle (examples/mtcars): typed inpu
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-serve-mtcars-'));
     trainExample('mtcars', path.join(tmp, 'model'), tmp);
     port = await freePort();
-    server = startR('serve.R', { [ENV.modelUri]: path.join(tmp, 'model'), [ENV.httpPort]: String(port), TMPDIR: tmp });
+    server = await startServe({ [ENV.modelUri]: path.join(tmp, 'model'), [ENV.httpPort]: String(port), TMPDIR: tmp });
     await waitFor(async () => (await request(port, 'GET', P.healthStatus)).status === 200, 30000, 'the regression model to load');
   }, 150000);
 
@@ -419,7 +419,7 @@ describeR('R model server with a bundle it cannot serve: alive, never ready, exi
     fs.cpSync(path.join(tmp, 'good'), dir, { recursive: true });
     spoil(dir);
     const port = await freePort();
-    const server = startR('serve.R', { [ENV.modelUri]: dir, [ENV.httpPort]: String(port), [ENV.mlflowWaitSeconds]: '6', TMPDIR: tmp });
+    const server = await startServe({ [ENV.modelUri]: dir, [ENV.httpPort]: String(port), [ENV.mlflowWaitSeconds]: '6', TMPDIR: tmp });
     try {
       await waitFor(async () => (await request(port, 'GET', P.healthPing)).status === 200, 20000, 'serve.R to listen');
       for (let i = 0; i < 4; i++) {

@@ -108,6 +108,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Starts `serve.R` like `startR`, on a free metrics port unless `env` names one: the default
+ * (the contract's 6000) is one port for the whole machine, and parallel jest workers starting
+ * servers at once would fail each other's bind.
+ */
+export async function startServe(env: Record<string, string>): Promise<RProcess> {
+  const contract = JSON.parse(fs.readFileSync(CONTRACT_JSON, 'utf8'));
+  const metricsEnv: string = contract.env.metricsPort;
+  return startR('serve.R', { [metricsEnv]: String(await freePort()), ...env });
+}
+
 export interface RProcess {
   readonly proc: ChildProcess;
   readonly output: () => string;
