@@ -37,9 +37,12 @@ export function rLibrary(): string {
   if (installedLibrary) return installedLibrary;
   const hash = crypto.createHash('sha256');
   for (const f of packageFiles()) hash.update(f).update('\0').update(fs.readFileSync(path.join(R_DIR, f))).update('\0');
-  const lib = path.join(os.tmpdir(), `rmlops-rlib-${hash.digest('hex').slice(0, 16)}`);
+  // Outside the jest run's own temporary folder (test/support/global-setup.js), so that the next
+  // run reuses it.
+  const root = process.env.RMLOPS_TEST_TMP_ROOT ?? os.tmpdir();
+  const lib = path.join(root, `rmlops-rlib-${hash.digest('hex').slice(0, 16)}`);
   if (!fs.existsSync(path.join(lib, 'rmlops', 'DESCRIPTION'))) {
-    const staging = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-rlib-staging-'));
+    const staging = fs.mkdtempSync(path.join(root, 'rmlops-rlib-staging-'));
     // Installed from a private copy: R CMD INSTALL compiles src/ in place, and parallel jest
     // workers compiling in r/src at once would overwrite each other's object files.
     const source = fs.mkdtempSync(path.join(os.tmpdir(), 'rmlops-src-'));
