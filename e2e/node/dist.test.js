@@ -517,13 +517,9 @@ describe('the README walkthrough on the real node, and what each step must have 
     for (const j of jobs.filter((x) => !scheduled(x))) assert.ok((j.status.succeeded || 0) >= 1, `${j.metadata.name}: not succeeded`);
     for (const j of jobs.filter(scheduled)) {
       // A Job made a moment ago has no pod yet: its controller's first sync is bounded.
-      const deadline = Date.now() + 60000;
       let job = j;
-      while (!started(job) && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 500));
-        job = await node.getJson(['-n', ns, 'job', j.metadata.name]);
-      }
-      assert.ok(started(job), `${j.metadata.name} (made by its CronJob's schedule): no pod 60 s on`);
+      await until(`${j.metadata.name} (made by its CronJob's schedule): a pod`,
+        async () => started(job) || started(job = await node.getJson(['-n', ns, 'job', j.metadata.name])), 60000);
       t.diagnostic(`${j.metadata.name}: made by its CronJob's schedule during the run; its pods were admitted (active ${job.status.active || 0}, succeeded ${job.status.succeeded || 0}, failed ${job.status.failed || 0})`);
     }
   });

@@ -11,6 +11,5 @@ module.exports = async () => {
   const dir = fs.mkdtempSync(path.join(root, 'rmlops-jest-'));
   // What outlives a run (the installed rmlops library, keyed by content) stays in the real one.
   process.env.RMLOPS_TEST_TMP_ROOT = root;
-  process.env.RMLOPS_TEST_RUN_TMP = dir;
   process.env.TMPDIR = dir;
 };

@@ -1,8 +1,8 @@
-// Removes the run's temporary folder that global-setup.js made (and only that one).
+// Removes the run's temporary folder that global-setup.js made and named in TMPDIR (only that).
 const fs = require('fs');
 const path = require('path');
 
 module.exports = async () => {
-  const dir = process.env.RMLOPS_TEST_RUN_TMP;
+  const dir = process.env.TMPDIR;
   if (dir && path.basename(dir).startsWith('rmlops-jest-')) fs.rmSync(dir, { recursive: true, force: true });
 };
